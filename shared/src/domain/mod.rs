@@ -1,0 +1,43 @@
+//! The pure domain: no I/O, no AWS types, no Lambda types.
+//!
+//! # Layout
+//! - `ids`, `money`, `time`: validated value types.
+//! - `status`: the status machine's one transition table.
+//! - `order`: the order aggregate and what each event does to it.
+//! - `account`: cash, reservations, positions, P&L and limits.
+//! - `validation`, `risk`: the submit checks of SPEC §4.
+//! - `audit`: hash-chained audit records and their verifier.
+//! - `error`: every refusal, with its user-facing message.
+
+pub mod account;
+pub mod audit;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod order;
+pub mod risk;
+pub mod status;
+pub mod time;
+pub mod validation;
+
+pub use account::{Account, PnlUpdate, Position, RiskLimits};
+pub use audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS_HASH, verify_chain};
+pub use error::{FieldError, IdError, OrderError};
+pub use ids::{ClientOrderId, IdempotencyKey, OrderId, Symbol, TraderId};
+pub use money::{Price, Quantity, usd};
+pub use order::{AccountEffect, Applied, Fill, Order, OrderEvent, OrderType, Side, TimeInForce, Trade};
+pub use risk::{Assessment, Pricing, Reservation, assess};
+pub use status::{EventKind, InvalidTransition, OrderStatus};
+pub use time::Timestamp;
+pub use validation::{OrderDraft, validate_order};
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    /// `dec(10)`, `dec("150.25")`.
+    pub fn dec(v: impl ToString) -> Decimal {
+        Decimal::from_str(&v.to_string()).expect("test decimal")
+    }
+}

@@ -1,0 +1,286 @@
+//! Syntax validation of a submit body (SPEC §4.1). Works on the parsed JSON value so
+//! that every problem is reported per field, all at once, instead of stopping at the
+//! first serde error. Decimals are accepted as strings or numbers.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::error::{FieldError, OrderError};
+use super::ids::{ClientOrderId, Symbol};
+use super::money::{AmountError, Price, Quantity};
+use super::order::{OrderType, Side, TimeInForce};
+
+/// A syntactically valid order request, not yet checked against the account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderDraft {
+    pub symbol: Symbol,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub quantity: Quantity,
+    pub limit_price: Option<Price>,
+    pub stop_price: Option<Price>,
+    pub time_in_force: TimeInForce,
+    pub client_order_id: Option<ClientOrderId>,
+}
+
+const FIELDS: [(&str, &str); 8] = [
+    ("symbol", "Symbol"),
+    ("side", "Side"),
+    ("type", "Type"),
+    ("quantity", "Quantity"),
+    ("limit_price", "Limit price"),
+    ("stop_price", "Stop price"),
+    ("time_in_force", "Time in force"),
+    ("client_order_id", "Client order id"),
+];
+
+fn label(field: &str) -> &'static str {
+    FIELDS.iter().find(|(f, _)| *f == field).map_or("Field", |(_, l)| l)
+}
+
+struct Fields<'a> {
+    body: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    fn fail(&mut self, field: &str, message: String) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// The field's value, treating JSON `null` as absent.
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        self.body.get(field).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, field: &str, required: bool) -> Option<&'a str> {
+        match self.get(field) {
+            None if required => {
+                self.fail(field, format!("{} is required", label(field)));
+                None
+            }
+            None => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                self.fail(field, format!("{} must be a string", label(field)));
+                None
+            }
+        }
+    }
+
+    fn choice<T>(&mut self, field: &str, names: &[&str], parse: fn(&str) -> Option<T>) -> Option<T> {
+        let raw = self.string(field, true)?;
+        let parsed = parse(raw);
+        if parsed.is_none() {
+            self.fail(field, format!("{} must be one of: {}", label(field), names.join(", ")));
+        }
+        parsed
+    }
+
+    fn decimal(&mut self, field: &str) -> Option<Decimal> {
+        let value = self.get(field)?;
+        let parsed = match value {
+            Value::String(s) => Decimal::from_str_exact(s).ok(),
+            // serde_json prints an f64 in its shortest round-trip form, which is the
+            // number as the client wrote it for anything within f64's 15 digits.
+            Value::Number(n) => {
+                let text = n.to_string();
+                if text.contains(['e', 'E']) {
+                    Decimal::from_scientific(&text).ok()
+                } else {
+                    Decimal::from_str(&text).ok()
+                }
+            }
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.fail(
+                field,
+                format!("{} must be a decimal number, as a string such as \"10.5\" or a JSON number", label(field)),
+            );
+        }
+        parsed
+    }
+
+    fn amount<T>(&mut self, field: &str, parse: fn(Decimal) -> Result<T, AmountError>) -> Option<T> {
+        let value = self.decimal(field)?;
+        match parse(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let l = label(field);
+                let message = match e {
+                    AmountError::NotPositive => format!("{l} must be greater than 0"),
+                    AmountError::TooManyDecimals(n) => format!("{l} must have at most {n} decimal places"),
+                    AmountError::TooLarge(max) => format!("{l} must be at most {}", group_thousands(max)),
+                };
+                self.fail(field, message);
+                None
+            }
+        }
+    }
+}
+
+fn group_thousands(d: Decimal) -> String {
+    let digits = d.trunc().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Validates a submit body; on failure every invalid field is reported.
+pub fn validate_order(body: &Value) -> Result<OrderDraft, OrderError> {
+    let Some(map) = body.as_object() else {
+        return Err(OrderError::Validation(vec![FieldError::new("body", "The request body must be a JSON object")]));
+    };
+    let mut f = Fields { body: map, errors: Vec::new() };
+
+    for key in map.keys() {
+        if !FIELDS.iter().any(|(name, _)| name == key) {
+            let allowed: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
+            f.fail(key, format!("Unknown field; allowed fields are: {}", allowed.join(", ")));
+        }
+    }
+
+    let symbol = f.string("symbol", true).and_then(|raw| match Symbol::parse(raw) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            f.fail("symbol", e.to_string());
+            None
+        }
+    });
+    let side = f.choice("side", Side::NAMES, Side::from_wire);
+    let order_type = f.choice("type", OrderType::NAMES, OrderType::from_wire);
+    let quantity = match f.get("quantity") {
+        None => {
+            f.fail("quantity", "Quantity is required".into());
+            None
+        }
+        Some(_) => f.amount("quantity", Quantity::parse),
+    };
+    let limit_price = f.amount("limit_price", Price::parse);
+    let stop_price = f.amount("stop_price", Price::parse);
+    let time_in_force = match f.get("time_in_force") {
+        None => Some(TimeInForce::Day),
+        Some(_) => f.choice("time_in_force", TimeInForce::NAMES, TimeInForce::from_wire),
+    };
+    let client_order_id = f.string("client_order_id", false).and_then(|raw| match ClientOrderId::parse(raw) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            f.fail("client_order_id", e.to_string());
+            None
+        }
+    });
+
+    if let Some(t) = order_type {
+        let present = |field: &str| f.get(field).is_some();
+        let (has_limit, has_stop) = (present("limit_price"), present("stop_price"));
+        if t.needs_limit_price() && !has_limit {
+            f.fail("limit_price", "Limit price is required for limit and stop_limit orders".into());
+        }
+        if !t.needs_limit_price() && has_limit {
+            f.fail("limit_price", "Limit price must be null for market and stop orders".into());
+        }
+        if t.needs_stop_price() && !has_stop {
+            f.fail("stop_price", "Stop price is required for stop and stop_limit orders".into());
+        }
+        if !t.needs_stop_price() && has_stop {
+            f.fail("stop_price", "Stop price must be null for market and limit orders".into());
+        }
+    }
+
+    match (symbol, side, order_type, quantity, time_in_force) {
+        (Some(symbol), Some(side), Some(order_type), Some(quantity), Some(time_in_force)) if f.errors.is_empty() => {
+            Ok(OrderDraft { symbol, side, order_type, quantity, limit_price, stop_price, time_in_force, client_order_id })
+        }
+        _ => Err(OrderError::Validation(f.errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::test_support::dec;
+    use serde_json::json;
+
+    fn errors(body: Value) -> Vec<(String, String)> {
+        match validate_order(&body) {
+            Err(OrderError::Validation(errs)) => errs.into_iter().map(|e| (e.field, e.message)).collect(),
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_spec_example_is_valid() {
+        let d = validate_order(&json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
+            "limit_price": "150.25", "stop_price": null, "time_in_force": "day", "client_order_id": "my-1"}))
+        .unwrap();
+        assert_eq!(d.quantity.get(), dec(10));
+        assert_eq!(d.limit_price.map(Price::get), Some(dec("150.25")));
+        assert_eq!(d.client_order_id.unwrap().as_str(), "my-1");
+    }
+
+    #[test]
+    fn numbers_are_accepted_exactly() {
+        let d = validate_order(&json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": 10,
+            "limit_price": 150.25}))
+        .unwrap();
+        assert_eq!(d.limit_price.unwrap().get().to_string(), "150.25");
+        assert_eq!(d.time_in_force, TimeInForce::Day);
+    }
+
+    #[test]
+    fn zero_and_negative_quantities_have_the_spec_message() {
+        for q in [json!("0"), json!(0), json!("-5"), json!(-1.5)] {
+            let errs = errors(json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": q}));
+            assert_eq!(errs, vec![("quantity".into(), "Quantity must be greater than 0".into())]);
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errs = errors(json!({"symbol": "aapl", "side": "long", "type": "limit", "quantity": "abc",
+            "time_in_force": "week", "extra": 1}));
+        let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["extra", "symbol", "side", "quantity", "time_in_force", "limit_price"]);
+        assert_eq!(errs[5].1, "Limit price is required for limit and stop_limit orders");
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_with_a_field_message() {
+        for q in [json!("NaN"), json!("Infinity"), json!("1e400"), json!("10.5.1"), json!(true), json!([1]),
+            json!("99999999999999999999999999999999999")]
+        {
+            let errs = errors(json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": q}));
+            assert_eq!(errs.len(), 1, "{q}");
+            assert_eq!(errs[0].0, "quantity");
+        }
+        let errs = errors(json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "0.0000001"}));
+        assert_eq!(errs[0].1, "Quantity must have at most 6 decimal places");
+        let errs = errors(json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": 1e20}));
+        assert_eq!(errs[0].1, "Quantity must be at most 1,000,000");
+    }
+
+    #[test]
+    fn prices_must_match_the_type() {
+        let errs = errors(json!({"symbol": "AAPL", "side": "sell", "type": "market", "quantity": "1",
+            "limit_price": "10"}));
+        assert_eq!(errs, vec![("limit_price".into(), "Limit price must be null for market and stop orders".into())]);
+        let errs = errors(json!({"symbol": "AAPL", "side": "sell", "type": "stop_limit", "quantity": "1",
+            "limit_price": "10"}));
+        assert_eq!(errs, vec![("stop_price".into(), "Stop price is required for stop and stop_limit orders".into())]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        assert_eq!(errors(json!([1, 2])), vec![("body".into(), "The request body must be a JSON object".into())]);
+        let errs = errors(json!({}));
+        assert_eq!(errs.len(), 4, "{errs:?}");
+    }
+}
