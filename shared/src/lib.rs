@@ -10,5 +10,6 @@
 //! nothing here.
 
 pub mod adapters;
+pub mod app;
 pub mod domain;
 pub mod ports;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::domain::{
-    AccountEffect, Account, AuditRecord, Fill, Order, OrderId, OrderStatus, PnlUpdate, Position, Reservation,
+    Account, AccountEffect, AuditRecord, Fill, Order, OrderId, OrderStatus, PnlUpdate, Position, Reservation,
     RiskLimits, Side, Symbol, Timestamp, TraderId,
 };
 
@@ -98,8 +98,13 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<Account, StoreError>;
 
     /// Gives the account a position (operators' path: transfers in, seeding).
-    async fn deposit_position(&self, trader: &TraderId, symbol: &Symbol, quantity: Decimal, average_cost: Decimal)
-    -> Result<(), StoreError>;
+    async fn deposit_position(
+        &self,
+        trader: &TraderId,
+        symbol: &Symbol,
+        quantity: Decimal,
+        average_cost: Decimal,
+    ) -> Result<(), StoreError>;
 
     async fn create_order(&self, new: NewOrder) -> Result<(), StoreError>;
 
@@ -213,7 +218,11 @@ pub enum PublishError {
     /// Some entries were refused for good (e.g. validation), or stayed refused after
     /// the retry budget. `failed` holds the indexes of the events not published.
     #[error("{} of {total} status events were not published: {detail}", failed.len())]
-    Failed { failed: Vec<usize>, total: usize, detail: String },
+    Failed {
+        failed: Vec<usize>,
+        total: usize,
+        detail: String,
+    },
     #[error("the event bus is unavailable: {0}")]
     Unavailable(String),
 }

@@ -49,7 +49,13 @@ pub struct Position {
 
 impl Position {
     pub fn empty(symbol: Symbol) -> Self {
-        Self { symbol, quantity: Decimal::ZERO, reserved: Decimal::ZERO, average_cost: Decimal::ZERO, version: 0 }
+        Self {
+            symbol,
+            quantity: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            average_cost: Decimal::ZERO,
+            version: 0,
+        }
     }
 
     pub fn available(&self) -> Decimal {
@@ -122,7 +128,11 @@ impl Account {
     }
 
     pub fn realized_pnl_on(&self, day: Date) -> Decimal {
-        if self.pnl_day == Some(day) { self.realized_pnl } else { Decimal::ZERO }
+        if self.pnl_day == Some(day) {
+            self.realized_pnl
+        } else {
+            Decimal::ZERO
+        }
     }
 
     /// Today's realized losses as a positive amount (zero when today is a gain).
@@ -144,7 +154,11 @@ pub struct PnlUpdate {
 
 impl PnlUpdate {
     pub fn new(account: &Account, day: Date, realized: Decimal) -> Self {
-        Self { seen_day: account.pnl_day, day, delta: realized }
+        Self {
+            seen_day: account.pnl_day,
+            day,
+            delta: realized,
+        }
     }
 
     pub fn same_day(&self) -> bool {
@@ -173,14 +187,30 @@ mod tests {
 
     #[test]
     fn buys_average_the_cost_and_sells_realize_against_it() {
-        let (p, r) = pos().book(&Trade { side: Side::Buy, quantity: dec(10), price: dec(100) });
+        let (p, r) = pos().book(&Trade {
+            side: Side::Buy,
+            quantity: dec(10),
+            price: dec(100),
+        });
         assert_eq!(r, Decimal::ZERO);
-        let (p, _) = p.book(&Trade { side: Side::Buy, quantity: dec(10), price: dec(110) });
+        let (p, _) = p.book(&Trade {
+            side: Side::Buy,
+            quantity: dec(10),
+            price: dec(110),
+        });
         assert_eq!((p.quantity, p.average_cost), (dec(20), dec(105)));
-        let (p, r) = p.book(&Trade { side: Side::Sell, quantity: dec(5), price: dec(100) });
+        let (p, r) = p.book(&Trade {
+            side: Side::Sell,
+            quantity: dec(5),
+            price: dec(100),
+        });
         assert_eq!(r, dec(-25));
         assert_eq!((p.quantity, p.average_cost, p.version), (dec(15), dec(105), 3));
-        let (p, r) = p.book(&Trade { side: Side::Sell, quantity: dec(15), price: dec(106) });
+        let (p, r) = p.book(&Trade {
+            side: Side::Sell,
+            quantity: dec(15),
+            price: dec(106),
+        });
         assert_eq!((r, p.quantity, p.average_cost), (dec(15), Decimal::ZERO, Decimal::ZERO));
     }
 

@@ -123,7 +123,11 @@ pub enum ChainBreak {
     #[error("record {sequence} was altered after it was written (hash mismatch)")]
     Altered { sequence: u64 },
     #[error("record {sequence} belongs to order {found}, not {expected}")]
-    ForeignRecord { sequence: u64, expected: OrderId, found: OrderId },
+    ForeignRecord {
+        sequence: u64,
+        expected: OrderId,
+        found: OrderId,
+    },
 }
 
 /// Walks one order's records (in sequence order) and reports the first broken link.
@@ -140,13 +144,20 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<(), ChainBreak> {
             });
         }
         if record.sequence != expected {
-            return Err(ChainBreak::Gap { expected, found: record.sequence });
+            return Err(ChainBreak::Gap {
+                expected,
+                found: record.sequence,
+            });
         }
         if record.prev_hash != prev_hash {
-            return Err(ChainBreak::BadLink { sequence: record.sequence });
+            return Err(ChainBreak::BadLink {
+                sequence: record.sequence,
+            });
         }
         if record.compute_hash() != record.hash {
-            return Err(ChainBreak::Altered { sequence: record.sequence });
+            return Err(ChainBreak::Altered {
+                sequence: record.sequence,
+            });
         }
         prev_hash = &record.hash;
     }

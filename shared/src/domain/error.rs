@@ -33,7 +33,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -47,7 +50,11 @@ pub enum OrderError {
     InsufficientFunds { required: Decimal, available: Decimal },
 
     #[error("Insufficient position for sell of {requested} {symbol}; available: {available}")]
-    InsufficientPosition { symbol: String, requested: Decimal, available: Decimal },
+    InsufficientPosition {
+        symbol: String,
+        requested: Decimal,
+        available: Decimal,
+    },
 
     #[error("Order notional of {} exceeds the per-order limit of {}", usd(*.notional), usd(*.limit))]
     MaxNotional { notional: Decimal, limit: Decimal },
@@ -58,7 +65,9 @@ pub enum OrderError {
     #[error("Daily loss limit of {} has been reached. Current losses: {}", usd(*.limit), usd(*.losses))]
     DailyLossLimit { limit: Decimal, losses: Decimal },
 
-    #[error("No reference price is configured for {symbol}, so a market or stop order cannot be priced; submit a limit order")]
+    #[error(
+        "No reference price is configured for {symbol}, so a market or stop order cannot be priced; submit a limit order"
+    )]
     NoReferencePrice { symbol: String },
 
     #[error("Rate limit of {limit} orders per minute exceeded; retry after {retry_after_secs} s")]
@@ -93,16 +102,36 @@ mod tests {
 
     #[test]
     fn messages_match_the_spec_word_for_word() {
-        let e = OrderError::InsufficientFunds { required: dec(15000), available: dec(3200) };
-        assert_eq!(e.to_string(), "Insufficient funds for $15,000.00 order; available: $3,200.00");
-        let e = OrderError::CannotCancel { status: OrderStatus::Filled };
+        let e = OrderError::InsufficientFunds {
+            required: dec(15000),
+            available: dec(3200),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Insufficient funds for $15,000.00 order; available: $3,200.00"
+        );
+        let e = OrderError::CannotCancel {
+            status: OrderStatus::Filled,
+        };
         assert_eq!(
             e.to_string(),
             "Cannot cancel order in FILLED status. Only PENDING, SUBMITTED or PARTIALLY_FILLED orders can be cancelled."
         );
-        let e = OrderError::DailyLossLimit { limit: dec(5000), losses: dec(5000) };
-        assert_eq!(e.to_string(), "Daily loss limit of $5,000.00 has been reached. Current losses: $5,000.00");
-        let e = OrderError::RateLimited { limit: 100, retry_after_secs: 12 };
-        assert_eq!(e.to_string(), "Rate limit of 100 orders per minute exceeded; retry after 12 s");
+        let e = OrderError::DailyLossLimit {
+            limit: dec(5000),
+            losses: dec(5000),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Daily loss limit of $5,000.00 has been reached. Current losses: $5,000.00"
+        );
+        let e = OrderError::RateLimited {
+            limit: 100,
+            retry_after_secs: 12,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Rate limit of 100 orders per minute exceeded; retry after 12 s"
+        );
     }
 }

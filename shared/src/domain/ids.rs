@@ -154,7 +154,11 @@ impl Symbol {
             && raw
                 .chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '/');
-        if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::BadSymbol) }
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(IdError::BadSymbol)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -190,7 +194,10 @@ mod tests {
         assert_eq!(TraderId::parse(""), Err(IdError::Empty("Trader id")));
         assert_eq!(TraderId::parse("a#b"), Err(IdError::BadChars("Trader id")));
         assert!(TraderId::parse("alice-01@desk").is_ok());
-        assert_eq!(ClientOrderId::parse(&"x".repeat(65)), Err(IdError::TooLong("Client order id", 64)));
+        assert_eq!(
+            ClientOrderId::parse(&"x".repeat(65)),
+            Err(IdError::TooLong("Client order id", 64))
+        );
         assert!(ClientOrderId::parse(&"x".repeat(64)).is_ok());
     }
 

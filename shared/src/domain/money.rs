@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(Quantity::parse(d("-1")), Err(AmountError::NotPositive));
         assert_eq!(Quantity::parse(d("0.0000001")), Err(AmountError::TooManyDecimals(6)));
         assert!(Quantity::parse(d("0.000001")).is_ok());
-        assert!(Quantity::parse(d("10.500000000")).is_ok(), "trailing zeros are not precision");
+        assert!(
+            Quantity::parse(d("10.500000000")).is_ok(),
+            "trailing zeros are not precision"
+        );
         assert_eq!(Quantity::parse(d("1000001")), Err(AmountError::TooLarge(MAX_QUANTITY)));
         assert_eq!(Price::parse(d("1.00001")), Err(AmountError::TooManyDecimals(4)));
         assert!(Price::parse(d("150.25")).is_ok());

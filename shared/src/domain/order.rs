@@ -99,11 +99,21 @@ pub struct Order {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OrderEvent {
     Claim,
-    Fill { execution_id: String, quantity: Decimal, price: Decimal },
+    Fill {
+        execution_id: String,
+        quantity: Decimal,
+        price: Decimal,
+    },
     RequestCancel,
-    ConfirmCancel { reason: Option<String> },
-    Reject { reason: String },
-    Expire { reason: Option<String> },
+    ConfirmCancel {
+        reason: Option<String>,
+    },
+    Reject {
+        reason: String,
+    },
+    Expire {
+        reason: Option<String>,
+    },
 }
 
 impl OrderEvent {
@@ -182,9 +192,16 @@ impl Order {
                     return Err(OrderError::BadFill);
                 }
                 if *quantity > self.remaining() {
-                    return Err(OrderError::Overfill { quantity: *quantity, remaining: self.remaining() });
+                    return Err(OrderError::Overfill {
+                        quantity: *quantity,
+                        remaining: self.remaining(),
+                    });
                 }
-                if *quantity == self.remaining() { EventKind::FinalFill } else { EventKind::PartialFill }
+                if *quantity == self.remaining() {
+                    EventKind::FinalFill
+                } else {
+                    EventKind::PartialFill
+                }
             }
             OrderEvent::RequestCancel => EventKind::RequestCancel,
             OrderEvent::ConfirmCancel { .. } => EventKind::ConfirmCancel,
@@ -201,7 +218,11 @@ impl Order {
         let mut fill = None;
 
         match event {
-            OrderEvent::Fill { execution_id, quantity, price } => {
+            OrderEvent::Fill {
+                execution_id,
+                quantity,
+                price,
+            } => {
                 let q = *quantity;
                 let p = *price;
                 let before = self.filled_quantity;
@@ -223,7 +244,11 @@ impl Order {
                     }
                     Side::Sell => effect.position_reserved = -q,
                 }
-                effect.trade = Some(Trade { side: self.side, quantity: q, price: p });
+                effect.trade = Some(Trade {
+                    side: self.side,
+                    quantity: q,
+                    price: p,
+                });
                 fill = Some(Fill {
                     order_id: self.order_id,
                     execution_id: execution_id.clone(),
@@ -246,7 +271,11 @@ impl Order {
             }
             effect.open_orders -= 1;
         }
-        Ok(Applied { order: next, effect, fill })
+        Ok(Applied {
+            order: next,
+            effect,
+            fill,
+        })
     }
 }
 

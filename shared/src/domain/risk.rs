@@ -41,9 +41,12 @@ impl Pricing {
     /// The price an order is valued at, and the one cash is reserved at for buys.
     fn prices(&self, draft: &OrderDraft) -> Result<(Decimal, Decimal), OrderError> {
         let reference = || {
-            self.reference.get(&draft.symbol).map(|p| p.get()).ok_or_else(|| OrderError::NoReferencePrice {
-                symbol: draft.symbol.to_string(),
-            })
+            self.reference
+                .get(&draft.symbol)
+                .map(|p| p.get())
+                .ok_or_else(|| OrderError::NoReferencePrice {
+                    symbol: draft.symbol.to_string(),
+                })
         };
         let with_collar = |p: Decimal| p * (Decimal::ONE + self.collar);
         Ok(match (draft.order_type, draft.limit_price, draft.stop_price) {
@@ -62,16 +65,24 @@ pub fn assess(draft: &OrderDraft, account: &Account, pricing: &Pricing, today: D
     let limits = &account.limits;
     let losses = account.losses_on(today);
     if losses >= limits.daily_loss_limit {
-        return Err(OrderError::DailyLossLimit { limit: limits.daily_loss_limit, losses });
+        return Err(OrderError::DailyLossLimit {
+            limit: limits.daily_loss_limit,
+            losses,
+        });
     }
     if account.open_orders >= limits.max_open_orders {
-        return Err(OrderError::MaxOpenOrders { limit: limits.max_open_orders });
+        return Err(OrderError::MaxOpenOrders {
+            limit: limits.max_open_orders,
+        });
     }
     let quantity = draft.quantity.get();
     let (value_price, reserve_price) = pricing.prices(draft)?;
     let notional = quantity * value_price;
     if notional > limits.max_order_notional {
-        return Err(OrderError::MaxNotional { notional, limit: limits.max_order_notional });
+        return Err(OrderError::MaxNotional {
+            notional,
+            limit: limits.max_order_notional,
+        });
     }
     let reservation = match draft.side {
         Side::Buy => {
@@ -92,7 +103,10 @@ pub fn assess(draft: &OrderDraft, account: &Account, pricing: &Pricing, today: D
                     available,
                 });
             }
-            Reservation::Position { symbol: draft.symbol.clone(), quantity }
+            Reservation::Position {
+                symbol: draft.symbol.clone(),
+                quantity,
+            }
         }
     };
     Ok(Assessment { notional, reservation })
@@ -116,7 +130,10 @@ mod tests {
     fn pricing() -> Pricing {
         let mut reference = HashMap::new();
         reference.insert(Symbol::parse("AAPL").unwrap(), Price::parse(dec(200)).unwrap());
-        Pricing { reference, collar: dec("0.05") }
+        Pricing {
+            reference,
+            collar: dec("0.05"),
+        }
     }
 
     fn draft(body: serde_json::Value) -> OrderDraft {
@@ -125,13 +142,20 @@ mod tests {
 
     #[test]
     fn limit_buy_reserves_quantity_times_limit_and_reports_the_spec_message() {
-        let d = draft(json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "100", "limit_price": "150"}));
+        let d =
+            draft(json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "100", "limit_price": "150"}));
         let mut a = account(20_000);
         a.reserved = dec(16_800);
         let err = assess(&d, &a, &pricing(), TODAY).unwrap_err();
-        assert_eq!(err.to_string(), "Insufficient funds for $15,000.00 order; available: $3,200.00");
+        assert_eq!(
+            err.to_string(),
+            "Insufficient funds for $15,000.00 order; available: $3,200.00"
+        );
         a.reserved = Decimal::ZERO;
-        assert_eq!(assess(&d, &a, &pricing(), TODAY).unwrap().reservation, Reservation::Cash(dec(15_000)));
+        assert_eq!(
+            assess(&d, &a, &pricing(), TODAY).unwrap().reservation,
+            Reservation::Cash(dec(15_000))
+        );
     }
 
     #[test]
@@ -140,7 +164,10 @@ mod tests {
         let got = assess(&d, &account(10_000), &pricing(), TODAY).unwrap();
         assert_eq!(got.reservation, Reservation::Cash(dec(2_100)));
         let d = draft(json!({"symbol": "MSFT", "side": "buy", "type": "market", "quantity": "10"}));
-        assert!(matches!(assess(&d, &account(10_000), &pricing(), TODAY), Err(OrderError::NoReferencePrice { .. })));
+        assert!(matches!(
+            assess(&d, &account(10_000), &pricing(), TODAY),
+            Err(OrderError::NoReferencePrice { .. })
+        ));
     }
 
     #[test]
@@ -148,7 +175,10 @@ mod tests {
         let d = draft(json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": "10", "limit_price": "1"}));
         let mut a = account(0);
         let err = assess(&d, &a, &pricing(), TODAY).unwrap_err();
-        assert_eq!(err.to_string(), "Insufficient position for sell of 10 AAPL; available: 0");
+        assert_eq!(
+            err.to_string(),
+            "Insufficient position for sell of 10 AAPL; available: 0"
+        );
         let mut p = Position::empty(Symbol::parse("AAPL").unwrap());
         p.quantity = dec(12);
         p.reserved = dec(4);
@@ -170,9 +200,15 @@ mod tests {
             "Daily loss limit of $5,000.00 has been reached. Current losses: $5,000.00"
         );
         a.pnl_day = Some(time::macros::date!(2026 - 11 - 23));
-        assert!(assess(&d, &a, &pricing(), TODAY).is_ok(), "yesterday's losses do not count");
+        assert!(
+            assess(&d, &a, &pricing(), TODAY).is_ok(),
+            "yesterday's losses do not count"
+        );
         a.open_orders = a.limits.max_open_orders;
-        assert!(matches!(assess(&d, &a, &pricing(), TODAY), Err(OrderError::MaxOpenOrders { limit: 200 })));
+        assert!(matches!(
+            assess(&d, &a, &pricing(), TODAY),
+            Err(OrderError::MaxOpenOrders { limit: 200 })
+        ));
         a.open_orders = 0;
         a.limits.max_order_notional = dec(5);
         assert_eq!(

@@ -24,7 +24,9 @@ impl Timestamp {
     }
 
     pub fn from_unix_millis(ms: i64) -> Option<Self> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok().map(Self)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .ok()
+            .map(Self)
     }
 
     pub fn parse(s: &str) -> Result<Self, time::error::Parse> {

@@ -98,7 +98,10 @@ impl<'a> Fields<'a> {
         if parsed.is_none() {
             self.fail(
                 field,
-                format!("{} must be a decimal number, as a string such as \"10.5\" or a JSON number", label(field)),
+                format!(
+                    "{} must be a decimal number, as a string such as \"10.5\" or a JSON number",
+                    label(field)
+                ),
             );
         }
         parsed
@@ -137,14 +140,23 @@ fn group_thousands(d: Decimal) -> String {
 /// Validates a submit body; on failure every invalid field is reported.
 pub fn validate_order(body: &Value) -> Result<OrderDraft, OrderError> {
     let Some(map) = body.as_object() else {
-        return Err(OrderError::Validation(vec![FieldError::new("body", "The request body must be a JSON object")]));
+        return Err(OrderError::Validation(vec![FieldError::new(
+            "body",
+            "The request body must be a JSON object",
+        )]));
     };
-    let mut f = Fields { body: map, errors: Vec::new() };
+    let mut f = Fields {
+        body: map,
+        errors: Vec::new(),
+    };
 
     for key in map.keys() {
         if !FIELDS.iter().any(|(name, _)| name == key) {
             let allowed: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-            f.fail(key, format!("Unknown field; allowed fields are: {}", allowed.join(", ")));
+            f.fail(
+                key,
+                format!("Unknown field; allowed fields are: {}", allowed.join(", ")),
+            );
         }
     }
 
@@ -170,34 +182,57 @@ pub fn validate_order(body: &Value) -> Result<OrderDraft, OrderError> {
         None => Some(TimeInForce::Day),
         Some(_) => f.choice("time_in_force", TimeInForce::NAMES, TimeInForce::from_wire),
     };
-    let client_order_id = f.string("client_order_id", false).and_then(|raw| match ClientOrderId::parse(raw) {
-        Ok(id) => Some(id),
-        Err(e) => {
-            f.fail("client_order_id", e.to_string());
-            None
-        }
-    });
+    let client_order_id = f
+        .string("client_order_id", false)
+        .and_then(|raw| match ClientOrderId::parse(raw) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                f.fail("client_order_id", e.to_string());
+                None
+            }
+        });
 
     if let Some(t) = order_type {
         let present = |field: &str| f.get(field).is_some();
         let (has_limit, has_stop) = (present("limit_price"), present("stop_price"));
         if t.needs_limit_price() && !has_limit {
-            f.fail("limit_price", "Limit price is required for limit and stop_limit orders".into());
+            f.fail(
+                "limit_price",
+                "Limit price is required for limit and stop_limit orders".into(),
+            );
         }
         if !t.needs_limit_price() && has_limit {
-            f.fail("limit_price", "Limit price must be null for market and stop orders".into());
+            f.fail(
+                "limit_price",
+                "Limit price must be null for market and stop orders".into(),
+            );
         }
         if t.needs_stop_price() && !has_stop {
-            f.fail("stop_price", "Stop price is required for stop and stop_limit orders".into());
+            f.fail(
+                "stop_price",
+                "Stop price is required for stop and stop_limit orders".into(),
+            );
         }
         if !t.needs_stop_price() && has_stop {
-            f.fail("stop_price", "Stop price must be null for market and limit orders".into());
+            f.fail(
+                "stop_price",
+                "Stop price must be null for market and limit orders".into(),
+            );
         }
     }
 
     match (symbol, side, order_type, quantity, time_in_force) {
         (Some(symbol), Some(side), Some(order_type), Some(quantity), Some(time_in_force)) if f.errors.is_empty() => {
-            Ok(OrderDraft { symbol, side, order_type, quantity, limit_price, stop_price, time_in_force, client_order_id })
+            Ok(OrderDraft {
+                symbol,
+                side,
+                order_type,
+                quantity,
+                limit_price,
+                stop_price,
+                time_in_force,
+                client_order_id,
+            })
         }
         _ => Err(OrderError::Validation(f.errors)),
     }
@@ -218,8 +253,10 @@ mod tests {
 
     #[test]
     fn the_spec_example_is_valid() {
-        let d = validate_order(&json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
-            "limit_price": "150.25", "stop_price": null, "time_in_force": "day", "client_order_id": "my-1"}))
+        let d = validate_order(
+            &json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
+            "limit_price": "150.25", "stop_price": null, "time_in_force": "day", "client_order_id": "my-1"}),
+        )
         .unwrap();
         assert_eq!(d.quantity.get(), dec(10));
         assert_eq!(d.limit_price.map(Price::get), Some(dec("150.25")));
@@ -228,8 +265,10 @@ mod tests {
 
     #[test]
     fn numbers_are_accepted_exactly() {
-        let d = validate_order(&json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": 10,
-            "limit_price": 150.25}))
+        let d = validate_order(
+            &json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": 10,
+            "limit_price": 150.25}),
+        )
         .unwrap();
         assert_eq!(d.limit_price.unwrap().get().to_string(), "150.25");
         assert_eq!(d.time_in_force, TimeInForce::Day);
@@ -239,24 +278,38 @@ mod tests {
     fn zero_and_negative_quantities_have_the_spec_message() {
         for q in [json!("0"), json!(0), json!("-5"), json!(-1.5)] {
             let errs = errors(json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": q}));
-            assert_eq!(errs, vec![("quantity".into(), "Quantity must be greater than 0".into())]);
+            assert_eq!(
+                errs,
+                vec![("quantity".into(), "Quantity must be greater than 0".into())]
+            );
         }
     }
 
     #[test]
     fn every_bad_field_is_reported_at_once() {
-        let errs = errors(json!({"symbol": "aapl", "side": "long", "type": "limit", "quantity": "abc",
-            "time_in_force": "week", "extra": 1}));
+        let errs = errors(
+            json!({"symbol": "aapl", "side": "long", "type": "limit", "quantity": "abc",
+            "time_in_force": "week", "extra": 1}),
+        );
         let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["extra", "symbol", "side", "quantity", "time_in_force", "limit_price"]);
+        assert_eq!(
+            fields,
+            ["extra", "symbol", "side", "quantity", "time_in_force", "limit_price"]
+        );
         assert_eq!(errs[5].1, "Limit price is required for limit and stop_limit orders");
     }
 
     #[test]
     fn hostile_numbers_are_refused_with_a_field_message() {
-        for q in [json!("NaN"), json!("Infinity"), json!("1e400"), json!("10.5.1"), json!(true), json!([1]),
-            json!("99999999999999999999999999999999999")]
-        {
+        for q in [
+            json!("NaN"),
+            json!("Infinity"),
+            json!("1e400"),
+            json!("10.5.1"),
+            json!(true),
+            json!([1]),
+            json!("99999999999999999999999999999999999"),
+        ] {
             let errs = errors(json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": q}));
             assert_eq!(errs.len(), 1, "{q}");
             assert_eq!(errs[0].0, "quantity");
@@ -269,17 +322,36 @@ mod tests {
 
     #[test]
     fn prices_must_match_the_type() {
-        let errs = errors(json!({"symbol": "AAPL", "side": "sell", "type": "market", "quantity": "1",
-            "limit_price": "10"}));
-        assert_eq!(errs, vec![("limit_price".into(), "Limit price must be null for market and stop orders".into())]);
-        let errs = errors(json!({"symbol": "AAPL", "side": "sell", "type": "stop_limit", "quantity": "1",
-            "limit_price": "10"}));
-        assert_eq!(errs, vec![("stop_price".into(), "Stop price is required for stop and stop_limit orders".into())]);
+        let errs = errors(
+            json!({"symbol": "AAPL", "side": "sell", "type": "market", "quantity": "1",
+            "limit_price": "10"}),
+        );
+        assert_eq!(
+            errs,
+            vec![(
+                "limit_price".into(),
+                "Limit price must be null for market and stop orders".into()
+            )]
+        );
+        let errs = errors(
+            json!({"symbol": "AAPL", "side": "sell", "type": "stop_limit", "quantity": "1",
+            "limit_price": "10"}),
+        );
+        assert_eq!(
+            errs,
+            vec![(
+                "stop_price".into(),
+                "Stop price is required for stop and stop_limit orders".into()
+            )]
+        );
     }
 
     #[test]
     fn a_body_that_is_not_an_object_is_refused() {
-        assert_eq!(errors(json!([1, 2])), vec![("body".into(), "The request body must be a JSON object".into())]);
+        assert_eq!(
+            errors(json!([1, 2])),
+            vec![("body".into(), "The request body must be a JSON object".into())]
+        );
         let errs = errors(json!({}));
         assert_eq!(errs.len(), 4, "{errs:?}");
     }

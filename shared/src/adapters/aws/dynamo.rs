@@ -1,0 +1,663 @@
+//! `OrderStore` and `AuditLog` on DynamoDB. Every multi-item change is one
+//! `TransactWriteItems`; which condition failed is read from the cancellation
+//! reasons (by item position), so callers get the same `StoreError` as from the
+//! in-memory store.
+//!
+//! DynamoDB limits that shape this file: a transaction takes at most 100 items and
+//! one action per item; condition expressions cannot do arithmetic (hence the stored
+//! `available`); `status`, `type` and others are reserved words (hence `#names`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+use rust_decimal::Decimal;
+
+use super::items::*;
+use crate::domain::{
+    Account, AuditRecord, Fill, Order, OrderId, OrderStatus, Reservation, RiskLimits, Symbol, TraderId,
+};
+use crate::ports::{AuditLog, NewOrder, OrderPage, OrderStore, StoreError, TransitionWrite};
+
+const SERVICE: &str = "DynamoDB";
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    orders_table: String,
+    audit_table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, orders_table: impl Into<String>, audit_table: impl Into<String>) -> Self {
+        Self {
+            client,
+            orders_table: orders_table.into(),
+            audit_table: audit_table.into(),
+        }
+    }
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable {
+        service: SERVICE,
+        detail: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable {
+        service: SERVICE,
+        detail: format!("request could not be built: {e}"),
+    }
+}
+
+/// Expression attribute names and values, collected while writing an expression.
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    /// `#name` placeholder for an attribute.
+    fn name(&mut self, attr: &str) -> String {
+        let placeholder = format!("#{attr}");
+        self.names.insert(placeholder.clone(), attr.to_owned());
+        placeholder
+    }
+
+    /// `:v<n>` placeholder for a value.
+    fn value(&mut self, v: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), v);
+        placeholder
+    }
+
+    fn update(self, table: &str, key: Item, update: String, condition: Option<String>) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(self.names).filter(|m| !m.is_empty()))
+            .set_expression_attribute_values(Some(self.values).filter(|m| !m.is_empty()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)
+    }
+}
+
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", PK)
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn update_item(u: Update) -> TransactWriteItem {
+    TransactWriteItem::builder().update(u).build()
+}
+
+/// Index of the first item whose condition failed, and that reason; `None` when the
+/// transaction was cancelled for another cause (conflict, throttling).
+fn failed_condition(reasons: &[CancellationReason]) -> Option<(usize, &CancellationReason)> {
+    reasons
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+}
+
+enum Cancelled {
+    /// Conditions failed: (item index, old item if it existed) for each failed item.
+    Conditions(Vec<(usize, Option<Item>)>),
+    /// Cancelled for a reason other than our conditions (e.g. TransactionConflict
+    /// with a concurrent transaction): the caller's read is stale, so `Conflict`.
+    Other,
+}
+
+impl DynamoStore {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Result<Cancelled, StoreError>> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let reasons = c.cancellation_reasons();
+                    if failed_condition(reasons).is_none() {
+                        let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+                        tracing::debug!(codes = %codes.join(","), "transaction cancelled without a failed condition");
+                        return Err(Ok(Cancelled::Other));
+                    }
+                    let failed = reasons
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                        .map(|(i, r)| (i, r.item().cloned().filter(|m| !m.is_empty())))
+                        .collect();
+                    Err(Ok(Cancelled::Conditions(failed)))
+                }
+                other => Err(Err(StoreError::Unavailable {
+                    service: SERVICE,
+                    detail: DisplayErrorContext(&other).to_string(),
+                })),
+            },
+        }
+    }
+
+    async fn query_all(
+        &self,
+        mut q: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        loop {
+            let page = q.clone().send().await.map_err(unavailable)?;
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => q = q.set_exclusive_start_key(Some(k.clone())),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Decides which submit condition failed, from the old account item DynamoDB returned.
+fn explain_account_refusal(old: Option<&Item>, new: &NewOrder) -> StoreError {
+    let Some(item) = old else { return StoreError::NoAccount };
+    let account = match account_from_items(std::slice::from_ref(item)) {
+        Ok(Some(a)) => a,
+        Ok(None) => return StoreError::NoAccount,
+        Err(e) => return e,
+    };
+    if account.losses_on(new.guards.today) >= new.guards.daily_loss_limit {
+        StoreError::DailyLossLimit
+    } else if account.open_orders >= new.guards.max_open_orders {
+        StoreError::OpenOrderLimit
+    } else {
+        StoreError::InsufficientFunds
+    }
+}
+
+#[async_trait]
+impl OrderStore for DynamoStore {
+    async fn get_account(&self, trader: &TraderId) -> Result<Option<Account>, StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.orders_table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(trader_pk(trader)))
+            .expression_attribute_values(":sk", s(ACCOUNT_SK));
+        account_from_items(&self.query_all(q).await?)
+    }
+
+    async fn fund_account(
+        &self,
+        trader: &TraderId,
+        cash: Decimal,
+        limits: Option<RiskLimits>,
+    ) -> Result<Account, StoreError> {
+        let mut e = Expr::default();
+        let zero = e.value(n(0));
+        let c = e.value(n(cash));
+        let t = e.value(s(trader.as_str()));
+        let mut sets = vec![format!("{} = {t}", e.name("trader_id"))];
+        for attr in ["cash", "available"] {
+            let a = e.name(attr);
+            sets.push(format!("{a} = if_not_exists({a}, {zero}) + {c}"));
+        }
+        for attr in ["reserved", "open_orders", "realized_pnl"] {
+            let a = e.name(attr);
+            sets.push(format!("{a} = if_not_exists({a}, {zero})"));
+        }
+        let given = limits.is_some();
+        let limits = limits.unwrap_or_default();
+        for (attr, value) in [
+            ("max_order_notional", n(limits.max_order_notional)),
+            ("max_open_orders", n(limits.max_open_orders)),
+            ("daily_loss_limit", n(limits.daily_loss_limit)),
+            ("orders_per_minute", n(limits.orders_per_minute)),
+        ] {
+            let a = e.name(attr);
+            let v = e.value(value);
+            sets.push(if given {
+                format!("{a} = {v}")
+            } else {
+                format!("{a} = if_not_exists({a}, {v})")
+            });
+        }
+        self.client
+            .update_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), ACCOUNT_SK.into())))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        self.get_account(trader).await?.ok_or(StoreError::NoAccount)
+    }
+
+    async fn deposit_position(
+        &self,
+        trader: &TraderId,
+        symbol: &Symbol,
+        quantity: Decimal,
+        average_cost: Decimal,
+    ) -> Result<(), StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), ACCOUNT_SK.into())))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .map_err(build_error)?;
+        let mut e = Expr::default();
+        let zero = e.value(n(0));
+        let q = e.value(n(quantity));
+        let one = e.value(n(1));
+        let (sym, ac) = (e.value(s(symbol.as_str())), e.value(n(average_cost)));
+        let (qa, av, re, ve) = (
+            e.name("quantity"),
+            e.name("available"),
+            e.name("reserved"),
+            e.name("version"),
+        );
+        let update = format!(
+            "SET {} = {sym}, {} = {ac}, {qa} = if_not_exists({qa}, {zero}) + {q}, {av} = if_not_exists({av}, {zero}) + {q}, \
+             {re} = if_not_exists({re}, {zero}), {ve} = if_not_exists({ve}, {zero}) + {one}",
+            e.name("symbol"),
+            e.name("average_cost"),
+        );
+        let u = e.update(
+            &self.orders_table,
+            key(trader_pk(trader), position_sk(symbol)),
+            update,
+            None,
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            update_item(u),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(Ok(Cancelled::Conditions(_))) => Err(StoreError::NoAccount),
+            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            Err(Err(e)) => Err(e),
+        }
+    }
+
+    async fn create_order(&self, new: NewOrder) -> Result<(), StoreError> {
+        let trader = &new.order.trader_id;
+        let mut items = vec![
+            put_new(&self.orders_table, order_to_item(&new.order))?,
+            put_new(&self.audit_table, audit_to_item(&new.audit))?,
+        ];
+
+        // The account: open-order count and the guards, plus the cash reservation.
+        let mut e = Expr::default();
+        let (pk, oo, pnl, day) = (
+            e.name(PK),
+            e.name("open_orders"),
+            e.name("realized_pnl"),
+            e.name("pnl_day"),
+        );
+        let one = e.value(n(1));
+        let max_open = e.value(n(new.guards.max_open_orders));
+        let today = e.value(s(new.guards.today.to_string()));
+        let neg_limit = e.value(n(-new.guards.daily_loss_limit));
+        let mut sets = vec![format!("{oo} = {oo} + {one}")];
+        let mut condition = format!(
+            "attribute_exists({pk}) AND {oo} < {max_open} AND (attribute_not_exists({day}) OR {day} <> {today} OR {pnl} > {neg_limit})"
+        );
+        if new.guards.daily_loss_limit <= Decimal::ZERO {
+            // A limit of zero is reached before any loss (as in `risk::assess`); no
+            // account item can pass this, and the refusal is explained from the item.
+            condition.push_str(&format!(" AND attribute_not_exists({pk})"));
+        }
+        if let Reservation::Cash(amount) = &new.reservation {
+            let (res, av) = (e.name("reserved"), e.name("available"));
+            let amt = e.value(n(amount));
+            sets.push(format!("{res} = {res} + {amt}, {av} = {av} - {amt}"));
+            condition.push_str(&format!(" AND {av} >= {amt}"));
+        }
+        let account_key = key(trader_pk(trader), ACCOUNT_SK.into());
+        items.push(update_item(e.update(
+            &self.orders_table,
+            account_key,
+            format!("SET {}", sets.join(", ")),
+            Some(condition),
+        )?));
+
+        if let Reservation::Position { symbol, quantity } = &new.reservation {
+            let mut e = Expr::default();
+            let (pk, res, av) = (e.name(PK), e.name("reserved"), e.name("available"));
+            let q = e.value(n(quantity));
+            let update = format!("SET {res} = {res} + {q}, {av} = {av} - {q}");
+            let condition = format!("attribute_exists({pk}) AND {av} >= {q}");
+            items.push(update_item(e.update(
+                &self.orders_table,
+                key(trader_pk(trader), position_sk(symbol)),
+                update,
+                Some(condition),
+            )?));
+        }
+
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(Ok(Cancelled::Conditions(failed))) => {
+                let mut refusal = None;
+                for (i, old) in &failed {
+                    let e = match i {
+                        0 | 1 => StoreError::AlreadyExists,
+                        2 => explain_account_refusal(old.as_ref(), &new),
+                        _ => StoreError::InsufficientPosition,
+                    };
+                    refusal.get_or_insert(e);
+                }
+                Err(refusal.unwrap_or(StoreError::Conflict))
+            }
+            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            Err(Err(e)) => Err(e),
+        }
+    }
+
+    async fn get_order(&self, trader: &TraderId, order: &OrderId) -> Result<Option<Order>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), order_sk(order))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item().map(order_from_item).transpose()
+    }
+
+    async fn transition(&self, w: TransitionWrite) -> Result<(), StoreError> {
+        let trader = &w.before.trader_id;
+        let mut items = Vec::with_capacity(5);
+
+        // 0: the order, conditional on the status and version it was read at.
+        let mut e = Expr::default();
+        let mut sets = Vec::new();
+        for (attr, value) in order_mutable_attrs(&w.after) {
+            let (a, v) = (e.name(&attr), e.value(value));
+            sets.push(format!("{a} = {v}"));
+        }
+        let (g, gv) = (e.name("GSI1PK"), e.value(s(status_pk(trader, w.after.status))));
+        sets.push(format!("{g} = {gv}"));
+        let (st, ve) = (e.name("status"), e.name("version"));
+        let (from, v) = (e.value(s(w.before.status.as_str())), e.value(n(w.before.version)));
+        let condition = format!("{st} = {from} AND {ve} = {v}");
+        let order_key = key(trader_pk(trader), order_sk(&w.before.order_id));
+        items.push(update_item(e.update(
+            &self.orders_table,
+            order_key,
+            format!("SET {}", sets.join(", ")),
+            Some(condition),
+        )?));
+
+        // 1: the audit record; 2: the fill, once per execution id.
+        items.push(put_new(&self.audit_table, audit_to_item(&w.audit))?);
+        let fill_at = w.fill.as_ref().map(|_| items.len());
+        if let Some(f) = &w.fill {
+            items.push(put_new(&self.orders_table, fill_to_item(trader, f))?);
+        }
+
+        // The account: additive changes, and today's P&L for a booked trade.
+        let touches_account = !w.effect.is_empty() || w.booking.is_some();
+        let account_at = touches_account.then_some(items.len());
+        if touches_account {
+            let mut e = Expr::default();
+            let pk = e.name(PK);
+            let cash = w.booking.as_ref().map_or(Decimal::ZERO, |b| b.cash);
+            let mut sets = Vec::new();
+            for (attr, delta) in [
+                ("reserved", w.effect.reserved),
+                ("available", cash - w.effect.reserved),
+                ("cash", cash),
+            ] {
+                if !delta.is_zero() {
+                    let (a, d) = (e.name(attr), e.value(n(delta)));
+                    sets.push(format!("{a} = {a} + {d}"));
+                }
+            }
+            if w.effect.open_orders != 0 {
+                let (a, d) = (e.name("open_orders"), e.value(n(w.effect.open_orders)));
+                sets.push(format!("{a} = {a} + {d}"));
+            }
+            let mut condition = format!("attribute_exists({pk})");
+            if let Some(b) = &w.booking {
+                let (pnl, day) = (e.name("realized_pnl"), e.name("pnl_day"));
+                let (delta, d) = (e.value(n(b.pnl.delta)), e.value(s(b.pnl.day.to_string())));
+                if b.pnl.same_day() {
+                    sets.push(format!("{pnl} = {pnl} + {delta}"));
+                    condition.push_str(&format!(" AND {day} = {d}"));
+                } else {
+                    sets.push(format!("{pnl} = {delta}, {day} = {d}"));
+                    match b.pnl.seen_day {
+                        Some(seen) => {
+                            let sv = e.value(s(seen.to_string()));
+                            condition.push_str(&format!(" AND {day} = {sv}"));
+                        }
+                        None => condition.push_str(&format!(" AND attribute_not_exists({day})")),
+                    }
+                }
+            }
+            if sets.is_empty() {
+                let (a, zero) = (e.name("open_orders"), e.value(n(0)));
+                sets.push(format!("{a} = {a} + {zero}"));
+            }
+            let account_key = key(trader_pk(trader), ACCOUNT_SK.into());
+            items.push(update_item(e.update(
+                &self.orders_table,
+                account_key,
+                format!("SET {}", sets.join(", ")),
+                Some(condition),
+            )?));
+        }
+
+        // The position: reservation release, and the booked trade at the version read.
+        if !w.effect.position_reserved.is_zero() || w.booking.is_some() {
+            let mut e = Expr::default();
+            let (res, av) = (e.name("reserved"), e.name("available"));
+            let pr = w.effect.position_reserved;
+            let (update, condition) = match &w.booking {
+                None => {
+                    let (d, neg, pk) = (e.value(n(pr)), e.value(n(-pr)), e.name(PK));
+                    (
+                        format!("SET {res} = {res} + {d}, {av} = {av} + {neg}"),
+                        format!("attribute_exists({pk})"),
+                    )
+                }
+                Some(b) => {
+                    let (qa, ac, ve, sy) = (
+                        e.name("quantity"),
+                        e.name("average_cost"),
+                        e.name("version"),
+                        e.name("symbol"),
+                    );
+                    let (q, c, v, sym) = (
+                        e.value(n(b.after.quantity)),
+                        e.value(n(b.after.average_cost)),
+                        e.value(n(b.after.version)),
+                        e.value(s(b.after.symbol.as_str())),
+                    );
+                    let avail_delta = (b.after.quantity - b.before.quantity) - pr;
+                    let base = format!("{qa} = {q}, {ac} = {c}, {ve} = {v}, {sy} = {sym}");
+                    if b.before.version == 0 {
+                        let (r0, a0, pk) = (e.value(n(pr)), e.value(n(avail_delta)), e.name(PK));
+                        (
+                            format!("SET {base}, {res} = {r0}, {av} = {a0}"),
+                            format!("attribute_not_exists({pk})"),
+                        )
+                    } else {
+                        let (d, ad, old) = (e.value(n(pr)), e.value(n(avail_delta)), e.value(n(b.before.version)));
+                        (
+                            format!("SET {base}, {res} = {res} + {d}, {av} = {av} + {ad}"),
+                            format!("{ve} = {old}"),
+                        )
+                    }
+                }
+            };
+            let position_key = key(trader_pk(trader), position_sk(&w.before.symbol));
+            items.push(update_item(e.update(
+                &self.orders_table,
+                position_key,
+                update,
+                Some(condition),
+            )?));
+        }
+
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(Ok(Cancelled::Conditions(failed))) => {
+                let refusal = failed.iter().map(|(i, old)| match *i {
+                    0 => StoreError::Conflict,
+                    1 => StoreError::AlreadyExists,
+                    i if Some(i) == fill_at => StoreError::AlreadyExists,
+                    i if Some(i) == account_at && old.is_none() => StoreError::NoAccount,
+                    _ => StoreError::Conflict,
+                });
+                // Same precedence as the in-memory store: order, fill, audit, account, position.
+                let mut all: Vec<(usize, StoreError)> = failed.iter().map(|(i, _)| *i).zip(refusal).collect();
+                all.sort_by_key(|(i, _)| match *i {
+                    0 => 0,
+                    i if Some(i) == fill_at => 1,
+                    1 => 2,
+                    i => i + 3,
+                });
+                Err(all.into_iter().next().map_or(StoreError::Conflict, |(_, e)| e))
+            }
+            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            Err(Err(e)) => Err(e),
+        }
+    }
+
+    async fn list_orders(
+        &self,
+        trader: &TraderId,
+        status: Option<OrderStatus>,
+        limit: u32,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        let limit = limit.max(1);
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.orders_table)
+            .scan_index_forward(false)
+            .limit(limit as i32);
+        q = match status {
+            None => q
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(trader_pk(trader)))
+                .expression_attribute_values(":prefix", s("ORDER#")),
+            Some(st) => q
+                .index_name("GSI1")
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", "GSI1PK")
+                .expression_attribute_values(":pk", s(status_pk(trader, st))),
+        };
+        if let Some(after) = after {
+            let mut start = key(trader_pk(trader), order_sk(&after));
+            if let Some(st) = status {
+                start.insert("GSI1PK".into(), s(status_pk(trader, st)));
+                start.insert("GSI1SK".into(), s(order_sk(&after)));
+            }
+            q = q.set_exclusive_start_key(Some(start));
+        }
+        let page = q.send().await.map_err(unavailable)?;
+        let orders = page
+            .items()
+            .iter()
+            .map(order_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = page.last_evaluated_key().is_some_and(|k| !k.is_empty());
+        let next = if more && orders.len() == limit as usize {
+            orders.last().map(|o| o.order_id)
+        } else {
+            None
+        };
+        Ok(OrderPage { orders, next })
+    }
+
+    async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.orders_table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(trader_pk(trader)))
+            .expression_attribute_values(":prefix", s(fill_prefix(order)));
+        self.query_all(q).await?.iter().map(fill_from_item).collect()
+    }
+}
+
+#[async_trait]
+impl AuditLog for DynamoStore {
+    async fn append(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.audit_table)
+            .set_item(Some(audit_to_item(record)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn records(&self, order: &OrderId) -> Result<Vec<AuditRecord>, StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.audit_table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(audit_pk(order)));
+        self.query_all(q).await?.iter().map(audit_from_item).collect()
+    }
+}

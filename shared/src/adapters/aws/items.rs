@@ -1,0 +1,446 @@
+//! DynamoDB item mapping: the only place attribute maps are built or read.
+//!
+//! Orders table (single table), keys:
+//! - account     `TRADER#<t>` / `ACCOUNT`
+//! - position    `TRADER#<t>` / `ACCOUNT#POS#<symbol>` (one query reads the account and all its positions)
+//! - order       `TRADER#<t>` / `ORDER#<id>`, `GSI1PK = TRADER#<t>#<STATUS>`, `GSI1SK = ORDER#<id>`
+//! - fill        `TRADER#<t>` / `FILL#<order id>#<execution id>`
+//!
+//! Audit table: `ORDER#<id>` / 20-digit zero-padded sequence.
+//!
+//! Money is stored as DynamoDB numbers (exact decimals, 38 digits) so that conditions
+//! can compare them; `available = cash - reserved` is kept on the account (and on
+//! positions) because condition expressions cannot do arithmetic.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use time::Date;
+use time::format_description::well_known::Iso8601;
+
+use crate::domain::{
+    Account, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order, OrderId, OrderStatus, OrderType, Position, Price,
+    Quantity, RiskLimits, Side, Symbol, TimeInForce, Timestamp, TraderId,
+};
+use crate::ports::StoreError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const ACCOUNT_SK: &str = "ACCOUNT";
+pub const POSITION_PREFIX: &str = "ACCOUNT#POS#";
+
+pub fn trader_pk(t: &TraderId) -> String {
+    format!("TRADER#{t}")
+}
+pub fn order_sk(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+pub fn position_sk(symbol: &Symbol) -> String {
+    format!("{POSITION_PREFIX}{symbol}")
+}
+pub fn fill_prefix(order: &OrderId) -> String {
+    format!("FILL#{order}#")
+}
+pub fn status_pk(t: &TraderId, status: OrderStatus) -> String {
+    format!("TRADER#{t}#{status}")
+}
+pub fn audit_pk(order: &OrderId) -> String {
+    format!("ORDER#{order}")
+}
+pub fn audit_sk(sequence: u64) -> String {
+    format!("{sequence:020}")
+}
+
+pub fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn corrupt(what: &str, name: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} attribute `{name}` is missing or malformed"))
+}
+
+/// Typed reads from an item, each naming the attribute when it is missing or bad.
+pub struct Reader<'a> {
+    item: &'a Item,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(item: &'a Item, what: &'static str) -> Self {
+        Self { item, what }
+    }
+
+    pub fn opt_str(&self, name: &str) -> Option<&'a str> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<&'a str, StoreError> {
+        self.opt_str(name).ok_or_else(|| corrupt(self.what, name))
+    }
+
+    pub fn parse<T: FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.str(name)?.parse().map_err(|_| corrupt(self.what, name))
+    }
+
+    pub fn opt_parse<T: FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.opt_str(name)
+            .map(|v| v.parse().map_err(|_| corrupt(self.what, name)))
+            .transpose()
+    }
+
+    fn num(&self, name: &str) -> Result<&'a str, StoreError> {
+        match self.item.get(name) {
+            Some(AttributeValue::N(v)) => Ok(v.as_str()),
+            _ => Err(corrupt(self.what, name)),
+        }
+    }
+
+    pub fn dec(&self, name: &str) -> Result<Decimal, StoreError> {
+        let raw = self.num(name)?;
+        Decimal::from_str(raw)
+            .or_else(|_| Decimal::from_scientific(raw))
+            .map_err(|_| corrupt(self.what, name))
+    }
+
+    pub fn opt_dec(&self, name: &str) -> Result<Option<Decimal>, StoreError> {
+        if self.item.contains_key(name) {
+            self.dec(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub fn u64(&self, name: &str) -> Result<u64, StoreError> {
+        self.num(name)?.parse().map_err(|_| corrupt(self.what, name))
+    }
+
+    pub fn u32(&self, name: &str) -> Result<u32, StoreError> {
+        self.num(name)?.parse().map_err(|_| corrupt(self.what, name))
+    }
+
+    pub fn json(&self, name: &str) -> Result<Option<Value>, StoreError> {
+        self.opt_str(name)
+            .map(|t| serde_json::from_str(t).map_err(|_| corrupt(self.what, name)))
+            .transpose()
+    }
+
+    pub fn time(&self, name: &str) -> Result<Timestamp, StoreError> {
+        Timestamp::parse(self.str(name)?).map_err(|_| corrupt(self.what, name))
+    }
+}
+
+struct Wire<T>(T);
+impl<T: Copy> FromStr for Wire<T>
+where
+    T: WireName,
+{
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        T::from_wire_name(s).map(Wire).ok_or(())
+    }
+}
+
+trait WireName: Sized {
+    fn from_wire_name(s: &str) -> Option<Self>;
+}
+impl WireName for Side {
+    fn from_wire_name(s: &str) -> Option<Self> {
+        Side::from_wire(s)
+    }
+}
+impl WireName for OrderType {
+    fn from_wire_name(s: &str) -> Option<Self> {
+        OrderType::from_wire(s)
+    }
+}
+impl WireName for TimeInForce {
+    fn from_wire_name(s: &str) -> Option<Self> {
+        TimeInForce::from_wire(s)
+    }
+}
+
+fn put_opt(item: &mut Item, name: &str, v: Option<AttributeValue>) {
+    if let Some(v) = v {
+        item.insert(name.to_owned(), v);
+    }
+}
+
+// ---- accounts and positions ----------------------------------------------------
+
+pub fn account_to_item(a: &Account) -> Item {
+    let mut item = key(trader_pk(&a.trader_id), ACCOUNT_SK.into());
+    item.insert("trader_id".into(), s(a.trader_id.as_str()));
+    item.insert("cash".into(), n(a.cash));
+    item.insert("reserved".into(), n(a.reserved));
+    item.insert("available".into(), n(a.buying_power()));
+    item.insert("open_orders".into(), n(a.open_orders));
+    item.insert("realized_pnl".into(), n(a.realized_pnl));
+    put_opt(&mut item, "pnl_day", a.pnl_day.map(|d| s(d.to_string())));
+    item.insert("max_order_notional".into(), n(a.limits.max_order_notional));
+    item.insert("max_open_orders".into(), n(a.limits.max_open_orders));
+    item.insert("daily_loss_limit".into(), n(a.limits.daily_loss_limit));
+    item.insert("orders_per_minute".into(), n(a.limits.orders_per_minute));
+    item
+}
+
+fn parse_day(raw: &str) -> Option<Date> {
+    Date::parse(raw, &Iso8601::DATE).ok()
+}
+
+pub fn account_from_items(items: &[Item]) -> Result<Option<Account>, StoreError> {
+    let Some(acct) = items
+        .iter()
+        .find(|i| matches!(i.get(SK), Some(AttributeValue::S(sk)) if sk == ACCOUNT_SK))
+    else {
+        return Ok(None);
+    };
+    let r = Reader::new(acct, "account");
+    let pnl_day = match r.opt_str("pnl_day") {
+        Some(raw) => Some(parse_day(raw).ok_or_else(|| corrupt("account", "pnl_day"))?),
+        None => None,
+    };
+    let mut positions = Vec::new();
+    for item in items {
+        if matches!(item.get(SK), Some(AttributeValue::S(sk)) if sk.starts_with(POSITION_PREFIX)) {
+            positions.push(position_from_item(item)?);
+        }
+    }
+    positions.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    Ok(Some(Account {
+        trader_id: r.parse("trader_id")?,
+        cash: r.dec("cash")?,
+        reserved: r.dec("reserved")?,
+        open_orders: r.u32("open_orders")?,
+        realized_pnl: r.dec("realized_pnl")?,
+        pnl_day,
+        positions,
+        limits: RiskLimits {
+            max_order_notional: r.dec("max_order_notional")?,
+            max_open_orders: r.u32("max_open_orders")?,
+            daily_loss_limit: r.dec("daily_loss_limit")?,
+            orders_per_minute: r.u32("orders_per_minute")?,
+        },
+    }))
+}
+
+fn position_from_item(item: &Item) -> Result<Position, StoreError> {
+    let r = Reader::new(item, "position");
+    Ok(Position {
+        symbol: Symbol::parse(r.str("symbol")?).map_err(|_| corrupt("position", "symbol"))?,
+        quantity: r.dec("quantity")?,
+        reserved: r.dec("reserved")?,
+        average_cost: r.dec("average_cost")?,
+        version: r.u64("version")?,
+    })
+}
+
+// ---- orders and fills ----------------------------------------------------------
+
+pub fn order_to_item(o: &Order) -> Item {
+    let mut item = key(trader_pk(&o.trader_id), order_sk(&o.order_id));
+    item.insert("GSI1PK".into(), s(status_pk(&o.trader_id, o.status)));
+    item.insert("GSI1SK".into(), s(order_sk(&o.order_id)));
+    item.insert("order_id".into(), s(o.order_id.to_string()));
+    put_opt(
+        &mut item,
+        "client_order_id",
+        o.client_order_id.as_ref().map(|c| s(c.as_str())),
+    );
+    item.insert("trader_id".into(), s(o.trader_id.as_str()));
+    item.insert("symbol".into(), s(o.symbol.as_str()));
+    item.insert("side".into(), s(o.side.as_str()));
+    item.insert("type".into(), s(o.order_type.as_str()));
+    item.insert("quantity".into(), n(o.quantity.get()));
+    put_opt(&mut item, "limit_price", o.limit_price.map(|p| n(p.get())));
+    put_opt(&mut item, "stop_price", o.stop_price.map(|p| n(p.get())));
+    item.insert("time_in_force".into(), s(o.time_in_force.as_str()));
+    item.extend(order_mutable_attrs(o));
+    item.insert("created_at".into(), s(o.created_at.to_string()));
+    item
+}
+
+/// The attributes a transition may change (besides the status index key).
+pub fn order_mutable_attrs(o: &Order) -> Vec<(String, AttributeValue)> {
+    let mut v = vec![
+        ("status".to_owned(), s(o.status.as_str())),
+        ("filled_quantity".to_owned(), n(o.filled_quantity)),
+        ("reserved_amount".to_owned(), n(o.reserved_amount)),
+        ("version".to_owned(), n(o.version)),
+        ("updated_at".to_owned(), s(o.updated_at.to_string())),
+        ("audit_head".to_owned(), s(o.audit_head.clone())),
+    ];
+    if let Some(p) = o.average_fill_price {
+        v.push(("average_fill_price".to_owned(), n(p)));
+    }
+    if let Some(r) = &o.reason {
+        v.push(("reason".to_owned(), s(r.clone())));
+    }
+    v
+}
+
+pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
+    let r = Reader::new(item, "order");
+    let amount = |name: &str, v: Decimal| -> Result<Decimal, StoreError> {
+        if v <= Decimal::ZERO {
+            Err(corrupt("order", name))
+        } else {
+            Ok(v)
+        }
+    };
+    let price = |name: &str| -> Result<Option<Price>, StoreError> {
+        r.opt_dec(name)?
+            .map(|v| Price::parse(amount(name, v)?).map_err(|_| corrupt("order", name)))
+            .transpose()
+    };
+    Ok(Order {
+        order_id: r.parse("order_id")?,
+        client_order_id: r
+            .opt_str("client_order_id")
+            .map(|c| ClientOrderId::parse(c).map_err(|_| corrupt("order", "client_order_id")))
+            .transpose()?,
+        trader_id: r.parse("trader_id")?,
+        symbol: Symbol::parse(r.str("symbol")?).map_err(|_| corrupt("order", "symbol"))?,
+        side: r.parse::<Wire<Side>>("side")?.0,
+        order_type: r.parse::<Wire<OrderType>>("type")?.0,
+        quantity: Quantity::parse(r.dec("quantity")?).map_err(|_| corrupt("order", "quantity"))?,
+        limit_price: price("limit_price")?,
+        stop_price: price("stop_price")?,
+        time_in_force: r.parse::<Wire<TimeInForce>>("time_in_force")?.0,
+        status: r
+            .parse::<OrderStatus>("status")
+            .map_err(|_| corrupt("order", "status"))?,
+        filled_quantity: r.dec("filled_quantity")?,
+        average_fill_price: r.opt_dec("average_fill_price")?,
+        reserved_amount: r.dec("reserved_amount")?,
+        version: r.u64("version")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+        reason: r.opt_str("reason").map(str::to_owned),
+        audit_head: r.str("audit_head")?.to_owned(),
+    })
+}
+
+pub fn fill_to_item(trader: &TraderId, f: &Fill) -> Item {
+    let mut item = key(
+        trader_pk(trader),
+        format!("{}{}", fill_prefix(&f.order_id), f.execution_id),
+    );
+    item.insert("order_id".into(), s(f.order_id.to_string()));
+    item.insert("execution_id".into(), s(f.execution_id.clone()));
+    item.insert("quantity".into(), n(f.quantity));
+    item.insert("price".into(), n(f.price));
+    item.insert("executed_at".into(), s(f.executed_at.to_string()));
+    item
+}
+
+pub fn fill_from_item(item: &Item) -> Result<Fill, StoreError> {
+    let r = Reader::new(item, "fill");
+    Ok(Fill {
+        order_id: r.parse("order_id")?,
+        execution_id: r.str("execution_id")?.to_owned(),
+        quantity: r.dec("quantity")?,
+        price: r.dec("price")?,
+        executed_at: r.time("executed_at")?,
+    })
+}
+
+// ---- audit ---------------------------------------------------------------------
+
+pub fn audit_to_item(a: &AuditRecord) -> Item {
+    let mut item = key(audit_pk(&a.order_id), audit_sk(a.sequence));
+    item.insert("order_id".into(), s(a.order_id.to_string()));
+    item.insert("sequence".into(), n(a.sequence));
+    item.insert("trader_id".into(), s(a.trader_id.as_str()));
+    item.insert("actor".into(), s(a.actor.clone()));
+    item.insert("action".into(), s(a.action.clone()));
+    item.insert("at".into(), s(a.at.to_string()));
+    // Snapshots are stored as JSON text so they read back byte for byte.
+    put_opt(&mut item, "before", a.before.as_ref().map(|v| s(v.to_string())));
+    put_opt(&mut item, "after", a.after.as_ref().map(|v| s(v.to_string())));
+    put_opt(&mut item, "reason", a.reason.clone().map(s));
+    put_opt(&mut item, "request_id", a.request_id.clone().map(s));
+    put_opt(
+        &mut item,
+        "idempotency_key",
+        a.idempotency_key.as_ref().map(|k| s(k.as_str())),
+    );
+    item.insert("prev_hash".into(), s(a.prev_hash.clone()));
+    item.insert("hash".into(), s(a.hash.clone()));
+    item
+}
+
+pub fn audit_from_item(item: &Item) -> Result<AuditRecord, StoreError> {
+    let r = Reader::new(item, "audit record");
+    Ok(AuditRecord {
+        order_id: r.parse("order_id")?,
+        sequence: r.u64("sequence")?,
+        trader_id: r.parse("trader_id")?,
+        actor: r.str("actor")?.to_owned(),
+        action: r.str("action")?.to_owned(),
+        at: r.time("at")?,
+        before: r.json("before")?,
+        after: r.json("after")?,
+        reason: r.opt_str("reason").map(str::to_owned),
+        request_id: r.opt_str("request_id").map(str::to_owned),
+        idempotency_key: r.opt_parse::<IdempotencyKey>("idempotency_key")?,
+        prev_hash: r.str("prev_hash")?.to_owned(),
+        hash: r.str("hash")?.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderDraft, validate_order};
+
+    #[test]
+    fn orders_round_trip_through_items() {
+        let draft: OrderDraft = validate_order(
+            &serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "stop_limit",
+            "quantity": "10.5", "limit_price": "150.25", "stop_price": "149", "time_in_force": "gtc",
+            "client_order_id": "c-1"}),
+        )
+        .unwrap();
+        let mut o = Order::pending(
+            OrderId::new(),
+            TraderId::parse("alice").unwrap(),
+            draft,
+            Decimal::from(1578),
+            Timestamp::now(),
+        );
+        o.audit_head = "ab".repeat(32);
+        o.reason = Some("because".into());
+        o.average_fill_price = Some(Decimal::from_str("150.1").unwrap());
+        assert_eq!(order_from_item(&order_to_item(&o)).unwrap(), o);
+    }
+
+    #[test]
+    fn a_missing_attribute_is_named() {
+        let mut item = account_to_item(&Account::new(TraderId::parse("bob").unwrap(), Decimal::ONE));
+        item.remove("cash");
+        assert_eq!(
+            account_from_items(&[item]),
+            Err(StoreError::Corrupt(
+                "account attribute `cash` is missing or malformed".into()
+            ))
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! `WorkQueue` on SQS (standard queue: duplicates are harmless because the executor
+//! claims each order with a conditional write before it calls the venue).
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+
+use crate::ports::{QueueError, ReceivedMessage, WorkMessage, WorkQueue};
+
+/// SQS caps `DelaySeconds` at 15 minutes.
+const MAX_DELAY_SECONDS: u32 = 900;
+/// SQS returns at most 10 messages per receive, and long-polls at most 20 s.
+const MAX_BATCH: u32 = 10;
+const MAX_WAIT_SECONDS: u32 = 20;
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+fn unavailable(e: impl std::error::Error + 'static) -> QueueError {
+    QueueError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+#[async_trait]
+impl WorkQueue for SqsQueue {
+    async fn send(&self, message: &WorkMessage, delay_seconds: u32) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).map_err(|e| QueueError::Encode(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(MAX_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn receive(&self, max: u32, wait_seconds: u32) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, MAX_BATCH) as i32)
+            .wait_time_seconds(wait_seconds.min(MAX_WAIT_SECONDS) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| ReceivedMessage {
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+                receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+                body: m.body().unwrap_or_default().to_owned(),
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

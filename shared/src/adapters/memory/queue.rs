@@ -1,0 +1,82 @@
+//! `WorkQueue` in memory: FIFO, with receive counts and visibility on receive
+//! (a received message is invisible until deleted or `release_all` puts it back).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::ports::{QueueError, ReceivedMessage, WorkMessage, WorkQueue};
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    visible: VecDeque<(String, String, u32)>,
+    in_flight: Vec<(String, String, u32)>,
+}
+
+#[derive(Default)]
+pub struct MemoryQueue {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every received-but-not-deleted message visible again (a visibility
+    /// timeout expiring).
+    pub fn release_all(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let in_flight = std::mem::take(&mut inner.in_flight);
+        inner.visible.extend(in_flight);
+    }
+
+    pub fn len(&self) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.visible.len() + inner.in_flight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl WorkQueue for MemoryQueue {
+    async fn send(&self, message: &WorkMessage, _delay_seconds: u32) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).map_err(|e| QueueError::Encode(e.to_string()))?;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.next_id += 1;
+        let id = format!("m-{}", inner.next_id);
+        inner.visible.push_back((id, body, 0));
+        Ok(())
+    }
+
+    async fn receive(&self, max: u32, _wait_seconds: u32) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        while out.len() < max as usize {
+            let Some((id, body, count)) = inner.visible.pop_front() else {
+                break;
+            };
+            let count = count + 1;
+            out.push(ReceivedMessage {
+                message_id: id.clone(),
+                receipt_handle: format!("{id}/{count}"),
+                body: body.clone(),
+                receive_count: count,
+            });
+            inner.in_flight.push((id, body, count));
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let id = receipt_handle.split('/').next().unwrap_or_default().to_owned();
+        inner.in_flight.retain(|(m, _, _)| *m != id);
+        Ok(())
+    }
+}

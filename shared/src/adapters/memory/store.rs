@@ -1,0 +1,255 @@
+//! `OrderStore` + `AuditLog` in memory. Every write checks all its conditions before
+//! changing anything, in the same precedence as the DynamoDB adapter reports them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use crate::domain::{
+    Account, AuditRecord, Fill, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, Symbol, TraderId,
+};
+use crate::ports::{AuditLog, NewOrder, OrderPage, OrderStore, StoreError, SubmitGuards, TransitionWrite};
+
+#[derive(Default)]
+struct State {
+    accounts: BTreeMap<TraderId, Account>,
+    orders: BTreeMap<(TraderId, OrderId), Order>,
+    fills: BTreeMap<(TraderId, OrderId, String), Fill>,
+    audit: BTreeMap<(OrderId, u64), AuditRecord>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Test hook: replace a stored audit record as someone with table access could.
+    pub fn tamper_audit(&self, record: AuditRecord) {
+        self.lock().audit.insert((record.order_id, record.sequence), record);
+    }
+}
+
+fn position_mut<'a>(account: &'a mut Account, symbol: &Symbol) -> &'a mut Position {
+    if let Some(i) = account.positions.iter().position(|p| &p.symbol == symbol) {
+        &mut account.positions[i]
+    } else {
+        account.positions.push(Position::empty(symbol.clone()));
+        account.positions.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        let i = account.positions.iter().position(|p| &p.symbol == symbol).unwrap_or(0);
+        &mut account.positions[i]
+    }
+}
+
+fn check_guards(account: &Account, guards: &SubmitGuards, reservation: &Reservation) -> Result<(), StoreError> {
+    if account.losses_on(guards.today) >= guards.daily_loss_limit {
+        return Err(StoreError::DailyLossLimit);
+    }
+    if account.open_orders >= guards.max_open_orders {
+        return Err(StoreError::OpenOrderLimit);
+    }
+    match reservation {
+        Reservation::Cash(amount) if account.buying_power() < *amount => Err(StoreError::InsufficientFunds),
+        Reservation::Position { symbol, quantity }
+            if account.position(symbol).is_none_or(|p| p.available() < *quantity) =>
+        {
+            Err(StoreError::InsufficientPosition)
+        }
+        _ => Ok(()),
+    }
+}
+
+#[async_trait]
+impl OrderStore for MemoryStore {
+    async fn get_account(&self, trader: &TraderId) -> Result<Option<Account>, StoreError> {
+        Ok(self.lock().accounts.get(trader).cloned())
+    }
+
+    async fn fund_account(
+        &self,
+        trader: &TraderId,
+        cash: Decimal,
+        limits: Option<RiskLimits>,
+    ) -> Result<Account, StoreError> {
+        let mut state = self.lock();
+        let account = state
+            .accounts
+            .entry(trader.clone())
+            .or_insert_with(|| Account::new(trader.clone(), Decimal::ZERO));
+        account.cash += cash;
+        if let Some(limits) = limits {
+            account.limits = limits;
+        }
+        Ok(account.clone())
+    }
+
+    async fn deposit_position(
+        &self,
+        trader: &TraderId,
+        symbol: &Symbol,
+        quantity: Decimal,
+        average_cost: Decimal,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let account = state.accounts.get_mut(trader).ok_or(StoreError::NoAccount)?;
+        let p = position_mut(account, symbol);
+        p.average_cost = average_cost;
+        p.quantity += quantity;
+        p.version += 1;
+        Ok(())
+    }
+
+    async fn create_order(&self, new: NewOrder) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (new.order.trader_id.clone(), new.order.order_id);
+        if state.orders.contains_key(&key) || state.audit.contains_key(&(new.audit.order_id, new.audit.sequence)) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let account = state
+            .accounts
+            .get_mut(&new.order.trader_id)
+            .ok_or(StoreError::NoAccount)?;
+        check_guards(account, &new.guards, &new.reservation)?;
+        match &new.reservation {
+            Reservation::Cash(amount) => account.reserved += *amount,
+            Reservation::Position { symbol, quantity } => position_mut(account, symbol).reserved += *quantity,
+        }
+        account.open_orders += 1;
+        state.orders.insert(key, new.order);
+        state.audit.insert((new.audit.order_id, new.audit.sequence), new.audit);
+        Ok(())
+    }
+
+    async fn get_order(&self, trader: &TraderId, order: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.lock().orders.get(&(trader.clone(), *order)).cloned())
+    }
+
+    async fn transition(&self, w: TransitionWrite) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let trader = w.before.trader_id.clone();
+        let key = (trader.clone(), w.before.order_id);
+        match state.orders.get(&key) {
+            Some(o) if o.status == w.before.status && o.version == w.before.version => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        let fill_key = w
+            .fill
+            .as_ref()
+            .map(|f| (trader.clone(), f.order_id, f.execution_id.clone()));
+        if fill_key.as_ref().is_some_and(|k| state.fills.contains_key(k)) {
+            return Err(StoreError::AlreadyExists);
+        }
+        if state.audit.contains_key(&(w.audit.order_id, w.audit.sequence)) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let touches_account = !w.effect.is_empty() || w.booking.is_some();
+        if touches_account {
+            let account = state.accounts.get(&trader).ok_or(StoreError::NoAccount)?;
+            if let Some(b) = &w.booking {
+                let version = account.position(&w.before.symbol).map_or(0, |p| p.version);
+                let day_ok = if b.pnl.same_day() {
+                    account.pnl_day == Some(b.pnl.day)
+                } else {
+                    account.pnl_day == b.pnl.seen_day
+                };
+                if version != b.before.version || !day_ok {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            let account = state.accounts.get_mut(&trader).ok_or(StoreError::NoAccount)?;
+            account.reserved += w.effect.reserved;
+            account.open_orders = account.open_orders.saturating_add_signed(w.effect.open_orders as i32);
+            if let Some(b) = &w.booking {
+                account.cash += b.cash;
+                b.pnl.apply_to(account);
+            }
+            if !w.effect.position_reserved.is_zero() || w.booking.is_some() {
+                let p = position_mut(account, &w.before.symbol);
+                p.reserved += w.effect.position_reserved;
+                if let Some(b) = &w.booking {
+                    p.quantity = b.after.quantity;
+                    p.average_cost = b.after.average_cost;
+                    p.version = b.after.version;
+                }
+            }
+            account
+                .positions
+                .retain(|p| !(p.quantity.is_zero() && p.reserved.is_zero() && p.version == 0));
+        }
+        if let (Some(k), Some(fill)) = (fill_key, w.fill) {
+            state.fills.insert(k, fill);
+        }
+        state.audit.insert((w.audit.order_id, w.audit.sequence), w.audit);
+        state.orders.insert(key, w.after);
+        Ok(())
+    }
+
+    async fn list_orders(
+        &self,
+        trader: &TraderId,
+        status: Option<OrderStatus>,
+        limit: u32,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        let state = self.lock();
+        let mut matching = state
+            .orders
+            .iter()
+            .rev()
+            .filter(|((t, id), o)| t == trader && after.is_none_or(|a| *id < a) && status.is_none_or(|s| o.status == s))
+            .map(|(_, o)| o.clone());
+        let orders: Vec<Order> = matching.by_ref().take(limit as usize).collect();
+        let more = matching.next().is_some();
+        let next = if more { orders.last().map(|o| o.order_id) } else { None };
+        Ok(OrderPage { orders, next })
+    }
+
+    async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .fills
+            .iter()
+            .filter(|((t, o, _), _)| t == trader && o == order)
+            .map(|(_, f)| f.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn append(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (record.order_id, record.sequence);
+        if state.audit.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.audit.insert(key, record.clone());
+        Ok(())
+    }
+
+    async fn records(&self, order: &OrderId) -> Result<Vec<AuditRecord>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .audit
+            .range((*order, 0)..=(*order, u64::MAX))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<MemoryStore>();
+    let _: HashSet<()> = HashSet::new();
+}

@@ -1,0 +1,5 @@
+//! Use cases. They take ports, never AWS types.
+
+pub mod plan;
+
+pub use plan::{AuditContext, plan_rejected_submit, plan_submit, plan_transition};

@@ -1,0 +1,153 @@
+//! Turning a decision into the exact write a store commits. Pure: no I/O. The submit
+//! and execute use cases call these, and so do the contract tests, so the stores are
+//! tested with the writes production makes.
+
+use serde_json::Value;
+
+use crate::domain::{
+    Account, AuditEntry, AuditRecord, GENESIS_HASH, IdempotencyKey, Order, OrderDraft, OrderError, OrderEvent, OrderId,
+    Position, Pricing, Reservation, Side, Timestamp, TraderId, assess,
+};
+use crate::ports::{Booking, NewOrder, SubmitGuards, TransitionWrite};
+
+/// Who and what caused a change, for its audit record.
+#[derive(Clone, Debug, Default)]
+pub struct AuditContext {
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl AuditContext {
+    pub fn system(actor: &str) -> Self {
+        Self {
+            actor: actor.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+fn snapshot(order: &Order) -> Option<Value> {
+    serde_json::to_value(order).ok()
+}
+
+/// Plans a submit: checks the draft against the account snapshot and builds the
+/// order, its reservation and its first audit record.
+pub fn plan_submit(
+    order_id: OrderId,
+    draft: OrderDraft,
+    account: &Account,
+    pricing: &Pricing,
+    ctx: &AuditContext,
+    now: Timestamp,
+) -> Result<NewOrder, OrderError> {
+    let assessment = assess(&draft, account, pricing, now.date())?;
+    let reserved_amount = match &assessment.reservation {
+        Reservation::Cash(amount) => *amount,
+        Reservation::Position { .. } => rust_decimal::Decimal::ZERO,
+    };
+    let mut order = Order::pending(order_id, account.trader_id.clone(), draft, reserved_amount, now);
+    let audit = AuditEntry {
+        order_id,
+        trader_id: account.trader_id.clone(),
+        actor: ctx.actor.clone(),
+        action: "SUBMIT".into(),
+        at: now,
+        before: None,
+        after: snapshot(&order),
+        reason: None,
+        request_id: ctx.request_id.clone(),
+        idempotency_key: ctx.idempotency_key.clone(),
+    }
+    .seal(order.version, GENESIS_HASH);
+    order.audit_head = audit.hash.clone();
+    Ok(NewOrder {
+        order,
+        reservation: assessment.reservation,
+        guards: SubmitGuards {
+            max_open_orders: account.limits.max_open_orders,
+            daily_loss_limit: account.limits.daily_loss_limit,
+            today: now.date(),
+        },
+        audit,
+    })
+}
+
+/// The audit record of a refused submit: no order exists, so it opens a chain of its
+/// own under a fresh id, holding the request as received and the reason.
+pub fn plan_rejected_submit(
+    order_id: OrderId,
+    trader_id: &TraderId,
+    request: Option<Value>,
+    error: &OrderError,
+    ctx: &AuditContext,
+    now: Timestamp,
+) -> AuditRecord {
+    AuditEntry {
+        order_id,
+        trader_id: trader_id.clone(),
+        actor: ctx.actor.clone(),
+        action: "SUBMIT_REJECTED".into(),
+        at: now,
+        before: None,
+        after: request,
+        reason: Some(error.to_string()),
+        request_id: ctx.request_id.clone(),
+        idempotency_key: ctx.idempotency_key.clone(),
+    }
+    .seal(1, GENESIS_HASH)
+}
+
+/// Plans a status transition of `before` under `event`. Fills need the account
+/// snapshot, to book the trade on the position and today's P&L.
+pub fn plan_transition(
+    before: &Order,
+    event: &OrderEvent,
+    account: Option<&Account>,
+    ctx: &AuditContext,
+    now: Timestamp,
+) -> Result<TransitionWrite, OrderError> {
+    let applied = before.apply(event, now)?;
+    let booking = match &applied.effect.trade {
+        None => None,
+        Some(trade) => {
+            let account = account.ok_or(OrderError::NoAccount)?;
+            let position = account
+                .position(&before.symbol)
+                .cloned()
+                .unwrap_or_else(|| Position::empty(before.symbol.clone()));
+            let (after, realized) = position.book(trade);
+            let notional = trade.quantity * trade.price;
+            let cash = if trade.side == Side::Buy { -notional } else { notional };
+            Some(Booking {
+                before: position,
+                after,
+                cash,
+                pnl: crate::domain::PnlUpdate::new(account, now.date(), realized),
+            })
+        }
+    };
+    let mut after = applied.order;
+    let audit = AuditEntry {
+        order_id: before.order_id,
+        trader_id: before.trader_id.clone(),
+        actor: ctx.actor.clone(),
+        action: event.action().into(),
+        at: now,
+        before: snapshot(before),
+        after: snapshot(&after),
+        reason: after.reason.clone().filter(|_| before.reason != after.reason),
+        request_id: ctx.request_id.clone(),
+        idempotency_key: ctx.idempotency_key.clone(),
+    }
+    .seal(after.version, &before.audit_head);
+    after.audit_head = audit.hash.clone();
+    Ok(TransitionWrite {
+        before: before.clone(),
+        after,
+        audit,
+        effect: applied.effect,
+        fill: applied.fill,
+        booking,
+    })
+}

@@ -1,0 +1,580 @@
+//! The contract cases. Each takes a fresh fixture and uses its own trader ids.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use futures::future::join_all;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use shared::app::{AuditContext, plan_submit, plan_transition};
+use shared::domain::{
+    Account, Order, OrderEvent, OrderId, OrderStatus, Pricing, RiskLimits, Timestamp, TraderId, validate_order,
+    verify_chain,
+};
+use shared::ports::{NewOrder, StatusEvent, StoreError, WorkMessage};
+
+use crate::fixture::{Fixture, unique_trader};
+
+fn dec(v: impl ToString) -> Decimal {
+    Decimal::from_str(&v.to_string()).expect("decimal")
+}
+
+fn ctx(trader: &TraderId) -> AuditContext {
+    AuditContext {
+        actor: trader.to_string(),
+        request_id: Some("req-test".into()),
+        idempotency_key: None,
+    }
+}
+
+fn exec() -> AuditContext {
+    AuditContext::system("execute")
+}
+
+async fn funded(f: &Fixture, cash: i64) -> (TraderId, Account) {
+    let trader = unique_trader();
+    let account = f
+        .store
+        .fund_account(&trader, Decimal::from(cash), None)
+        .await
+        .expect("fund");
+    (trader, account)
+}
+
+fn limit_buy(account: &Account, qty: &str, price: &str) -> NewOrder {
+    let draft = validate_order(
+        &json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": qty,
+        "limit_price": price}),
+    )
+    .expect("valid");
+    plan_submit(
+        OrderId::new(),
+        draft,
+        account,
+        &Pricing::default(),
+        &ctx(&account.trader_id),
+        Timestamp::now(),
+    )
+    .expect("risk ok")
+}
+
+async fn submit(f: &Fixture, account: &Account, qty: &str, price: &str) -> Order {
+    let new = limit_buy(account, qty, price);
+    let order = new.order.clone();
+    f.store.create_order(new).await.expect("create");
+    order
+}
+
+async fn step(f: &Fixture, order: &Order, event: OrderEvent) -> Order {
+    let account = f.store.get_account(&order.trader_id).await.expect("read account");
+    let w = plan_transition(order, &event, account.as_ref(), &exec(), Timestamp::now()).expect("allowed");
+    let after = w.after.clone();
+    f.store.transition(w).await.expect("commit");
+    let stored = f
+        .store
+        .get_order(&order.trader_id, &order.order_id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored, after, "the store returns what it committed");
+    after
+}
+
+fn fill(id: &str, qty: &str, price: &str) -> OrderEvent {
+    OrderEvent::Fill {
+        execution_id: id.into(),
+        quantity: dec(qty),
+        price: dec(price),
+    }
+}
+
+async fn account(f: &Fixture, trader: &TraderId) -> Account {
+    f.store.get_account(trader).await.expect("read").expect("exists")
+}
+
+pub async fn accounts_are_funded_and_read_back(f: Fixture) {
+    let trader = unique_trader();
+    assert_eq!(f.store.get_account(&trader).await, Ok(None));
+    let a = f.store.fund_account(&trader, dec(1000), None).await.unwrap();
+    assert_eq!((a.cash, a.reserved, a.open_orders), (dec(1000), dec(0), 0));
+    assert_eq!(a.limits, RiskLimits::default());
+    let limits = RiskLimits {
+        orders_per_minute: 7,
+        ..RiskLimits::default()
+    };
+    let a = f
+        .store
+        .fund_account(&trader, dec("500.25"), Some(limits.clone()))
+        .await
+        .unwrap();
+    assert_eq!(a.cash, dec("1500.25"));
+    assert_eq!(a.limits, limits);
+    assert_eq!(account(&f, &trader).await, a);
+}
+
+pub async fn submit_reserves_cash_and_writes_the_first_audit_record(f: Fixture) {
+    let (trader, acct) = funded(&f, 10_000).await;
+    let order = submit(&f, &acct, "10", "150.25").await;
+    assert_eq!(order.reserved_amount, dec("1502.50"));
+    let a = account(&f, &trader).await;
+    assert_eq!(
+        (a.reserved, a.buying_power(), a.open_orders),
+        (dec("1502.50"), dec("8497.50"), 1)
+    );
+    assert_eq!(
+        f.store.get_order(&trader, &order.order_id).await.unwrap(),
+        Some(order.clone())
+    );
+    let records = f.audit.records(&order.order_id).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0].action.as_str(), records[0].sequence), ("SUBMIT", 1));
+    assert_eq!(records[0].hash, order.audit_head);
+    assert_eq!(verify_chain(&records), Ok(()));
+    // Another trader sees nothing of it.
+    assert_eq!(
+        f.store.get_order(&unique_trader(), &order.order_id).await.unwrap(),
+        None
+    );
+}
+
+pub async fn submit_refusals_write_nothing(f: Fixture) {
+    // No account.
+    let ghost = Account::new(unique_trader(), dec(1_000_000));
+    let new = limit_buy(&ghost, "1", "10");
+    let id = new.order.order_id;
+    assert_eq!(f.store.create_order(new).await, Err(StoreError::NoAccount));
+    assert_eq!(f.audit.records(&id).await.unwrap(), vec![]);
+
+    // Funds: planned against a stale snapshot, refused by the store's condition.
+    let (trader, acct) = funded(&f, 1_000).await;
+    submit(&f, &acct, "6", "100").await;
+    let stale = limit_buy(&acct, "5", "100");
+    let id = stale.order.order_id;
+    assert_eq!(f.store.create_order(stale).await, Err(StoreError::InsufficientFunds));
+    assert_eq!(f.store.get_order(&trader, &id).await.unwrap(), None);
+    assert_eq!(f.audit.records(&id).await.unwrap(), vec![]);
+    let a = account(&f, &trader).await;
+    assert_eq!((a.reserved, a.open_orders), (dec(600), 1));
+
+    // The same order id twice.
+    let new = limit_buy(&a, "1", "1");
+    f.store.create_order(new.clone()).await.unwrap();
+    assert_eq!(f.store.create_order(new).await, Err(StoreError::AlreadyExists));
+
+    // Open-order limit.
+    let limits = RiskLimits {
+        max_open_orders: 2,
+        ..RiskLimits::default()
+    };
+    let before_limit = account(&f, &trader).await;
+    f.store.fund_account(&trader, dec(0), Some(limits)).await.unwrap();
+    let mut over = limit_buy(&before_limit, "1", "1");
+    over.guards.max_open_orders = 2;
+    assert_eq!(f.store.create_order(over).await, Err(StoreError::OpenOrderLimit));
+
+    // Daily loss limit: the guard re-checks today's P&L.
+    let (_, a) = funded(&f, 1_000).await;
+    let mut new = limit_buy(&a, "1", "1");
+    new.guards.daily_loss_limit = dec(0);
+    assert_eq!(f.store.create_order(new).await, Err(StoreError::DailyLossLimit));
+
+    // A sell without a position.
+    let draft = validate_order(
+        &json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": "1",
+        "limit_price": "1"}),
+    )
+    .unwrap();
+    let mut with_position = a.clone();
+    with_position.positions.push(shared::domain::Position {
+        quantity: dec(5),
+        ..shared::domain::Position::empty(draft.symbol.clone())
+    });
+    let new = plan_submit(
+        OrderId::new(),
+        draft,
+        &with_position,
+        &Pricing::default(),
+        &ctx(&a.trader_id),
+        Timestamp::now(),
+    )
+    .unwrap();
+    assert_eq!(f.store.create_order(new).await, Err(StoreError::InsufficientPosition));
+    let after = account(&f, &a.trader_id).await;
+    assert_eq!((after.open_orders, after.reserved), (0, dec(0)));
+}
+
+pub async fn a_buy_goes_through_claim_partial_and_final_fill(f: Fixture) {
+    let (trader, acct) = funded(&f, 10_000).await;
+    let order = submit(&f, &acct, "10", "100").await;
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    assert_eq!(order.status, OrderStatus::Submitted);
+    let order = step(&f, &order, fill("x1", "4", "99")).await;
+    assert_eq!(
+        (order.status, order.filled_quantity),
+        (OrderStatus::PartiallyFilled, dec(4))
+    );
+    let a = account(&f, &trader).await;
+    assert_eq!((a.cash, a.reserved, a.buying_power()), (dec(9604), dec(600), dec(9004)));
+    let order = step(&f, &order, fill("x2", "6", "100")).await;
+    assert_eq!(order.status, OrderStatus::Filled);
+    assert_eq!(order.average_fill_price, Some(dec("99.6")));
+    assert_eq!(order.reserved_amount, dec(0));
+    let a = account(&f, &trader).await;
+    assert_eq!((a.cash, a.reserved, a.open_orders), (dec(9004), dec(0), 0));
+    let p = &a.positions[0];
+    assert_eq!(
+        (p.symbol.as_str(), p.quantity, p.average_cost, p.reserved),
+        ("AAPL", dec(10), dec("99.6"), dec(0))
+    );
+    let fills = f.store.fills(&trader, &order.order_id).await.unwrap();
+    let ids: Vec<&str> = fills.iter().map(|f| f.execution_id.as_str()).collect();
+    assert_eq!(ids, ["x1", "x2"]);
+    let records = f.audit.records(&order.order_id).await.unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["SUBMIT", "CLAIM", "FILL", "FILL"]);
+    assert_eq!(verify_chain(&records), Ok(()));
+}
+
+pub async fn sells_reserve_and_book_against_the_position(f: Fixture) {
+    let (trader, _) = funded(&f, 0).await;
+    let symbol = shared::domain::Symbol::parse("AAPL").unwrap();
+    f.store
+        .deposit_position(&trader, &symbol, dec(10), dec(100))
+        .await
+        .unwrap();
+    let acct = account(&f, &trader).await;
+    let draft = validate_order(
+        &json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": "4",
+        "limit_price": "110"}),
+    )
+    .unwrap();
+    let new = plan_submit(
+        OrderId::new(),
+        draft,
+        &acct,
+        &Pricing::default(),
+        &ctx(&trader),
+        Timestamp::now(),
+    )
+    .unwrap();
+    let order = new.order.clone();
+    f.store.create_order(new).await.unwrap();
+    let a = account(&f, &trader).await;
+    assert_eq!((a.positions[0].reserved, a.positions[0].available()), (dec(4), dec(6)));
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    let order = step(&f, &order, fill("s1", "3", "110")).await;
+    let order = step(&f, &order, OrderEvent::RequestCancel).await;
+    let order = step(
+        &f,
+        &order,
+        OrderEvent::ConfirmCancel {
+            reason: Some("cancelled by trader".into()),
+        },
+    )
+    .await;
+    assert_eq!((order.status, order.filled_quantity), (OrderStatus::Cancelled, dec(3)));
+    let a = account(&f, &trader).await;
+    assert_eq!((a.cash, a.realized_pnl, a.open_orders), (dec(330), dec(30), 0));
+    assert_eq!(a.pnl_day, Some(Timestamp::now().date()));
+    let p = &a.positions[0];
+    assert_eq!((p.quantity, p.reserved, p.average_cost), (dec(7), dec(0), dec(100)));
+}
+
+pub async fn cancelling_a_pending_order_releases_its_reservation(f: Fixture) {
+    let (trader, acct) = funded(&f, 1_000).await;
+    let order = submit(&f, &acct, "3", "100").await;
+    let order = step(&f, &order, OrderEvent::RequestCancel).await;
+    assert_eq!((order.status, order.reserved_amount), (OrderStatus::Cancelled, dec(0)));
+    let a = account(&f, &trader).await;
+    assert_eq!((a.reserved, a.buying_power(), a.open_orders), (dec(0), dec(1000), 0));
+}
+
+pub async fn a_transition_from_a_stale_read_is_refused_by_the_store(f: Fixture) {
+    let (trader, acct) = funded(&f, 1_000).await;
+    let pending = submit(&f, &acct, "1", "100").await;
+    let submitted = step(&f, &pending, OrderEvent::Claim).await;
+    // Planned from the PENDING snapshot: allowed by the table from there, but the order moved on.
+    let stale = plan_transition(
+        &pending,
+        &OrderEvent::RequestCancel,
+        Some(&acct),
+        &ctx(&trader),
+        Timestamp::now(),
+    )
+    .unwrap();
+    assert_eq!(f.store.transition(stale).await, Err(StoreError::Conflict));
+    assert_eq!(
+        f.store.get_order(&trader, &pending.order_id).await.unwrap(),
+        Some(submitted)
+    );
+    assert_eq!(
+        account(&f, &trader).await.reserved,
+        dec(100),
+        "the reservation was not released"
+    );
+    assert_eq!(f.audit.records(&pending.order_id).await.unwrap().len(), 2);
+}
+
+pub async fn a_transition_the_table_forbids_is_refused_by_the_store(f: Fixture) {
+    let (trader, acct) = funded(&f, 1_000).await;
+    let order = submit(&f, &acct, "1", "100").await;
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    let filled = step(&f, &order, fill("f1", "1", "100")).await;
+    // The table refuses FILLED -> anything...
+    assert!(
+        plan_transition(
+            &filled,
+            &OrderEvent::RequestCancel,
+            Some(&acct),
+            &exec(),
+            Timestamp::now()
+        )
+        .is_err()
+    );
+    // ...and a write that lies about the current status (claims it is still SUBMITTED,
+    // at FILLED's version) is refused by the store's condition on the status too.
+    let mut lie = filled.clone();
+    lie.status = OrderStatus::Submitted;
+    let forged = plan_transition(
+        &lie,
+        &OrderEvent::Expire { reason: None },
+        Some(&acct),
+        &exec(),
+        Timestamp::now(),
+    )
+    .unwrap();
+    assert_eq!(f.store.transition(forged).await, Err(StoreError::Conflict));
+    assert_eq!(
+        f.store.get_order(&trader, &filled.order_id).await.unwrap(),
+        Some(filled)
+    );
+}
+
+pub async fn racing_transitions_from_one_version_commit_once(f: Fixture) {
+    let (trader, acct) = funded(&f, 1_000).await;
+    let order = submit(&f, &acct, "1", "100").await;
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    let a = account(&f, &trader).await;
+    let cancel = plan_transition(
+        &order,
+        &OrderEvent::RequestCancel,
+        Some(&a),
+        &ctx(&trader),
+        Timestamp::now(),
+    )
+    .unwrap();
+    let filled = plan_transition(&order, &fill("r1", "1", "100"), Some(&a), &exec(), Timestamp::now()).unwrap();
+    let results = join_all([f.store.transition(cancel), f.store.transition(filled)]).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "{results:?}");
+    assert!(results.iter().any(|r| *r == Err(StoreError::Conflict)));
+    let stored = f.store.get_order(&trader, &order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, order.version + 1);
+    assert_eq!(verify_chain(&f.audit.records(&order.order_id).await.unwrap()), Ok(()));
+}
+
+pub async fn a_fill_is_recorded_once_per_execution_id(f: Fixture) {
+    let (trader, acct) = funded(&f, 10_000).await;
+    let order = submit(&f, &acct, "10", "100").await;
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    let order = step(&f, &order, fill("dup", "2", "100")).await;
+    let a = account(&f, &trader).await;
+    let again = plan_transition(&order, &fill("dup", "2", "100"), Some(&a), &exec(), Timestamp::now()).unwrap();
+    assert_eq!(f.store.transition(again).await, Err(StoreError::AlreadyExists));
+    let stored = f.store.get_order(&trader, &order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.filled_quantity, dec(2));
+    assert_eq!(account(&f, &trader).await, a);
+    assert_eq!(f.store.fills(&trader, &order.order_id).await.unwrap().len(), 1);
+}
+
+pub async fn orders_list_newest_first_with_pages_and_status(f: Fixture) {
+    let (trader, acct) = funded(&f, 100_000).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let a = account(&f, &trader).await;
+        let o = submit(&f, &a, "1", "10").await;
+        ids.push(o.order_id);
+        // ULIDs made in the same millisecond sort randomly; keep creation order visible.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let _ = acct;
+    let first = f.store.get_order(&trader, &ids[1]).await.unwrap().unwrap();
+    step(&f, &first, OrderEvent::RequestCancel).await;
+
+    let page1 = f.store.list_orders(&trader, None, 2, None).await.unwrap();
+    let got: Vec<OrderId> = page1.orders.iter().map(|o| o.order_id).collect();
+    assert_eq!(got, [ids[4], ids[3]]);
+    assert_eq!(page1.next, Some(ids[3]));
+    let page2 = f.store.list_orders(&trader, None, 2, page1.next).await.unwrap();
+    let got: Vec<OrderId> = page2.orders.iter().map(|o| o.order_id).collect();
+    assert_eq!(got, [ids[2], ids[1]]);
+    let page3 = f.store.list_orders(&trader, None, 2, page2.next).await.unwrap();
+    let got: Vec<OrderId> = page3.orders.iter().map(|o| o.order_id).collect();
+    assert_eq!((got, page3.next), (vec![ids[0]], None));
+
+    let cancelled = f
+        .store
+        .list_orders(&trader, Some(OrderStatus::Cancelled), 10, None)
+        .await
+        .unwrap();
+    let got: Vec<OrderId> = cancelled.orders.iter().map(|o| o.order_id).collect();
+    assert_eq!(got, [ids[1]]);
+    let pending = f
+        .store
+        .list_orders(&trader, Some(OrderStatus::Pending), 3, None)
+        .await
+        .unwrap();
+    let got: Vec<OrderId> = pending.orders.iter().map(|o| o.order_id).collect();
+    assert_eq!(got, [ids[4], ids[3], ids[2]]);
+    let rest = f
+        .store
+        .list_orders(&trader, Some(OrderStatus::Pending), 3, pending.next)
+        .await
+        .unwrap();
+    let got: Vec<OrderId> = rest.orders.iter().map(|o| o.order_id).collect();
+    assert_eq!(got, [ids[0]]);
+    assert_eq!(
+        f.store
+            .list_orders(&unique_trader(), None, 10, None)
+            .await
+            .unwrap()
+            .orders,
+        vec![]
+    );
+}
+
+pub async fn audit_records_cannot_be_overwritten_and_tampering_is_found(f: Fixture) {
+    let (_, acct) = funded(&f, 1_000).await;
+    let order = submit(&f, &acct, "1", "100").await;
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    let records = f.audit.records(&order.order_id).await.unwrap();
+    let mut rewrite = records[0].clone();
+    rewrite.reason = Some("rewritten".into());
+    rewrite.hash = rewrite.compute_hash();
+    assert_eq!(f.audit.append(&rewrite).await, Err(StoreError::AlreadyExists));
+    assert_eq!(f.audit.records(&order.order_id).await.unwrap(), records);
+    assert_eq!(verify_chain(&records), Ok(()));
+
+    // Changed behind the adapter's back: the verifier finds the broken link.
+    let mut altered = records[1].clone();
+    altered.actor = "mallory".into();
+    f.tamper_audit(altered).await;
+    let after = f.audit.records(&order.order_id).await.unwrap();
+    assert_eq!(
+        verify_chain(&after),
+        Err(shared::domain::ChainBreak::Altered { sequence: 2 })
+    );
+}
+
+pub async fn concurrent_reservations_accept_exactly_what_the_balance_covers(f: Fixture) {
+    const N: usize = 300;
+    const K: usize = 100;
+    let trader = unique_trader();
+    let limits = RiskLimits {
+        max_open_orders: 10_000,
+        ..RiskLimits::default()
+    };
+    let acct = f
+        .store
+        .fund_account(&trader, Decimal::from(K as i64 * 10), Some(limits))
+        .await
+        .unwrap();
+    // Every order is planned from the same snapshot (which could afford all of them):
+    // only the store's atomic condition stands between them and overspending.
+    let writes: Vec<NewOrder> = (0..N).map(|_| limit_buy(&acct, "1", "10")).collect();
+    let results = join_all(writes.into_iter().map(|w| {
+        let store = f.store.clone();
+        tokio::spawn(async move { store.create_order(w).await })
+    }))
+    .await;
+    let results: Vec<Result<(), StoreError>> = results.into_iter().map(|r| r.expect("task")).collect();
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| **r == Err(StoreError::InsufficientFunds))
+        .count();
+    assert_eq!(
+        (accepted, refused),
+        (K, N - K),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    let a = account(&f, &trader).await;
+    assert_eq!(
+        (a.reserved, a.buying_power(), a.open_orders),
+        (Decimal::from(K as i64 * 10), dec(0), K as u32)
+    );
+    let all = f.store.list_orders(&trader, None, 1000, None).await.unwrap();
+    assert_eq!(all.orders.len(), K);
+}
+
+pub async fn work_messages_round_trip_and_are_deleted(f: Fixture) {
+    let msg = WorkMessage::Execute {
+        trader_id: unique_trader(),
+        order_id: OrderId::new(),
+    };
+    f.queue.send(&msg, 0).await.unwrap();
+    let got = f.queue.receive(10, 2).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].receive_count, 1);
+    assert_eq!(serde_json::from_str::<WorkMessage>(&got[0].body).unwrap(), msg);
+    f.queue.delete(&got[0].receipt_handle).await.unwrap();
+    assert_eq!(f.queue.receive(10, 1).await.unwrap(), vec![]);
+}
+
+pub async fn status_events_are_published_beyond_one_put_events_batch(f: Fixture) {
+    let (_, acct) = funded(&f, 100_000).await;
+    let mut events = Vec::new();
+    let mut orders = HashSet::new();
+    for _ in 0..12 {
+        let new = limit_buy(&acct, "1", "10");
+        orders.insert(new.order.order_id);
+        events.push(StatusEvent::of(None, &new.order));
+    }
+    f.events.publish(&events).await.expect("published");
+    let mut got = f.delivered_events(&orders, events.len()).await;
+    got.sort_by_key(|e| e.order_id);
+    events.sort_by_key(|e| e.order_id);
+    assert_eq!(got, events);
+}
+
+pub async fn the_daily_loss_guard_counts_todays_realized_losses(f: Fixture) {
+    let (trader, _) = funded(&f, 1_000).await;
+    let symbol = shared::domain::Symbol::parse("AAPL").unwrap();
+    f.store
+        .deposit_position(&trader, &symbol, dec(10), dec(100))
+        .await
+        .unwrap();
+    let acct = account(&f, &trader).await;
+    let draft = validate_order(
+        &json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": "10",
+        "limit_price": "50"}),
+    )
+    .unwrap();
+    let new = plan_submit(
+        OrderId::new(),
+        draft,
+        &acct,
+        &Pricing::default(),
+        &ctx(&trader),
+        Timestamp::now(),
+    )
+    .unwrap();
+    let order = new.order.clone();
+    f.store.create_order(new).await.unwrap();
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    step(&f, &order, fill("loss", "10", "50")).await;
+    let a = account(&f, &trader).await;
+    assert_eq!(
+        (a.realized_pnl, a.losses_on(Timestamp::now().date())),
+        (dec(-500), dec(500))
+    );
+
+    let mut at_limit = limit_buy(&a, "1", "1");
+    at_limit.guards.daily_loss_limit = dec(500);
+    assert_eq!(f.store.create_order(at_limit).await, Err(StoreError::DailyLossLimit));
+    let mut under_limit = limit_buy(&a, "1", "1");
+    under_limit.guards.daily_loss_limit = dec("500.01");
+    assert_eq!(f.store.create_order(under_limit).await, Ok(()));
+}

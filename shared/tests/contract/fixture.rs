@@ -1,0 +1,149 @@
+//! The two adapter sets under test, behind one fixture.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::adapters::aws::{DynamoStore, EventBridgePublisher, SqsQueue, items};
+use shared::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore};
+use shared::domain::{AuditRecord, OrderId, TraderId};
+use shared::ports::{AuditLog, OrderStore, StatusEvent, StatusEvents, WorkQueue};
+
+pub enum Backend {
+    Memory {
+        store: Arc<MemoryStore>,
+        events: Arc<MemoryEvents>,
+    },
+    Aws {
+        dynamo: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        audit_table: String,
+        tap_queue_url: String,
+    },
+}
+
+pub struct Fixture {
+    pub store: Arc<dyn OrderStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub events: Arc<dyn StatusEvents>,
+    pub backend: Backend,
+}
+
+/// A trader id no other test uses, so tests share tables without seeing each other.
+pub fn unique_trader() -> TraderId {
+    TraderId::parse(&format!("t-{}", ulid::Ulid::new())).expect("valid trader id")
+}
+
+pub async fn memory() -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    let events = Arc::new(MemoryEvents::new());
+    Fixture {
+        store: store.clone(),
+        audit: store.clone(),
+        queue: Arc::new(MemoryQueue::new()),
+        events: events.clone(),
+        backend: Backend::Memory { store, events },
+    }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the emulator tests through `make test`"))
+}
+
+pub async fn aws() -> Fixture {
+    let config = shared::adapters::aws::sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = aws_sdk_eventbridge::Client::new(&config);
+    let (orders_table, audit_table) = (env("ORDERS_TABLE"), env("AUDIT_TABLE"));
+    // A queue of this test's own, so no other test receives its messages.
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("contract-{}", ulid::Ulid::new()))
+        .send()
+        .await
+        .expect("create a test queue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    let store = Arc::new(DynamoStore::new(dynamo.clone(), orders_table, audit_table.clone()));
+    Fixture {
+        store: store.clone(),
+        audit: store,
+        queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
+        events: Arc::new(EventBridgePublisher::new(bus, env("EVENT_BUS_NAME"))),
+        backend: Backend::Aws {
+            dynamo,
+            sqs,
+            audit_table,
+            tap_queue_url: env("STATUS_EVENTS_TAP_QUEUE_URL"),
+        },
+    }
+}
+
+impl Fixture {
+    /// Overwrites a stored audit record behind the adapter's back, as someone with
+    /// raw table access could.
+    pub async fn tamper_audit(&self, record: AuditRecord) {
+        match &self.backend {
+            Backend::Memory { store, .. } => store.tamper_audit(record),
+            Backend::Aws {
+                dynamo, audit_table, ..
+            } => {
+                dynamo
+                    .put_item()
+                    .table_name(audit_table)
+                    .set_item(Some(items::audit_to_item(&record)))
+                    .send()
+                    .await
+                    .expect("raw put");
+            }
+        }
+    }
+
+    /// The status events delivered for `orders`, waiting until `expected` arrived
+    /// (or a timeout). On AWS they are read from the bus's tap queue.
+    pub async fn delivered_events(&self, orders: &HashSet<OrderId>, expected: usize) -> Vec<StatusEvent> {
+        match &self.backend {
+            Backend::Memory { events, .. } => events
+                .published()
+                .into_iter()
+                .filter(|e| orders.contains(&e.order_id))
+                .collect(),
+            Backend::Aws { sqs, tap_queue_url, .. } => {
+                let mut got = Vec::new();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while got.len() < expected && Instant::now() < deadline {
+                    let out = sqs
+                        .receive_message()
+                        .queue_url(tap_queue_url)
+                        .max_number_of_messages(10)
+                        .wait_time_seconds(1)
+                        .send()
+                        .await
+                        .expect("receive from tap");
+                    for m in out.messages() {
+                        let envelope: serde_json::Value =
+                            serde_json::from_str(m.body().unwrap_or_default()).expect("EventBridge envelope");
+                        assert_eq!(envelope["source"], "orders");
+                        assert_eq!(envelope["detail-type"], "Order Status Changed");
+                        let event: StatusEvent =
+                            serde_json::from_value(envelope["detail"].clone()).expect("event detail");
+                        if orders.contains(&event.order_id) {
+                            got.push(event);
+                            let receipt = m.receipt_handle().unwrap_or_default();
+                            sqs.delete_message()
+                                .queue_url(tap_queue_url)
+                                .receipt_handle(receipt)
+                                .send()
+                                .await
+                                .ok();
+                        }
+                    }
+                }
+                got
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! One contract for both adapter sets: every case runs against the in-memory adapters
+//! and against DynamoDB/SQS/EventBridge on the local emulator (`make test` starts it
+//! and exports the resource names; plain `cargo test` skips the emulator half).
+
+mod cases;
+mod fixture;
+
+macro_rules! contract {
+    ($($case:ident),+ $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    crate::cases::$case(crate::fixture::memory().await).await;
+                }
+            )+
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs the local AWS emulator: run `make test`"]
+                async fn $case() {
+                    crate::cases::$case(crate::fixture::aws().await).await;
+                }
+            )+
+        }
+    };
+}
+
+contract!(
+    accounts_are_funded_and_read_back,
+    submit_reserves_cash_and_writes_the_first_audit_record,
+    submit_refusals_write_nothing,
+    a_buy_goes_through_claim_partial_and_final_fill,
+    sells_reserve_and_book_against_the_position,
+    cancelling_a_pending_order_releases_its_reservation,
+    a_transition_from_a_stale_read_is_refused_by_the_store,
+    a_transition_the_table_forbids_is_refused_by_the_store,
+    racing_transitions_from_one_version_commit_once,
+    a_fill_is_recorded_once_per_execution_id,
+    orders_list_newest_first_with_pages_and_status,
+    audit_records_cannot_be_overwritten_and_tampering_is_found,
+    concurrent_reservations_accept_exactly_what_the_balance_covers,
+    the_daily_loss_guard_counts_todays_realized_losses,
+    work_messages_round_trip_and_are_deleted,
+    status_events_are_published_beyond_one_put_events_batch,
+);
