@@ -12,4 +12,5 @@
 pub mod adapters;
 pub mod app;
 pub mod domain;
+pub mod http;
 pub mod ports;

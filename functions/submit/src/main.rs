@@ -1,1 +1,6 @@
-fn main() {}
+use lambda_runtime::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    run(service_fn(submit::handle)).await
+}

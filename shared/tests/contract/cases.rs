@@ -368,7 +368,7 @@ pub async fn racing_transitions_from_one_version_commit_once(f: Fixture) {
     let results = join_all([f.store.transition(cancel), f.store.transition(filled)]).await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(ok, 1, "{results:?}");
-    assert!(results.iter().any(|r| *r == Err(StoreError::Conflict)));
+    assert!(results.contains(&Err(StoreError::Conflict)));
     let stored = f.store.get_order(&trader, &order.order_id).await.unwrap().unwrap();
     assert_eq!(stored.version, order.version + 1);
     assert_eq!(verify_chain(&f.audit.records(&order.order_id).await.unwrap()), Ok(()));

@@ -1,7 +1,7 @@
 //! `OrderStore` + `AuditLog` in memory. Every write checks all its conditions before
 //! changing anything, in the same precedence as the DynamoDB adapter reports them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -245,11 +245,4 @@ impl AuditLog for MemoryStore {
             .map(|(_, r)| r.clone())
             .collect())
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn is<T: Send + Sync>() {}
-    is::<MemoryStore>();
-    let _: HashSet<()> = HashSet::new();
 }

@@ -1,0 +1,142 @@
+//! Property tests of the order aggregate over random event sequences (SPEC §2):
+//! terminal states never leave, filled quantity never exceeds quantity, the cash the
+//! order holds never goes negative and is zero once terminal, and the account's view
+//! of the reservation (the sum of effects) always equals the order's.
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use shared::domain::status::next;
+use shared::domain::{
+    Account, EventKind, OrderEvent, OrderId, OrderStatus, Pricing, Reservation, Side, Timestamp, TraderId, assess,
+    validate_order,
+};
+
+#[derive(Clone, Debug)]
+enum Step {
+    Claim,
+    /// Fill a share (in per-mille) of what remains, at a price offset in cents.
+    Fill {
+        per_mille: u32,
+        cents: i64,
+    },
+    /// Fill more than remains.
+    Overfill,
+    RequestCancel,
+    ConfirmCancel,
+    Reject,
+    Expire,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        2 => Just(Step::Claim),
+        4 => (1u32..=1000, -500i64..500).prop_map(|(per_mille, cents)| Step::Fill { per_mille, cents }),
+        1 => Just(Step::Overfill),
+        2 => Just(Step::RequestCancel),
+        1 => Just(Step::ConfirmCancel),
+        1 => Just(Step::Reject),
+        1 => Just(Step::Expire),
+    ]
+}
+
+fn kind_of(event: &OrderEvent, remaining: Decimal) -> EventKind {
+    match event {
+        OrderEvent::Claim => EventKind::Claim,
+        OrderEvent::Fill { quantity, .. } if *quantity == remaining => EventKind::FinalFill,
+        OrderEvent::Fill { .. } => EventKind::PartialFill,
+        OrderEvent::RequestCancel => EventKind::RequestCancel,
+        OrderEvent::ConfirmCancel { .. } => EventKind::ConfirmCancel,
+        OrderEvent::Reject { .. } => EventKind::Reject,
+        OrderEvent::Expire { .. } => EventKind::Expire,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn random_event_sequences_keep_the_invariants(
+        buy in any::<bool>(),
+        quantity_milli in 1u64..5_000_000,
+        price_cents in 1u64..100_000,
+        steps in prop::collection::vec(step(), 0..25),
+    ) {
+        let side = if buy { "buy" } else { "sell" };
+        let quantity = Decimal::new(quantity_milli as i64, 3);
+        let price = Decimal::new(price_cents as i64, 2);
+        let draft = validate_order(&json!({"symbol": "AAPL", "side": side, "type": "limit",
+            "quantity": quantity.to_string(), "limit_price": price.to_string()})).unwrap();
+        let mut account = Account::new(TraderId::parse("p").unwrap(), Decimal::from(10_000_000_000i64));
+        account.limits.max_order_notional = Decimal::from(10_000_000_000i64);
+        account.positions.push(shared::domain::Position {
+            quantity: Decimal::from(10_000_000),
+            ..shared::domain::Position::empty(draft.symbol.clone())
+        });
+        let assessment = assess(&draft, &account, &Pricing::default(), Timestamp::now().date()).unwrap();
+        let (mut cash_held, mut shares_held) = match assessment.reservation {
+            Reservation::Cash(c) => (c, Decimal::ZERO),
+            Reservation::Position { quantity, .. } => (Decimal::ZERO, quantity),
+        };
+        let mut order = shared::domain::Order::pending(
+            OrderId::new(), account.trader_id.clone(), draft, cash_held, Timestamp::now());
+        let mut open_orders = 1i64;
+
+        for (i, s) in steps.iter().enumerate() {
+            let remaining = order.remaining();
+            let event = match s {
+                Step::Claim => OrderEvent::Claim,
+                Step::Fill { per_mille, cents } => {
+                    let q = (remaining * Decimal::from(*per_mille) / Decimal::from(1000)).round_dp(3);
+                    let q = if q.is_zero() { remaining } else { q };
+                    let p = (price + Decimal::new(*cents, 2)).max(Decimal::new(1, 2));
+                    OrderEvent::Fill { execution_id: format!("x{i}"), quantity: q, price: p }
+                }
+                Step::Overfill => OrderEvent::Fill {
+                    execution_id: format!("x{i}"), quantity: remaining + Decimal::ONE, price,
+                },
+                Step::RequestCancel => OrderEvent::RequestCancel,
+                Step::ConfirmCancel => OrderEvent::ConfirmCancel { reason: None },
+                Step::Reject => OrderEvent::Reject { reason: "no".into() },
+                Step::Expire => OrderEvent::Expire { reason: None },
+            };
+            let was = order.status;
+            match order.apply(&event, Timestamp::now()) {
+                Ok(applied) => {
+                    prop_assert!(!was.is_terminal(), "{was} left a terminal state");
+                    prop_assert!(!matches!(s, Step::Overfill), "an overfill was accepted");
+                    prop_assert_eq!(Ok(applied.order.status), next(was, kind_of(&event, remaining)),
+                        "the table decides");
+                    prop_assert_eq!(applied.order.version, order.version + 1);
+                    cash_held += applied.effect.reserved;
+                    shares_held += applied.effect.position_reserved;
+                    open_orders += applied.effect.open_orders;
+                    order = applied.order;
+                }
+                Err(_) => {
+                    let table_allows = next(was, kind_of(&event, remaining)).is_ok();
+                    prop_assert!(was.is_terminal() || !table_allows || matches!(s, Step::Overfill),
+                        "{was} refused an event the table allows: {event:?}");
+                }
+            }
+            prop_assert!(order.filled_quantity <= order.quantity.get());
+            prop_assert!(order.reserved_amount >= Decimal::ZERO);
+            prop_assert_eq!(cash_held, order.reserved_amount, "account and order agree on cash held");
+            match order.side {
+                Side::Buy => prop_assert_eq!(shares_held, Decimal::ZERO),
+                Side::Sell => prop_assert_eq!(shares_held,
+                    if order.status.is_terminal() { Decimal::ZERO } else { order.remaining() }),
+            }
+            if order.status.is_terminal() {
+                prop_assert_eq!(order.reserved_amount, Decimal::ZERO);
+                prop_assert_eq!(open_orders, 0);
+            } else {
+                prop_assert_eq!(open_orders, 1);
+            }
+            if order.status == OrderStatus::Filled {
+                prop_assert_eq!(order.filled_quantity, order.quantity.get());
+            }
+        }
+    }
+}
