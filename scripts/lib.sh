@@ -1,0 +1,156 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/dev.sh and scripts/test.sh. Source it; do not run it.
+#
+#   start_bg NAME CMD...   run CMD in the background in its own process group, output to
+#                          $LOG_DIR/NAME.log; stop_all (run by the EXIT trap) stops it.
+#   wait_bg                block until a signal arrives or a background process exits
+#                          (then fail naming it and showing its log).
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV_PY="$ROOT/.venv/bin/python"
+LOG_DIR="${LOG_DIR:-$ROOT/.local/logs}"
+
+BG_NAMES=()
+BG_PIDS=()
+
+log() { printf '%s %s\n' "[$(basename "$0" .sh)]" "$*" >&2; }
+warn() { log "WARNING: $*"; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+ensure_venv() {
+    make -C "$ROOT" --no-print-directory venv >&2 || die "make venv failed (Python venv for the emulator tools)"
+}
+
+# A port on 127.0.0.1 that nothing listens on now.
+free_port() {
+    "$VENV_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Port of an http://HOST:PORT URL whose host is this machine; dies otherwise.
+local_port_of() {
+    local url="$1" re='^http://(127\.0\.0\.1|localhost)(:([0-9]+))?/?$'
+    [[ "$url" =~ $re ]] || die "AWS_ENDPOINT_URL=$url: the local emulator needs http://127.0.0.1:PORT"
+    echo "${BASH_REMATCH[3]:-80}"
+}
+
+# True if something answers GET URL/moto-api/ (an emulator is up there).
+emulator_answers() {
+    "$VENV_PY" - "$1" <<'PY' 2>/dev/null
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1].rstrip("/") + "/moto-api/", timeout=1) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+# True if something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+    "$VENV_PY" - "$1" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket()
+s.settimeout(1)
+sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)
+PY
+}
+
+show_log() {
+    local name="$1" file="$LOG_DIR/$1.log"
+    [[ -s "$file" ]] || return 0
+    log "---- last lines of $file ----"
+    tail -n "${2:-60}" "$file" >&2 || true
+    log "---- end of $name log ----"
+}
+
+start_bg() {
+    local name="$1"
+    shift
+    mkdir -p "$LOG_DIR"
+    # setsid: own process group (pgid = pid), so stop_all can end the whole tree and a
+    # Ctrl-C on the terminal reaches only this script, which then stops everything in order.
+    setsid "$@" </dev/null >"$LOG_DIR/$name.log" 2>&1 &
+    BG_NAMES+=("$name")
+    BG_PIDS+=("$!")
+    log "started $name (pid $!, log $LOG_DIR/$name.log)"
+}
+
+pid_of() {
+    local i
+    for i in "${!BG_NAMES[@]}"; do
+        [[ "${BG_NAMES[$i]}" == "$1" ]] && echo "${BG_PIDS[$i]}" && return 0
+    done
+    return 1
+}
+
+# Wait until the emulator at URL answers, or fail showing its log.
+wait_for_emulator() {
+    local url="$1" name="$2" timeout="${3:-30}" pid deadline
+    pid="$(pid_of "$name")"
+    deadline=$((SECONDS + timeout))
+    until emulator_answers "$url"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            show_log "$name"
+            die "$name exited before answering at $url/moto-api/"
+        fi
+        if ((SECONDS >= deadline)); then
+            show_log "$name"
+            die "$name did not answer at $url/moto-api/ within ${timeout}s"
+        fi
+        sleep 0.2
+    done
+    log "$name is up at $url"
+}
+
+# Stop every background process group, newest first; SIGKILL what is left after 10 s.
+stop_all() {
+    local i pid name waited
+    for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do
+        pid="${BG_PIDS[$i]}"
+        name="${BG_NAMES[$i]}"
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        waited=0
+        while kill -0 -- "-$pid" 2>/dev/null && ((waited < 100)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 -- "-$pid" 2>/dev/null; then
+            warn "$name (pid $pid) ignored SIGTERM for 10 s: killing it"
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+        log "stopped $name"
+    done
+    BG_PIDS=()
+    BG_NAMES=()
+}
+
+# Block until a trapped signal arrives (the trap exits) or a background process exits (fail).
+wait_bg() {
+    local done_pid="" status=0 name
+    wait -n -p done_pid "${BG_PIDS[@]}" || status=$?
+    [[ -n "$done_pid" ]] || return "$status"
+    name="$(for i in "${!BG_PIDS[@]}"; do [[ "${BG_PIDS[$i]}" == "$done_pid" ]] && echo "${BG_NAMES[$i]}"; done)"
+    show_log "$name"
+    die "$name (pid $done_pid) exited with status $status"
+}
+
+# Export every KEY=value of an env file written by tools/provision.py.
+export_env_file() {
+    [[ -f "$1" ]] || die "env file $1 not found"
+    set -a
+    # shellcheck disable=SC1090
+    . "$1"
+    set +a
+}
+
+# True if the Cargo workspace has a package named $1 (false if the workspace does not load).
+cargo_has_package() {
+    [[ -f "$ROOT/Cargo.toml" ]] || return 1
+    cargo metadata --format-version 1 --no-deps --offline --manifest-path "$ROOT/Cargo.toml" 2>/dev/null |
+        "$VENV_PY" -c 'import json, sys; sys.exit(0 if any(p["name"] == sys.argv[1] for p in json.load(sys.stdin)["packages"]) else 1)' "$1"
+}

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Self-check of tools/emulator.py (run by scripts/test.sh; ~10 s).
+
+Starts the emulator on a free port (or uses --endpoint) and checks:
+  1. DynamoDB is atomic under concurrency: 300 concurrent TransactWriteItems,
+     each "SET balance = balance - 1 if balance >= 1" plus a Put of an order
+     item, against a balance of 100 -> exactly 100 succeed, 200 are cancelled
+     with ConditionalCheckFailed, no other error, final balance 0, 100 orders.
+     (Plain moto, `--emulator-arg=--no-dynamodb-lock`, fails this: concurrent
+     transactions crash it with HTTP 500 "dictionary changed size during
+     iteration", or lose updates.)
+  2. An SQS long poll does not block DynamoDB: GetItem answers in < 1 s while a
+     ReceiveMessage(WaitTimeSeconds=2) is waiting.
+  3. tools/provision.py provisions infra/template.yaml, writes every Globals
+     function variable and Output to the env file, is idempotent (a second run
+     creates nothing), and an event put on the bus reaches the tap queue.
+  4. POST /moto-api/reset clears state.
+Prints "N passed, M failed" and exits non-zero on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+HERE = Path(__file__).resolve().parent
+REGION = "us-east-1"
+
+
+def start_emulator(extra_args: list[str]) -> tuple[subprocess.Popen, str, list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "emulator.py"), "--host", "127.0.0.1", "--port", "0", *extra_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    ready: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("emulator listening on "):
+                ready.put(line.split()[-1])
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        endpoint = ready.get(timeout=30)
+    except queue.Empty:
+        proc.kill()
+        raise SystemExit("emulator did not start within 30 s; its output:\n" + "\n".join(lines)) from None
+    return proc, endpoint, lines
+
+
+def clients(endpoint: str) -> tuple[object, object]:
+    cfg = Config(
+        region_name=REGION,
+        max_pool_connections=64,
+        retries={"total_max_attempts": 1, "mode": "standard"},  # no retries: count exactly
+        read_timeout=30,
+    )
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", config=cfg)
+    return boto3.client("dynamodb", **kw), boto3.client("sqs", **kw)
+
+
+def make_table(ddb: object) -> str:
+    """A table shaped like the orders table: PK/SK, a GSI and a stream."""
+    name = f"selfcheck-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+            {"AttributeName": "GSI1PK", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "GSI1",
+                "KeySchema": [{"AttributeName": "GSI1PK", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    return name
+
+
+ACCOUNT = {"PK": {"S": "TRADER#t1"}, "SK": {"S": "ACCOUNT"}}
+
+
+def check_atomic_transactions(ddb: object, _sqs: object) -> str:
+    table = make_table(ddb)
+    ddb.put_item(TableName=table, Item={**ACCOUNT, "balance": {"N": "100"}})
+
+    def reserve(i: int) -> str:
+        # Reserve 1 from the balance and record the order, atomically (like submitting an order).
+        try:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": ACCOUNT,
+                            "UpdateExpression": "SET balance = balance - :one",
+                            "ConditionExpression": "balance >= :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {
+                                "PK": {"S": "TRADER#t1"},
+                                "SK": {"S": f"ORDER#{i:04d}"},
+                                "GSI1PK": {"S": "TRADER#t1#NEW"},
+                                "qty": {"N": "1"},
+                            },
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+            return "ok"
+        except ddb.exceptions.TransactionCanceledException as err:
+            codes = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
+            return "cancelled" if codes == ["ConditionalCheckFailed", "None"] else f"cancelled {codes}"
+        except Exception as err:  # noqa: BLE001 - counted and reported
+            status = getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return f"error {type(err).__name__} (HTTP {status})" if status else f"error {err!r}"[:200]
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(reserve, range(300)))
+    took = time.monotonic() - started
+    ok = results.count("ok")
+    cancelled = results.count("cancelled")
+    others = sorted({r for r in results if r not in ("ok", "cancelled")})
+    balance = ddb.get_item(TableName=table, Key=ACCOUNT, ConsistentRead=True)["Item"]["balance"]["N"]
+    orders = ddb.query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :o)",
+        ExpressionAttributeValues={":pk": {"S": "TRADER#t1"}, ":o": {"S": "ORDER#"}},
+        Select="COUNT",
+    )["Count"]
+    summary = (
+        f"300 transactions in {took:.2f}s: {ok} succeeded, {cancelled} cancelled, "
+        f"{len(results) - ok - cancelled} other; final balance {balance}, {orders} orders"
+    )
+    assert not others, f"{summary}; unexpected outcomes: {others[:3]}"
+    assert ok == 100 and cancelled == 200 and balance == "0" and orders == 100, summary
+    return summary
+
+
+def check_long_poll_does_not_block_dynamodb(ddb: object, sqs: object) -> str:
+    table = make_table(ddb)
+    ddb.put_item(TableName=table, Item=ACCOUNT)
+    url = sqs.create_queue(QueueName=f"selfcheck-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+
+    poll: dict[str, float] = {}
+
+    def long_poll() -> None:
+        t0 = time.monotonic()
+        resp = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2, MaxNumberOfMessages=1)
+        poll["took"] = time.monotonic() - t0
+        poll["messages"] = len(resp.get("Messages", []))
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    time.sleep(0.3)  # the poll is now waiting inside the emulator
+    t0 = time.monotonic()
+    item = ddb.get_item(TableName=table, Key=ACCOUNT).get("Item")
+    get_took = time.monotonic() - t0
+    still_polling = poller.is_alive()
+    poller.join(timeout=10)
+    summary = f"GetItem took {get_took * 1000:.0f} ms during a long poll that took {poll.get('took', -1):.2f}s"
+    assert item is not None, "GetItem found no item"
+    assert still_polling and poll.get("took", 0) >= 1.5, f"{summary}: the long poll did not wait"
+    assert get_took < 1.0, f"{summary}: DynamoDB was blocked by the SQS long poll"
+    return summary
+
+
+def read_env(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key] = value
+    return pairs
+
+
+def check_provision(endpoint: str) -> str:
+    template = HERE.parent / "infra" / "template.yaml"
+    if not template.exists():
+        return f"skipped: {template} does not exist"
+    sys.path.insert(0, str(HERE))
+    import provision  # noqa: PLC0415 - the module under test
+
+    prefix = f"selfcheck{uuid.uuid4().hex[:6]}"
+    env_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"{prefix}.env"
+    cmd = [sys.executable, str(HERE / "provision.py"), "--endpoint", endpoint, "--prefix", prefix,
+           "--template", str(template), "--env-out", str(env_file)]  # fmt: skip
+    try:
+        outputs = []
+        for _ in range(2):
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, f"provision.py failed:\n{run.stdout}{run.stderr}"
+            outputs.append(run.stdout)
+        assert "created:" not in outputs[1], f"second run was not a no-op:\n{outputs[1]}"
+        env = read_env(env_file)
+    finally:
+        env_file.unlink(missing_ok=True)
+
+    doc = provision.load_template(template)
+    globals_vars = ((doc.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables") or {}
+    wanted = set(globals_vars) | {provision.screaming_snake(k) for k in doc.get("Outputs") or {}}
+    wanted |= {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    missing = sorted(wanted - set(env))
+    assert not missing, f"env file lacks {missing}; provision output:\n{outputs[0]}"
+
+    detail = f"{len(env)} variables, re-run is a no-op"
+    bus, tap = env.get("EVENT_BUS_NAME"), env.get("STATUS_EVENTS_TAP_QUEUE_URL")
+    if bus and tap:
+        kw = dict(endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+        events, sqs = boto3.client("events", **kw), boto3.client("sqs", **kw)
+        entry = {
+            "EventBusName": bus,
+            "Source": "orders",
+            "DetailType": "Order Status Changed",
+            "Detail": '{"probe": 1}',
+        }
+        resp = events.put_events(Entries=[entry])
+        assert resp["FailedEntryCount"] == 0, f"put_events failed: {resp['Entries']}"
+        got = sqs.receive_message(QueueUrl=tap, WaitTimeSeconds=2, MaxNumberOfMessages=10).get("Messages", [])
+        assert got and '"probe": 1' in got[0]["Body"].replace('"probe":1', '"probe": 1'), (
+            f"an event (source orders, detail-type 'Order Status Changed') put on {bus} did not reach {tap}: {got}"
+        )
+        detail += "; bus -> rule -> tap queue delivers"
+    return detail
+
+
+def check_reset(ddb: object, _sqs: object, endpoint: str) -> str:
+    assert ddb.list_tables()["TableNames"], "expected tables before reset"
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200, f"reset answered {resp.status}"
+    left = ddb.list_tables()["TableNames"]
+    assert not left, f"tables left after reset: {left}"
+    return "POST /moto-api/reset cleared all tables"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", help="check an already running emulator instead of starting one")
+    parser.add_argument(
+        "--emulator-arg",
+        action="append",
+        default=[],
+        help="extra argument for the emulator started (e.g. --emulator-arg=--no-dynamodb-lock)",
+    )
+    args = parser.parse_args()
+    os.environ.pop("AWS_PROFILE", None)
+
+    started = time.monotonic()
+    proc = None
+    lines: list[str] = []
+    if args.endpoint:
+        endpoint = args.endpoint.rstrip("/")
+    else:
+        proc, endpoint, lines = start_emulator(args.emulator_arg)
+    print(f"emulator self-check against {endpoint}")
+    ddb, sqs = clients(endpoint)
+
+    checks = [
+        ("dynamodb_transactions_are_atomic", lambda: check_atomic_transactions(ddb, sqs)),
+        ("sqs_long_poll_does_not_block_dynamodb", lambda: check_long_poll_does_not_block_dynamodb(ddb, sqs)),
+        ("provision_template", lambda: check_provision(endpoint)),
+        ("moto_api_reset", lambda: check_reset(ddb, sqs, endpoint)),
+    ]
+    passed = failed = 0
+    try:
+        for name, check in checks:
+            t0 = time.monotonic()
+            try:
+                detail = check()
+                passed += 1
+                print(f"  ok   {name} ({time.monotonic() - t0:.2f}s): {detail}")
+            except Exception as err:  # noqa: BLE001 - report and continue
+                failed += 1
+                print(f"  FAIL {name} ({time.monotonic() - t0:.2f}s): {err}")
+                if not isinstance(err, AssertionError):
+                    traceback.print_exc()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                print("emulator did not stop on SIGTERM within 10 s (killed)")
+                failed += 1
+    if failed and lines:
+        print("emulator output:\n  " + "\n  ".join(lines[-50:]))
+    print(f"emulator self-check took {time.monotonic() - started:.1f}s")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
