@@ -93,6 +93,25 @@ async fn account(f: &Fixture, trader: &TraderId) -> Account {
     f.store.get_account(trader).await.expect("read").expect("exists")
 }
 
+/// Submits and commits a limit sell of `qty` at `price` from the account as stored.
+async fn submit_sell(f: &Fixture, trader: &TraderId, qty: &str, price: &str) -> Order {
+    let acct = account(f, trader).await;
+    let body = json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": qty, "limit_price": price});
+    let draft = validate_order(&body).unwrap();
+    let new = plan_submit(
+        OrderId::new(),
+        draft,
+        &acct,
+        &Pricing::default(),
+        &ctx(trader),
+        Timestamp::now(),
+    )
+    .unwrap();
+    let order = new.order.clone();
+    f.store.create_order(new).await.unwrap();
+    order
+}
+
 pub async fn accounts_are_funded_and_read_back(f: Fixture) {
     let trader = unique_trader();
     assert_eq!(f.store.get_account(&trader).await, Ok(None));
@@ -243,23 +262,7 @@ pub async fn sells_reserve_and_book_against_the_position(f: Fixture) {
         .deposit_position(&trader, &symbol, dec(10), dec(100))
         .await
         .unwrap();
-    let acct = account(&f, &trader).await;
-    let draft = validate_order(
-        &json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": "4",
-        "limit_price": "110"}),
-    )
-    .unwrap();
-    let new = plan_submit(
-        OrderId::new(),
-        draft,
-        &acct,
-        &Pricing::default(),
-        &ctx(&trader),
-        Timestamp::now(),
-    )
-    .unwrap();
-    let order = new.order.clone();
-    f.store.create_order(new).await.unwrap();
+    let order = submit_sell(&f, &trader, "4", "110").await;
     let a = account(&f, &trader).await;
     assert_eq!((a.positions[0].reserved, a.positions[0].available()), (dec(4), dec(6)));
     let order = step(&f, &order, OrderEvent::Claim).await;
@@ -546,23 +549,7 @@ pub async fn the_daily_loss_guard_counts_todays_realized_losses(f: Fixture) {
         .deposit_position(&trader, &symbol, dec(10), dec(100))
         .await
         .unwrap();
-    let acct = account(&f, &trader).await;
-    let draft = validate_order(
-        &json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": "10",
-        "limit_price": "50"}),
-    )
-    .unwrap();
-    let new = plan_submit(
-        OrderId::new(),
-        draft,
-        &acct,
-        &Pricing::default(),
-        &ctx(&trader),
-        Timestamp::now(),
-    )
-    .unwrap();
-    let order = new.order.clone();
-    f.store.create_order(new).await.unwrap();
+    let order = submit_sell(&f, &trader, "10", "50").await;
     let order = step(&f, &order, OrderEvent::Claim).await;
     step(&f, &order, fill("loss", "10", "50")).await;
     let a = account(&f, &trader).await;

@@ -164,6 +164,26 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of `table` under `pk` whose sort key starts with `prefix` (all of
+    /// the partition when `prefix` is empty), strongly consistent, in key order.
+    async fn query_prefix(&self, table: &str, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(table)
+            .consistent_read(true)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(pk));
+        q = if prefix.is_empty() {
+            q.key_condition_expression("#pk = :pk")
+        } else {
+            q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":prefix", s(prefix))
+        };
+        self.query_all(q).await
+    }
+
     async fn query_all(
         &self,
         mut q: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
@@ -200,17 +220,11 @@ fn explain_account_refusal(old: Option<&Item>, new: &NewOrder) -> StoreError {
 #[async_trait]
 impl OrderStore for DynamoStore {
     async fn get_account(&self, trader: &TraderId) -> Result<Option<Account>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.orders_table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(trader_pk(trader)))
-            .expression_attribute_values(":sk", s(ACCOUNT_SK));
-        account_from_items(&self.query_all(q).await?)
+        account_from_items(
+            &self
+                .query_prefix(&self.orders_table, trader_pk(trader), ACCOUNT_SK)
+                .await?,
+        )
     }
 
     async fn fund_account(
@@ -611,17 +625,10 @@ impl OrderStore for DynamoStore {
     }
 
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.orders_table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(trader_pk(trader)))
-            .expression_attribute_values(":prefix", s(fill_prefix(order)));
-        self.query_all(q).await?.iter().map(fill_from_item).collect()
+        let items = self
+            .query_prefix(&self.orders_table, trader_pk(trader), &fill_prefix(order))
+            .await?;
+        items.iter().map(fill_from_item).collect()
     }
 }
 
@@ -650,14 +657,10 @@ impl AuditLog for DynamoStore {
     }
 
     async fn records(&self, order: &OrderId) -> Result<Vec<AuditRecord>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.audit_table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", s(audit_pk(order)));
-        self.query_all(q).await?.iter().map(audit_from_item).collect()
+        self.query_prefix(&self.audit_table, audit_pk(order), "")
+            .await?
+            .iter()
+            .map(audit_from_item)
+            .collect()
     }
 }
