@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::domain::{
-    Account, AccountEffect, AuditRecord, Fill, Order, OrderId, OrderStatus, PnlUpdate, Position, Reservation,
-    RiskLimits, Side, Symbol, Timestamp, TraderId,
+    Account, AccountEffect, AuditRecord, Fill, IdempotencyKey, Order, OrderId, OrderStatus, PnlUpdate, Position,
+    Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId,
 };
 
 /// Errors of the stores. Refusals the caller can explain to a trader are variants;
@@ -30,6 +30,8 @@ pub enum StoreError {
     AlreadyExists,
     #[error("the item changed since it was read")]
     Conflict,
+    #[error("the idempotency key was taken by another request")]
+    IdempotencyKeyTaken,
     #[error("{service} is unavailable: {detail}")]
     Unavailable { service: &'static str, detail: String },
     #[error("a stored item could not be read: {0}")]
@@ -45,13 +47,59 @@ pub struct SubmitGuards {
 }
 
 /// Everything a submit commits, in one transaction: the order (new), the reservation
-/// (conditional on buying power / position and the guards), the first audit record.
+/// (conditional on buying power / position and the guards), the first audit record,
+/// and the idempotency record when the request carried a key.
 #[derive(Clone, Debug)]
 pub struct NewOrder {
     pub order: Order,
     pub reservation: Reservation,
     pub guards: SubmitGuards,
     pub audit: AuditRecord,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// The stored outcome of a submit made with an `Idempotency-Key` (SPEC §5): a retry
+/// with the same key and the same body gets `status` and `body` back; another body is
+/// refused. Committed with the order (or with the rejection's audit record), so there
+/// is never a key without its outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub trader_id: TraderId,
+    pub key: IdempotencyKey,
+    /// SHA-256 of the request body as parsed JSON, canonically re-encoded.
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub order_id: Option<OrderId>,
+    pub created_at: Timestamp,
+    /// After this the key may be reused (DynamoDB TTL deletes the item lazily, so
+    /// readers and the write condition also compare it).
+    pub expires_at: Timestamp,
+}
+
+impl IdempotencyRecord {
+    /// Keys expire after 24 hours (SPEC §5).
+    pub const LIFETIME_SECS: i64 = 24 * 60 * 60;
+
+    /// When a key used at `now` expires: whole seconds, as DynamoDB TTL keeps it.
+    pub fn expiry(now: Timestamp) -> Timestamp {
+        let secs = now.unix_seconds() + Self::LIFETIME_SECS;
+        Timestamp::from_unix_millis(secs * 1000).unwrap_or(now)
+    }
+
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// The outcome of taking one submit from a trader's per-minute budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    /// The budget of this minute is spent; the next window opens in `retry_after_secs`.
+    Limited {
+        retry_after_secs: u64,
+    },
 }
 
 /// A trade booked on a position: written conditional on the position version read.
@@ -125,6 +173,34 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<OrderPage, StoreError>;
 
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError>;
+
+    /// The live idempotency record of `key` for `trader`, if any.
+    async fn idempotency(
+        &self,
+        trader: &TraderId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Commits a refused submit: its audit record, and its idempotency record when the
+    /// request had a key (`IdempotencyKeyTaken` if a live record holds the key).
+    async fn record_rejection(
+        &self,
+        audit: AuditRecord,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// Counts one submit against the trader's fixed one-minute window (the minute of
+    /// `now`), refusing it once `limit` submits were counted in that window.
+    async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError>;
+}
+
+/// The start (unix seconds) of the one-minute rate window `now` falls in, and the
+/// seconds until the next one opens.
+pub fn rate_window(now: Timestamp) -> (i64, u64) {
+    let secs = now.unix_seconds();
+    let start = secs - secs.rem_euclid(60);
+    (start, (start + 60 - secs) as u64)
 }
 
 /// The append-only audit trail. There is deliberately no update or delete.

@@ -70,6 +70,7 @@ pub fn plan_submit(
             today: now.date(),
         },
         audit,
+        idempotency: None,
     })
 }
 

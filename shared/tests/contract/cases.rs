@@ -9,10 +9,10 @@ use serde_json::json;
 
 use shared::app::{AuditContext, plan_submit, plan_transition};
 use shared::domain::{
-    Account, Order, OrderEvent, OrderId, OrderStatus, Pricing, RiskLimits, Timestamp, TraderId, validate_order,
-    verify_chain,
+    Account, IdempotencyKey, Order, OrderEvent, OrderId, OrderStatus, Pricing, RiskLimits, Timestamp, TraderId,
+    validate_order, verify_chain,
 };
-use shared::ports::{NewOrder, StatusEvent, StoreError, WorkMessage};
+use shared::ports::{IdempotencyRecord, NewOrder, RateDecision, StatusEvent, StoreError, WorkMessage};
 
 use crate::fixture::{Fixture, unique_trader};
 
@@ -564,4 +564,146 @@ pub async fn the_daily_loss_guard_counts_todays_realized_losses(f: Fixture) {
     let mut under_limit = limit_buy(&a, "1", "1");
     under_limit.guards.daily_loss_limit = dec("500.01");
     assert_eq!(f.store.create_order(under_limit).await, Ok(()));
+}
+
+fn idem(trader: &TraderId, key: &str, status: u16, order: Option<OrderId>, at: Timestamp) -> IdempotencyRecord {
+    IdempotencyRecord {
+        trader_id: trader.clone(),
+        key: IdempotencyKey::parse(key).unwrap(),
+        request_hash: "h".repeat(64),
+        status,
+        body: format!("{{\"status\":{status}}}"),
+        order_id: order,
+        created_at: at,
+        expires_at: IdempotencyRecord::expiry(at),
+    }
+}
+
+pub async fn an_idempotency_key_commits_with_its_order_and_is_taken_once(f: Fixture) {
+    let (trader, acct) = funded(&f, 10_000).await;
+    let now = Timestamp::now();
+    let mut first = limit_buy(&acct, "1", "100");
+    let record = idem(&trader, "key-1", 201, Some(first.order.order_id), now);
+    first.idempotency = Some(record.clone());
+    f.store.create_order(first).await.unwrap();
+    let key = IdempotencyKey::parse("key-1").unwrap();
+    assert_eq!(f.store.idempotency(&trader, &key, now).await.unwrap(), Some(record));
+
+    let mut second = limit_buy(&acct, "1", "100");
+    let second_id = second.order.order_id;
+    second.idempotency = Some(idem(&trader, "key-1", 201, Some(second_id), now));
+    assert_eq!(f.store.create_order(second).await, Err(StoreError::IdempotencyKeyTaken));
+    assert_eq!(f.store.get_order(&trader, &second_id).await.unwrap(), None);
+    assert_eq!(f.audit.records(&second_id).await.unwrap(), vec![]);
+    let a = account(&f, &trader).await;
+    assert_eq!((a.reserved, a.open_orders), (dec(100), 1));
+
+    // Keys are per trader.
+    let (other, other_acct) = funded(&f, 1_000).await;
+    let mut theirs = limit_buy(&other_acct, "1", "1");
+    theirs.idempotency = Some(idem(&other, "key-1", 201, Some(theirs.order.order_id), now));
+    f.store.create_order(theirs).await.unwrap();
+
+    // An expired key (TTL has not removed it yet) is free again.
+    let old = now.plus_seconds(-IdempotencyRecord::LIFETIME_SECS - 5);
+    let mut stale = limit_buy(&acct, "1", "1");
+    stale.idempotency = Some(idem(&trader, "key-2", 201, Some(stale.order.order_id), old));
+    f.store.create_order(stale).await.unwrap();
+    let key2 = IdempotencyKey::parse("key-2").unwrap();
+    assert_eq!(f.store.idempotency(&trader, &key2, now).await.unwrap(), None);
+    let mut fresh = limit_buy(&acct, "1", "1");
+    let fresh_record = idem(&trader, "key-2", 201, Some(fresh.order.order_id), now);
+    fresh.idempotency = Some(fresh_record.clone());
+    f.store.create_order(fresh).await.unwrap();
+    assert_eq!(
+        f.store.idempotency(&trader, &key2, now).await.unwrap(),
+        Some(fresh_record)
+    );
+}
+
+pub async fn concurrent_submits_with_one_key_make_one_order(f: Fixture) {
+    let (trader, acct) = funded(&f, 10_000).await;
+    let now = Timestamp::now();
+    let writes: Vec<NewOrder> = (0..20)
+        .map(|_| {
+            let mut w = limit_buy(&acct, "1", "10");
+            w.idempotency = Some(idem(&trader, "same", 201, Some(w.order.order_id), now));
+            w
+        })
+        .collect();
+    let results = join_all(writes.into_iter().map(|w| {
+        let store = f.store.clone();
+        tokio::spawn(async move { store.create_order(w).await })
+    }))
+    .await;
+    let results: Vec<Result<(), StoreError>> = results.into_iter().map(|r| r.expect("task")).collect();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| **r == Err(StoreError::IdempotencyKeyTaken))
+        .count();
+    assert_eq!((ok, taken), (1, 19), "{results:?}");
+    assert_eq!(
+        f.store
+            .list_orders(&trader, None, 100, None)
+            .await
+            .unwrap()
+            .orders
+            .len(),
+        1
+    );
+    assert_eq!(account(&f, &trader).await.reserved, dec(10));
+}
+
+pub async fn a_rejected_submit_records_its_audit_and_its_key(f: Fixture) {
+    let trader = unique_trader();
+    let now = Timestamp::now();
+    let error = shared::domain::OrderError::InsufficientFunds {
+        required: dec(10),
+        available: dec(1),
+    };
+    let body = json!({"symbol": "AAPL"});
+    let audit = shared::app::plan_rejected_submit(OrderId::new(), &trader, Some(body), &error, &ctx(&trader), now);
+    let record = idem(&trader, "rej", 422, None, now);
+    f.store
+        .record_rejection(audit.clone(), Some(record.clone()))
+        .await
+        .unwrap();
+    assert_eq!(f.audit.records(&audit.order_id).await.unwrap(), vec![audit.clone()]);
+    let key = IdempotencyKey::parse("rej").unwrap();
+    assert_eq!(
+        f.store.idempotency(&trader, &key, now).await.unwrap(),
+        Some(record.clone())
+    );
+    let again = shared::app::plan_rejected_submit(OrderId::new(), &trader, None, &error, &ctx(&trader), now);
+    assert_eq!(
+        f.store.record_rejection(again.clone(), Some(record)).await,
+        Err(StoreError::IdempotencyKeyTaken)
+    );
+    assert_eq!(f.audit.records(&again.order_id).await.unwrap(), vec![]);
+    // Without a key only the audit record is written.
+    f.store.record_rejection(again.clone(), None).await.unwrap();
+    assert_eq!(f.audit.records(&again.order_id).await.unwrap(), vec![again]);
+}
+
+pub async fn the_rate_limit_counts_per_trader_per_minute(f: Fixture) {
+    let trader = unique_trader();
+    // The middle of a minute, so the test cannot straddle a window edge.
+    let minute = (Timestamp::now().unix_seconds() / 60 + 1) * 60;
+    let at = Timestamp::from_unix_millis((minute + 48) * 1000).unwrap();
+    for _ in 0..3 {
+        assert_eq!(f.store.take_rate_token(&trader, 3, at).await, Ok(RateDecision::Allowed));
+    }
+    assert_eq!(
+        f.store.take_rate_token(&trader, 3, at).await,
+        Ok(RateDecision::Limited { retry_after_secs: 12 })
+    );
+    assert_eq!(
+        f.store.take_rate_token(&unique_trader(), 3, at).await,
+        Ok(RateDecision::Allowed)
+    );
+    assert_eq!(
+        f.store.take_rate_token(&trader, 3, at.plus_seconds(60)).await,
+        Ok(RateDecision::Allowed)
+    );
 }

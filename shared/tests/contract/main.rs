@@ -44,4 +44,8 @@ contract!(
     the_daily_loss_guard_counts_todays_realized_losses,
     work_messages_round_trip_and_are_deleted,
     status_events_are_published_beyond_one_put_events_batch,
+    an_idempotency_key_commits_with_its_order_and_is_taken_once,
+    concurrent_submits_with_one_key_make_one_order,
+    a_rejected_submit_records_its_audit_and_its_key,
+    the_rate_limit_counts_per_trader_per_minute,
 );

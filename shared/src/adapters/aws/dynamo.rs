@@ -19,11 +19,16 @@ use aws_sdk_dynamodb::types::{
 };
 use rust_decimal::Decimal;
 
+use super::items;
 use super::items::*;
 use crate::domain::{
-    Account, AuditRecord, Fill, Order, OrderId, OrderStatus, Reservation, RiskLimits, Symbol, TraderId,
+    Account, AuditRecord, Fill, IdempotencyKey, Order, OrderId, OrderStatus, Reservation, RiskLimits, Symbol,
+    Timestamp, TraderId,
 };
-use crate::ports::{AuditLog, NewOrder, OrderPage, OrderStore, StoreError, TransitionWrite};
+use crate::ports::{
+    AuditLog, IdempotencyRecord, NewOrder, OrderPage, OrderStore, RateDecision, StoreError, TransitionWrite,
+    rate_window,
+};
 
 const SERVICE: &str = "DynamoDB";
 
@@ -162,6 +167,21 @@ impl DynamoStore {
                 })),
             },
         }
+    }
+
+    /// Puts an idempotency record unless a live one holds the key (an expired record
+    /// may still be there: TTL deletes lazily).
+    fn put_idempotency(&self, r: &IdempotencyRecord) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.orders_table)
+            .set_item(Some(idempotency_to_item(r)))
+            .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":now", n(r.created_at.unix_seconds()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Every item of `table` under `pk` whose sort key starts with `prefix` (all of
@@ -330,6 +350,11 @@ impl OrderStore for DynamoStore {
             put_new(&self.orders_table, order_to_item(&new.order))?,
             put_new(&self.audit_table, audit_to_item(&new.audit))?,
         ];
+        let idempotency_at = new.idempotency.as_ref().map(|_| items.len());
+        if let Some(r) = &new.idempotency {
+            items.push(self.put_idempotency(r)?);
+        }
+        let account_at = items.len();
 
         // The account: open-order count and the guards, plus the cash reservation.
         let mut e = Expr::default();
@@ -384,10 +409,12 @@ impl OrderStore for DynamoStore {
             Ok(()) => Ok(()),
             Err(Ok(Cancelled::Conditions(failed))) => {
                 let mut refusal = None;
+                // Same precedence as the in-memory store: ids, idempotency key, account, position.
                 for (i, old) in &failed {
-                    let e = match i {
+                    let e = match *i {
                         0 | 1 => StoreError::AlreadyExists,
-                        2 => explain_account_refusal(old.as_ref(), &new),
+                        i if Some(i) == idempotency_at => StoreError::IdempotencyKeyTaken,
+                        i if i == account_at => explain_account_refusal(old.as_ref(), &new),
                         _ => StoreError::InsufficientPosition,
                     };
                     refusal.get_or_insert(e);
@@ -622,6 +649,78 @@ impl OrderStore for DynamoStore {
             None
         };
         Ok(OrderPage { orders, next })
+    }
+
+    async fn idempotency(
+        &self,
+        trader: &TraderId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(items::key(trader_pk(trader), idempotency_sk(key))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let record = out.item().map(idempotency_from_item).transpose()?;
+        Ok(record.filter(|r| r.is_live(now)))
+    }
+
+    async fn record_rejection(
+        &self,
+        audit: AuditRecord,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        let Some(record) = idempotency else {
+            return self.append(&audit).await;
+        };
+        let items = vec![
+            put_new(&self.audit_table, audit_to_item(&audit))?,
+            self.put_idempotency(&record)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(Ok(Cancelled::Conditions(failed))) => Err(match failed.first() {
+                Some((0, _)) => StoreError::AlreadyExists,
+                _ => StoreError::IdempotencyKeyTaken,
+            }),
+            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            Err(Err(e)) => Err(e),
+        }
+    }
+
+    async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError> {
+        let (window, retry_after_secs) = rate_window(now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(items::key(trader_pk(trader), rate_sk(window))))
+            .update_expression("SET #count = if_not_exists(#count, :zero) + :one, #exp = :exp")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            // The counter outlives its minute a little, then TTL removes it.
+            .expression_attribute_values(":exp", n(window + 120))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RateDecision::Allowed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(RateDecision::Limited { retry_after_secs })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {

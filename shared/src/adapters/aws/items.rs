@@ -25,7 +25,7 @@ use crate::domain::{
     Account, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order, OrderId, OrderStatus, OrderType, Position, Price,
     Quantity, RiskLimits, Side, Symbol, TimeInForce, Timestamp, TraderId,
 };
-use crate::ports::StoreError;
+use crate::ports::{IdempotencyRecord, StoreError};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -49,6 +49,14 @@ pub fn fill_prefix(order: &OrderId) -> String {
 pub fn status_pk(t: &TraderId, status: OrderStatus) -> String {
     format!("TRADER#{t}#{status}")
 }
+pub fn idempotency_sk(key: &IdempotencyKey) -> String {
+    format!("IDEMP#{key}")
+}
+pub fn rate_sk(window_start: i64) -> String {
+    format!("RATE#{window_start}")
+}
+/// The TTL attribute of the orders table (idempotency records, rate counters).
+pub const EXPIRES_AT: &str = "expires_at";
 pub fn audit_pk(order: &OrderId) -> String {
     format!("ORDER#{order}")
 }
@@ -359,6 +367,42 @@ pub fn fill_from_item(item: &Item) -> Result<Fill, StoreError> {
         quantity: r.dec("quantity")?,
         price: r.dec("price")?,
         executed_at: r.time("executed_at")?,
+    })
+}
+
+// ---- idempotency records -------------------------------------------------------
+
+pub fn idempotency_to_item(r: &IdempotencyRecord) -> Item {
+    let mut item = key(trader_pk(&r.trader_id), idempotency_sk(&r.key));
+    item.insert("trader_id".into(), s(r.trader_id.as_str()));
+    item.insert("idempotency_key".into(), s(r.key.as_str()));
+    item.insert("request_hash".into(), s(r.request_hash.clone()));
+    item.insert("status".into(), n(r.status));
+    item.insert("body".into(), s(r.body.clone()));
+    put_opt(&mut item, "order_id", r.order_id.map(|o| s(o.to_string())));
+    item.insert("created_at".into(), s(r.created_at.to_string()));
+    item.insert(EXPIRES_AT.into(), n(r.expires_at.unix_seconds()));
+    item
+}
+
+pub fn idempotency_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
+    let r = Reader::new(item, "idempotency record");
+    let expires = r.u64(EXPIRES_AT)?;
+    Ok(IdempotencyRecord {
+        trader_id: r.parse("trader_id")?,
+        key: r.parse("idempotency_key")?,
+        request_hash: r.str("request_hash")?.to_owned(),
+        status: r
+            .u32("status")?
+            .try_into()
+            .map_err(|_| corrupt("idempotency record", "status"))?,
+        body: r.str("body")?.to_owned(),
+        order_id: r.opt_parse("order_id")?,
+        created_at: r.time("created_at")?,
+        expires_at: i64::try_from(expires)
+            .ok()
+            .and_then(|secs| Timestamp::from_unix_millis(secs.saturating_mul(1000)))
+            .ok_or_else(|| corrupt("idempotency record", EXPIRES_AT))?,
     })
 }
 

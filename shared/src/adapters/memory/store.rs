@@ -8,9 +8,13 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    Account, AuditRecord, Fill, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, Symbol, TraderId,
+    Account, AuditRecord, Fill, IdempotencyKey, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, Symbol,
+    Timestamp, TraderId,
 };
-use crate::ports::{AuditLog, NewOrder, OrderPage, OrderStore, StoreError, SubmitGuards, TransitionWrite};
+use crate::ports::{
+    AuditLog, IdempotencyRecord, NewOrder, OrderPage, OrderStore, RateDecision, StoreError, SubmitGuards,
+    TransitionWrite, rate_window,
+};
 
 #[derive(Default)]
 struct State {
@@ -18,6 +22,17 @@ struct State {
     orders: BTreeMap<(TraderId, OrderId), Order>,
     fills: BTreeMap<(TraderId, OrderId, String), Fill>,
     audit: BTreeMap<(OrderId, u64), AuditRecord>,
+    idempotency: BTreeMap<(TraderId, IdempotencyKey), IdempotencyRecord>,
+    rate: BTreeMap<(TraderId, i64), u32>,
+}
+
+impl State {
+    /// True when a live record holds the key (an expired one may be replaced).
+    fn key_taken(&self, record: &IdempotencyRecord) -> bool {
+        self.idempotency
+            .get(&(record.trader_id.clone(), record.key.clone()))
+            .is_some_and(|r| r.is_live(record.created_at))
+    }
 }
 
 #[derive(Default)]
@@ -115,6 +130,9 @@ impl OrderStore for MemoryStore {
         if state.orders.contains_key(&key) || state.audit.contains_key(&(new.audit.order_id, new.audit.sequence)) {
             return Err(StoreError::AlreadyExists);
         }
+        if new.idempotency.as_ref().is_some_and(|r| state.key_taken(r)) {
+            return Err(StoreError::IdempotencyKeyTaken);
+        }
         let account = state
             .accounts
             .get_mut(&new.order.trader_id)
@@ -125,6 +143,9 @@ impl OrderStore for MemoryStore {
             Reservation::Position { symbol, quantity } => position_mut(account, symbol).reserved += *quantity,
         }
         account.open_orders += 1;
+        if let Some(r) = new.idempotency {
+            state.idempotency.insert((r.trader_id.clone(), r.key.clone()), r);
+        }
         state.orders.insert(key, new.order);
         state.audit.insert((new.audit.order_id, new.audit.sequence), new.audit);
         Ok(())
@@ -222,6 +243,50 @@ impl OrderStore for MemoryStore {
             .filter(|((t, o, _), _)| t == trader && o == order)
             .map(|(_, f)| f.clone())
             .collect())
+    }
+
+    async fn idempotency(
+        &self,
+        trader: &TraderId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .idempotency
+            .get(&(trader.clone(), key.clone()))
+            .filter(|r| r.is_live(now))
+            .cloned())
+    }
+
+    async fn record_rejection(
+        &self,
+        audit: AuditRecord,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.audit.contains_key(&(audit.order_id, audit.sequence)) {
+            return Err(StoreError::AlreadyExists);
+        }
+        if idempotency.as_ref().is_some_and(|r| state.key_taken(r)) {
+            return Err(StoreError::IdempotencyKeyTaken);
+        }
+        if let Some(r) = idempotency {
+            state.idempotency.insert((r.trader_id.clone(), r.key.clone()), r);
+        }
+        state.audit.insert((audit.order_id, audit.sequence), audit);
+        Ok(())
+    }
+
+    async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError> {
+        let (window, retry_after_secs) = rate_window(now);
+        let mut state = self.lock();
+        let count = state.rate.entry((trader.clone(), window)).or_insert(0);
+        if *count >= limit {
+            return Ok(RateDecision::Limited { retry_after_secs });
+        }
+        *count += 1;
+        Ok(RateDecision::Allowed)
     }
 }
 
