@@ -1,5 +1,7 @@
 //! Use cases. They take ports, never AWS types.
 
 pub mod plan;
+pub mod submit;
 
 pub use plan::{AuditContext, plan_rejected_submit, plan_submit, plan_transition};
+pub use submit::{Reply, SubmitDeps, SubmitRequest, submit};

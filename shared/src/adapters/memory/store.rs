@@ -49,6 +49,14 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Test hook: the order ids that have audit records (rejected submits have no
+    /// order to reach them by).
+    pub fn audit_order_ids(&self) -> Vec<OrderId> {
+        let mut ids: Vec<OrderId> = self.lock().audit.keys().map(|(id, _)| *id).collect();
+        ids.dedup();
+        ids
+    }
+
     /// Test hook: replace a stored audit record as someone with table access could.
     pub fn tamper_audit(&self, record: AuditRecord) {
         self.lock().audit.insert((record.order_id, record.sequence), record);

@@ -1,0 +1,272 @@
+//! The submit use case over the in-memory adapters: replies, replays, refusals,
+//! rate limit, and the concurrency guarantees of SPEC §4–§5.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use shared::adapters::memory::{FixedClock, MemoryQueue, MemoryStore};
+use shared::app::{Reply, SubmitDeps, SubmitRequest, submit};
+use shared::domain::{OrderStatus, Pricing, RiskLimits, Timestamp, TraderId};
+use shared::http::{ApiError, Problem};
+use shared::ports::{AuditLog, OrderStore, WorkQueue};
+
+struct World {
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    clock: Arc<FixedClock>,
+    pricing: Arc<Pricing>,
+}
+
+impl World {
+    async fn new(trader: &str, cash: i64, limits: Option<RiskLimits>) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        store
+            .fund_account(&TraderId::parse(trader).unwrap(), Decimal::from(cash), limits)
+            .await
+            .unwrap();
+        // Mid-minute, so rate windows are predictable.
+        let at = Timestamp::from_unix_millis(1_789_999_990_000).unwrap(); // 10 s into its minute
+        Self {
+            store,
+            queue: Arc::new(MemoryQueue::new()),
+            clock: Arc::new(FixedClock::new(at)),
+            pricing: Arc::new(Pricing::default()),
+        }
+    }
+
+    async fn submit(&self, trader: &str, body: &str, key: Option<&str>) -> Result<Reply, ApiError> {
+        let deps = SubmitDeps {
+            store: self.store.as_ref(),
+            queue: self.queue.as_ref(),
+            clock: self.clock.as_ref(),
+            pricing: &self.pricing,
+        };
+        let req = SubmitRequest {
+            trader: TraderId::parse(trader).unwrap(),
+            body: body.as_bytes(),
+            idempotency_key: key,
+            request_id: Some("req-1".into()),
+        };
+        submit(&deps, req).await
+    }
+
+    async fn orders(&self, trader: &str) -> Vec<shared::domain::Order> {
+        self.store
+            .list_orders(&TraderId::parse(trader).unwrap(), None, 1000, None)
+            .await
+            .unwrap()
+            .orders
+    }
+}
+
+fn json(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap()
+}
+
+const LIMIT_BUY: &str =
+    r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "150.25"}"#;
+
+#[tokio::test]
+async fn an_accepted_order_is_201_pending_reserved_and_queued() {
+    let w = World::new("alice", 10_000, None).await;
+    let reply = w.submit("alice", LIMIT_BUY, None).await.unwrap();
+    assert_eq!((reply.status, reply.replayed), (201, false));
+    let order = json(&reply);
+    assert_eq!(order["status"], "PENDING");
+    assert_eq!(order["reserved_amount"], "1502.50");
+    assert_eq!(order["quantity"], "10");
+    assert_eq!(order["trader_id"], "alice");
+    assert!(order.get("audit_head").is_none(), "internal fields stay internal");
+    let received = w.queue.receive(10, 0).await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].body.contains(order["order_id"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn the_same_key_and_body_replays_and_another_body_is_refused() {
+    let w = World::new("alice", 10_000, None).await;
+    let first = w.submit("alice", LIMIT_BUY, Some("k1")).await.unwrap();
+    // Same JSON, other key order and spacing.
+    let same = r#"{"limit_price":"150.25","quantity":"10","type":"limit","side":"buy","symbol":"AAPL"}"#;
+    let again = w.submit("alice", same, Some("k1")).await.unwrap();
+    assert_eq!(
+        (again.status, again.body.as_str(), again.replayed),
+        (201, first.body.as_str(), true)
+    );
+    assert_eq!(w.orders("alice").await.len(), 1);
+    let other = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "11", "limit_price": "150.25"}"#;
+    let err = w.submit("alice", other, Some("k1")).await.unwrap_err();
+    let p = Problem::from(&err);
+    assert_eq!(p.status, 422);
+    assert_eq!(
+        p.detail,
+        "Idempotency-Key k1 was already used with a different request body; use a new key for a different order"
+    );
+    assert_eq!(w.orders("alice").await.len(), 1);
+}
+
+#[tokio::test]
+async fn insufficient_funds_is_422_with_the_exact_message_writes_only_audit_and_replays() {
+    let w = World::new("bob", 3_200, None).await;
+    let body = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "100", "limit_price": "150"}"#;
+    let reply = w.submit("bob", body, Some("k-funds")).await.unwrap();
+    assert_eq!(reply.status, 422);
+    let p = json(&reply);
+    assert_eq!(
+        p["detail"],
+        "Insufficient funds for $15,000.00 order; available: $3,200.00"
+    );
+    assert_eq!(p["type"], "/problems/insufficient-funds");
+    assert_eq!(w.orders("bob").await, vec![]);
+    let a = w
+        .store
+        .get_account(&TraderId::parse("bob").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.reserved, a.open_orders), (Decimal::ZERO, 0));
+    assert!(w.queue.is_empty());
+    let again = w.submit("bob", body, Some("k-funds")).await.unwrap();
+    assert_eq!(
+        (again.status, again.body.as_str(), again.replayed),
+        (422, reply.body.as_str(), true)
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_submit_leaves_an_audit_record() {
+    let w = World::new("bob", 10, None).await;
+    let body = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "11"}"#;
+    let reply = w.submit("bob", body, None).await.unwrap();
+    assert_eq!(reply.status, 422);
+    // Without a key nothing is replayed: a second refusal is recorded too.
+    assert_eq!(w.submit("bob", body, None).await.unwrap().status, 422);
+    assert_eq!(w.orders("bob").await, vec![]);
+    let records = all_audit(&w.store).await;
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.action == "SUBMIT_REJECTED"
+        && r.reason.as_deref() == Some("Insufficient funds for $11.00 order; available: $10.00")));
+}
+
+async fn all_audit(store: &MemoryStore) -> Vec<shared::domain::AuditRecord> {
+    // Rejections live under fresh ids that no reply exposes; walk them all.
+    let mut out = Vec::new();
+    for id in store.audit_order_ids() {
+        out.extend(store.records(&id).await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn field_errors_malformed_json_and_oversized_bodies() {
+    let w = World::new("carol", 1_000, None).await;
+    let reply = w
+        .submit(
+            "carol",
+            r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "0"}"#,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 422);
+    let p = json(&reply);
+    let errors: Vec<(String, String)> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().into(),
+                e["message"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            ("quantity".into(), "Quantity must be greater than 0".into()),
+            (
+                "limit_price".into(),
+                "Limit price is required for limit and stop_limit orders".into()
+            ),
+        ]
+    );
+    let err = w.submit("carol", "{\"symbol\": ", None).await.unwrap_err();
+    assert_eq!(Problem::from(&err).status, 400);
+    let huge = format!("{{\"symbol\": \"{}\"}}", "A".repeat(20_000));
+    assert_eq!(
+        Problem::from(&w.submit("carol", &huge, None).await.unwrap_err()).status,
+        413
+    );
+    let err = w
+        .submit("carol", LIMIT_BUY, Some("bad key with spaces"))
+        .await
+        .unwrap_err();
+    assert_eq!(Problem::from(&err).status, 400);
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_with_retry_after() {
+    let limits = RiskLimits {
+        orders_per_minute: 2,
+        ..RiskLimits::default()
+    };
+    let w = World::new("dave", 100_000, Some(limits)).await;
+    for _ in 0..2 {
+        assert_eq!(w.submit("dave", LIMIT_BUY, None).await.unwrap().status, 201);
+    }
+    let p = Problem::from(&w.submit("dave", LIMIT_BUY, None).await.unwrap_err());
+    assert_eq!((p.status, p.retry_after_secs), (429, Some(50)));
+    assert_eq!(p.detail, "Rate limit of 2 orders per minute exceeded; retry after 50 s");
+    w.clock.advance_seconds(60);
+    assert_eq!(w.submit("dave", LIMIT_BUY, None).await.unwrap().status, 201);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_submits_with_funds_for_fifty_accept_fifty() {
+    let limits = RiskLimits {
+        orders_per_minute: 1_000,
+        max_open_orders: 1_000,
+        ..RiskLimits::default()
+    };
+    let w = Arc::new(World::new("erin", 50 * 1_000, Some(limits)).await);
+    let body = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "100"}"#;
+    let replies = join_all((0..200).map(|_| {
+        let w = w.clone();
+        tokio::spawn(async move { w.submit("erin", body, None).await })
+    }))
+    .await;
+    let statuses: Vec<u16> = replies.into_iter().map(|r| r.unwrap().unwrap().status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 50);
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 150);
+    let orders = w.orders("erin").await;
+    let sum: Decimal = orders.iter().map(|o| o.reserved_amount).sum();
+    let a = w
+        .store
+        .get_account(&TraderId::parse("erin").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (orders.len(), a.reserved, sum),
+        (50, Decimal::from(50_000), Decimal::from(50_000))
+    );
+    assert!(orders.iter().all(|o| o.status == OrderStatus::Pending));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_submits_with_one_key_make_one_order() {
+    let w = Arc::new(World::new("fay", 100_000, None).await);
+    let replies = join_all((0..20).map(|_| {
+        let w = w.clone();
+        tokio::spawn(async move { w.submit("fay", LIMIT_BUY, Some("once")).await })
+    }))
+    .await;
+    let replies: Vec<Reply> = replies.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert!(replies.iter().all(|r| r.status == 201 && r.body == replies[0].body));
+    assert_eq!(replies.iter().filter(|r| !r.replayed).count(), 1);
+    assert_eq!(w.orders("fay").await.len(), 1);
+}
