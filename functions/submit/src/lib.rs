@@ -1,19 +1,49 @@
-//! Placeholder until the HTTP API lands: answers every request with a 501 problem,
-//! so a caller is never told an order was taken when it was not.
+//! `POST /api/v1/orders`: the submit handler. Everything but HTTP lives in
+//! `shared::app::submit`; this maps the request in and the reply out.
 
-use lambda_runtime::{Error, LambdaEvent};
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-pub async fn handle(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let problem = json!({
-        "type": "/problems/not-implemented",
-        "title": "Not implemented",
-        "status": 501,
-        "detail": "This route is not implemented yet",
-    });
-    Ok(json!({
-        "statusCode": 501,
-        "headers": {"content-type": shared::http::problem::CONTENT_TYPE},
-        "body": problem.to_string(),
-    }))
+use lambda_http::{Body, Request, Response};
+use shared::app::{SubmitDeps, SubmitRequest, submit};
+use shared::domain::Pricing;
+use shared::http::lambda::{body, problem_response, reply_response, request_id, trader};
+use shared::ports::{Clock, OrderStore, WorkQueue};
+use tracing::Instrument;
+
+pub struct Submit {
+    pub store: Arc<dyn OrderStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub pricing: Pricing,
+}
+
+impl Submit {
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let request_id = request_id(&req);
+        let trader = match trader(&req) {
+            Ok(t) => t,
+            Err(e) => return problem_response(&e),
+        };
+        let span = tracing::info_span!("submit", request_id = request_id.as_deref().unwrap_or(""), trader_id = %trader);
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let deps = SubmitDeps {
+            store: self.store.as_ref(),
+            queue: self.queue.as_ref(),
+            clock: self.clock.as_ref(),
+            pricing: &self.pricing,
+        };
+        let request = SubmitRequest {
+            trader,
+            body: body(&req),
+            idempotency_key: key,
+            request_id,
+        };
+        match submit(&deps, request).instrument(span).await {
+            Ok(reply) => reply_response(&reply),
+            Err(e) => problem_response(&e),
+        }
+    }
 }

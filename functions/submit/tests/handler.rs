@@ -1,0 +1,88 @@
+//! The submit handler on the sample API Gateway v2 event (`events/submit-order.json`),
+//! over in-memory ports.
+
+use std::sync::Arc;
+
+use lambda_http::Body;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use shared::adapters::memory::{MemoryQueue, MemoryStore};
+use shared::domain::{Pricing, TraderId};
+use shared::ports::{OrderStore, SystemClock};
+use submit::Submit;
+
+const EVENT: &str = include_str!("../../../events/submit-order.json");
+
+async fn handler(cash: i64) -> Submit {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .fund_account(&TraderId::parse("demo").unwrap(), Decimal::from(cash), None)
+        .await
+        .unwrap();
+    Submit {
+        store,
+        queue: Arc::new(MemoryQueue::new()),
+        clock: Arc::new(SystemClock),
+        pricing: Pricing::default(),
+    }
+}
+
+fn event(edit: impl FnOnce(&mut Value)) -> lambda_http::Request {
+    let mut v: Value = serde_json::from_str(EVENT).unwrap();
+    edit(&mut v);
+    lambda_http::request::from_str(&v.to_string()).unwrap()
+}
+
+fn text(body: &Body) -> String {
+    match body {
+        Body::Text(t) => t.clone(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_sample_event_creates_an_order_and_its_retry_replays() {
+    let h = handler(100_000).await;
+    let first = h.handle(event(|_| {})).await;
+    assert_eq!(first.status(), 201);
+    assert_eq!(first.headers()["content-type"], "application/json");
+    let order: Value = serde_json::from_str(&text(first.body())).unwrap();
+    assert_eq!(
+        (order["status"].as_str(), order["client_order_id"].as_str()),
+        (Some("PENDING"), Some("my-first-order"))
+    );
+    let again = h.handle(event(|_| {})).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(text(again.body()), text(first.body()));
+}
+
+#[tokio::test]
+async fn a_request_without_verified_claims_is_401() {
+    let h = handler(100_000).await;
+    let resp = h
+        .handle(event(|v| v["requestContext"]["authorizer"] = Value::Null))
+        .await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let resp = h
+        .handle(event(|v| {
+            v["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = "a#b".into()
+        }))
+        .await;
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_and_a_risk_refusal_is_422() {
+    let h = handler(100).await;
+    let resp = h.handle(event(|v| v["body"] = "{\"symbol\":".into())).await;
+    assert_eq!(resp.status(), 400);
+    let resp = h.handle(event(|_| {})).await;
+    assert_eq!(resp.status(), 422);
+    let p: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(
+        p["detail"],
+        "Insufficient funds for $1,502.50 order; available: $100.00"
+    );
+}
