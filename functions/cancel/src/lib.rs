@@ -1,19 +1,40 @@
-//! Placeholder until the HTTP API lands: answers every request with a 501 problem,
-//! so a caller is never told an order was taken when it was not.
+//! `POST /api/v1/orders/{id}/cancel`: the cancel handler over `shared::app::cancel`.
 
-use lambda_runtime::{Error, LambdaEvent};
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-pub async fn handle(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let problem = json!({
-        "type": "/problems/not-implemented",
-        "title": "Not implemented",
-        "status": 501,
-        "detail": "This route is not implemented yet",
-    });
-    Ok(json!({
-        "statusCode": 501,
-        "headers": {"content-type": shared::http::problem::CONTENT_TYPE},
-        "body": problem.to_string(),
-    }))
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::app::{CancelDeps, cancel};
+use shared::http::lambda::{json_response, problem_response, request_id, trader};
+use shared::ports::{Clock, OrderStore, WorkQueue};
+use tracing::Instrument;
+
+pub struct Cancel {
+    pub store: Arc<dyn OrderStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Cancel {
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let request_id = request_id(&req);
+        let trader = match trader(&req) {
+            Ok(t) => t,
+            Err(e) => return problem_response(&e),
+        };
+        let id = req
+            .path_parameters_ref()
+            .and_then(|p| p.first("id"))
+            .unwrap_or_default()
+            .to_owned();
+        let span = tracing::info_span!("cancel", request_id = request_id.as_deref().unwrap_or(""), trader_id = %trader, order_id = %id);
+        let deps = CancelDeps {
+            store: self.store.as_ref(),
+            queue: self.queue.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        match cancel(&deps, &trader, &id, request_id).instrument(span).await {
+            Ok(order) => json_response(200, &order),
+            Err(e) => problem_response(&e),
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! Use cases. They take ports, never AWS types.
 
+pub mod cancel;
 pub mod plan;
 pub mod submit;
 
+pub use cancel::{CancelDeps, cancel};
 pub use plan::{AuditContext, plan_rejected_submit, plan_submit, plan_transition};
 pub use submit::{Reply, SubmitDeps, SubmitRequest, submit};

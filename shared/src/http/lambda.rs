@@ -63,6 +63,14 @@ pub fn problem_response(err: &ApiError) -> Response<Body> {
     r
 }
 
+/// A 2xx JSON response; a value that cannot be encoded is a 500, never a panic.
+pub fn json_response<T: serde::Serialize>(status: u16, value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(body) => response(status, "application/json", body),
+        Err(e) => problem_response(&ApiError::Internal(e.to_string())),
+    }
+}
+
 pub fn reply_response(reply: &Reply) -> Response<Body> {
     let content_type = if reply.is_problem() {
         CONTENT_TYPE

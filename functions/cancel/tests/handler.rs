@@ -1,0 +1,71 @@
+//! The cancel handler on the sample event (`events/cancel-order.json`), in-memory ports.
+
+use std::sync::Arc;
+
+use cancel::Cancel;
+use lambda_http::Body;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use shared::adapters::memory::{MemoryQueue, MemoryStore};
+use shared::app::{AuditContext, plan_submit};
+use shared::domain::{OrderId, Pricing, Timestamp, TraderId, validate_order};
+use shared::ports::{OrderStore, SystemClock};
+
+const EVENT: &str = include_str!("../../../events/cancel-order.json");
+
+fn event(id: &str, sub: &str) -> lambda_http::Request {
+    let mut v: Value = serde_json::from_str(EVENT).unwrap();
+    v["pathParameters"]["id"] = id.into();
+    v["rawPath"] = format!("/api/v1/orders/{id}/cancel").into();
+    v["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = sub.into();
+    lambda_http::request::from_str(&v.to_string()).unwrap()
+}
+
+fn text(body: &Body) -> String {
+    match body {
+        Body::Text(t) => t.clone(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cancels_the_callers_pending_order_and_hides_it_from_others() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    let account = store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    let draft = validate_order(
+        &json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1",
+        "limit_price": "10"}),
+    )
+    .unwrap();
+    let new = plan_submit(
+        OrderId::new(),
+        draft,
+        &account,
+        &Pricing::default(),
+        &AuditContext::system("t"),
+        Timestamp::now(),
+    )
+    .unwrap();
+    let id = new.order.order_id.to_string();
+    store.create_order(new).await.unwrap();
+    let h = Cancel {
+        store: store.clone(),
+        queue: Arc::new(MemoryQueue::new()),
+        clock: Arc::new(SystemClock),
+    };
+
+    let other = h.handle(event(&id, "mallory")).await;
+    assert_eq!(other.status(), 404);
+    let resp = h.handle(event(&id, "demo")).await;
+    assert_eq!(resp.status(), 200);
+    let order: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(order["status"], "CANCELLED");
+    let again = h.handle(event(&id, "demo")).await;
+    assert_eq!(again.status(), 409);
+    let p: Value = serde_json::from_str(&text(again.body())).unwrap();
+    assert_eq!(
+        p["detail"],
+        "Cannot cancel order in CANCELLED status. Only PENDING, SUBMITTED or PARTIALLY_FILLED orders can be cancelled."
+    );
+}

@@ -1,0 +1,76 @@
+//! The cancel use case (SPEC §3): PENDING → CANCELLED at once (the executor has not
+//! claimed it, so the reservation is released here); SUBMITTED or PARTIALLY_FILLED →
+//! CANCEL_REQUESTED and a cancel message to execute; anything else → 409. A cancel
+//! that loses a race (a fill, the executor's claim) reads the order again and
+//! decides on its real state.
+
+use tracing::{info, warn};
+
+use super::plan::{AuditContext, plan_transition};
+use crate::domain::{Order, OrderError, OrderEvent, OrderId, OrderStatus, TraderId};
+use crate::http::problem::ApiError;
+use crate::ports::{Clock, OrderStore, StoreError, WorkMessage, WorkQueue};
+
+/// How many times a cancel re-reads and retries after losing a race.
+const ATTEMPTS: usize = 5;
+
+pub struct CancelDeps<'a> {
+    pub store: &'a dyn OrderStore,
+    pub queue: &'a dyn WorkQueue,
+    pub clock: &'a dyn Clock,
+}
+
+/// Cancels `order_id` for `trader`; returns the order as committed.
+pub async fn cancel(
+    deps: &CancelDeps<'_>,
+    trader: &TraderId,
+    order_id: &str,
+    request_id: Option<String>,
+) -> Result<Order, ApiError> {
+    // An id that cannot exist is as not-found as one that does not.
+    let id = OrderId::parse(order_id).map_err(|_| ApiError::OrderNotFound(order_id.to_owned()))?;
+    let ctx = AuditContext {
+        actor: trader.to_string(),
+        request_id,
+        idempotency_key: None,
+    };
+    for _ in 0..ATTEMPTS {
+        let order = deps
+            .store
+            .get_order(trader, &id)
+            .await?
+            .ok_or_else(|| ApiError::OrderNotFound(id.to_string()))?;
+        if !order.status.is_cancellable() {
+            return Err(OrderError::CannotCancel { status: order.status }.into());
+        }
+        let account = deps.store.get_account(trader).await?;
+        let write = plan_transition(
+            &order,
+            &OrderEvent::RequestCancel,
+            account.as_ref(),
+            &ctx,
+            deps.clock.now(),
+        )?;
+        let after = write.after.clone();
+        match deps.store.transition(write).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        info!(order_id = %id, trader_id = %trader, status = %after.status, "cancel accepted");
+        if after.status == OrderStatus::CancelRequested {
+            // Committed; if the send fails the outbox queues it from the stream.
+            let message = WorkMessage::Cancel {
+                trader_id: trader.clone(),
+                order_id: id,
+            };
+            if let Err(e) = deps.queue.send(&message, 0).await {
+                warn!(order_id = %id, error = %e, "cancel enqueue failed; the outbox will queue it");
+            }
+        }
+        return Ok(after);
+    }
+    Err(ApiError::Conflict(format!(
+        "Order {id} is changing quickly; retry the cancel"
+    )))
+}
