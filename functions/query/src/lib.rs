@@ -1,19 +1,77 @@
-//! Placeholder until the HTTP API lands: answers every request with a 501 problem,
-//! so a caller is never told an order was taken when it was not.
+//! The read routes of `/api/v1`, one function (all read-only), routed by API Gateway's
+//! route key: `GET /orders`, `/orders/{id}`, `/orders/{id}/fills`, `/orders/{id}/audit`,
+//! `/account`, and the unauthenticated `/health`.
 
-use lambda_runtime::{Error, LambdaEvent};
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-pub async fn handle(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let problem = json!({
-        "type": "/problems/not-implemented",
-        "title": "Not implemented",
-        "status": 501,
-        "detail": "This route is not implemented yet",
-    });
-    Ok(json!({
-        "statusCode": 501,
-        "headers": {"content-type": shared::http::problem::CONTENT_TYPE},
-        "body": problem.to_string(),
-    }))
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::app::query;
+use shared::http::ApiError;
+use shared::http::lambda::{json_response, problem_response, request_id, trader};
+use shared::ports::{AuditLog, Clock, OrderStore};
+use tracing::Instrument;
+
+pub struct Query {
+    pub store: Arc<dyn OrderStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn route_key(req: &Request) -> String {
+    match req.request_context() {
+        RequestContext::ApiGatewayV2(ctx) => ctx.route_key.unwrap_or_default(),
+        #[allow(unreachable_patterns)]
+        _ => String::new(),
+    }
+}
+
+impl Query {
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let route = route_key(&req);
+        if route == "GET /api/v1/health" {
+            return json_response(200, &serde_json::json!({"status": "ok"}));
+        }
+        let trader = match trader(&req) {
+            Ok(t) => t,
+            Err(e) => return problem_response(&e),
+        };
+        let span = tracing::info_span!("query", request_id = request_id(&req).unwrap_or_default(), trader_id = %trader, route = %route);
+        let id = req
+            .path_parameters_ref()
+            .and_then(|p| p.first("id"))
+            .unwrap_or_default()
+            .to_owned();
+        let params = req.query_string_parameters();
+        let store = self.store.as_ref();
+        async {
+            let result = match route.as_str() {
+                "GET /api/v1/orders" => query::list_orders(
+                    store,
+                    &trader,
+                    params.first("status"),
+                    params.first("limit"),
+                    params.first("cursor"),
+                )
+                .await
+                .map(|v| json_response(200, &v)),
+                "GET /api/v1/orders/{id}" => query::get_order(store, &trader, &id)
+                    .await
+                    .map(|v| json_response(200, &v)),
+                "GET /api/v1/orders/{id}/fills" => {
+                    query::fills(store, &trader, &id).await.map(|v| json_response(200, &v))
+                }
+                "GET /api/v1/orders/{id}/audit" => query::audit(store, self.audit.as_ref(), &trader, &id)
+                    .await
+                    .map(|v| json_response(200, &v)),
+                "GET /api/v1/account" => query::account(store, &trader, self.clock.now())
+                    .await
+                    .map(|v| json_response(200, &v)),
+                other => Err(ApiError::NotFound(format!("No route {other}"))),
+            };
+            result.unwrap_or_else(|e| problem_response(&e))
+        }
+        .instrument(span)
+        .await
+    }
 }

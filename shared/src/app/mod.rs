@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod plan;
+pub mod query;
 pub mod submit;
 
 pub use cancel::{CancelDeps, cancel};

@@ -87,7 +87,8 @@ pub fn assess(draft: &OrderDraft, account: &Account, pricing: &Pricing, today: D
     let reservation = match draft.side {
         Side::Buy => {
             // Held in whole cents, rounded up.
-            let required = (quantity * reserve_price).round_dp_with_strategy(2, RoundingStrategy::AwayFromZero);
+            let mut required = (quantity * reserve_price).round_dp_with_strategy(2, RoundingStrategy::AwayFromZero);
+            required.rescale(2);
             let available = account.buying_power();
             if required > available {
                 return Err(OrderError::InsufficientFunds { required, available });

@@ -1,0 +1,182 @@
+//! Read use cases (SPEC §3): one order, a trader's orders (newest first, paged with an
+//! opaque cursor), an order's fills and audit trail, and the account view. Every read
+//! is scoped to the caller: another trader's order is simply not found.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::domain::{
+    AuditRecord, FieldError, Fill, Order, OrderId, OrderStatus, RiskLimits, Symbol, Timestamp, TraderId,
+};
+use crate::http::problem::ApiError;
+use crate::ports::{AuditLog, OrderStore};
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+#[derive(Debug, Serialize)]
+pub struct OrderList {
+    pub orders: Vec<Order>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FillList {
+    pub fills: Vec<Fill>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditList {
+    pub records: Vec<AuditRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PositionView {
+    pub symbol: Symbol,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub average_cost: Decimal,
+}
+
+/// SPEC §3 account shape.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub trader_id: TraderId,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cash: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub reserved: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub buying_power: Decimal,
+    pub positions: Vec<PositionView>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub realized_pnl_today: Decimal,
+    pub limits: RiskLimits,
+}
+
+fn bad(field: &str, message: String) -> ApiError {
+    ApiError::BadParameter(FieldError::new(field, message))
+}
+
+/// Cursors are opaque to clients: the hex of the last order id of a page, versioned.
+fn encode_cursor(id: OrderId) -> String {
+    format!("c1{}", hex::encode(id.to_string()))
+}
+
+fn decode_cursor(raw: &str) -> Result<OrderId, ApiError> {
+    let invalid = || {
+        bad(
+            "cursor",
+            "Cursor is not one this API returned; start again without it".into(),
+        )
+    };
+    let hexed = raw.strip_prefix("c1").ok_or_else(invalid)?;
+    let text = hex::decode(hexed)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
+    OrderId::parse(&text).map_err(|_| invalid())
+}
+
+async fn owned_order(store: &dyn OrderStore, trader: &TraderId, raw_id: &str) -> Result<Order, ApiError> {
+    let id = OrderId::parse(raw_id).map_err(|_| ApiError::OrderNotFound(raw_id.to_owned()))?;
+    store
+        .get_order(trader, &id)
+        .await?
+        .ok_or_else(|| ApiError::OrderNotFound(id.to_string()))
+}
+
+pub async fn get_order(store: &dyn OrderStore, trader: &TraderId, id: &str) -> Result<Order, ApiError> {
+    owned_order(store, trader, id).await
+}
+
+pub async fn list_orders(
+    store: &dyn OrderStore,
+    trader: &TraderId,
+    status: Option<&str>,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<OrderList, ApiError> {
+    let status = status
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.to_ascii_uppercase().parse::<OrderStatus>().map_err(|_| {
+                let names: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).collect();
+                bad("status", format!("Status must be one of: {}", names.join(", ")))
+            })
+        })
+        .transpose()?;
+    let limit = match limit.filter(|l| !l.is_empty()) {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| bad("limit", format!("Limit must be a whole number from 1 to {MAX_PAGE}")))?,
+    };
+    let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+    let page = store.list_orders(trader, status, limit, after).await?;
+    Ok(OrderList {
+        orders: page.orders,
+        next_cursor: page.next.map(encode_cursor),
+    })
+}
+
+pub async fn fills(store: &dyn OrderStore, trader: &TraderId, id: &str) -> Result<FillList, ApiError> {
+    let order = owned_order(store, trader, id).await?;
+    Ok(FillList {
+        fills: store.fills(trader, &order.order_id).await?,
+    })
+}
+
+pub async fn audit(
+    store: &dyn OrderStore,
+    log: &dyn AuditLog,
+    trader: &TraderId,
+    id: &str,
+) -> Result<AuditList, ApiError> {
+    let order = owned_order(store, trader, id).await?;
+    Ok(AuditList {
+        records: log.records(&order.order_id).await?,
+    })
+}
+
+pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) -> Result<AccountView, ApiError> {
+    let a = store.get_account(trader).await?.ok_or_else(|| {
+        ApiError::NotFound("No trading account exists for this trader; ask an operator to open one".into())
+    })?;
+    Ok(AccountView {
+        buying_power: a.buying_power(),
+        realized_pnl_today: a.realized_pnl_on(now.date()),
+        positions: a
+            .positions
+            .iter()
+            .filter(|p| !p.quantity.is_zero())
+            .map(|p| PositionView {
+                symbol: p.symbol.clone(),
+                quantity: p.quantity,
+                average_cost: p.average_cost,
+            })
+            .collect(),
+        trader_id: a.trader_id,
+        cash: a.cash,
+        reserved: a.reserved,
+        limits: a.limits,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_a_400() {
+        let id = OrderId::new();
+        assert_eq!(decode_cursor(&encode_cursor(id)), Ok(id));
+        for junk in ["", "c1zz", "abc", "c1414243"] {
+            let e = decode_cursor(junk).unwrap_err();
+            assert_eq!(crate::http::Problem::from(&e).status, 400, "{junk}");
+        }
+    }
+}
