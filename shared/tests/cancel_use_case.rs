@@ -4,11 +4,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use serde_json::json;
 
-use shared::adapters::memory::{MemoryQueue, MemoryStore};
-use shared::app::{AuditContext, CancelDeps, cancel, plan_submit, plan_transition};
-use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Pricing, Timestamp, TraderId, validate_order};
+use shared::adapters::memory::{MemoryQueue, MemoryStore, place_limit_buy};
+use shared::app::{AuditContext, CancelDeps, cancel, plan_transition};
+use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Timestamp, TraderId};
 use shared::http::{ApiError, Problem};
 use shared::ports::{OrderStore, SystemClock, WorkMessage, WorkQueue};
 
@@ -31,24 +30,7 @@ impl World {
     }
 
     async fn order(&self) -> Order {
-        let account = self.store.get_account(&self.trader).await.unwrap().unwrap();
-        let draft = validate_order(
-            &json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
-            "limit_price": "100"}),
-        )
-        .unwrap();
-        let new = plan_submit(
-            OrderId::new(),
-            draft,
-            &account,
-            &Pricing::default(),
-            &AuditContext::system("t"),
-            Timestamp::now(),
-        )
-        .unwrap();
-        let order = new.order.clone();
-        self.store.create_order(new).await.unwrap();
-        order
+        place_limit_buy(self.store.as_ref(), &self.trader, "10", "100").await
     }
 
     async fn step(&self, order: &Order, event: OrderEvent) -> Order {

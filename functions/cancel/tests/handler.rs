@@ -5,10 +5,9 @@ use std::sync::Arc;
 use cancel::Cancel;
 use lambda_http::Body;
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
-use shared::adapters::memory::{MemoryQueue, MemoryStore};
-use shared::app::{AuditContext, plan_submit};
-use shared::domain::{OrderId, Pricing, Timestamp, TraderId, validate_order};
+use serde_json::Value;
+use shared::adapters::memory::{MemoryQueue, MemoryStore, place_limit_buy};
+use shared::domain::TraderId;
 use shared::ports::{OrderStore, SystemClock};
 
 const EVENT: &str = include_str!("../../../events/cancel-order.json");
@@ -32,23 +31,11 @@ fn text(body: &Body) -> String {
 async fn cancels_the_callers_pending_order_and_hides_it_from_others() {
     let store = Arc::new(MemoryStore::new());
     let demo = TraderId::parse("demo").unwrap();
-    let account = store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
-    let draft = validate_order(
-        &json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1",
-        "limit_price": "10"}),
-    )
-    .unwrap();
-    let new = plan_submit(
-        OrderId::new(),
-        draft,
-        &account,
-        &Pricing::default(),
-        &AuditContext::system("t"),
-        Timestamp::now(),
-    )
-    .unwrap();
-    let id = new.order.order_id.to_string();
-    store.create_order(new).await.unwrap();
+    store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    let id = place_limit_buy(store.as_ref(), &demo, "1", "10")
+        .await
+        .order_id
+        .to_string();
     let h = Cancel {
         store: store.clone(),
         queue: Arc::new(MemoryQueue::new()),

@@ -6,9 +6,8 @@ use lambda_http::Body;
 use query::Query;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::adapters::memory::MemoryStore;
-use shared::app::{AuditContext, plan_submit};
-use shared::domain::{Order, OrderId, Pricing, Timestamp, TraderId, validate_order};
+use shared::adapters::memory::{MemoryStore, place_limit_buy};
+use shared::domain::{Order, TraderId};
 use shared::ports::{OrderStore, SystemClock};
 
 fn event(file: &str, edit: impl FnOnce(&mut Value)) -> lambda_http::Request {
@@ -44,23 +43,8 @@ async fn world() -> (Query, Vec<Order>) {
     let demo = TraderId::parse("demo").unwrap();
     let mut orders = Vec::new();
     for _ in 0..3 {
-        let account = store.fund_account(&demo, Decimal::from(1_000), None).await.unwrap();
-        let draft = validate_order(
-            &json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1",
-            "limit_price": "10"}),
-        )
-        .unwrap();
-        let new = plan_submit(
-            OrderId::new(),
-            draft,
-            &account,
-            &Pricing::default(),
-            &AuditContext::system("t"),
-            Timestamp::now(),
-        )
-        .unwrap();
-        orders.push(new.order.clone());
-        store.create_order(new).await.unwrap();
+        store.fund_account(&demo, Decimal::from(1_000), None).await.unwrap();
+        orders.push(place_limit_buy(store.as_ref(), &demo, "1", "10").await);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     (
