@@ -24,6 +24,7 @@ import argparse
 import concurrent.futures
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -229,7 +230,36 @@ def check_provision(endpoint: str) -> str:
 
     doc = provision.load_template(template)
     globals_vars = ((doc.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables") or {}
-    wanted = set(globals_vars) | {provision.screaming_snake(k) for k in doc.get("Outputs") or {}}
+    resources = doc.get("Resources") or {}
+
+    def emulated(value: object) -> bool:
+        """True unless the output refers to a resource type the emulator does not provide."""
+        refs: set[str] = set()
+
+        def walk(v: object) -> None:
+            if isinstance(v, dict):
+                for k, inner in v.items():
+                    if k == "Ref" and isinstance(inner, str):
+                        refs.add(inner)
+                    elif k == "Fn::GetAtt":
+                        target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
+                        refs.add(str(target))
+                    elif k == "Fn::Sub":
+                        text = inner[0] if isinstance(inner, list) else inner
+                        refs.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text)))
+                    walk(inner)
+            elif isinstance(v, list):
+                for inner in v:
+                    walk(inner)
+
+        walk(value)
+        return all((resources.get(r) or {}).get("Type", "AWS::SQS::Queue") in provision.SUPPORTED
+                   for r in refs if r in resources)  # fmt: skip
+
+    outputs_doc = doc.get("Outputs") or {}
+    wanted = set(globals_vars) | {
+        provision.screaming_snake(k) for k, o in outputs_doc.items() if emulated((o or {}).get("Value"))
+    }
     wanted |= {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     missing = sorted(wanted - set(env))
     assert not missing, f"env file lacks {missing}; provision output:\n{outputs[0]}"
