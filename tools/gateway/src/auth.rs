@@ -1,0 +1,241 @@
+//! The local JWT authorizer: what API Gateway's JWT authorizer does in AWS, with an
+//! HS256 dev secret instead of the issuer's public keys. Only HS256 is accepted, so
+//! `alg: none` and RS/HS confusion fail before any signature is checked; `exp`,
+//! `iss` and `aud` are required and checked, `nbf` when present. The verified claims
+//! go to the function as API Gateway hands them over: a map of strings.
+
+use std::collections::BTreeMap;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::Value;
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Clone)]
+pub struct JwtConfig {
+    pub secret: Vec<u8>,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+/// Why a request was refused; the text is the 401's `detail`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("A bearer token is required: send Authorization: Bearer <JWT>")]
+    Missing,
+    #[error("The Authorization header must be `Bearer <JWT>`")]
+    NotBearer,
+    #[error("The bearer token has expired")]
+    Expired,
+    #[error("The bearer token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("The bearer token's issuer is not accepted")]
+    Issuer,
+    #[error("The bearer token's audience is not accepted")]
+    Audience,
+    #[error("The bearer token's signature algorithm is not accepted; HS256 is required")]
+    Algorithm,
+    #[error("The bearer token's signature is invalid")]
+    Signature,
+    #[error("The bearer token lacks the {0} claim")]
+    MissingClaim(String),
+    #[error("The bearer token is malformed")]
+    Malformed,
+}
+
+impl JwtConfig {
+    /// Verifies the `Authorization` header's token and returns its claims as strings.
+    pub fn verify(&self, authorization: Option<&str>) -> Result<BTreeMap<String, String>, AuthError> {
+        let header = authorization.map(str::trim).filter(|h| !h.is_empty()).ok_or(AuthError::Missing)?;
+        let (scheme, token) = header.split_once(' ').ok_or(AuthError::NotBearer)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(AuthError::NotBearer);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(
+            token.trim(),
+            &DecodingKey::from_secret(&self.secret),
+            &validation,
+        )
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+            ErrorKind::InvalidIssuer => AuthError::Issuer,
+            ErrorKind::InvalidAudience => AuthError::Audience,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => AuthError::Algorithm,
+            ErrorKind::InvalidSignature => AuthError::Signature,
+            ErrorKind::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
+            _ => AuthError::Malformed,
+        })?;
+        Ok(data
+            .claims
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s,
+                    // API Gateway passes arrays as "[a b]" and other values as their text.
+                    Value::Array(items) => format!(
+                        "[{}]",
+                        items
+                            .iter()
+                            .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                    other => other.to_string(),
+                };
+                (k, text)
+            })
+            .collect())
+    }
+
+    /// A dev token for `trader`, valid for `ttl_secs`.
+    pub fn mint(&self, trader: &str, ttl_secs: u64, now_unix: u64) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = serde_json::json!({
+            "sub": trader,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now_unix,
+            "exp": now_unix + ttl_secs,
+        });
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+
+    fn config() -> JwtConfig {
+        JwtConfig {
+            secret: b"test-secret-of-enough-length-0123456789".to_vec(),
+            issuer: "orders-local".into(),
+            audience: "orders-api".into(),
+        }
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn signed(claims: Value, alg: Algorithm, secret: &[u8]) -> String {
+        jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    fn bearer(t: &str) -> String {
+        format!("Bearer {t}")
+    }
+
+    #[test]
+    fn a_minted_token_verifies_and_yields_string_claims() {
+        let c = config();
+        let token = c.mint("alice", 60, now()).unwrap();
+        let claims = c.verify(Some(&bearer(&token))).unwrap();
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["aud"], "orders-api");
+        assert!(claims["exp"].parse::<u64>().is_ok());
+    }
+
+    #[test]
+    fn refuses_every_bad_token_with_its_reason() {
+        let c = config();
+        let t = now();
+        let good = |extra: Value| {
+            let mut claims = serde_json::json!({"sub": "a", "iss": "orders-local", "aud": "orders-api", "exp": t + 60});
+            for (k, v) in extra.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            claims
+        };
+        let cases: Vec<(Option<String>, AuthError)> = vec![
+            (None, AuthError::Missing),
+            (Some("Basic abc".into()), AuthError::NotBearer),
+            (Some("Bearer ".into()), AuthError::NotBearer),
+            (
+                Some(bearer(&signed(good(serde_json::json!({"exp": t - 60})), Algorithm::HS256, &c.secret))),
+                AuthError::Expired,
+            ),
+            (
+                Some(bearer(&signed(good(serde_json::json!({"nbf": t + 600})), Algorithm::HS256, &c.secret))),
+                AuthError::NotYetValid,
+            ),
+            (
+                Some(bearer(&signed(good(serde_json::json!({"iss": "evil"})), Algorithm::HS256, &c.secret))),
+                AuthError::Issuer,
+            ),
+            (
+                Some(bearer(&signed(good(serde_json::json!({"aud": "other"})), Algorithm::HS256, &c.secret))),
+                AuthError::Audience,
+            ),
+            (
+                Some(bearer(&signed(good(serde_json::json!({})), Algorithm::HS256, b"another-secret"))),
+                AuthError::Signature,
+            ),
+            (
+                Some(bearer(&signed(good(serde_json::json!({})), Algorithm::HS512, &c.secret))),
+                AuthError::Algorithm,
+            ),
+            (
+                Some(bearer(&signed(
+                    serde_json::json!({"iss": "orders-local", "aud": "orders-api", "exp": t + 60}),
+                    Algorithm::HS256,
+                    &c.secret,
+                ))),
+                AuthError::MissingClaim("sub".into()),
+            ),
+            (Some("Bearer not.a.jwt".into()), AuthError::Malformed),
+        ];
+        for (header, want) in cases {
+            assert_eq!(c.verify(header.as_deref()), Err(want.clone()), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_alg_none_and_tampered_claims() {
+        let c = config();
+        let claims = serde_json::json!({"sub": "a", "iss": "orders-local", "aud": "orders-api", "exp": now() + 60});
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let none = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#));
+        assert!(matches!(
+            c.verify(Some(&bearer(&none))),
+            Err(AuthError::Algorithm | AuthError::Malformed)
+        ));
+        // An RS256 header over an HMAC made with the secret (key confusion) is refused.
+        let rs = signed(claims.clone(), Algorithm::HS256, &c.secret);
+        let mut parts: Vec<&str> = rs.split('.').collect();
+        let rs_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
+        parts[0] = &rs_header;
+        assert_eq!(c.verify(Some(&bearer(&parts.join(".")))), Err(AuthError::Algorithm));
+        // Claims changed after signing (trader b instead of a) break the signature.
+        let token = c.mint("a", 60, now()).unwrap();
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut body: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        body["sub"] = "b".into();
+        parts[1] = URL_SAFE_NO_PAD.encode(body.to_string());
+        assert_eq!(c.verify(Some(&bearer(&parts.join(".")))), Err(AuthError::Signature));
+    }
+}
