@@ -11,7 +11,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.requirements.stamp
 PORT ?= 4566
 
-.PHONY: help venv dev emulator test fmt-check clippy lint-infra fmt
+.PHONY: help venv dev emulator test fmt-check clippy lint-infra fmt token seed
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,15 @@ clippy: ## cargo clippy, warnings are errors
 
 lint-infra: venv ## cfn-lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
+
+token: ## a dev JWT for TRADER (make token TRADER=alice); the token alone on the last line
+	@test -n "$(TRADER)" || { echo "usage: make token TRADER=<id>" >&2; exit 2; }
+	@LOCAL_JWT_SECRET_FILE="$${LOCAL_JWT_SECRET_FILE:-$(CURDIR)/.local/jwt-secret}" cargo run -q -p local-gateway -- token --trader "$(TRADER)"
+
+seed: ## open or fund TRADER's account in the running local stack (make seed TRADER=alice CASH=50000)
+	@test -n "$(TRADER)" -a -n "$(CASH)" || { echo "usage: make seed TRADER=<id> CASH=<amount>" >&2; exit 2; }
+	@test -f .local/stack.env || { echo "make seed: .local/stack.env not found; start the stack with make dev first" >&2; exit 1; }
+	@set -a; . .local/stack.env; set +a; cargo run -q -p orders-admin -- seed --trader "$(TRADER)" --cash "$(CASH)"
 
 fmt: ## cargo fmt
 	cargo fmt --all

@@ -4,6 +4,9 @@
 #   emulator  tools/emulator.py on 127.0.0.1 (port of $AWS_ENDPOINT_URL, default 4566)
 #   resources tools/provision.py from infra/template.yaml, prefix orders-local -> .local/stack.env
 #   seed      cargo run -p orders-admin -- seed --trader demo --cash 100000
+#   functions cargo lambda watch on 127.0.0.1:$LAMBDA_PORT (default 9000), reloading on edit
+#   gateway   tools/gateway on 127.0.0.1:$API_PORT (default 3000): http://127.0.0.1:3000/api/v1
+#   sample    a dev token for 'demo' and one order submitted through the API
 #
 # Logs: .local/logs/NAME.log. To run one more process, add one line after the seed:
 #   start_bg NAME command args...
@@ -49,13 +52,38 @@ else
     warn "no Cargo package 'orders-admin' (yet): demo trader not seeded"
 fi
 
-# More background processes go here, one line each, e.g.:
-#   start_bg api cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000
+API_PORT="${API_PORT:-3000}"
+LAMBDA_PORT="${LAMBDA_PORT:-9000}"
+for p in "$API_PORT" "$LAMBDA_PORT"; do
+    port_in_use "$p" && die "port $p on 127.0.0.1 is taken: free it, or set API_PORT / LAMBDA_PORT"
+done
+write_functions_env "$ENV_FILE" .local/functions.env
+export LOCAL_JWT_SECRET_FILE="${LOCAL_JWT_SECRET_FILE:-$ROOT/.local/jwt-secret}"
+start_api .local/functions.env "$LAMBDA_PORT" "$API_PORT" reload
+API_URL="http://127.0.0.1:$API_PORT/api/v1"
+
+log "sample order: POST $API_URL/orders as 'demo' (token from: make token TRADER=demo)"
+TOKEN="$("$(cargo_target_dir)/debug/local-gateway" token --trader demo | tail -n 1)"
+"$VENV_PY" - "$API_URL" "$TOKEN" <<'PY' || die "the sample order did not go through the API (see .local/logs/)"
+import json, sys, urllib.request, urllib.error, uuid
+url, token = sys.argv[1:]
+body = {"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "150.25",
+        "time_in_force": "day", "client_order_id": "dev-sample"}
+req = urllib.request.Request(url + "/orders", data=json.dumps(body).encode(), method="POST", headers={
+    "authorization": "Bearer " + token, "content-type": "application/json", "idempotency-key": str(uuid.uuid4())})
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        print(f"  {r.status}: {r.read().decode()}", file=sys.stderr)
+except urllib.error.HTTPError as e:
+    print(f"  {e.code}: {e.read().decode()}", file=sys.stderr)
+    sys.exit(1)
+PY
 
 log "running:"
 for i in "${!BG_NAMES[@]}"; do
     log "  ${BG_NAMES[$i]} (pid ${BG_PIDS[$i]}, log $LOG_DIR/${BG_NAMES[$i]}.log)"
 done
-log "endpoint: $ENDPOINT    env: $ENV_FILE (source it: set -a; . $ENV_FILE; set +a)"
+log "API: $API_URL    token: make token TRADER=<id>    funds: make seed TRADER=<id> CASH=<amount>"
+log "emulator: $ENDPOINT    env: $ENV_FILE (source it: set -a; . $ENV_FILE; set +a)"
 log "Ctrl-C to stop"
 wait_bg

@@ -154,3 +154,114 @@ cargo_has_package() {
     cargo metadata --format-version 1 --no-deps --offline --manifest-path "$ROOT/Cargo.toml" 2>/dev/null |
         "$VENV_PY" -c 'import json, sys; sys.exit(0 if any(p["name"] == sys.argv[1] for p in json.load(sys.stdin)["packages"]) else 1)' "$1"
 }
+
+# Cargo's target directory (honours CARGO_TARGET_DIR and .cargo/config).
+cargo_target_dir() {
+    cargo metadata --format-version 1 --no-deps --offline --manifest-path "$ROOT/Cargo.toml" |
+        "$VENV_PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
+# The functions' environment: the stack's resources plus pricing and log format.
+write_functions_env() {
+    local stack_env="$1" out="$2"
+    {
+        cat "$stack_env"
+        echo "REFERENCE_PRICES=\"${REFERENCE_PRICES:-AAPL=190.12,MSFT=410.50,GOOG=175.25,AMZN=185.40,TSLA=250.00}\""
+        echo "MARKET_COLLAR=${MARKET_COLLAR:-0.05}"
+        echo "LOG_FORMAT=${LOG_FORMAT:-text}"
+    } >"$out"
+}
+
+# POST a Lambda event straight to the invoke API (no gateway); prints the reply.
+invoke_direct() {
+    local lambda_url="$1" function="$2" event="$3"
+    "$VENV_PY" - "$lambda_url" "$function" "$event" <<'PY'
+import sys, urllib.request
+url, fn, event = sys.argv[1:]
+req = urllib.request.Request(f"{url}/2015-03-31/functions/{fn}/invocations", data=event.encode(), method="POST")
+with urllib.request.urlopen(req, timeout=600) as r:
+    print(r.read().decode())
+PY
+}
+
+# Start each HTTP function once (cargo lambda watch builds and starts a function on
+# its first invocation): an event without claims, which every function refuses
+# with a 401 before touching anything.
+warm_functions() {
+    local lambda_url="$1" fn event
+    for fn in query submit cancel; do
+        event='{"version":"2.0","routeKey":"GET /api/v1/warmup","rawPath":"/api/v1/warmup","rawQueryString":"","headers":{},"requestContext":{"http":{"method":"GET","path":"/api/v1/warmup","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"warmup"},"requestId":"warmup","routeKey":"GET /api/v1/warmup","stage":"$default","time":"01/Jan/2026:00:00:00 +0000","timeEpoch":0,"accountId":"123456789012","apiId":"local","domainName":"127.0.0.1","domainPrefix":"local"},"isBase64Encoded":false}'
+        log "starting function $fn under cargo lambda watch (the first start compiles it)"
+        invoke_direct "$lambda_url" "$fn" "$event" | grep -q '"statusCode":401' ||
+            die "function $fn did not answer its warm-up invocation with 401 (see $LOG_DIR/functions.log)"
+    done
+}
+
+# True once GET URL answers 200.
+http_ok() {
+    "$VENV_PY" - "$1" <<'PY' 2>/dev/null
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+wait_for_http() {
+    local url="$1" name="$2" timeout="${3:-60}" pid deadline
+    pid="$(pid_of "$name")"
+    deadline=$((SECONDS + timeout))
+    until http_ok "$url"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            show_log "$name"
+            die "$name exited before answering at $url"
+        fi
+        if ((SECONDS >= deadline)); then
+            show_log "$name"
+            die "$name did not answer at $url within ${timeout}s"
+        fi
+        sleep 0.2
+    done
+    log "$name is up at $url"
+}
+
+wait_for_port() {
+    local port="$1" name="$2" timeout="${3:-60}" pid deadline
+    pid="$(pid_of "$name")"
+    deadline=$((SECONDS + timeout))
+    until port_in_use "$port"; do
+        if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+            show_log "$name"
+            die "$name is not listening on 127.0.0.1:$port"
+        fi
+        sleep 0.2
+    done
+}
+
+# Functions under cargo lambda watch on LAMBDA_PORT, and the local API gateway on
+# API_PORT in front of them. Extra gateway flags (e.g. --record FILE) follow.
+#   start_api ENV_FILE LAMBDA_PORT API_PORT WATCH_MODE [gateway flags...]
+# WATCH_MODE: "reload" (make dev: rebuild on edit) or "fixed" (tests: --ignore-changes).
+# No --timeout: with it, cargo-lambda 1.9.2 answers an instance's /next long poll
+# without a request id once it has been idle that long, and lambda_runtime panics.
+# FUNCTION_CONCURRENCY instances per function (default 2); the gateway keeps at most
+# that many invocations in flight per function (a larger burst stalls the watch).
+start_api() {
+    local env_file="$1" lambda_port="$2" api_port="$3" mode="$4" target
+    shift 4
+    local watch_flags=(--invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$env_file"
+        --concurrency "${FUNCTION_CONCURRENCY:-2}")
+    [[ "$mode" == fixed ]] && watch_flags+=(--ignore-changes)
+    log "building the local gateway (cargo build -p local-gateway)"
+    cargo build -q -p local-gateway || die "cargo build -p local-gateway failed"
+    target="$(cargo_target_dir)"
+    PATH="$ROOT/.venv/bin:$PATH" start_bg functions cargo lambda watch "${watch_flags[@]}"
+    start_bg gateway "$target/debug/local-gateway" serve --template "$ROOT/infra/template.yaml" \
+        --listen "127.0.0.1:$api_port" --lambda-url "http://127.0.0.1:$lambda_port" \
+        --per-function "${FUNCTION_CONCURRENCY:-2}" "$@"
+    wait_for_port "$lambda_port" functions 60
+    warm_functions "http://127.0.0.1:$lambda_port"
+    wait_for_http "http://127.0.0.1:$api_port/api/v1/health" gateway 60
+}

@@ -18,6 +18,8 @@ on_exit() {
     local status=$?
     if ((status != 0)); then
         show_log emulator 100
+    show_log functions 100
+    show_log gateway 60
     fi
     stop_all
     rm -rf "$LOG_DIR"
@@ -38,10 +40,24 @@ PREFIX="t$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
     die "provisioning infra/template.yaml into the test emulator failed (tools/provision.py)"
 export_env_file "$LOG_DIR/stack.env"
 
-log "cargo test --workspace --locked -- --include-ignored (emulator $ENDPOINT, prefix $PREFIX)"
+# The functions under cargo lambda watch and the local gateway in front of them, for
+# the end-to-end tests in tests/; every exchange is recorded for the OpenAPI check.
+LAMBDA_PORT="$(free_port)"
+API_PORT="$(free_port)"
+export LOCAL_JWT_SECRET_FILE="$LOG_DIR/jwt-secret"
+write_functions_env "$LOG_DIR/stack.env" "$LOG_DIR/functions.env"
+start_api "$LOG_DIR/functions.env" "$LAMBDA_PORT" "$API_PORT" fixed --record "$LOG_DIR/exchanges.jsonl"
+export API_URL="http://127.0.0.1:$API_PORT/api/v1"
+
+log "cargo test --workspace --locked -- --include-ignored (emulator $ENDPOINT, prefix $PREFIX, API $API_URL)"
 status=0
 cargo test --workspace --locked -- --include-ignored || status=$?
 if ((status != 0)); then
     log "ERROR: cargo test failed (exit $status)"
+    exit "$status"
 fi
-exit "$status"
+
+log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
+"$VENV_PY" tools/test_check_openapi.py || die "the OpenAPI checker's self-test failed"
+"$VENV_PY" tools/check_openapi.py --spec infra/openapi.yaml --recording "$LOG_DIR/exchanges.jsonl" ||
+    die "infra/openapi.yaml does not match the responses of the test run"

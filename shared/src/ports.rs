@@ -190,6 +190,22 @@ pub trait OrderStore: Send + Sync {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<(), StoreError>;
 
+    /// Moves the re-check chain of a resting order from `from` (0: no chain yet) to
+    /// `from + 1`; false when it is no longer at `from` (a duplicate message already
+    /// moved it). Only the caller that moved it sends the next re-check, so however
+    /// often a message is delivered, one chain per order exists.
+    async fn advance_recheck(
+        &self,
+        trader: &TraderId,
+        order: &OrderId,
+        from: u64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Undoes `advance_recheck(.., from, ..)` when the next re-check could not be
+    /// sent, so the message's redelivery can try again.
+    async fn rewind_recheck(&self, trader: &TraderId, order: &OrderId, from: u64) -> Result<(), StoreError>;
+
     /// Counts one submit against the trader's fixed one-minute window (the minute of
     /// `now`), refusing it once `limit` submits were counted in that window.
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError>;
@@ -220,8 +236,27 @@ pub enum WorkMessage {
     Execute { trader_id: TraderId, order_id: OrderId },
     /// Cancel a working order at the venue.
     Cancel { trader_id: TraderId, order_id: OrderId },
-    /// Look at a resting order again for fills and expiry.
-    Recheck { trader_id: TraderId, order_id: OrderId },
+    /// Look at a resting order again for fills and expiry. `seq` is the order's
+    /// re-check chain position (see `OrderStore::advance_recheck`): a duplicate of
+    /// this message can never start a second chain.
+    Recheck {
+        trader_id: TraderId,
+        order_id: OrderId,
+        #[serde(default)]
+        seq: u64,
+    },
+}
+
+impl WorkMessage {
+    pub fn ids(&self) -> (&TraderId, &OrderId) {
+        match self {
+            Self::Execute { trader_id, order_id }
+            | Self::Cancel { trader_id, order_id }
+            | Self::Recheck {
+                trader_id, order_id, ..
+            } => (trader_id, order_id),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +280,8 @@ pub trait WorkQueue: Send + Sync {
     async fn send(&self, message: &WorkMessage, delay_seconds: u32) -> Result<(), QueueError>;
     async fn receive(&self, max: u32, wait_seconds: u32) -> Result<Vec<ReceivedMessage>, QueueError>;
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+    /// Hides a received message for `seconds` more (the retry backoff of SPEC §6).
+    async fn change_visibility(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError>;
 }
 
 /// EventBridge `source` and `detail-type` of status events (SPEC §7).
@@ -311,32 +348,167 @@ pub trait StatusEvents: Send + Sync {
 }
 
 /// The venue an order is sent to (SPEC §6). The order id is the venue's client
-/// order id, which is what makes a resend detectable.
+/// order id, which is what makes a resend detectable: after a crash the executor
+/// `find`s by it instead of placing again.
+///
+/// Fills are not reported one by one: the executor derives them from the change in
+/// the cumulative `filled_quantity` and `average_fill_price` between two looks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VenueOrder {
     pub venue_order_id: String,
     pub client_order_id: OrderId,
-    pub status: String,
+    pub status: VenueStatus,
+    /// Cumulative, exact.
     pub filled_quantity: Decimal,
+    /// Volume-weighted average of every fill so far, exact (never via a float);
+    /// `None` until the first fill.
     pub average_fill_price: Option<Decimal>,
+    /// Why the venue rejected, cancelled or expired the order, when it says.
+    pub reason: Option<String>,
+}
+
+/// An order's status at the venue, as Alpaca Trading API v2 names them. A status
+/// this code does not know is kept in `Unknown`, never a panic: the executor treats
+/// it as "still working, look again later".
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum VenueStatus {
+    /// Received, not yet routed (`pending_new`).
+    PendingNew,
+    /// Accepted but not yet working (`accepted`, `accepted_for_bidding`).
+    Accepted,
+    /// Working at the venue, nothing filled (`new`).
+    New,
+    PartiallyFilled,
+    Filled,
+    /// Done for today; resumes next session (`done_for_day`).
+    DoneForDay,
+    Canceled,
+    Expired,
+    /// Replaced by another order (`replaced`): no further updates on this one.
+    Replaced,
+    PendingCancel,
+    PendingReplace,
+    Rejected,
+    Suspended,
+    Stopped,
+    Calculated,
+    Held,
+    Unknown(String),
+}
+
+impl VenueStatus {
+    /// Alpaca's status string to a status; unknown strings are kept.
+    pub fn from_alpaca(raw: &str) -> Self {
+        match raw {
+            "pending_new" => Self::PendingNew,
+            "accepted" | "accepted_for_bidding" => Self::Accepted,
+            "new" => Self::New,
+            "partially_filled" => Self::PartiallyFilled,
+            "filled" => Self::Filled,
+            "done_for_day" => Self::DoneForDay,
+            "canceled" => Self::Canceled,
+            "expired" => Self::Expired,
+            "replaced" => Self::Replaced,
+            "pending_cancel" => Self::PendingCancel,
+            "pending_replace" => Self::PendingReplace,
+            "rejected" => Self::Rejected,
+            "suspended" => Self::Suspended,
+            "stopped" => Self::Stopped,
+            "calculated" => Self::Calculated,
+            "held" => Self::Held,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    pub fn as_alpaca(&self) -> &str {
+        match self {
+            Self::PendingNew => "pending_new",
+            Self::Accepted => "accepted",
+            Self::New => "new",
+            Self::PartiallyFilled => "partially_filled",
+            Self::Filled => "filled",
+            Self::DoneForDay => "done_for_day",
+            Self::Canceled => "canceled",
+            Self::Expired => "expired",
+            Self::Replaced => "replaced",
+            Self::PendingCancel => "pending_cancel",
+            Self::PendingReplace => "pending_replace",
+            Self::Rejected => "rejected",
+            Self::Suspended => "suspended",
+            Self::Stopped => "stopped",
+            Self::Calculated => "calculated",
+            Self::Held => "held",
+            Self::Unknown(raw) => raw,
+        }
+    }
+
+    /// No further fills or status changes will come (`filled_quantity` is final).
+    /// `Calculated` and `DoneForDay` are not final: Alpaca may still update them.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Filled | Self::Canceled | Self::Expired | Self::Rejected | Self::Replaced
+        )
+    }
+
+    /// The venue may still fill some of it and a cancel makes sense.
+    pub fn is_open(&self) -> bool {
+        !self.is_final()
+    }
+}
+
+impl std::fmt::Display for VenueStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_alpaca())
+    }
+}
+
+impl Serialize for VenueStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_alpaca())
+    }
+}
+
+impl<'de> Deserialize<'de> for VenueStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(Self::from_alpaca(&raw))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VenueError {
-    /// Timeouts, 5xx, 429: try again later.
+    /// Connect errors, timeouts, lost responses, 5xx, 429: try again later. After a
+    /// `place` this does NOT mean the order was not placed: `find` before resending.
     #[error("venue temporarily unavailable: {0}")]
     Transient(String),
     /// The venue refused the request for good (4xx); the reason is the venue's.
     #[error("venue rejected the request: {0}")]
     Rejected(String),
+    /// A cancel of an order that can no longer be cancelled (filled, already
+    /// cancelled, expired): `find` it to learn what it became.
+    #[error("the venue order can no longer be cancelled: {0}")]
+    NotCancelable(String),
     #[error("the venue has no such order")]
     NotFound,
 }
 
+impl VenueError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}
+
 #[async_trait]
 pub trait Venue: Send + Sync {
+    /// Sends `order` with its order id as the client order id. A duplicate client
+    /// order id is `Rejected` (the venue keeps the first order).
     async fn place(&self, order: &Order) -> Result<VenueOrder, VenueError>;
+    /// The venue's view of the order whose client order id is `client_order_id`.
     async fn find(&self, client_order_id: &OrderId) -> Result<Option<VenueOrder>, VenueError>;
+    /// Requests a cancel; `find` tells when it took effect (fills may still come
+    /// first).
     async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError>;
 }
 

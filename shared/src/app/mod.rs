@@ -1,10 +1,12 @@
 //! Use cases. They take ports, never AWS types.
 
 pub mod cancel;
+pub mod execute;
 pub mod plan;
 pub mod query;
 pub mod submit;
 
 pub use cancel::{CancelDeps, cancel};
+pub use execute::{ExecuteDeps, ExecuteError, execute};
 pub use plan::{AuditContext, plan_rejected_submit, plan_submit, plan_transition};
 pub use submit::{Reply, SubmitDeps, SubmitRequest, submit};

@@ -58,7 +58,10 @@ pub enum AuthError {
 impl JwtConfig {
     /// Verifies the `Authorization` header's token and returns its claims as strings.
     pub fn verify(&self, authorization: Option<&str>) -> Result<BTreeMap<String, String>, AuthError> {
-        let header = authorization.map(str::trim).filter(|h| !h.is_empty()).ok_or(AuthError::Missing)?;
+        let header = authorization
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .ok_or(AuthError::Missing)?;
         let (scheme, token) = header.split_once(' ').ok_or(AuthError::NotBearer)?;
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
             return Err(AuthError::NotBearer);
@@ -116,7 +119,11 @@ impl JwtConfig {
             "iat": now_unix,
             "exp": now_unix + ttl_secs,
         });
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.secret),
+        )
     }
 }
 
@@ -176,27 +183,51 @@ mod tests {
             (Some("Basic abc".into()), AuthError::NotBearer),
             (Some("Bearer ".into()), AuthError::NotBearer),
             (
-                Some(bearer(&signed(good(serde_json::json!({"exp": t - 60})), Algorithm::HS256, &c.secret))),
+                Some(bearer(&signed(
+                    good(serde_json::json!({"exp": t - 60})),
+                    Algorithm::HS256,
+                    &c.secret,
+                ))),
                 AuthError::Expired,
             ),
             (
-                Some(bearer(&signed(good(serde_json::json!({"nbf": t + 600})), Algorithm::HS256, &c.secret))),
+                Some(bearer(&signed(
+                    good(serde_json::json!({"nbf": t + 600})),
+                    Algorithm::HS256,
+                    &c.secret,
+                ))),
                 AuthError::NotYetValid,
             ),
             (
-                Some(bearer(&signed(good(serde_json::json!({"iss": "evil"})), Algorithm::HS256, &c.secret))),
+                Some(bearer(&signed(
+                    good(serde_json::json!({"iss": "evil"})),
+                    Algorithm::HS256,
+                    &c.secret,
+                ))),
                 AuthError::Issuer,
             ),
             (
-                Some(bearer(&signed(good(serde_json::json!({"aud": "other"})), Algorithm::HS256, &c.secret))),
+                Some(bearer(&signed(
+                    good(serde_json::json!({"aud": "other"})),
+                    Algorithm::HS256,
+                    &c.secret,
+                ))),
                 AuthError::Audience,
             ),
             (
-                Some(bearer(&signed(good(serde_json::json!({})), Algorithm::HS256, b"another-secret"))),
+                Some(bearer(&signed(
+                    good(serde_json::json!({})),
+                    Algorithm::HS256,
+                    b"another-secret",
+                ))),
                 AuthError::Signature,
             ),
             (
-                Some(bearer(&signed(good(serde_json::json!({})), Algorithm::HS512, &c.secret))),
+                Some(bearer(&signed(
+                    good(serde_json::json!({})),
+                    Algorithm::HS512,
+                    &c.secret,
+                ))),
                 AuthError::Algorithm,
             ),
             (

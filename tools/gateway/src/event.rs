@@ -41,9 +41,7 @@ fn joined(pairs: impl Iterator<Item = (String, String)>) -> Map<String, Value> {
 }
 
 fn request_time(unix_ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
-    );
+    let format = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
     time::OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000))
         .ok()
         .and_then(|t| t.format(&format).ok())
@@ -72,7 +70,11 @@ pub fn build(req: &Incoming<'_>, matched: &Matched<'_>, claims: Option<&BTreeMap
         .headers
         .iter()
         .filter(|(k, _)| k == "cookie")
-        .flat_map(|(_, v)| v.split(';').map(|c| Value::String(c.trim().to_owned())).collect::<Vec<_>>())
+        .flat_map(|(_, v)| {
+            v.split(';')
+                .map(|c| Value::String(c.trim().to_owned()))
+                .collect::<Vec<_>>()
+        })
         .filter(|c| c.as_str().is_some_and(|c| !c.is_empty()))
         .collect();
     let query = joined(form_urlencoded::parse(req.raw_query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())));
@@ -88,9 +90,7 @@ pub fn build(req: &Incoming<'_>, matched: &Matched<'_>, claims: Option<&BTreeMap
         Err(_) => (Value::String(B64.encode(req.body)), true),
     };
     let route_key = matched.route.key();
-    let authorizer = claims.map(|c| {
-        json!({"jwt": {"claims": c, "scopes": Value::Null}})
-    });
+    let authorizer = claims.map(|c| json!({"jwt": {"claims": c, "scopes": Value::Null}}));
     let mut event = json!({
         "version": "2.0",
         "routeKey": route_key,
@@ -194,7 +194,8 @@ pub fn reply(payload: &[u8]) -> Result<Reply, BadReply> {
     }
     let text = value.get("body").and_then(Value::as_str).unwrap_or_default();
     let body = if value.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
-        B64.decode(text).map_err(|e| BadReply(format!("body is not base64: {e}")))?
+        B64.decode(text)
+            .map_err(|e| BadReply(format!("body is not base64: {e}")))?
     } else {
         text.as_bytes().to_vec()
     };

@@ -4,6 +4,7 @@
 //! ```text
 //! local-gateway serve [--template infra/template.yaml] [--listen 127.0.0.1:3000]
 //!                     [--lambda-url http://127.0.0.1:9000] [--record FILE]
+//!                     [--per-function N (in-flight invocations per function; default 1)]
 //! local-gateway token --trader ID [--ttl-secs 3600]
 //! ```
 //! The JWT settings come from the environment: `LOCAL_JWT_SECRET_FILE` (default
@@ -20,21 +21,31 @@ use local_gateway::routes::Routes;
 use local_gateway::server::{Gateway, router};
 
 const USAGE: &str = "usage:
-  local-gateway serve [--template FILE] [--listen 127.0.0.1:PORT] [--lambda-url URL] [--record FILE]
+  local-gateway serve [--template FILE] [--listen 127.0.0.1:PORT] [--lambda-url URL] [--record FILE] [--per-function N]
   local-gateway token --trader ID [--ttl-secs SECONDS]";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 fn jwt_config() -> anyhow::Result<JwtConfig> {
     let secret_file = PathBuf::from(env_or("LOCAL_JWT_SECRET_FILE", ".local/jwt-secret"));
-    let secret = local_gateway::dev_secret(&secret_file)
-        .with_context(|| format!("LOCAL_JWT_SECRET_FILE={}: cannot read or create it", secret_file.display()))?;
+    let secret = local_gateway::dev_secret(&secret_file).with_context(|| {
+        format!(
+            "LOCAL_JWT_SECRET_FILE={}: cannot read or create it",
+            secret_file.display()
+        )
+    })?;
     Ok(JwtConfig {
         secret,
         issuer: env_or("LOCAL_JWT_ISSUER", "orders-local"),
@@ -50,10 +61,15 @@ async fn main() -> anyhow::Result<()> {
         Some("token") => {
             let trader = flag(&args, "--trader").with_context(|| format!("missing --trader\n{USAGE}"))?;
             let ttl: u64 = flag(&args, "--ttl-secs")
-                .map(|t| t.parse().with_context(|| format!("--ttl-secs {t}: not a number of seconds")))
+                .map(|t| {
+                    t.parse()
+                        .with_context(|| format!("--ttl-secs {t}: not a number of seconds"))
+                })
                 .transpose()?
                 .unwrap_or(3600);
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
             println!("{}", jwt_config()?.mint(&trader, ttl, now)?);
             Ok(())
         }
@@ -70,13 +86,17 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
     let recorder = flag(args, "--record")
         .map(|p| Recorder::append_to(p.as_ref()).with_context(|| format!("--record {p}")))
         .transpose()?;
-    let gateway = Arc::new(Gateway {
+    let per_function: usize = flag(args, "--per-function")
+        .map(|n| n.parse().with_context(|| format!("--per-function {n}: not a number")))
+        .transpose()?
+        .unwrap_or(1);
+    let gateway = Arc::new(Gateway::new(
         routes,
-        jwt: jwt_config()?,
-        lambda_url: lambda_url.clone(),
-        client: reqwest::Client::builder().build()?,
+        jwt_config()?,
+        lambda_url.clone(),
         recorder,
-    });
+        per_function,
+    )?);
     for r in gateway.routes.all() {
         tracing::info!(route = %r.key(), function = %r.function, authorized = r.authorized, "route");
     }
@@ -95,5 +115,8 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
 fn shared_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }

@@ -26,7 +26,9 @@ impl<'a> Exchange<'a> {
     pub fn new(method: &'a str, path: &'a str, route: Option<&'a str>, reply: &Reply) -> Self {
         let mut headers = serde_json::Map::new();
         for (k, v) in &reply.headers {
-            headers.entry(k.to_ascii_lowercase()).or_insert_with(|| Value::String(v.clone()));
+            headers
+                .entry(k.to_ascii_lowercase())
+                .or_insert_with(|| Value::String(v.clone()));
         }
         let body = if reply.body.is_empty() {
             Value::Null
@@ -55,7 +57,9 @@ impl Recorder {
 
     /// One line per exchange; a failed write is logged, never fatal to the request.
     pub fn write(&self, exchange: &Exchange<'_>) {
-        let Ok(mut line) = serde_json::to_string(exchange) else { return };
+        let Ok(mut line) = serde_json::to_string(exchange) else {
+            return;
+        };
         line.push('\n');
         let result = match self.0.lock() {
             Ok(mut f) => f.write_all(line.as_bytes()),

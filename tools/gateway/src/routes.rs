@@ -97,7 +97,9 @@ impl Routes {
                 let props = event.get("Properties");
                 let field = |f: &str| props.and_then(|p| p.get(f)).and_then(Value::as_str);
                 let (Some(method), Some(path)) = (field("Method"), field("Path")) else {
-                    return Err(TemplateError::Shape(format!("an HttpApi event of {name} lacks Method or Path")));
+                    return Err(TemplateError::Shape(format!(
+                        "an HttpApi event of {name} lacks Method or Path"
+                    )));
                 };
                 let authorizer = props
                     .and_then(|p| p.get("Auth"))
@@ -192,7 +194,10 @@ mod tests {
         let m = routes.find("GET", "/api/v1/orders/a%20b").unwrap();
         assert_eq!(m.route.key(), "GET /api/v1/orders/{id}");
         assert_eq!(m.params[0].1, "a b");
-        assert_eq!(routes.find("GET", "/api/v1/orders").unwrap().route.key(), "GET /api/v1/orders");
+        assert_eq!(
+            routes.find("GET", "/api/v1/orders").unwrap().route.key(),
+            "GET /api/v1/orders"
+        );
         assert!(routes.find("DELETE", "/api/v1/orders/1").is_none());
         assert!(routes.find("GET", "/api/v1/orders//fills").is_none());
         assert!(routes.find("GET", "/api/v2/account").is_none());

@@ -4,6 +4,7 @@
 //! The gateway's own refusals are problem+json like the functions' (in AWS, API
 //! Gateway answers them with `{"message": "Unauthorized"}` / `"Not Found"`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use crate::auth::JwtConfig;
 use crate::event::{self, Incoming, Reply};
@@ -31,6 +33,34 @@ pub struct Gateway {
     pub lambda_url: String,
     pub client: reqwest::Client,
     pub recorder: Option<Recorder>,
+    /// In-flight invocations per function, at most as many as `cargo lambda watch
+    /// --concurrency` runs instances: a burst beyond that (200 at once) leaves its
+    /// dispatcher stuck, so the gateway queues the excess itself.
+    pub slots: HashMap<String, Arc<Semaphore>>,
+}
+
+impl Gateway {
+    pub fn new(
+        routes: Routes,
+        jwt: JwtConfig,
+        lambda_url: String,
+        recorder: Option<Recorder>,
+        per_function: usize,
+    ) -> Result<Self, reqwest::Error> {
+        let slots = routes
+            .all()
+            .iter()
+            .map(|r| (r.function.clone(), Arc::new(Semaphore::new(per_function.max(1)))))
+            .collect();
+        Ok(Self {
+            routes,
+            jwt,
+            lambda_url,
+            client: reqwest::Client::builder().build()?,
+            recorder,
+            slots,
+        })
+    }
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -51,7 +81,9 @@ fn problem(status: u16, slug: &str, title: &str, detail: &str) -> Reply {
 }
 
 fn now_unix_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos().div_euclid(1_000_000) as i64
+    time::OffsetDateTime::now_utc()
+        .unix_timestamp_nanos()
+        .div_euclid(1_000_000) as i64
 }
 
 async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
@@ -62,7 +94,12 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let (route_key, reply) = match to_bytes(req.into_body(), MAX_BODY_BYTES).await {
         Err(_) => (
@@ -130,21 +167,36 @@ async fn dispatch(
     };
     let event = event::build(&incoming, &matched, claims.as_ref());
     let function = &matched.route.function;
-    (route_key, invoke(gw, function, &event).await)
+    let deadline = Instant::now() + INTEGRATION_TIMEOUT;
+    let _slot = match gw.slots.get(function) {
+        Some(slots) => match tokio::time::timeout(INTEGRATION_TIMEOUT, slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => return (route_key, timeout(function)),
+        },
+        None => None,
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    (route_key, invoke(gw, function, &event, left).await)
 }
 
-async fn invoke(gw: &Gateway, function: &str, event: &serde_json::Value) -> Reply {
+fn timeout(function: &str) -> Reply {
+    problem(
+        504,
+        "gateway-timeout",
+        "Gateway timeout",
+        &format!(
+            "Function {function} did not answer within {} s",
+            INTEGRATION_TIMEOUT.as_secs()
+        ),
+    )
+}
+
+async fn invoke(gw: &Gateway, function: &str, event: &serde_json::Value, left: Duration) -> Reply {
     let url = format!(
         "{}/2015-03-31/functions/{function}/invocations",
         gw.lambda_url.trim_end_matches('/')
     );
-    let sent = gw
-        .client
-        .post(&url)
-        .timeout(INTEGRATION_TIMEOUT)
-        .json(event)
-        .send()
-        .await;
+    let sent = gw.client.post(&url).timeout(left).json(event).send().await;
     let response = match sent {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
@@ -152,7 +204,10 @@ async fn invoke(gw: &Gateway, function: &str, event: &serde_json::Value) -> Repl
                 504,
                 "gateway-timeout",
                 "Gateway timeout",
-                &format!("Function {function} did not answer within {} s", INTEGRATION_TIMEOUT.as_secs()),
+                &format!(
+                    "Function {function} did not answer within {} s",
+                    INTEGRATION_TIMEOUT.as_secs()
+                ),
             );
         }
         Err(e) => {
@@ -169,7 +224,12 @@ async fn invoke(gw: &Gateway, function: &str, event: &serde_json::Value) -> Repl
     let payload = match response.bytes().await {
         Ok(b) => b,
         Err(e) => {
-            return problem(502, "bad-gateway", "Bad gateway", &format!("Function {function}'s reply was cut: {e}"));
+            return problem(
+                502,
+                "bad-gateway",
+                "Bad gateway",
+                &format!("Function {function}'s reply was cut: {e}"),
+            );
         }
     };
     if failed {
@@ -178,7 +238,12 @@ async fn invoke(gw: &Gateway, function: &str, event: &serde_json::Value) -> Repl
             .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
         tracing::error!(function, %status, %detail, "function failed");
-        return problem(502, "bad-gateway", "Bad gateway", &format!("Function {function} failed: {detail}"));
+        return problem(
+            502,
+            "bad-gateway",
+            "Bad gateway",
+            &format!("Function {function} failed: {detail}"),
+        );
     }
     event::reply(&payload).unwrap_or_else(|e| problem(502, "bad-gateway", "Bad gateway", &e.to_string()))
 }

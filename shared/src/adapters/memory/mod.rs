@@ -5,10 +5,12 @@
 mod events;
 mod queue;
 mod store;
+mod venue;
 
 pub use events::MemoryEvents;
 pub use queue::MemoryQueue;
 pub use store::MemoryStore;
+pub use venue::MemoryVenue;
 
 use std::sync::Mutex;
 

@@ -13,6 +13,7 @@ struct Inner {
     next_id: u64,
     visible: VecDeque<(String, String, u32)>,
     in_flight: Vec<(String, String, u32)>,
+    visibility: Vec<(String, u32)>,
 }
 
 #[derive(Default)]
@@ -40,6 +41,22 @@ impl MemoryQueue {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every `change_visibility` so far: (receipt handle, seconds).
+    pub fn visibility_changes(&self) -> Vec<(String, u32)> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).visibility.clone()
+    }
+
+    /// The bodies of the messages waiting or in flight, decoded.
+    pub fn messages(&self) -> Vec<WorkMessage> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .visible
+            .iter()
+            .chain(inner.in_flight.iter())
+            .filter_map(|(_, body, _)| serde_json::from_str(body).ok())
+            .collect()
     }
 }
 
@@ -77,6 +94,14 @@ impl WorkQueue for MemoryQueue {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let id = receipt_handle.split('/').next().unwrap_or_default().to_owned();
         inner.in_flight.retain(|(m, _, _)| *m != id);
+        Ok(())
+    }
+
+    /// Recorded for tests (`visibility_changes`); the message stays in flight until
+    /// `release_all`, whatever the timeout.
+    async fn change_visibility(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.visibility.push((receipt_handle.to_owned(), seconds));
         Ok(())
     }
 }

@@ -1,0 +1,206 @@
+//! `Venue` in memory, for fast executor tests. It runs the same matching book as the
+//! exchange simulator (`adapters::venue::book`), so it refuses duplicate client
+//! order ids, fills, expires and cancels as the simulator does; the contract suite
+//! in `tools/simulator/tests/` holds both to it.
+//!
+//! Knobs: prices (`set_price`, default 100 per symbol), a manual `fill`, partial
+//! fills, a hand-moved clock for DAY expiry, and faults (`set_unavailable`,
+//! `drop_next_response`: the order is committed, the caller gets `Transient`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use crate::adapters::venue::book::{Book, BookError, BookOrder, NewBookOrder};
+use crate::domain::{Order, OrderId};
+use crate::ports::{Venue, VenueError, VenueOrder};
+
+struct Inner {
+    book: Book,
+    prices: HashMap<String, Decimal>,
+    now_ms: i64,
+    day_ms: i64,
+    partial_fills: bool,
+    unavailable: bool,
+    drop_next: bool,
+    next_id: u64,
+}
+
+pub struct MemoryVenue {
+    inner: Mutex<Inner>,
+}
+
+impl Default for MemoryVenue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn to_venue_error(e: BookError) -> VenueError {
+    match e {
+        BookError::NotFound => VenueError::NotFound,
+        BookError::NotCancelable(status) => VenueError::NotCancelable(format!("order is {status}")),
+        other => VenueError::Rejected(other.to_string()),
+    }
+}
+
+/// The port's view of a book order; an id that is not an order id cannot be ours.
+fn view(order: &BookOrder) -> Result<VenueOrder, VenueError> {
+    let client = OrderId::parse(&order.client_order_id)
+        .map_err(|_| VenueError::Transient(format!("foreign client order id {}", order.client_order_id)))?;
+    Ok(order.to_venue_order(client))
+}
+
+impl MemoryVenue {
+    /// A symbol nobody priced trades at 100, as in the simulator.
+    pub const DEFAULT_PRICE: Decimal = Decimal::ONE_HUNDRED;
+    /// DAY orders expire this long after they were placed (the simulator's default).
+    pub const DEFAULT_DAY_MS: i64 = 60_000;
+
+    pub fn new() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                book: Book::new(),
+                prices: HashMap::new(),
+                now_ms: 0,
+                day_ms: Self::DEFAULT_DAY_MS,
+                partial_fills: false,
+                unavailable: false,
+                drop_next: false,
+                next_id: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves `symbol` to `price` and fills the resting orders it crosses.
+    pub fn set_price(&self, symbol: &str, price: Decimal) {
+        let mut inner = self.lock();
+        inner.prices.insert(symbol.to_owned(), price);
+        let (now, partial) = (inner.now_ms, inner.partial_fills);
+        inner.book.on_price(symbol, price, now, &mut || partial);
+    }
+
+    /// Fills `quantity` of the order at `price`, whatever the market does.
+    pub fn fill(&self, client_order_id: &OrderId, quantity: Decimal, price: Decimal) -> Result<VenueOrder, VenueError> {
+        let mut inner = self.lock();
+        let now = inner.now_ms;
+        let order = inner
+            .book
+            .fill(&client_order_id.to_string(), quantity, price, now)
+            .map_err(to_venue_error)?;
+        view(&order)
+    }
+
+    /// When on, every fill (at placement or on a price move) takes half the remainder.
+    pub fn set_partial_fills(&self, on: bool) {
+        self.lock().partial_fills = on;
+    }
+
+    /// When on, every call fails with `Transient` before doing anything.
+    pub fn set_unavailable(&self, on: bool) {
+        self.lock().unavailable = on;
+    }
+
+    /// The next call does its work, then fails with `Transient` (a lost response).
+    pub fn drop_next_response(&self) {
+        self.lock().drop_next = true;
+    }
+
+    pub fn set_day_ms(&self, ms: i64) {
+        self.lock().day_ms = ms;
+    }
+
+    /// Moves the venue's clock; DAY orders past their day expire.
+    pub fn advance_ms(&self, ms: i64) {
+        let mut inner = self.lock();
+        inner.now_ms += ms;
+        let (now, day) = (inner.now_ms, inner.day_ms);
+        inner.book.expire(now, day);
+    }
+
+    /// Every order the venue holds.
+    pub fn orders(&self) -> Vec<BookOrder> {
+        self.lock().book.orders().to_vec()
+    }
+
+    /// How many orders carry `client_order_id` (the contract: never more than one).
+    pub fn count(&self, client_order_id: &OrderId) -> usize {
+        let id = client_order_id.to_string();
+        self.lock()
+            .book
+            .orders()
+            .iter()
+            .filter(|o| o.client_order_id == id)
+            .count()
+    }
+
+    /// Fails at once when unavailable; otherwise tells whether to drop the answer.
+    fn fault(inner: &mut Inner) -> Result<bool, VenueError> {
+        if inner.unavailable {
+            return Err(VenueError::Transient("memory venue is unavailable".into()));
+        }
+        Ok(std::mem::take(&mut inner.drop_next))
+    }
+}
+
+fn dropped<T>(drop: bool, result: Result<T, VenueError>) -> Result<T, VenueError> {
+    if drop {
+        Err(VenueError::Transient("the response was lost".into()))
+    } else {
+        result
+    }
+}
+
+#[async_trait]
+impl Venue for MemoryVenue {
+    async fn place(&self, order: &Order) -> Result<VenueOrder, VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        inner.next_id += 1;
+        let id = format!("mem-{}", inner.next_id);
+        let symbol = order.symbol.to_string();
+        let price = inner.prices.get(&symbol).copied().unwrap_or(Self::DEFAULT_PRICE);
+        let new = NewBookOrder {
+            client_order_id: order.order_id.to_string(),
+            symbol,
+            side: order.side,
+            order_type: order.order_type,
+            time_in_force: order.time_in_force,
+            qty: order.quantity.get(),
+            limit_price: order.limit_price.map(|p| p.get()),
+            stop_price: order.stop_price.map(|p| p.get()),
+        };
+        let (now, partial) = (inner.now_ms, inner.partial_fills);
+        let placed = inner.book.place(id, new, price, now, &mut || partial);
+        dropped(drop, placed.map_err(to_venue_error).and_then(|o| view(&o)))
+    }
+
+    async fn find(&self, client_order_id: &OrderId) -> Result<Option<VenueOrder>, VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        let found = inner
+            .book
+            .by_client_id(&client_order_id.to_string())
+            .map(view)
+            .transpose();
+        dropped(drop, found)
+    }
+
+    async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        let now = inner.now_ms;
+        let cancelled = inner
+            .book
+            .cancel(venue_order_id, now)
+            .map(|_| ())
+            .map_err(to_venue_error);
+        dropped(drop, cancelled)
+    }
+}

@@ -1,0 +1,260 @@
+//! The `Venue` port over Alpaca Trading API v2 REST (paper trading, or the local
+//! exchange simulator that speaks the same subset):
+//! `POST /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`.
+//!
+//! `classify` is the one place HTTP outcomes become port results; `transport` the
+//! one place transport failures do. The secret key is sent as a sensitive header and
+//! never logged (the config's `Debug` masks it).
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderValue};
+use tracing::instrument;
+
+use super::wire::{OrderRequest, OrderResponse, error_message};
+use crate::config::ConfigError;
+use crate::domain::{Order, OrderId};
+use crate::ports::{Venue, VenueError, VenueOrder};
+
+pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
+
+/// Where the venue is and how to sign in to it.
+#[derive(Clone)]
+pub struct AlpacaConfig {
+    /// e.g. `https://paper-api.alpaca.markets` or `http://127.0.0.1:8900`.
+    pub base_url: Url,
+    pub key_id: String,
+    secret_key: String,
+    /// Whole-request timeout (connect, send, read the body).
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for AlpacaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlpacaConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("key_id", &self.key_id)
+            .field("secret_key", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl AlpacaConfig {
+    pub fn new(base_url: Url, key_id: &str, secret_key: &str, timeout: Duration) -> Self {
+        Self {
+            base_url,
+            key_id: key_id.to_owned(),
+            secret_key: secret_key.to_owned(),
+            timeout,
+        }
+    }
+
+    /// `VENUE_BASE_URL`, `VENUE_API_KEY_ID`, `VENUE_API_SECRET_KEY`, and
+    /// `VENUE_TIMEOUT_MS` (default 2000).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As `from_env`, reading variables through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |var: &'static str| {
+            get(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError {
+                    var,
+                    problem: "is not set".to_owned(),
+                })
+        };
+        let raw_url = required("VENUE_BASE_URL")?;
+        let base_url = Url::parse(&raw_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or(ConfigError {
+                var: "VENUE_BASE_URL",
+                problem: format!("`{raw_url}` is not an http(s) URL"),
+            })?;
+        let key_id = required("VENUE_API_KEY_ID")?;
+        let secret_key = required("VENUE_API_SECRET_KEY")?;
+        for (var, value) in [("VENUE_API_KEY_ID", &key_id), ("VENUE_API_SECRET_KEY", &secret_key)] {
+            if HeaderValue::from_str(value).is_err() {
+                // The value itself is not echoed: it may be the secret.
+                return Err(ConfigError {
+                    var,
+                    problem: "holds characters not allowed in an HTTP header".to_owned(),
+                });
+            }
+        }
+        let timeout_ms = match get("VENUE_TIMEOUT_MS") {
+            None => DEFAULT_TIMEOUT_MS,
+            Some(raw) => raw.trim().parse::<u64>().ok().filter(|ms| *ms > 0).ok_or(ConfigError {
+                var: "VENUE_TIMEOUT_MS",
+                problem: format!("`{raw}` is not a positive number of milliseconds"),
+            })?,
+        };
+        Ok(Self::new(
+            base_url,
+            &key_id,
+            &secret_key,
+            Duration::from_millis(timeout_ms),
+        ))
+    }
+}
+
+/// Which call a response answers: 404 and 422 mean different things per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Place,
+    Find,
+    Cancel,
+}
+
+/// The one mapping of an HTTP status and body to the port's result. `Ok(None)` is
+/// "no order in the answer": a cancel accepted, or a find that found nothing.
+pub fn classify(op: Op, status: u16, body: &[u8]) -> Result<Option<VenueOrder>, VenueError> {
+    match status {
+        200..=299 if op == Op::Cancel => Ok(None),
+        200..=299 => {
+            let parsed: OrderResponse = serde_json::from_slice(body)
+                .map_err(|e| VenueError::Transient(format!("unreadable order in the venue's answer: {e}")))?;
+            let order = VenueOrder::try_from(parsed).map_err(VenueError::Transient)?;
+            Ok(Some(order))
+        }
+        404 if op == Op::Find => Ok(None),
+        404 => Err(VenueError::NotFound),
+        422 if op == Op::Cancel => Err(VenueError::NotCancelable(error_message(body))),
+        // Our credentials are wrong or revoked: not the order's fault, so not a
+        // rejection of it; retrying lets the message reach the DLQ for an operator.
+        401 => Err(VenueError::Transient(format!(
+            "venue refused our credentials (401): {}",
+            error_message(body)
+        ))),
+        429 => Err(VenueError::Transient(format!(
+            "rate limited (429): {}",
+            error_message(body)
+        ))),
+        400..=499 => Err(VenueError::Rejected(error_message(body))),
+        500..=599 => Err(VenueError::Transient(format!(
+            "venue error ({status}): {}",
+            error_message(body)
+        ))),
+        _ => Err(VenueError::Transient(format!("unexpected HTTP status {status}"))),
+    }
+}
+
+/// Every failure to get a complete answer (connect, timeout, connection closed, body
+/// cut short) is transient: for a place, the order may or may not be at the venue.
+fn transport(e: reqwest::Error) -> VenueError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "answer cut short"
+    } else {
+        "transport error"
+    };
+    VenueError::Transient(format!("{kind}: {e}"))
+}
+
+pub struct AlpacaVenue {
+    http: reqwest::Client,
+    base_url: Url,
+}
+
+impl AlpacaVenue {
+    /// One client per process (connection pool); fails only if the TLS stack
+    /// cannot start.
+    pub fn new(config: &AlpacaConfig) -> Result<Self, ConfigError> {
+        let bad = |problem: String| ConfigError {
+            var: "VENUE_API_KEY_ID",
+            problem,
+        };
+        let mut headers = HeaderMap::new();
+        let key = HeaderValue::from_str(&config.key_id).map_err(|_| bad("not a valid header value".into()))?;
+        let mut secret = HeaderValue::from_str(&config.secret_key).map_err(|_| ConfigError {
+            var: "VENUE_API_SECRET_KEY",
+            problem: "not a valid header value".into(),
+        })?;
+        secret.set_sensitive(true);
+        headers.insert("APCA-API-KEY-ID", key);
+        headers.insert("APCA-API-SECRET-KEY", secret);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| ConfigError {
+                var: "VENUE_BASE_URL",
+                problem: format!("HTTP client could not start: {e}"),
+            })?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.clone(),
+        })
+    }
+
+    /// `base_url` + path segments, each percent-encoded as needed.
+    fn url(&self, segments: &[&str]) -> Result<Url, VenueError> {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|_| VenueError::Rejected("the venue base URL cannot take a path".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    async fn call(&self, op: Op, request: reqwest::RequestBuilder) -> Result<Option<VenueOrder>, VenueError> {
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        let result = classify(op, status, &body);
+        if let Err(e) = &result {
+            tracing::warn!(?op, status, error = %e, "venue call failed");
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Venue for AlpacaVenue {
+    #[instrument(skip(self, order), fields(order_id = %order.order_id))]
+    async fn place(&self, order: &Order) -> Result<VenueOrder, VenueError> {
+        let url = self.url(&["v2", "orders"])?;
+        let body = OrderRequest::from(order);
+        let placed = self.call(Op::Place, self.http.post(url).json(&body)).await?;
+        placed.ok_or_else(|| VenueError::Transient("the venue accepted the order but sent no order".into()))
+    }
+
+    #[instrument(skip(self), fields(order_id = %client_order_id))]
+    async fn find(&self, client_order_id: &OrderId) -> Result<Option<VenueOrder>, VenueError> {
+        let url = self.url(&["v2", "orders:by_client_order_id"])?;
+        let id = client_order_id.to_string();
+        let found = self
+            .call(Op::Find, self.http.get(url).query(&[("client_order_id", &id)]))
+            .await?;
+        match found {
+            Some(order) if order.client_order_id != *client_order_id => Err(VenueError::Transient(format!(
+                "asked for {client_order_id}, the venue answered with {}",
+                order.client_order_id
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError> {
+        if venue_order_id.is_empty() {
+            return Err(VenueError::NotFound);
+        }
+        let url = self.url(&["v2", "orders", venue_order_id])?;
+        self.call(Op::Cancel, self.http.delete(url)).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+#[path = "alpaca_tests.rs"]
+mod tests;

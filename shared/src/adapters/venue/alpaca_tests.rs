@@ -1,0 +1,85 @@
+//! The one HTTP-outcome mapping and the typed config.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::ports::VenueStatus;
+
+fn order_json(client: &OrderId) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"id": "v-1", "client_order_id": client.to_string(),
+        "status": "filled", "filled_qty": "2", "filled_avg_price": "10.5"}))
+    .unwrap()
+}
+
+#[test]
+fn statuses_map_to_port_errors_in_one_place() {
+    let err = br#"{"code":42210000,"message":"client_order_id must be unique"}"#;
+    let transient = |r: Result<Option<VenueOrder>, VenueError>| matches!(r, Err(VenueError::Transient(_)));
+    for status in [500, 502, 503, 504, 429, 401] {
+        assert!(transient(classify(Op::Place, status, err)), "{status}");
+    }
+    assert_eq!(
+        classify(Op::Place, 422, err),
+        Err(VenueError::Rejected("client_order_id must be unique".into()))
+    );
+    assert!(matches!(classify(Op::Place, 403, b"{}"), Err(VenueError::Rejected(_))));
+    assert_eq!(classify(Op::Find, 404, b""), Ok(None));
+    assert_eq!(classify(Op::Cancel, 404, b""), Err(VenueError::NotFound));
+    assert_eq!(
+        classify(
+            Op::Cancel,
+            422,
+            br#"{"code":42210000,"message":"order is not cancelable"}"#
+        ),
+        Err(VenueError::NotCancelable("order is not cancelable".into()))
+    );
+    assert_eq!(classify(Op::Cancel, 204, b""), Ok(None));
+}
+
+#[test]
+fn a_success_with_an_unreadable_body_is_transient() {
+    for body in [&b"not json"[..], b"", br#"{"id": 1}"#] {
+        assert!(matches!(classify(Op::Find, 200, body), Err(VenueError::Transient(_))));
+    }
+    let id = OrderId::new();
+    let found = classify(Op::Find, 200, &order_json(&id)).unwrap().unwrap();
+    assert_eq!((found.client_order_id, found.status), (id, VenueStatus::Filled));
+}
+
+fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn config_names_the_variable_and_hides_the_secret() {
+    let full = [
+        ("VENUE_BASE_URL", "http://127.0.0.1:8900"),
+        ("VENUE_API_KEY_ID", "key"),
+        ("VENUE_API_SECRET_KEY", "s3cr3t-value"),
+    ];
+    let config = AlpacaConfig::from_lookup(lookup(&full)).unwrap();
+    assert_eq!(config.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
+    assert!(!format!("{config:?}").contains("s3cr3t-value"));
+
+    for missing in ["VENUE_BASE_URL", "VENUE_API_KEY_ID", "VENUE_API_SECRET_KEY"] {
+        let partial: Vec<_> = full.iter().copied().filter(|(k, _)| *k != missing).collect();
+        assert_eq!(AlpacaConfig::from_lookup(lookup(&partial)).unwrap_err().var, missing);
+    }
+    let mut bad = full.to_vec();
+    bad.push(("VENUE_TIMEOUT_MS", "soon"));
+    assert_eq!(
+        AlpacaConfig::from_lookup(lookup(&bad)).unwrap_err().var,
+        "VENUE_TIMEOUT_MS"
+    );
+    bad[0] = ("VENUE_BASE_URL", "ftp://x");
+    assert_eq!(
+        AlpacaConfig::from_lookup(lookup(&bad)).unwrap_err().var,
+        "VENUE_BASE_URL"
+    );
+    let mut newline = full.to_vec();
+    newline[2] = ("VENUE_API_SECRET_KEY", "a\nb");
+    let e = AlpacaConfig::from_lookup(lookup(&newline)).unwrap_err();
+    assert_eq!(e.var, "VENUE_API_SECRET_KEY");
+    assert!(!e.problem.contains('\n'));
+}

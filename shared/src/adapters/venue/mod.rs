@@ -1,0 +1,14 @@
+//! Venue adapters (SPEC §6).
+//!
+//! - `alpaca`: the `Venue` port over Alpaca Trading API v2 REST, used against Alpaca
+//!   paper trading or the local exchange simulator (`tools/simulator`).
+//! - `book`: the matching book the venue doubles share (the in-memory venue and the
+//!   simulator), so both behave the same under the contract suite.
+//! - `wire`: Alpaca's JSON, private to the adapter.
+
+pub mod alpaca;
+pub mod book;
+mod wire;
+
+pub use alpaca::{AlpacaConfig, AlpacaVenue};
+pub use book::{Book, BookError, BookFill, BookOrder, NewBookOrder};

@@ -1,0 +1,123 @@
+//! Alpaca Trading API v2 JSON, as this service sends and reads it: the order
+//! request, the order object and the error body. Only the adapter sees these types.
+//!
+//! Alpaca sends decimals as strings (`"filled_qty": "5"`); numbers are accepted too,
+//! read through their literal text so nothing passes through a float.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::domain::{Order, OrderId};
+use crate::ports::{VenueOrder, VenueStatus};
+
+/// `POST /v2/orders` body. Decimals go as strings, as Alpaca documents them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OrderRequest {
+    pub symbol: String,
+    pub qty: String,
+    pub side: &'static str,
+    #[serde(rename = "type")]
+    pub order_type: &'static str,
+    pub time_in_force: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_price: Option<String>,
+    pub client_order_id: String,
+}
+
+impl From<&Order> for OrderRequest {
+    fn from(order: &Order) -> Self {
+        Self {
+            symbol: order.symbol.to_string(),
+            qty: order.quantity.to_string(),
+            side: order.side.as_str(),
+            order_type: order.order_type.as_str(),
+            time_in_force: order.time_in_force.as_str(),
+            limit_price: order.limit_price.map(|p| p.to_string()),
+            stop_price: order.stop_price.map(|p| p.to_string()),
+            client_order_id: order.order_id.to_string(),
+        }
+    }
+}
+
+/// The fields of Alpaca's order object this service uses; the rest are ignored.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OrderResponse {
+    pub id: String,
+    pub client_order_id: String,
+    pub status: String,
+    #[serde(default, deserialize_with = "decimal_or_null")]
+    pub filled_qty: Option<Decimal>,
+    #[serde(default, deserialize_with = "decimal_or_null")]
+    pub filled_avg_price: Option<Decimal>,
+    /// Not Alpaca's: the simulator says why it cancelled, expired or rejected.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl TryFrom<OrderResponse> for VenueOrder {
+    type Error = String;
+
+    fn try_from(r: OrderResponse) -> Result<Self, String> {
+        // Every order this service sends uses its order id as client order id; any
+        // other id is not ours and must not be mistaken for one of ours.
+        let client_order_id = OrderId::parse(&r.client_order_id)
+            .map_err(|_| format!("client_order_id `{}` is not an order id of ours", r.client_order_id))?;
+        Ok(VenueOrder {
+            venue_order_id: r.id,
+            client_order_id,
+            status: VenueStatus::from_alpaca(&r.status),
+            filled_quantity: r.filled_qty.unwrap_or_default(),
+            average_fill_price: r.filled_avg_price,
+            reason: r.reason,
+        })
+    }
+}
+
+/// Alpaca's error body: `{"code": 40310000, "message": "..."}`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ApiError {
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The venue's message in an error body, or the body itself (shortened) when it is
+/// not Alpaca's error JSON.
+pub fn error_message(body: &[u8]) -> String {
+    if let Ok(ApiError { message: Some(m) }) = serde_json::from_slice::<ApiError>(body) {
+        return m;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "no message".to_owned();
+    }
+    text.chars().take(200).collect()
+}
+
+fn decimal_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    parse_decimal(&value).map_err(serde::de::Error::custom)
+}
+
+/// A decimal from a JSON string or number (by its literal text), or null.
+pub fn parse_decimal(value: &serde_json::Value) -> Result<Option<Decimal>, String> {
+    let text = match value {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::String(s) if s.trim().is_empty() => return Ok(None),
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        other => return Err(format!("expected a decimal, got {other}")),
+    };
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map(Some)
+        .map_err(|_| format!("`{text}` is not a decimal"))
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;

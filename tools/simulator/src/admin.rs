@@ -1,0 +1,128 @@
+//! The simulator's own endpoints under `/_sim`, for tests and operators: health,
+//! knobs, every order held, prices, manual ticks and reset. No auth, no faults.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use shared::domain::Symbol;
+
+use crate::AppState;
+use crate::config::KnobsPatch;
+use crate::wire::{ApiError, sim_order_json};
+
+/// At most this many ticks per `POST /_sim/tick`.
+const MAX_TICKS: u64 = 100_000;
+
+fn bad_json(e: serde_json::Error) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, format!("request body is not valid JSON: {e}"))
+}
+
+fn prices_json(prices: &BTreeMap<String, Decimal>) -> Value {
+    prices
+        .iter()
+        .map(|(s, p)| (s.clone(), Value::String(p.to_string())))
+        .collect()
+}
+
+/// `GET /_sim/health` → `{"status": "ok", "orders": N, "ticks": N}`
+pub async fn health(State(app): State<AppState>) -> Json<Value> {
+    let sim = app.lock();
+    Json(json!({"status": "ok", "orders": sim.orders().len(), "ticks": sim.ticks()}))
+}
+
+/// `GET /_sim/config` → the knobs.
+pub async fn get_config(State(app): State<AppState>) -> Json<Value> {
+    Json(json!(app.lock().knobs))
+}
+
+/// `POST /_sim/config` with some of the knobs → all the knobs after the change.
+pub async fn set_config(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let patch: KnobsPatch = serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let mut sim = app.lock();
+    sim.knobs = sim.knobs.patched(&patch).map_err(ApiError::unprocessable)?;
+    Ok(Json(json!(sim.knobs)))
+}
+
+/// `GET /_sim/orders[?client_order_id=...]` → `{"orders": [...]}` with their fills.
+pub async fn orders(
+    State(app): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::unprocessable(e.body_text()))?;
+    let only = query.get("client_order_id");
+    let sim = app.lock();
+    let orders: Vec<Value> = sim
+        .orders()
+        .iter()
+        .filter(|o| only.is_none_or(|c| *c == o.client_order_id))
+        .map(sim_order_json)
+        .collect();
+    Ok(Json(json!({ "orders": orders })))
+}
+
+/// `POST /_sim/reset` → forgets every order and restarts the price path.
+pub async fn reset(State(app): State<AppState>) -> Json<Value> {
+    app.lock().reset();
+    Json(json!({"status": "reset"}))
+}
+
+/// `GET /_sim/prices` → `{"AAPL": "190.02", ...}` for every symbol seen so far.
+pub async fn get_prices(State(app): State<AppState>) -> Json<Value> {
+    Json(prices_json(&app.lock().prices()))
+}
+
+/// `POST /_sim/prices` with `{"AAPL": "191.5"}` → moves those symbols there now
+/// (resting orders they cross fill) and answers with every price.
+pub async fn set_prices(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let raw: HashMap<String, Value> = serde_json::from_slice(&body).map_err(bad_json)?;
+    let mut prices = Vec::new();
+    for (symbol, value) in raw {
+        Symbol::parse(&symbol).map_err(|_| ApiError::unprocessable(format!("invalid symbol `{symbol}`")))?;
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(ApiError::unprocessable(format!(
+                    "price of {symbol} must be a decimal, got {other}"
+                )));
+            }
+        };
+        let price = text
+            .parse::<Decimal>()
+            .ok()
+            .filter(|p| *p > Decimal::ZERO)
+            .ok_or_else(|| ApiError::unprocessable(format!("price of {symbol} `{text}` is not a positive decimal")))?;
+        prices.push((symbol, price));
+    }
+    prices.sort();
+    let mut sim = app.lock();
+    sim.set_prices(&prices);
+    Ok(Json(prices_json(&sim.prices())))
+}
+
+/// `POST /_sim/tick` with `{"ticks": N}` (default 1) → advances the price path now.
+pub async fn tick(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let n = if body.iter().all(u8::is_ascii_whitespace) {
+        1
+    } else {
+        let v: Value = serde_json::from_slice(&body).map_err(bad_json)?;
+        match v.get("ticks") {
+            None => 1,
+            Some(t) => t
+                .as_u64()
+                .filter(|n| (1..=MAX_TICKS).contains(n))
+                .ok_or_else(|| ApiError::unprocessable(format!("ticks must be 1 to {MAX_TICKS}")))?,
+        }
+    };
+    let mut sim = app.lock();
+    sim.tick(n);
+    Ok(Json(
+        json!({"ticks": sim.ticks(), "prices": prices_json(&sim.prices())}),
+    ))
+}

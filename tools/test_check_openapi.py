@@ -1,0 +1,497 @@
+#!/usr/bin/env python3
+"""Self-test of tools/check_openapi.py against infra/openapi.yaml.
+
+    .venv/bin/python tools/test_check_openapi.py
+
+Owns the proof that the contract check can fail: it builds recordings from bodies
+shaped like the real ones (`shared/src/http/problem.rs`, `shared/src/domain/order.rs`,
+the handler tests), shows that a complete, correct recording passes against the real
+document, and that each kind of breakage (an undocumented field, a missing required
+field, a wrong type, an undocumented status, a documented status never produced, a
+missing Retry-After, a wrong content type, a replay without its header, ...) fails
+with a line naming it. Also checks that the document is valid OpenAPI 3.1 and
+describes exactly the routes of infra/template.yaml. Plain asserts; prints
+"N passed, M failed" and exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TOOLS = Path(__file__).resolve().parent
+ROOT = TOOLS.parent
+sys.path.insert(0, str(TOOLS))
+
+import check_openapi as co  # noqa: E402
+
+SPEC_PATH = ROOT / "infra" / "openapi.yaml"
+TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
+SPEC = co.load_spec(SPEC_PATH)
+
+ORDER_ID = "01JDZ8Q4Y6P7X2M3N4B5C6D7E8"
+OTHER_ID = "01JDZ8Q4Y6P7X2M3N4B5C6D7E9"
+JSON = {"content-type": "application/json"}
+PROBLEM = {"content-type": "application/problem+json"}
+
+
+# --- realistic bodies ---------------------------------------------------------
+
+
+def order(**changes: Any) -> dict[str, Any]:
+    """An order as `serde_json::to_string(&Order)` writes it (the submit handler test's event)."""
+    body = {
+        "order_id": ORDER_ID,
+        "client_order_id": "my-first-order",
+        "trader_id": "demo",
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "limit",
+        "quantity": "10",
+        "limit_price": "150.25",
+        "stop_price": None,
+        "time_in_force": "day",
+        "status": "PENDING",
+        "filled_quantity": "0",
+        "average_fill_price": None,
+        "reserved_amount": "1502.50",
+        "version": 1,
+        "created_at": "2026-11-24T21:00:00.123Z",
+        "updated_at": "2026-11-24T21:00:00.123Z",
+        "reason": None,
+    }
+    body.update(changes)
+    return body
+
+
+def problem(status: int, slug: str, title: str, detail: str, errors: list | None = None) -> dict[str, Any]:
+    """A problem document as `Problem::body()` writes it (`errors` skipped when empty)."""
+    body: dict[str, Any] = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = [{"field": f, "message": m} for f, m in errors]
+    return body
+
+
+def audit_record() -> dict[str, Any]:
+    return {
+        "order_id": ORDER_ID,
+        "sequence": 1,
+        "trader_id": "demo",
+        "actor": "demo",
+        "action": "SUBMIT",
+        "at": "2026-11-24T21:00:00.123Z",
+        "before": None,
+        "after": order(),
+        "reason": None,
+        "request_id": "req-sample-1",
+        "idempotency_key": "demo-order-1",
+        "prev_hash": "0" * 64,
+        "hash": "9f2c" + "ab" * 30,
+    }
+
+
+def account() -> dict[str, Any]:
+    return {
+        "trader_id": "demo",
+        "cash": "3000",
+        "reserved": "30.00",
+        "buying_power": "2970.00",
+        "positions": [{"symbol": "AAPL", "quantity": "10", "average_cost": "150"}],
+        "realized_pnl_today": "-12.50",
+        "limits": {
+            "max_order_notional": "1000000",
+            "max_open_orders": 200,
+            "daily_loss_limit": "5000",
+            "orders_per_minute": 100,
+        },
+    }
+
+
+UNAUTHORIZED = problem(401, "unauthorized", "Unauthorized", "A valid bearer token is required")
+NOT_FOUND = problem(404, "not-found", "Not found", f"Order {OTHER_ID} was not found")
+
+
+def exchange(route: str | None, path: str, status: int, body: Any, headers: dict | None = None) -> dict:
+    method = (route or "GET /").split(" ", 1)[0]
+    return {
+        "method": method,
+        "path": path,
+        "route": route,
+        "status": status,
+        "headers": dict(headers if headers is not None else (JSON if status < 400 else PROBLEM)),
+        "body": body,
+    }
+
+
+def submit_exchanges() -> list[dict]:
+    r, p = "POST /api/v1/orders", "/api/v1/orders"
+    funds = problem(422, "insufficient-funds", "Insufficient funds",
+                    "Insufficient funds for $1,502.50 order; available: $100.00")
+    return [
+        exchange(r, p, 201, order()),
+        exchange(r, p, 201, order(), {**JSON, "idempotent-replayed": "true"}),
+        exchange(r, p, 400, problem(400, "malformed-json", "Malformed JSON",
+                                    "The request body is not valid JSON: EOF while parsing an object at line 1 column 10")),
+        exchange(r, p, 401, UNAUTHORIZED),
+        exchange(r, p, 409, problem(409, "conflict", "Conflict",
+                                    "The account changed during the submit; retry the request")),
+        exchange(r, p, 413, problem(413, "body-too-large", "Request body too large",
+                                    "The request body is 17000 bytes; the limit is 16384 bytes")),
+        exchange(r, p, 422, problem(422, "validation-error", "The order is invalid",
+                                    "The order has 1 invalid field(s): Quantity must be greater than 0",
+                                    [("quantity", "Quantity must be greater than 0")])),
+        exchange(r, p, 422, funds),
+        exchange(r, p, 422, funds, {**PROBLEM, "idempotent-replayed": "true"}),
+        exchange(r, p, 429, problem(429, "rate-limited", "Rate limit exceeded",
+                                    "Rate limit of 100 orders per minute exceeded; retry after 12 s"),
+                 {**PROBLEM, "retry-after": "12"}),
+    ]
+
+
+def cancel_exchanges() -> list[dict]:
+    r, p = "POST /api/v1/orders/{id}/cancel", f"/api/v1/orders/{ORDER_ID}/cancel"
+    detail = ("Cannot cancel order in CANCELLED status. "
+              "Only PENDING, SUBMITTED or PARTIALLY_FILLED orders can be cancelled.")
+    return [
+        exchange(r, p, 200, order(status="CANCELLED", version=2, reserved_amount="0",
+                                  updated_at="2026-11-24T21:00:01Z")),
+        exchange(r, p, 401, UNAUTHORIZED),
+        exchange(r, p, 404, NOT_FOUND),
+        exchange(r, p, 409, problem(409, "order-not-cancellable", "Order cannot be cancelled", detail)),
+    ]
+
+
+def query_exchanges() -> list[dict]:
+    base = f"/api/v1/orders/{ORDER_ID}"
+    bad_limit = problem(400, "bad-parameter", "Invalid request parameter",
+                        "Limit must be a whole number from 1 to 200",
+                        [("limit", "Limit must be a whole number from 1 to 200")])
+    fill = {"order_id": ORDER_ID, "execution_id": "sim-1", "quantity": "4", "price": "150.2",
+            "executed_at": "2026-11-24T21:00:02.5Z"}
+    out = [
+        exchange("GET /api/v1/orders", "/api/v1/orders?limit=2", 200,
+                 {"orders": [order(), order(order_id=OTHER_ID)], "next_cursor": "c1" + "30" * 26}),
+        exchange("GET /api/v1/orders", "/api/v1/orders?limit=0", 400, bad_limit),
+        exchange("GET /api/v1/orders/{id}", base, 200, order()),
+        exchange("GET /api/v1/orders/{id}/fills", base + "/fills", 200, {"fills": [fill]}),
+        exchange("GET /api/v1/orders/{id}/audit", base + "/audit", 200, {"records": [audit_record()]}),
+        exchange("GET /api/v1/account", "/api/v1/account", 200, account()),
+        exchange("GET /api/v1/account", "/api/v1/account", 404, problem(
+            404, "not-found", "Not found", "No trading account exists for this trader; ask an operator to open one")),
+        exchange("GET /api/v1/health", "/api/v1/health", 200, {"status": "ok"}),
+        exchange(None, "/api/v1/nope", 404, problem(404, "not-found", "Not found", "No route GET /api/v1/nope")),
+    ]
+    for route in ("GET /api/v1/orders", "GET /api/v1/orders/{id}", "GET /api/v1/orders/{id}/fills",
+                  "GET /api/v1/orders/{id}/audit", "GET /api/v1/account"):
+        out.append(exchange(route, "/api/v1/...", 401, UNAUTHORIZED))
+    for route in ("GET /api/v1/orders/{id}", "GET /api/v1/orders/{id}/fills", "GET /api/v1/orders/{id}/audit"):
+        out.append(exchange(route, "/api/v1/orders/" + OTHER_ID, 404, NOT_FOUND))
+    return out
+
+
+def full_recording() -> list[dict]:
+    """Every documented, non-exempt response once, as `parse_exchange` returns them."""
+    lines = submit_exchanges() + cancel_exchanges() + query_exchanges()
+    return [co.parse_exchange(i, json.dumps(x)) for i, x in enumerate(lines, 1)]
+
+
+def find(recording: list[dict], route: str | None, status: int, nth: int = 0) -> dict:
+    return [x for x in recording if x["route"] == route and x["status"] == status][nth]
+
+
+def failures(spec: dict, recording: list[dict]) -> list[str]:
+    return [f.line() for f in co.check(spec, recording).failures]
+
+
+def assert_fails(recording: list[dict], *needles: str, spec: dict | None = None) -> list[str]:
+    lines = failures(spec or SPEC, recording)
+    assert lines, "expected failures, got none"
+    hit = [line for line in lines if all(n in line for n in needles)]
+    assert hit, f"no failure line containing {needles}; got:\n" + "\n".join(lines)
+    return lines
+
+
+# --- the document -------------------------------------------------------------
+
+
+def test_document_is_valid_openapi_31_with_valid_schemas():
+    assert SPEC["openapi"] == "3.1.0"
+    assert co.document_errors(SPEC) == []
+
+
+def template_routes() -> set[str]:
+    class CfnLoader(yaml.SafeLoader):
+        pass
+
+    CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    template = yaml.load(TEMPLATE_PATH.read_text(encoding="utf-8"), Loader=CfnLoader)
+    routes = set()
+    for resource in template["Resources"].values():
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") == "HttpApi":
+                props = event["Properties"]
+                routes.add(f"{props['Method'].upper()} {props['Path']}")
+    return routes
+
+
+def test_document_describes_exactly_the_template_routes():
+    documented = {route for route, _ in co.documented_responses(SPEC)} - {co.UNMATCHED}
+    assert documented == template_routes(), (documented, template_routes())
+
+
+def test_health_is_the_only_unauthenticated_route():
+    open_routes = [f"{m.upper()} {p}" for p, item in SPEC["paths"].items() for m, op in item.items()
+                   if isinstance(op, dict) and op.get("security") == []]
+    assert open_routes == ["GET /api/v1/health"], open_routes
+    assert SPEC["security"] == [{"traderJwt": []}]
+
+
+def test_only_5xx_are_exempt_and_each_gives_a_reason():
+    for (route, status), doc in co.documented_responses(SPEC).items():
+        if doc.exemption is not None:
+            assert status in ("500", "503") or co.cites_a_test(doc.exemption), (route, status)
+            assert len(doc.exemption) >= co.MIN_REASON_CHARS
+
+
+# --- passing ------------------------------------------------------------------
+
+
+def test_a_correct_complete_recording_passes():
+    report = co.check(SPEC, full_recording())
+    assert [f.line() for f in report.failures] == [], "\n".join(f.line() for f in report.failures)
+    assert report.documented == report.produced + report.exempt
+    assert report.exchanges == len(full_recording())
+
+
+def test_charset_parameters_and_other_gateway_headers_are_fine():
+    rec = full_recording()
+    find(rec, "GET /api/v1/health", 200)["headers"] = {
+        "content-type": "application/json; charset=utf-8", "content-length": "15", "date": "Tue"}
+    assert failures(SPEC, rec) == []
+
+
+# --- failing ------------------------------------------------------------------
+
+
+def test_an_undocumented_field_fails():
+    rec = full_recording()
+    find(rec, "POST /api/v1/orders", 201)["body"]["venue_order_id"] = "abc"
+    assert_fails(rec, "POST /api/v1/orders 201 $:", "'venue_order_id' was unexpected")
+
+
+def test_an_undocumented_nested_field_fails_at_its_path():
+    rec = full_recording()
+    find(rec, "GET /api/v1/orders", 200)["body"]["orders"][1]["audit_head"] = "ff"
+    assert_fails(rec, "GET /api/v1/orders 200 $.orders[1]:", "'audit_head' was unexpected")
+    rec = full_recording()
+    find(rec, "GET /api/v1/account", 200)["body"]["positions"][0]["reserved"] = "0"
+    assert_fails(rec, "GET /api/v1/account 200 $.positions[0]:", "'reserved' was unexpected")
+
+
+def test_errors_inside_a_nullable_order_name_the_field_not_the_null_branch():
+    rec = full_recording()
+    find(rec, "GET /api/v1/orders/{id}/audit", 200)["body"]["records"][0]["after"]["quantity"] = 10
+    lines = assert_fails(rec, "GET /api/v1/orders/{id}/audit 200 $.records[0].after.quantity:",
+                         "not of type 'string'")
+    assert not any("'null'" in line for line in lines), lines
+
+
+def test_an_undocumented_problem_field_fails():
+    rec = full_recording()
+    find(rec, "POST /api/v1/orders/{id}/cancel", 409)["body"]["instance"] = "/api/v1/orders/x/cancel"
+    assert_fails(rec, "POST /api/v1/orders/{id}/cancel 409 $:", "'instance' was unexpected")
+
+
+def test_a_missing_required_field_fails():
+    rec = full_recording()
+    del find(rec, "GET /api/v1/orders/{id}", 200)["body"]["reason"]
+    assert_fails(rec, "GET /api/v1/orders/{id} 200 $:", "'reason' is a required property")
+
+
+def test_a_wrong_type_fails():
+    rec = full_recording()
+    find(rec, "GET /api/v1/orders/{id}", 200)["body"]["quantity"] = 10
+    assert_fails(rec, "GET /api/v1/orders/{id} 200 $.quantity:", "not of type 'string'")
+    rec = full_recording()
+    find(rec, "GET /api/v1/orders/{id}", 200)["body"]["version"] = "1"
+    assert_fails(rec, "GET /api/v1/orders/{id} 200 $.version:", "not of type 'integer'")
+
+
+def test_bad_values_fail():
+    rec = full_recording()
+    body = find(rec, "GET /api/v1/orders/{id}", 200)["body"]
+    body.update(status="DONE", created_at="yesterday", limit_price="1e3")
+    lines = assert_fails(rec, "$.status:", "'DONE' is not one of")
+    assert any("$.created_at:" in line for line in lines), lines
+    assert any("$.limit_price:" in line for line in lines), lines
+
+
+def test_a_problem_of_the_wrong_kind_for_its_status_fails():
+    rec = full_recording()
+    find(rec, "GET /api/v1/orders", 400)["body"]["errors"][0]["field"] = "symbol"
+    assert_fails(rec, "GET /api/v1/orders 400 $.errors[0].field:")
+    rec = full_recording()
+    find(rec, "POST /api/v1/orders", 413)["body"]["status"] = 400
+    assert_fails(rec, "POST /api/v1/orders 413 $.status:")
+
+
+def test_an_undocumented_status_fails():
+    rec = full_recording()
+    rec.append(co.parse_exchange(99, json.dumps(exchange(
+        "GET /api/v1/account", "/api/v1/account", 409, problem(409, "conflict", "Conflict", "x")))))
+    assert_fails(rec, "GET /api/v1/account 409 $:", "status is not documented for this route")
+
+
+def test_an_undocumented_route_fails():
+    rec = full_recording()
+    rec.append(co.parse_exchange(99, json.dumps(exchange("DELETE /api/v1/orders/{id}", "/x", 200, order()))))
+    assert_fails(rec, "DELETE /api/v1/orders/{id} 200", "route is not documented")
+
+
+def test_a_documented_status_never_produced_fails():
+    rec = [x for x in full_recording() if not (x["route"] == "POST /api/v1/orders/{id}/cancel" and x["status"] == 409)]
+    assert_fails(rec, "POST /api/v1/orders/{id}/cancel 409 -:", "never produced")
+
+
+def test_a_missing_retry_after_fails():
+    rec = full_recording()
+    del find(rec, "POST /api/v1/orders", 429)["headers"]["retry-after"]
+    assert_fails(rec, "POST /api/v1/orders 429 headers.retry-after:", "required header is missing")
+
+
+def test_a_bad_retry_after_fails():
+    rec = full_recording()
+    find(rec, "POST /api/v1/orders", 429)["headers"]["retry-after"] = "soon"
+    assert_fails(rec, "POST /api/v1/orders 429 headers.retry-after:")
+
+
+def test_a_replay_header_never_seen_fails():
+    rec = [x for x in full_recording() if "idempotent-replayed" not in x["headers"] or x["status"] != 422]
+    assert_fails(rec, "POST /api/v1/orders 422 headers.idempotent-replayed:", "never appears")
+
+
+def test_a_replayed_201_without_its_header_fails():
+    rec = full_recording()
+    del find(rec, "POST /api/v1/orders", 201, nth=1)["headers"]["idempotent-replayed"]
+    assert_fails(rec, "POST /api/v1/orders 201 headers.idempotent-replayed:", "repeats an earlier response body")
+
+
+def test_an_api_header_where_it_is_not_documented_fails():
+    rec = full_recording()
+    find(rec, "POST /api/v1/orders", 400)["headers"]["idempotent-replayed"] = "true"
+    assert_fails(rec, "POST /api/v1/orders 400 headers.idempotent-replayed:", "not documented for this response")
+
+
+def test_a_wrong_content_type_fails():
+    rec = full_recording()
+    find(rec, "POST /api/v1/orders", 422)["headers"]["content-type"] = "application/json"
+    assert_fails(rec, "POST /api/v1/orders 422 headers.content-type:", "'application/json' is not documented")
+
+
+def test_an_empty_or_non_json_body_fails():
+    rec = full_recording()
+    find(rec, "GET /api/v1/account", 200)["body"] = None
+    assert_fails(rec, "GET /api/v1/account 200 $:", "empty body")
+    rec = full_recording()
+    find(rec, "GET /api/v1/account", 200)["body"] = "Internal Server Error"
+    assert_fails(rec, "GET /api/v1/account 200 $:", "not JSON")
+
+
+def test_an_unmatched_route_is_checked_against_the_catch_all():
+    rec = full_recording()
+    find(rec, None, 404)["status"] = 405
+    lines = assert_fails(rec, f"{co.UNMATCHED} 405 $:", "status is not documented")
+    assert any(f"{co.UNMATCHED} 404 -:" in line and "never produced" in line for line in lines), lines
+
+
+def test_without_a_catch_all_unmatched_exchanges_are_skipped_with_a_note():
+    spec = copy.deepcopy(SPEC)
+    del spec["x-unmatched-route"]
+    report = co.check(spec, full_recording())
+    assert report.failures == [], [f.line() for f in report.failures]
+    assert report.notes and "skipped" in report.notes[0]
+
+
+def test_an_exemption_on_a_4xx_or_without_a_reason_fails():
+    spec = copy.deepcopy(SPEC)
+    spec["paths"]["/api/v1/orders/{id}/cancel"]["post"]["responses"]["409"] = {
+        "$ref": "#/components/responses/CancelConflict"}
+    spec["components"]["responses"]["CancelConflict"][co.NOT_PRODUCED] = "hard to produce in end-to-end tests"
+    rec = [x for x in full_recording() if not (x["route"] == "POST /api/v1/orders/{id}/cancel" and x["status"] == 409)]
+    assert_fails(rec, "POST /api/v1/orders/{id}/cancel 409 -:", "only for 5xx", spec=spec)
+    # A 4xx exemption that cites an existing test that produces it is accepted.
+    spec["components"]["responses"]["CancelConflict"][co.NOT_PRODUCED] = (
+        "produced in shared/tests/cancel_use_case.rs by a store that keeps conflicting")
+    assert failures(spec, rec) == [], failures(spec, rec)
+    spec["components"]["responses"]["CancelConflict"][co.NOT_PRODUCED] = "see shared/tests/no_such_file.rs"
+    assert_fails(rec, "POST /api/v1/orders/{id}/cancel 409 -:", "only for 5xx", spec=spec)
+    spec = copy.deepcopy(SPEC)
+    spec["components"]["responses"]["InternalError"][co.NOT_PRODUCED] = "n/a"
+    assert_fails(full_recording(), "POST /api/v1/orders 500 -:", "specific reason", spec=spec)
+
+
+def test_an_invalid_document_fails():
+    spec = copy.deepcopy(SPEC)
+    spec["components"]["schemas"]["Order"]["properties"]["version"]["type"] = "int"
+    assert_fails(full_recording(), "(document)", spec=spec)
+
+
+# --- the command line ---------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOLS / "check_openapi.py"), *args],
+                          capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+def write_recording(directory: str, recording: list[dict]) -> str:
+    path = Path(directory) / "recording.jsonl"
+    keys = co.RECORD_KEYS
+    path.write_text("".join(json.dumps({k: x[k] for k in keys}) + "\n" for x in recording), encoding="utf-8")
+    return str(path)
+
+
+def test_cli_exit_codes_and_summary():
+    with tempfile.TemporaryDirectory() as d:
+        good = write_recording(d, full_recording())
+        ok = run_cli("--spec", str(SPEC_PATH), "--recording", good)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        last = ok.stdout.strip().splitlines()[-1]
+        assert last.startswith("openapi: ") and last.endswith(", 0 failures"), last
+        rec = full_recording()
+        rec[0]["body"]["extra"] = 1
+        bad = run_cli("--spec", str(SPEC_PATH), "--recording", write_recording(d, rec))
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        assert bad.stdout.startswith("FAIL POST /api/v1/orders 201 $: "), bad.stdout
+        missing = run_cli("--spec", str(SPEC_PATH), "--recording", str(Path(d) / "nope.jsonl"))
+        assert missing.returncode == 2 and "no such recording" in missing.stderr, missing.stderr
+        garbled = Path(d) / "garbled.jsonl"
+        garbled.write_text('{"method": "GET"}\n', encoding="utf-8")
+        usage = run_cli("--spec", str(SPEC_PATH), "--recording", str(garbled))
+        assert usage.returncode == 2 and "lacks" in usage.stderr, usage.stderr
+
+
+def main() -> int:
+    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
+    failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+        except Exception:  # a crash of the checker is a failed test too, not the end of the run
+            failed += 1
+            print(f"FAILED {name}")
+            traceback.print_exc()
+    print(f"{len(tests) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
