@@ -1,6 +1,45 @@
-use lambda_runtime::{Error, run, service_fn};
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use execute::Execute;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
+use shared::adapters::venue::{AlpacaConfig, AlpacaVenue};
+use shared::ports::SystemClock;
+
+/// `RECHECK_DELAY_SECS` (default 5) and `MAX_RECEIVES` (default 8, the template's
+/// maxReceiveCount), failing fast with the variable's name.
+fn number(var: &'static str, default: u32) -> Result<u32, Error> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("environment variable {var}: `{v}` is not a whole number").into()),
+        Err(_) => Ok(default),
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    run(service_fn(execute::handle)).await
+    shared::config::init_tracing();
+    let resources = Resources::from_env()?;
+    let venue = AlpacaVenue::new(&AlpacaConfig::from_env()?)?;
+    let sdk = sdk_config().await;
+    let handler = Arc::new(Execute {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            resources.orders_table,
+            resources.audit_table,
+        )),
+        venue: Arc::new(venue),
+        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
+        clock: Arc::new(SystemClock),
+        recheck_delay_secs: number("RECHECK_DELAY_SECS", 5)?,
+        max_receives: number("MAX_RECEIVES", 8)?,
+    });
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = handler.clone();
+        async move { Ok::<_, Error>(handler.handle(event.payload).await) }
+    }))
+    .await
 }

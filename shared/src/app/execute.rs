@@ -72,6 +72,10 @@ struct Run {
     /// The venue order as last seen in this run (saves a lookup after a place).
     seen: Option<VenueOrder>,
     cancel_sent: bool,
+    /// This run claimed the order, so the venue cannot have it yet (only a claimed
+    /// order is placed, and a racing placer's duplicate is refused by the venue):
+    /// place without looking it up first.
+    claimed: bool,
 }
 
 /// Handles one work message. `message_id` goes into the audit records.
@@ -133,11 +137,16 @@ async fn step(
         S::Pending => match message {
             // The cancel use case cancels PENDING orders itself; nothing to do.
             WorkMessage::Cancel { .. } => Ok(Step::Done),
-            _ => commit(deps, ctx, order, &OrderEvent::Claim, None).await,
+            _ => {
+                let step = commit(deps, ctx, order, &OrderEvent::Claim, None).await?;
+                run.claimed = matches!(step, Step::Continue(_));
+                Ok(step)
+            }
         },
         S::Submitted | S::PartiallyFilled | S::CancelRequested => {
             let at_venue = match run.seen.take() {
                 Some(v) => Some(v),
+                None if std::mem::take(&mut run.claimed) => None,
                 None => deps.venue.find(&order.order_id).await?,
             };
             let venue_order = match at_venue {

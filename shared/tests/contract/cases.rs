@@ -526,6 +526,44 @@ pub async fn work_messages_round_trip_and_are_deleted(f: Fixture) {
     assert_eq!(f.queue.receive(10, 1).await.unwrap(), vec![]);
 }
 
+pub async fn a_message_hidden_for_zero_seconds_comes_back_at_once(f: Fixture) {
+    let msg = WorkMessage::Recheck {
+        trader_id: unique_trader(),
+        order_id: OrderId::new(),
+        seq: 3,
+    };
+    f.queue.send(&msg, 0).await.unwrap();
+    let got = f.queue.receive(10, 2).await.unwrap();
+    assert_eq!(got.len(), 1);
+    f.queue.change_visibility(&got[0].receipt_handle, 0).await.unwrap();
+    let again = f.queue.receive(10, 2).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].receive_count, 2);
+    assert_eq!(serde_json::from_str::<WorkMessage>(&again[0].body).unwrap(), msg);
+    f.queue.delete(&again[0].receipt_handle).await.unwrap();
+}
+
+pub async fn the_recheck_chain_advances_once_per_position(f: Fixture) {
+    let (t, o, now) = (unique_trader(), OrderId::new(), Timestamp::now());
+    assert!(f.store.advance_recheck(&t, &o, 0, now).await.unwrap());
+    assert!(
+        !f.store.advance_recheck(&t, &o, 0, now).await.unwrap(),
+        "a duplicate cannot restart it"
+    );
+    let racing = join_all((0..10).map(|_| f.store.advance_recheck(&t, &o, 1, now))).await;
+    assert_eq!(racing.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
+    assert!(racing.iter().all(Result::is_ok));
+    // Rewinding the position just taken lets a redelivery take it again...
+    f.store.rewind_recheck(&t, &o, 1).await.unwrap();
+    assert!(f.store.advance_recheck(&t, &o, 1, now).await.unwrap());
+    // ...and rewinding a position the chain has left does nothing.
+    f.store.rewind_recheck(&t, &o, 0).await.unwrap();
+    assert!(!f.store.advance_recheck(&t, &o, 0, now).await.unwrap());
+    assert!(f.store.advance_recheck(&t, &o, 2, now).await.unwrap());
+    // Chains are per order.
+    assert!(f.store.advance_recheck(&t, &OrderId::new(), 0, now).await.unwrap());
+}
+
 pub async fn status_events_are_published_beyond_one_put_events_batch(f: Fixture) {
     let (_, acct) = funded(&f, 100_000).await;
     let mut events = Vec::new();

@@ -43,6 +43,8 @@ contract!(
     concurrent_reservations_accept_exactly_what_the_balance_covers,
     the_daily_loss_guard_counts_todays_realized_losses,
     work_messages_round_trip_and_are_deleted,
+    a_message_hidden_for_zero_seconds_comes_back_at_once,
+    the_recheck_chain_advances_once_per_position,
     status_events_are_published_beyond_one_put_events_batch,
     an_idempotency_key_commits_with_its_order_and_is_taken_once,
     concurrent_submits_with_one_key_make_one_order,

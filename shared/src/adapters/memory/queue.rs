@@ -97,11 +97,18 @@ impl WorkQueue for MemoryQueue {
         Ok(())
     }
 
-    /// Recorded for tests (`visibility_changes`); the message stays in flight until
-    /// `release_all`, whatever the timeout.
+    /// Recorded for tests (`visibility_changes`). Zero makes the message visible at
+    /// once, as SQS does; any other timeout keeps it in flight until `release_all`.
     async fn change_visibility(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.visibility.push((receipt_handle.to_owned(), seconds));
+        if seconds == 0 {
+            let id = receipt_handle.split('/').next().unwrap_or_default();
+            if let Some(i) = inner.in_flight.iter().position(|(m, _, _)| m == id) {
+                let message = inner.in_flight.remove(i);
+                inner.visible.push_back(message);
+            }
+        }
         Ok(())
     }
 }

@@ -1,0 +1,71 @@
+//! The execute handler on the sample SQS event (`events/execute-sqs.json`) over the
+//! in-memory ports: only the messages that failed are reported, each failed one is
+//! given a backoff, and an unreadable message is failed (never dropped).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use execute::Execute;
+use rust_decimal::Decimal;
+use shared::adapters::memory::{MemoryQueue, MemoryStore, MemoryVenue, place_limit_buy};
+use shared::domain::{OrderStatus, TraderId};
+use shared::ports::{OrderStore, SystemClock};
+
+const EVENT: &str = include_str!("../../../events/execute-sqs.json");
+
+fn event(bodies: &[String]) -> SqsEvent {
+    let mut v: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+    let template = v["Records"][0].clone();
+    v["Records"] = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut r = template.clone();
+            r["messageId"] = format!("m-{i}").into();
+            r["receiptHandle"] = format!("h-{i}").into();
+            r["body"] = body.clone().into();
+            r
+        })
+        .collect();
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test]
+async fn reports_only_the_failed_messages_and_backs_them_off() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    let a = place_limit_buy(store.as_ref(), &demo, "1", "150").await;
+    let venue = Arc::new(MemoryVenue::new());
+    venue.set_price("AAPL", Decimal::from(100));
+    let queue = Arc::new(MemoryQueue::new());
+    let h = Execute {
+        store: store.clone(),
+        venue: venue.clone(),
+        queue: queue.clone(),
+        clock: Arc::new(SystemClock),
+        recheck_delay_secs: 1,
+        max_receives: 8,
+    };
+    let good = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
+    let out = h.handle(event(&[good.clone(), "not json".into()])).await;
+    let failed: Vec<_> = out
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec!["m-1".to_owned()]);
+    let filled = store.get_order(&demo, &a.order_id).await.unwrap().unwrap();
+    assert_eq!(filled.status, OrderStatus::Filled);
+
+    // The venue down: the message fails and is hidden for a backoff.
+    let b = place_limit_buy(store.as_ref(), &demo, "1", "150").await;
+    venue.set_unavailable(true);
+    let body = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, b.order_id);
+    let out = h.handle(event(&[body])).await;
+    assert_eq!(out.batch_item_failures.len(), 1);
+    let changes = queue.visibility_changes();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].0, "h-0");
+    assert!((2..=3).contains(&changes[0].1), "first backoff {:?}", changes[0]);
+}
