@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use shared::adapters::memory::{MemoryQueue, MemoryStore, place_limit_buy};
+use shared::adapters::memory::{MemoryStore, place_limit_buy};
 use shared::app::{AuditContext, CancelDeps, cancel, plan_transition};
 use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Timestamp, TraderId};
 use shared::http::{ApiError, Problem};
-use shared::ports::{OrderStore, SystemClock, WorkMessage, WorkQueue};
+use shared::ports::{OrderStore, SystemClock};
 
 struct World {
     store: Arc<MemoryStore>,
-    queue: MemoryQueue,
     trader: TraderId,
 }
 
@@ -22,11 +21,7 @@ impl World {
         let store = Arc::new(MemoryStore::new());
         let trader = TraderId::parse("alice").unwrap();
         store.fund_account(&trader, Decimal::from(10_000), None).await.unwrap();
-        Self {
-            store,
-            queue: MemoryQueue::new(),
-            trader,
-        }
+        Self { store, trader }
     }
 
     async fn order(&self) -> Order {
@@ -51,7 +46,6 @@ impl World {
     async fn cancel(&self, id: &str) -> Result<Order, ApiError> {
         let deps = CancelDeps {
             store: self.store.as_ref(),
-            queue: &self.queue,
             clock: &SystemClock,
         };
         cancel(&deps, &self.trader, id, None).await
@@ -69,11 +63,10 @@ async fn a_pending_order_is_cancelled_at_once_and_its_funds_released() {
     );
     let a = w.store.get_account(&w.trader).await.unwrap().unwrap();
     assert_eq!((a.reserved, a.open_orders), (Decimal::ZERO, 0));
-    assert!(w.queue.is_empty(), "nothing to tell the venue");
 }
 
 #[tokio::test]
-async fn a_working_order_becomes_cancel_requested_and_execute_is_told() {
+async fn a_working_order_becomes_cancel_requested_until_the_venue_confirms() {
     let w = World::new().await;
     let order = w.order().await;
     let order = w.step(&order, OrderEvent::Claim).await;
@@ -94,15 +87,9 @@ async fn a_working_order_becomes_cancel_requested_and_execute_is_told() {
         Decimal::from(600),
         "held until the venue confirms"
     );
-    let got = w.queue.receive(10, 0).await.unwrap();
-    let msg: WorkMessage = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!(
-        msg,
-        WorkMessage::Cancel {
-            trader_id: w.trader.clone(),
-            order_id: order.order_id
-        }
-    );
+    // The outbox turns CANCEL_REQUESTED into the cancel message (functions/publish).
+    let stored = w.store.get_order(&w.trader, &order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::CancelRequested);
 }
 
 #[tokio::test]
@@ -134,7 +121,6 @@ async fn a_filled_order_is_409_with_the_spec_message_and_unknown_ids_are_404() {
     // Another trader's order is not found either.
     let deps = CancelDeps {
         store: w.store.as_ref(),
-        queue: &w.queue,
         clock: &SystemClock,
     };
     let other = TraderId::from_str("mallory").unwrap();

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
-use shared::adapters::memory::{MemoryQueue, MemoryStore, place_limit_buy};
+use shared::adapters::memory::{MemoryStore, place_limit_buy};
 use shared::app::{CancelDeps, SubmitDeps, SubmitRequest, cancel, submit};
 use shared::domain::AuditRecord;
 use shared::domain::{
@@ -14,7 +14,6 @@ use shared::domain::{
 use shared::http::Problem;
 use shared::ports::{
     IdempotencyRecord, NewOrder, OrderPage, OrderStore, RateDecision, StoreError, SystemClock, TransitionWrite,
-    WorkQueue,
 };
 
 /// The memory store, except that every order write loses to a concurrent change.
@@ -75,14 +74,12 @@ impl OrderStore for AlwaysConflicting {
 }
 
 #[tokio::test]
-async fn a_submit_that_keeps_conflicting_is_409_and_queues_nothing() {
+async fn a_submit_that_keeps_conflicting_is_409_and_stores_nothing() {
     let store = AlwaysConflicting(MemoryStore::new());
     let trader = TraderId::parse("alice").unwrap();
     store.fund_account(&trader, Decimal::from(10_000), None).await.unwrap();
-    let queue = MemoryQueue::new();
     let deps = SubmitDeps {
         store: &store,
-        queue: &queue,
         clock: &SystemClock,
         pricing: &Pricing::default(),
     };
@@ -96,7 +93,11 @@ async fn a_submit_that_keeps_conflicting_is_409_and_queues_nothing() {
     let p = Problem::from(&submit(&deps, req).await.unwrap_err());
     assert_eq!(p.status, 409);
     assert_eq!(p.detail, "The account changed during the submit; retry the request");
-    assert!(queue.is_empty());
+    let page = store.list_orders(&trader, None, 10, None).await.unwrap();
+    assert!(
+        page.orders.is_empty(),
+        "no order committed, so nothing for the outbox to queue"
+    );
     let key = IdempotencyKey::parse("k").unwrap();
     assert_eq!(
         store.idempotency(&trader, &key, Timestamp::now()).await.unwrap(),
@@ -111,10 +112,8 @@ async fn a_cancel_that_loses_every_race_gives_up_with_409() {
     let trader = TraderId::parse("alice").unwrap();
     store.fund_account(&trader, Decimal::from(10_000), None).await.unwrap();
     let order = place_limit_buy(&store.0, &trader, "1", "10").await;
-    let queue = MemoryQueue::new();
     let deps = CancelDeps {
         store: &store,
-        queue: &queue,
         clock: &SystemClock,
     };
     let err = cancel(&deps, &trader, &order.order_id.to_string(), None)
@@ -130,5 +129,4 @@ async fn a_cancel_that_loses_every_race_gives_up_with_409() {
         store.get_order(&trader, &order.order_id).await.unwrap().unwrap().status,
         OrderStatus::Pending
     );
-    assert!(queue.receive(10, 0).await.unwrap().is_empty());
 }

@@ -250,7 +250,6 @@ async fn cancelling_a_working_order_cancels_it_at_the_venue() {
     assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
     let deps = CancelDeps {
         store: w.store.as_ref(),
-        queue: w.queue.as_ref(),
         clock: &SystemClock,
     };
     let requested = cancel(&deps, &w.trader, &order.order_id.to_string(), None)

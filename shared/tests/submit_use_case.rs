@@ -7,15 +7,14 @@ use futures::future::join_all;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use shared::adapters::memory::{FixedClock, MemoryQueue, MemoryStore};
+use shared::adapters::memory::{FixedClock, MemoryStore};
 use shared::app::{Reply, SubmitDeps, SubmitRequest, submit};
 use shared::domain::{OrderStatus, Pricing, RiskLimits, Timestamp, TraderId};
 use shared::http::{ApiError, Problem};
-use shared::ports::{AuditLog, OrderStore, WorkQueue};
+use shared::ports::{AuditLog, OrderStore};
 
 struct World {
     store: Arc<MemoryStore>,
-    queue: Arc<MemoryQueue>,
     clock: Arc<FixedClock>,
     pricing: Arc<Pricing>,
 }
@@ -31,7 +30,6 @@ impl World {
         let at = Timestamp::from_unix_millis(1_789_999_990_000).unwrap(); // 10 s into its minute
         Self {
             store,
-            queue: Arc::new(MemoryQueue::new()),
             clock: Arc::new(FixedClock::new(at)),
             pricing: Arc::new(Pricing::default()),
         }
@@ -40,7 +38,6 @@ impl World {
     async fn submit(&self, trader: &str, body: &str, key: Option<&str>) -> Result<Reply, ApiError> {
         let deps = SubmitDeps {
             store: self.store.as_ref(),
-            queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
         };
@@ -70,7 +67,7 @@ const LIMIT_BUY: &str =
     r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "150.25"}"#;
 
 #[tokio::test]
-async fn an_accepted_order_is_201_pending_reserved_and_queued() {
+async fn an_accepted_order_is_201_pending_and_reserved() {
     let w = World::new("alice", 10_000, None).await;
     let reply = w.submit("alice", LIMIT_BUY, None).await.unwrap();
     assert_eq!((reply.status, reply.replayed), (201, false));
@@ -80,9 +77,17 @@ async fn an_accepted_order_is_201_pending_reserved_and_queued() {
     assert_eq!(order["quantity"], "10");
     assert_eq!(order["trader_id"], "alice");
     assert!(order.get("audit_head").is_none(), "internal fields stay internal");
-    let received = w.queue.receive(10, 0).await.unwrap();
-    assert_eq!(received.len(), 1);
-    assert!(received[0].body.contains(order["order_id"].as_str().unwrap()));
+    // Queued by the outbox from the committed order (functions/publish tests).
+    let stored = w
+        .store
+        .get_order(
+            &TraderId::parse("alice").unwrap(),
+            &order["order_id"].as_str().unwrap().parse().unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, OrderStatus::Pending);
 }
 
 #[tokio::test]
@@ -128,7 +133,6 @@ async fn insufficient_funds_is_422_with_the_exact_message_writes_only_audit_and_
         .unwrap()
         .unwrap();
     assert_eq!((a.reserved, a.open_orders), (Decimal::ZERO, 0));
-    assert!(w.queue.is_empty());
     let again = w.submit("bob", body, Some("k-funds")).await.unwrap();
     assert_eq!(
         (again.status, again.body.as_str(), again.replayed),

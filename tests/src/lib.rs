@@ -6,6 +6,8 @@
 //! Every test makes its own traders (`e2e-<ulid>`), so tests run in parallel and
 //! against a stack that already holds other data.
 
+pub mod execution;
+
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 

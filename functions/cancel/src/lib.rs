@@ -5,12 +5,11 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::app::{CancelDeps, cancel};
 use shared::http::lambda::{json_response, problem_response, request_id, trader};
-use shared::ports::{Clock, OrderStore, WorkQueue};
+use shared::ports::{Clock, OrderStore};
 use tracing::Instrument;
 
 pub struct Cancel {
     pub store: Arc<dyn OrderStore>,
-    pub queue: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -29,7 +28,6 @@ impl Cancel {
         let span = tracing::info_span!("cancel", request_id = request_id.as_deref().unwrap_or(""), trader_id = %trader, order_id = %id);
         let deps = CancelDeps {
             store: self.store.as_ref(),
-            queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),
         };
         match cancel(&deps, &trader, &id, request_id).instrument(span).await {

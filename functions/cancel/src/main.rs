@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use cancel::Cancel;
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
+use shared::adapters::aws::{DynamoStore, Resources, sdk_config};
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -16,7 +16,6 @@ async fn main() -> Result<(), Error> {
             resources.orders_table,
             resources.audit_table,
         )),
-        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
         clock: Arc::new(SystemClock),
     });
     run(service_fn(move |req| {

@@ -6,7 +6,7 @@ use cancel::Cancel;
 use lambda_http::Body;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use shared::adapters::memory::{MemoryQueue, MemoryStore, place_limit_buy};
+use shared::adapters::memory::{MemoryStore, place_limit_buy};
 use shared::domain::TraderId;
 use shared::ports::{OrderStore, SystemClock};
 
@@ -38,7 +38,6 @@ async fn cancels_the_callers_pending_order_and_hides_it_from_others() {
         .to_string();
     let h = Cancel {
         store: store.clone(),
-        queue: Arc::new(MemoryQueue::new()),
         clock: Arc::new(SystemClock),
     };
 

@@ -7,12 +7,11 @@ use lambda_http::{Body, Request, Response};
 use shared::app::{SubmitDeps, SubmitRequest, submit};
 use shared::domain::Pricing;
 use shared::http::lambda::{body, problem_response, reply_response, request_id, trader};
-use shared::ports::{Clock, OrderStore, WorkQueue};
+use shared::ports::{Clock, OrderStore};
 use tracing::Instrument;
 
 pub struct Submit {
     pub store: Arc<dyn OrderStore>,
-    pub queue: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
     pub pricing: Pricing,
 }
@@ -31,7 +30,6 @@ impl Submit {
             .map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let deps = SubmitDeps {
             store: self.store.as_ref(),
-            queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
         };

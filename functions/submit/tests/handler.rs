@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lambda_http::Body;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use shared::adapters::memory::{MemoryQueue, MemoryStore};
+use shared::adapters::memory::MemoryStore;
 use shared::domain::{Pricing, TraderId};
 use shared::ports::{OrderStore, SystemClock};
 use submit::Submit;
@@ -21,7 +21,6 @@ async fn handler(cash: i64) -> Submit {
         .unwrap();
     Submit {
         store,
-        queue: Arc::new(MemoryQueue::new()),
         clock: Arc::new(SystemClock),
         pricing: Pricing::default(),
     }

@@ -1,22 +1,22 @@
 //! The cancel use case (SPEC §3): PENDING → CANCELLED at once (the executor has not
 //! claimed it, so the reservation is released here); SUBMITTED or PARTIALLY_FILLED →
-//! CANCEL_REQUESTED and a cancel message to execute; anything else → 409. A cancel
+//! CANCEL_REQUESTED, whose cancel message the outbox (the orders table's stream,
+//! `app::publish`) sends to execute; anything else → 409. A cancel
 //! that loses a race (a fill, the executor's claim) reads the order again and
 //! decides on its real state.
 
-use tracing::{info, warn};
+use tracing::info;
 
 use super::plan::{AuditContext, plan_transition};
-use crate::domain::{Order, OrderError, OrderEvent, OrderId, OrderStatus, TraderId};
+use crate::domain::{Order, OrderError, OrderEvent, OrderId, TraderId};
 use crate::http::problem::ApiError;
-use crate::ports::{Clock, OrderStore, StoreError, WorkMessage, WorkQueue};
+use crate::ports::{Clock, OrderStore, StoreError};
 
 /// How many times a cancel re-reads and retries after losing a race.
 const ATTEMPTS: usize = 5;
 
 pub struct CancelDeps<'a> {
     pub store: &'a dyn OrderStore,
-    pub queue: &'a dyn WorkQueue,
     pub clock: &'a dyn Clock,
 }
 
@@ -58,16 +58,6 @@ pub async fn cancel(
             Err(e) => return Err(e.into()),
         }
         info!(order_id = %id, trader_id = %trader, status = %after.status, "cancel accepted");
-        if after.status == OrderStatus::CancelRequested {
-            // Committed; if the send fails the outbox queues it from the stream.
-            let message = WorkMessage::Cancel {
-                trader_id: trader.clone(),
-                order_id: id,
-            };
-            if let Err(e) = deps.queue.send(&message, 0).await {
-                warn!(order_id = %id, error = %e, "cancel enqueue failed; the outbox will queue it");
-            }
-        }
         return Ok(after);
     }
     Err(ApiError::Conflict(format!(

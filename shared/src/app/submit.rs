@@ -1,16 +1,18 @@
 //! The submit use case (SPEC §3–§5): parse → idempotency replay → rate limit →
-//! validate → risk → one transaction (order, reservation, audit, idempotency record)
-//! → enqueue. Returns the HTTP reply, since that reply is what an idempotent retry
-//! must get back byte for byte.
+//! validate → risk → one transaction (order, reservation, audit, idempotency record).
+//! Returns the HTTP reply, since that reply is what an idempotent retry must get back
+//! byte for byte. Nothing is sent from here: the committed order reaches the work
+//! queue through the orders table's stream (the outbox, `app::publish`), so an
+//! order can never be committed and not queued.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
 use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, validate_order};
 use crate::http::problem::{ApiError, Problem};
-use crate::ports::{Clock, IdempotencyRecord, OrderStore, RateDecision, StoreError, WorkMessage, WorkQueue};
+use crate::ports::{Clock, IdempotencyRecord, OrderStore, RateDecision, StoreError};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -18,7 +20,6 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The ports submit needs.
 pub struct SubmitDeps<'a> {
     pub store: &'a dyn OrderStore,
-    pub queue: &'a dyn WorkQueue,
     pub clock: &'a dyn Clock,
     pub pricing: &'a Pricing,
 }
@@ -159,16 +160,6 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
         Err(e) => return Err(e.into()),
     }
     info!(order_id = %order_id, trader_id = %req.trader, "order accepted");
-
-    // The order is committed; if this send fails, the orders table's stream (the
-    // outbox) still queues it, so a failure here delays the order but never loses it.
-    let message = WorkMessage::Execute {
-        trader_id: req.trader.clone(),
-        order_id,
-    };
-    if let Err(e) = deps.queue.send(&message, 0).await {
-        warn!(order_id = %order_id, error = %e, "enqueue after commit failed; the outbox will queue the order");
-    }
     Ok(Reply {
         status: 201,
         body: order_json,
