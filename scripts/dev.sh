@@ -4,8 +4,10 @@
 #   emulator  tools/emulator.py on 127.0.0.1 (port of $AWS_ENDPOINT_URL, default 4566)
 #   resources tools/provision.py from infra/template.yaml, prefix orders-local -> .local/stack.env
 #   seed      cargo run -p orders-admin -- seed --trader demo --cash 100000
+#   simulator the exchange simulator on 127.0.0.1:$SIM_PORT (default 8900), orders kept in .local/simulator.json
 #   functions cargo lambda watch on 127.0.0.1:$LAMBDA_PORT (default 9000), reloading on edit
 #   gateway   tools/gateway on 127.0.0.1:$API_PORT (default 3000): http://127.0.0.1:3000/api/v1
+#   mappings  tools/mapper: work queue -> execute, orders table stream -> publish (status events)
 #   sample    a dev token for 'demo' and one order submitted through the API
 #
 # Logs: .local/logs/NAME.log. To run one more process, add one line after the seed:
@@ -54,12 +56,15 @@ fi
 
 API_PORT="${API_PORT:-3000}"
 LAMBDA_PORT="${LAMBDA_PORT:-9000}"
-for p in "$API_PORT" "$LAMBDA_PORT"; do
-    port_in_use "$p" && die "port $p on 127.0.0.1 is taken: free it, or set API_PORT / LAMBDA_PORT"
+SIM_PORT="${SIM_PORT:-8900}"
+for p in "$API_PORT" "$LAMBDA_PORT" "$SIM_PORT"; do
+    port_in_use "$p" && die "port $p on 127.0.0.1 is taken: free it, or set API_PORT / LAMBDA_PORT / SIM_PORT"
 done
+start_simulator "$SIM_PORT" --state .local/simulator.json
 write_functions_env "$ENV_FILE" .local/functions.env
 export LOCAL_JWT_SECRET_FILE="${LOCAL_JWT_SECRET_FILE:-$ROOT/.local/jwt-secret}"
 start_api .local/functions.env "$LAMBDA_PORT" "$API_PORT" reload
+start_mappings "$LAMBDA_PORT"
 API_URL="http://127.0.0.1:$API_PORT/api/v1"
 
 log "sample order: POST $API_URL/orders as 'demo' (token from: make token TRADER=demo)"
@@ -85,5 +90,6 @@ for i in "${!BG_NAMES[@]}"; do
 done
 log "API: $API_URL    token: make token TRADER=<id>    funds: make seed TRADER=<id> CASH=<amount>"
 log "emulator: $ENDPOINT    env: $ENV_FILE (source it: set -a; . $ENV_FILE; set +a)"
+log "simulator: $SIMULATOR_URL    functions: $LAMBDA_URL    status events: make events"
 log "Ctrl-C to stop"
 wait_bg

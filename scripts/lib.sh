@@ -169,7 +169,49 @@ write_functions_env() {
         echo "REFERENCE_PRICES=\"${REFERENCE_PRICES:-AAPL=190.12,MSFT=410.50,GOOG=175.25,AMZN=185.40,TSLA=250.00}\""
         echo "MARKET_COLLAR=${MARKET_COLLAR:-0.05}"
         echo "LOG_FORMAT=${LOG_FORMAT:-text}"
+        # The execute function's venue (the exchange simulator locally) and re-check delay.
+        # cargo-lambda's env-file parser needs values with '=' or ',' quoted.
+        [[ -z "${VENUE_BASE_URL:-}" ]] || echo "VENUE_BASE_URL=\"$VENUE_BASE_URL\""
+        echo "VENUE_API_KEY_ID=${VENUE_API_KEY_ID:-local}"
+        echo "VENUE_API_SECRET_KEY=${VENUE_API_SECRET_KEY:-local}"
+        echo "RECHECK_DELAY_SECS=${RECHECK_DELAY_SECS:-1}"
     } >"$out"
+}
+
+# The exchange simulator on 127.0.0.1:PORT (the venue of the execute function); extra
+# flags (e.g. --state FILE) follow. Sets and exports SIMULATOR_URL and VENUE_BASE_URL.
+#   start_simulator PORT [simulator flags...]
+start_simulator() {
+    local port="$1" target
+    shift
+    log "building the exchange simulator (cargo build -p venue-simulator)"
+    cargo build -q -p venue-simulator || die "cargo build -p venue-simulator failed"
+    target="$(cargo_target_dir)"
+    start_bg simulator "$target/debug/venue-simulator" --listen "127.0.0.1:$port" "$@"
+    export SIMULATOR_URL="http://127.0.0.1:$port"
+    export VENUE_BASE_URL="$SIMULATOR_URL"
+    wait_for_http "$SIMULATOR_URL/_sim/health" simulator 30
+}
+
+# Lambda's event source mappings, locally (tools/mapper): the work queue -> execute and
+# the orders table's stream -> publish, invoking through cargo lambda watch on
+# LAMBDA_PORT. Reads WORK_QUEUE_URL, ORDERS_TABLE_STREAM_ARN and the AWS_* variables
+# from the (exported) stack env. Starts both functions first, so that their first
+# compile does not hold up the first batch.
+#   start_mappings LAMBDA_PORT [local-mappings flags...]
+start_mappings() {
+    local lambda_port="$1" target fn
+    shift
+    for fn in execute publish; do
+        log "starting function $fn under cargo lambda watch (the first start compiles it)"
+        invoke_direct "http://127.0.0.1:$lambda_port" "$fn" '{"Records":[]}' | grep -q '"batchItemFailures"' ||
+            die "function $fn did not answer an empty batch (see $LOG_DIR/functions.log)"
+    done
+    log "building the local event source mappings (cargo build -p local-mappings)"
+    cargo build -q -p local-mappings || die "cargo build -p local-mappings failed"
+    target="$(cargo_target_dir)"
+    export LAMBDA_URL="http://127.0.0.1:$lambda_port"
+    start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" "$@"
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.
@@ -264,4 +306,18 @@ start_api() {
     wait_for_port "$lambda_port" functions 60
     warm_functions "http://127.0.0.1:$lambda_port"
     wait_for_http "http://127.0.0.1:$api_port/api/v1/health" gateway 60
+}
+
+# Wait until NAME's log contains TEXT, or fail showing the log.
+#   wait_for_log NAME TEXT [TIMEOUT]
+wait_for_log() {
+    local name="$1" text="$2" timeout="${3:-60}" deadline
+    deadline=$((SECONDS + timeout))
+    until grep -qF "$text" "$LOG_DIR/$name.log" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            show_log "$name"
+            die "$name did not log \"$text\" within ${timeout}s"
+        fi
+        sleep 0.2
+    done
 }

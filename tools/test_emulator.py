@@ -14,7 +14,12 @@ Starts the emulator on a free port (or uses --endpoint) and checks:
   3. tools/provision.py provisions infra/template.yaml, writes every Globals
      function variable and Output to the env file, is idempotent (a second run
      creates nothing), and an event put on the bus reaches the tap queue.
-  4. POST /moto-api/reset clears state.
+  4. The PutEvents fault knob: POST /_faults {"put_events": "error"} makes
+     PutEvents answer HTTP 500 InternalException, "entries" refuses every entry
+     (FailedEntryCount = n, InternalFailure), "ok" restores; GET /_faults says which.
+  5. A stream iterator survives a cancelled transaction: it sees neither the
+     rolled-back write nor loses the records committed after it.
+  6. POST /moto-api/reset clears state.
 Prints "N passed, M failed" and exits non-zero on any failure.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import queue
 import re
@@ -30,6 +36,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -285,6 +292,71 @@ def check_provision(endpoint: str) -> str:
     return detail
 
 
+def faults(endpoint: str, mode: str | None = None) -> dict[str, str]:
+    data = None if mode is None else json.dumps({"put_events": mode}).encode()
+    req = urllib.request.Request(f"{endpoint}/_faults", data=data, method="GET" if data is None else "POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def check_fault_knob(endpoint: str) -> str:
+    cfg = Config(region_name=REGION, retries={"total_max_attempts": 1, "mode": "standard"})
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", config=cfg)
+    events = boto3.client("events", **kw)
+    entries = [{"Source": "orders", "DetailType": "Order Status Changed", "Detail": f'{{"n": {i}}}'} for i in range(3)]
+    try:
+        assert faults(endpoint) == {"put_events": "ok"}, f"initial mode: {faults(endpoint)}"
+        assert faults(endpoint, "error") == {"put_events": "error"}
+        try:
+            events.put_events(Entries=entries)
+            raise AssertionError("PutEvents succeeded in mode error")
+        except events.exceptions.ClientError as err:
+            status = err.response["ResponseMetadata"]["HTTPStatusCode"]
+            code = err.response["Error"]["Code"]
+            assert (status, code) == (500, "InternalException"), f"mode error answered {status} {code}"
+        faults(endpoint, "entries")
+        resp = events.put_events(Entries=entries)
+        codes = [e.get("ErrorCode") for e in resp["Entries"]]
+        assert resp["FailedEntryCount"] == 3 and codes == ["InternalFailure"] * 3, f"mode entries: {resp}"
+        try:
+            faults(endpoint, "sometimes")
+            raise AssertionError("an unknown mode was accepted")
+        except urllib.error.HTTPError as err:
+            assert err.code == 400, f"an unknown mode answered {err.code}"
+        faults(endpoint, "ok")
+        resp = events.put_events(Entries=entries)
+        assert resp["FailedEntryCount"] == 0, f"mode ok: {resp}"
+    finally:
+        faults(endpoint, "ok")
+    return "error -> 500 InternalException, entries -> 3 of 3 InternalFailure, ok -> published"
+
+
+def check_stream_after_cancelled_transaction(ddb: object, endpoint: str) -> str:
+    table = make_table(ddb)
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+    streams = boto3.client("dynamodbstreams", **kw)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    item = lambda sk: {"PK": {"S": "TRADER#t1"}, "SK": {"S": sk}}  # noqa: E731
+    ddb.put_item(TableName=table, Item=item("ORDER#1"))
+    got = streams.get_records(ShardIterator=it)
+    seen = [r["dynamodb"]["Keys"]["SK"]["S"] for r in got["Records"]]
+    try:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": item("ORDER#phantom")}},
+            {"Put": {"TableName": table, "Item": item("ORDER#1"), "ConditionExpression": "attribute_not_exists(PK)"}},
+        ])  # fmt: skip
+        raise AssertionError("the transaction was not cancelled")
+    except ddb.exceptions.TransactionCanceledException:
+        pass
+    ddb.put_item(TableName=table, Item=item("ORDER#2"))
+    got = streams.get_records(ShardIterator=got["NextShardIterator"])
+    seen += [r["dynamodb"]["Keys"]["SK"]["S"] for r in got["Records"]]
+    assert seen == ["ORDER#1", "ORDER#2"], f"stream records read: {seen} (expected ORDER#1, ORDER#2)"
+    return "records read: ORDER#1, ORDER#2 (no phantom from the rolled-back transaction)"
+
+
 def check_reset(ddb: object, _sqs: object, endpoint: str) -> str:
     assert ddb.list_tables()["TableNames"], "expected tables before reset"
     req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
@@ -321,6 +393,8 @@ def main() -> int:
         ("dynamodb_transactions_are_atomic", lambda: check_atomic_transactions(ddb, sqs)),
         ("sqs_long_poll_does_not_block_dynamodb", lambda: check_long_poll_does_not_block_dynamodb(ddb, sqs)),
         ("provision_template", lambda: check_provision(endpoint)),
+        ("put_events_fault_knob", lambda: check_fault_knob(endpoint)),
+        ("stream_after_cancelled_transaction", lambda: check_stream_after_cancelled_transaction(ddb, endpoint)),
         ("moto_api_reset", lambda: check_reset(ddb, sqs, endpoint)),
     ]
     passed = failed = 0

@@ -3,6 +3,7 @@
 pub mod cancel;
 pub mod execute;
 pub mod plan;
+pub mod publish;
 pub mod query;
 pub mod submit;
 

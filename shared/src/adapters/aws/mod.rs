@@ -5,6 +5,7 @@ mod dynamo;
 mod eventbridge;
 pub mod items;
 mod sqs;
+pub mod stream;
 
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;

@@ -1,4 +1,5 @@
-//! `StatusEvents` in memory: records what was published; can be told to fail.
+//! `StatusEvents` in memory: records what was published; can be told to fail, as a
+//! whole (the bus down) or entry by entry (PutEvents' `FailedEntryCount`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,6 +12,7 @@ use crate::ports::{PublishError, StatusEvent, StatusEvents};
 pub struct MemoryEvents {
     published: Mutex<Vec<StatusEvent>>,
     failures_left: AtomicU32,
+    refused_next: Mutex<Vec<usize>>,
 }
 
 impl MemoryEvents {
@@ -21,6 +23,12 @@ impl MemoryEvents {
     /// The next `n` publish calls fail as if the bus were down.
     pub fn fail_next(&self, n: u32) {
         self.failures_left.store(n, Ordering::SeqCst);
+    }
+
+    /// The next publish call refuses the entries at these indexes (and publishes
+    /// the others), as PutEvents does when some entries fail.
+    pub fn refuse_next(&self, indexes: &[usize]) {
+        *self.refused_next.lock().unwrap_or_else(|e| e.into_inner()) = indexes.to_vec();
     }
 
     pub fn published(&self) -> Vec<StatusEvent> {
@@ -38,10 +46,26 @@ impl StatusEvents for MemoryEvents {
         if failing {
             return Err(PublishError::Unavailable("injected failure".into()));
         }
-        self.published
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(events);
-        Ok(())
+        let refused: Vec<usize> = std::mem::take(&mut *self.refused_next.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .filter(|&i| i < events.len())
+            .collect();
+        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        published.extend(
+            events
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !refused.contains(i))
+                .map(|(_, e)| e.clone()),
+        );
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(PublishError::Failed {
+                failed: refused,
+                total: events.len(),
+                detail: "InternalFailure: injected entry failure".into(),
+            })
+        }
     }
 }

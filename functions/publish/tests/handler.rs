@@ -1,0 +1,98 @@
+//! The publish handler on the sample stream event (`events/publish-stream.json`):
+//! an order created, submitted and cancel-requested, with an account change
+//! between (skipped), over the in-memory ports.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{Context, LambdaEvent};
+use publish::Publish;
+use serde_json::{Value, json};
+use shared::adapters::memory::{MemoryEvents, MemoryQueue};
+use shared::domain::OrderStatus;
+use shared::ports::WorkQueue;
+
+const EVENT: &str = include_str!("../../../events/publish-stream.json");
+
+fn sample() -> Value {
+    serde_json::from_str(EVENT).unwrap()
+}
+
+fn lambda_event(v: Value) -> LambdaEvent<Event> {
+    LambdaEvent::new(serde_json::from_value(v).unwrap(), Context::default())
+}
+
+fn seq(v: &Value, i: usize) -> String {
+    v["Records"][i]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn setup() -> (Arc<MemoryEvents>, Arc<MemoryQueue>, Publish) {
+    let (events, queue) = (Arc::new(MemoryEvents::new()), Arc::new(MemoryQueue::new()));
+    let handler = Publish {
+        events: events.clone(),
+        queue: queue.clone(),
+    };
+    (events, queue, handler)
+}
+
+#[tokio::test]
+async fn every_order_change_is_published_and_its_work_queued() {
+    let (events, queue, h) = setup();
+    let out = h.handle(lambda_event(sample())).await.unwrap();
+    assert_eq!(serde_json::to_value(&out).unwrap(), json!({"batchItemFailures": []}));
+
+    let moves: Vec<_> = events
+        .published()
+        .iter()
+        .map(|e| (e.previous_status, e.new_status, e.version))
+        .collect();
+    use OrderStatus::*;
+    assert_eq!(
+        moves,
+        [
+            (None, Pending, 1),
+            (Some(Pending), Submitted, 2),
+            (Some(Submitted), CancelRequested, 3)
+        ]
+    );
+    let kinds: Vec<Value> = queue
+        .receive(10, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str::<Value>(&m.body).unwrap()["kind"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("execute"), json!("cancel")]);
+}
+
+#[tokio::test]
+async fn a_refused_event_reports_its_record_for_the_retry() {
+    let (events, _queue, h) = setup();
+    // Entry 1 is the SUBMITTED event, from record 2 (the account change is record 1).
+    events.refuse_next(&[1]);
+    let v = sample();
+    let out = h.handle(lambda_event(v.clone())).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": seq(&v, 2)}]})
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_order_record_is_reported_after_the_ones_before_it_are_handled() {
+    let (events, _queue, h) = setup();
+    let mut v = sample();
+    v["Records"][3]["dynamodb"]["NewImage"]
+        .as_object_mut()
+        .unwrap()
+        .remove("version");
+    let out = h.handle(lambda_event(v.clone())).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": seq(&v, 3)}]})
+    );
+    assert_eq!(events.published().len(), 2);
+}

@@ -1,0 +1,316 @@
+//! Publish use case: the outbox consumer. The orders table's stream carries every
+//! committed change of an order; for each one this publishes its `Order Status
+//! Changed` event (SPEC §7) and queues the work the change calls for, so that a
+//! commit can never be left unannounced or unqueued, whatever failed after it.
+//!
+//! Changes are handled in stream order. The result names the first change that
+//! was not fully handled: everything before it is done, and the caller (Lambda's
+//! stream event source) retries from it, so nothing is skipped. Changes after it
+//! may already have been handled too; they are handled again on the retry, which
+//! is harmless: events are at-least-once (consumers dedupe by order id and
+//! version) and the executor claims orders idempotently.
+
+use crate::domain::{Order, OrderStatus};
+use crate::ports::{PublishError, StatusEvent, StatusEvents, WorkMessage, WorkQueue};
+
+/// What happened to the item, as the stream names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Insert,
+    Modify,
+    Remove,
+}
+
+/// One committed change of an order item, decoded from a stream record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderChange {
+    /// The stream record's sequence number: what a partial batch failure names.
+    pub sequence_number: String,
+    pub kind: ChangeKind,
+    pub old: Option<Order>,
+    pub new: Option<Order>,
+}
+
+/// What one change calls for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Effects {
+    pub event: Option<StatusEvent>,
+    pub work: Option<WorkMessage>,
+}
+
+/// The event and work of a change:
+/// - INSERT: an event with no previous status; a PENDING order is queued for execution.
+/// - MODIFY that raised the version: an event from the old status; a move into
+///   CANCEL_REQUESTED queues the venue cancel.
+/// - anything else (a MODIFY that left the version alone, a REMOVE): nothing.
+pub fn effects(change: &OrderChange) -> Effects {
+    match (change.kind, &change.old, &change.new) {
+        (ChangeKind::Insert, _, Some(new)) => Effects {
+            event: Some(StatusEvent::of(None, new)),
+            work: (new.status == OrderStatus::Pending).then(|| WorkMessage::Execute {
+                trader_id: new.trader_id.clone(),
+                order_id: new.order_id,
+            }),
+        },
+        (ChangeKind::Modify, Some(old), Some(new)) if new.version > old.version => Effects {
+            event: Some(StatusEvent::of(Some(old.status), new)),
+            work: (new.status == OrderStatus::CancelRequested && old.status != OrderStatus::CancelRequested).then(
+                || WorkMessage::Cancel {
+                    trader_id: new.trader_id.clone(),
+                    order_id: new.order_id,
+                },
+            ),
+        },
+        _ => Effects::default(),
+    }
+}
+
+/// The first change that was not fully handled, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub sequence_number: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Events and work messages sent (including any for changes after a failure).
+    pub events: usize,
+    pub messages: usize,
+    pub failed: Option<Failure>,
+}
+
+/// Handles `changes` in order (see the module doc for what a failure means).
+///
+/// The events go out in one `publish` call (the adapter batches PutEvents by 10 and
+/// says which entries failed) while the work messages are sent in order, at the
+/// same time: an event does not wait for the SQS round trips of the batch.
+pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, changes: &[OrderChange]) -> Outcome {
+    let planned: Vec<Effects> = changes.iter().map(effects).collect();
+    // Which change each event belongs to.
+    let (owners, batch): (Vec<usize>, Vec<StatusEvent>) = planned
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| e.event.clone().map(|ev| (i, ev)))
+        .unzip();
+
+    let publish = async {
+        if batch.is_empty() {
+            return (0, None);
+        }
+        match events.publish(&batch).await {
+            Ok(()) => (batch.len(), None),
+            Err(PublishError::Failed { failed, detail, .. }) => (
+                batch.len().saturating_sub(failed.len()),
+                failed
+                    .iter()
+                    .filter_map(|&k| owners.get(k).copied())
+                    .min()
+                    .map(|i| (i, format!("status event not published: {detail}"))),
+            ),
+            Err(e @ PublishError::Unavailable(_)) => (0, owners.first().map(|&i| (i, e.to_string()))),
+        }
+    };
+    let send = async {
+        let mut sent = 0;
+        for (i, effect) in planned.iter().enumerate() {
+            if let Some(message) = &effect.work {
+                if let Err(e) = queue.send(message, 0).await {
+                    return (sent, Some((i, format!("work message not queued: {e}"))));
+                }
+                sent += 1;
+            }
+        }
+        (sent, None)
+    };
+    let ((published, event_failure), (messages, send_failure)) = tokio::join!(publish, send);
+
+    let failed = [event_failure, send_failure]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(i, _)| *i)
+        .and_then(|(i, reason)| {
+            changes.get(i).map(|c| Failure {
+                sequence_number: c.sequence_number.clone(),
+                reason,
+            })
+        });
+    Outcome {
+        events: published,
+        messages,
+        failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::adapters::memory::{MemoryEvents, MemoryQueue};
+    use crate::domain::{OrderId, Timestamp, TraderId, validate_order};
+    use crate::ports::{QueueError, ReceivedMessage};
+
+    fn order() -> Order {
+        let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
+            "limit_price": "150.25", "client_order_id": "c-1"});
+        let draft = validate_order(&body).unwrap();
+        let trader = TraderId::parse("alice").unwrap();
+        Order::pending(OrderId::new(), trader, draft, Decimal::from(1503), Timestamp::now())
+    }
+
+    fn moved(o: &Order, status: OrderStatus) -> Order {
+        let mut next = o.clone();
+        next.status = status;
+        next.version += 1;
+        next
+    }
+
+    fn change(seq: &str, kind: ChangeKind, old: Option<&Order>, new: Option<&Order>) -> OrderChange {
+        OrderChange {
+            sequence_number: seq.into(),
+            kind,
+            old: old.cloned(),
+            new: new.cloned(),
+        }
+    }
+
+    /// A lifecycle: created, submitted, cancel requested, an untouched rewrite, cancelled.
+    fn lifecycle() -> Vec<OrderChange> {
+        let pending = order();
+        let submitted = moved(&pending, OrderStatus::Submitted);
+        let requested = moved(&submitted, OrderStatus::CancelRequested);
+        let cancelled = moved(&requested, OrderStatus::Cancelled);
+        vec![
+            change("1", ChangeKind::Insert, None, Some(&pending)),
+            change("2", ChangeKind::Modify, Some(&pending), Some(&submitted)),
+            change("3", ChangeKind::Modify, Some(&submitted), Some(&requested)),
+            change("4", ChangeKind::Modify, Some(&requested), Some(&requested)),
+            change("5", ChangeKind::Modify, Some(&requested), Some(&cancelled)),
+        ]
+    }
+
+    #[tokio::test]
+    async fn every_versioned_change_is_announced_and_queues_its_work() {
+        let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
+        let changes = lifecycle();
+        let out = publish_changes(&events, &queue, &changes).await;
+        assert_eq!(
+            out,
+            Outcome {
+                events: 4,
+                messages: 2,
+                failed: None
+            }
+        );
+
+        let published = events.published();
+        let moves: Vec<_> = published
+            .iter()
+            .map(|e| (e.previous_status, e.new_status, e.version))
+            .collect();
+        use OrderStatus::*;
+        assert_eq!(
+            moves,
+            [
+                (None, Pending, 1),
+                (Some(Pending), Submitted, 2),
+                (Some(Submitted), CancelRequested, 3),
+                (Some(CancelRequested), Cancelled, 4)
+            ]
+        );
+        assert_eq!(published[0].client_order_id.as_deref(), Some("c-1"));
+        let bodies: Vec<_> = queue
+            .receive(10, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        let o = changes[0].new.as_ref().unwrap();
+        let expect = |kind: &str| format!(r#"{{"kind":"{kind}","trader_id":"alice","order_id":"{}"}}"#, o.order_id);
+        assert_eq!(bodies, [expect("execute"), expect("cancel")]);
+    }
+
+    #[tokio::test]
+    async fn removals_and_inserts_of_non_pending_orders_queue_nothing() {
+        let o = moved(&order(), OrderStatus::Submitted);
+        let changes = [
+            change("1", ChangeKind::Insert, None, Some(&o)),
+            change("2", ChangeKind::Remove, Some(&o), None),
+        ];
+        let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
+        let out = publish_changes(&events, &queue, &changes).await;
+        assert_eq!(
+            out,
+            Outcome {
+                events: 1,
+                messages: 0,
+                failed: None
+            }
+        );
+        assert!(queue.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_entry_fails_its_own_record_and_the_bus_down_fails_the_first() {
+        let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
+        // Events of records 1, 2, 3, 5: entry 2 is record "3"'s, entry 3 record "5"'s.
+        events.refuse_next(&[3, 2]);
+        let out = publish_changes(&events, &queue, &lifecycle()).await;
+        let failed = out.failed.unwrap();
+        assert_eq!(failed.sequence_number, "3");
+        assert!(failed.reason.contains("InternalFailure"), "{}", failed.reason);
+        assert_eq!(out.events, 2);
+
+        events.fail_next(1);
+        let out = publish_changes(&events, &queue, &lifecycle()).await;
+        assert_eq!(out.failed.map(|f| f.sequence_number).as_deref(), Some("1"));
+        assert_eq!(out.events, 0);
+    }
+
+    /// Sends succeed until `ok` of them went through.
+    struct FlakyQueue {
+        ok: AtomicU32,
+    }
+
+    #[async_trait]
+    impl WorkQueue for FlakyQueue {
+        async fn send(&self, _m: &WorkMessage, _d: u32) -> Result<(), QueueError> {
+            self.ok
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .map(|_| ())
+                .map_err(|_| QueueError::Unavailable("injected".into()))
+        }
+        async fn receive(&self, _max: u32, _wait: u32) -> Result<Vec<ReceivedMessage>, QueueError> {
+            Ok(Vec::new())
+        }
+        async fn delete(&self, _r: &str) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn change_visibility(&self, _r: &str, _s: u32) -> Result<(), QueueError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unqueued_message_fails_its_record_even_when_its_event_went_out() {
+        let events = MemoryEvents::new();
+        let queue = FlakyQueue { ok: AtomicU32::new(1) };
+        let out = publish_changes(&events, &queue, &lifecycle()).await;
+        let failed = out.failed.unwrap();
+        assert_eq!(
+            failed.sequence_number, "3",
+            "the cancel message of record 3 was refused"
+        );
+        assert!(
+            failed.reason.starts_with("work message not queued"),
+            "{}",
+            failed.reason
+        );
+        assert_eq!((out.events, out.messages), (4, 1));
+    }
+}

@@ -1,0 +1,9 @@
+//! Local stand-ins for Lambda's event source mappings, against the local emulator
+//! and `cargo lambda watch` (see `main.rs` for the command line):
+//! - [`sqs`]: the work queue → the execute function (partial batch failures);
+//! - [`stream`]: the orders table's DynamoDB stream → the publish function;
+//! - [`invoke`]: the invoke API and batch responses, read as Lambda reads them.
+
+pub mod invoke;
+pub mod sqs;
+pub mod stream;
