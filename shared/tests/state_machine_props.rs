@@ -50,6 +50,7 @@ fn kind_of(event: &OrderEvent, remaining: Decimal) -> EventKind {
         OrderEvent::ConfirmCancel { .. } => EventKind::ConfirmCancel,
         OrderEvent::Reject { .. } => EventKind::Reject,
         OrderEvent::Expire { .. } => EventKind::Expire,
+        OrderEvent::Stall { .. } => EventKind::Stall,
     }
 }
 

@@ -3,12 +3,13 @@
 //! (`ReportBatchItemFailures`), so one bad message never fails the batch. A failed
 //! message is hidden for an exponential backoff with jitter (its visibility) and
 //! comes back; after the queue's `maxReceiveCount` SQS moves it to the DLQ, and the
-//! last failure is logged as an error naming the order for the operator.
+//! last failure marks the order stalled (reason, `STALL` audit record, event) and is
+//! logged as an error naming the order, for the operator.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::app::{ExecuteDeps, execute};
+use shared::app::{ExecuteDeps, execute, mark_stalled};
 use shared::ports::{Clock, OrderStore, Venue, WorkMessage, WorkQueue};
 use tracing::{Instrument, error, info_span, warn};
 
@@ -84,6 +85,9 @@ impl Execute {
         let Err(e) = result else { return true };
         if count >= self.max_receives {
             error!(error = %e, "retry budget spent: the message goes to the dead-letter queue; the order needs an operator (redrive the DLQ once the cause is fixed)");
+            mark_stalled(&deps, &work, id, &e.to_string())
+                .instrument(span.clone())
+                .await;
         } else {
             warn!(error = %e, "will retry");
         }

@@ -9,7 +9,7 @@ use execute::Execute;
 use rust_decimal::Decimal;
 use shared::adapters::memory::{MemoryQueue, MemoryStore, MemoryVenue, place_limit_buy};
 use shared::domain::{OrderStatus, TraderId};
-use shared::ports::{OrderStore, SystemClock};
+use shared::ports::{AuditLog, OrderStore, SystemClock};
 
 const EVENT: &str = include_str!("../../../events/execute-sqs.json");
 
@@ -68,4 +68,27 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].0, "h-0");
     assert!((2..=3).contains(&changes[0].1), "first backoff {:?}", changes[0]);
+    let waiting = store.get_order(&demo, &b.order_id).await.unwrap().unwrap();
+    assert_eq!(waiting.reason, None, "retries left: not stalled yet");
+
+    // The last delivery the queue allows: the order says why it is stuck.
+    let mut last = event(&[format!(
+        r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#,
+        b.order_id
+    )]);
+    last.records[0]
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "8".into());
+    let out = h.handle(last).await;
+    assert_eq!(out.batch_item_failures.len(), 1, "still failed, so SQS dead-letters it");
+    let stalled = store.get_order(&demo, &b.order_id).await.unwrap().unwrap();
+    assert_eq!(stalled.status, waiting.status);
+    assert_eq!(stalled.version, waiting.version + 1);
+    let reason = stalled.reason.unwrap();
+    assert!(
+        reason.contains("dead-letter queue") && reason.contains("venue temporarily unavailable"),
+        "{reason}"
+    );
+    let trail = store.records(&b.order_id).await.unwrap();
+    assert_eq!(trail.last().unwrap().action, "STALL");
 }

@@ -342,3 +342,48 @@ async fn schedule_recheck(deps: &ExecuteDeps<'_>, message: &WorkMessage, order: 
     }
     Ok(())
 }
+
+/// The retry budget of `message` is spent (SQS dead-letters it next): the order
+/// keeps its status and says why (`reason`, a `STALL` audit record, a status event),
+/// so an operator sees it. Best effort: the message is in the DLQ either way.
+pub async fn mark_stalled(deps: &ExecuteDeps<'_>, message: &WorkMessage, message_id: &str, why: &str) {
+    let (trader, id) = message.ids();
+    let ctx = AuditContext {
+        actor: "execute".into(),
+        request_id: Some(message_id.to_owned()),
+        idempotency_key: None,
+    };
+    let reason = format!(
+        "Execution stopped retrying: {why}. The work message is in the dead-letter queue; redrive it once the cause is fixed"
+    );
+    for _ in 0..3 {
+        let order = match deps.store.get_order(trader, id).await {
+            Ok(Some(o)) if !o.status.is_terminal() => o,
+            Ok(_) => return,
+            Err(e) => {
+                warn!(order_id = %id, error = %e, "could not mark the order stalled");
+                return;
+            }
+        };
+        let Ok(write) = plan_transition(
+            &order,
+            &OrderEvent::Stall { reason: reason.clone() },
+            None,
+            &ctx,
+            deps.clock.now(),
+        ) else {
+            return;
+        };
+        match deps.store.transition(write).await {
+            Ok(()) => {
+                warn!(order_id = %id, status = %order.status, "order marked stalled for an operator");
+                return;
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => {
+                warn!(order_id = %id, error = %e, "could not mark the order stalled");
+                return;
+            }
+        }
+    }
+}

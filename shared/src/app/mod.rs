@@ -8,6 +8,6 @@ pub mod query;
 pub mod submit;
 
 pub use cancel::{CancelDeps, cancel};
-pub use execute::{ExecuteDeps, ExecuteError, execute};
+pub use execute::{ExecuteDeps, ExecuteError, execute, mark_stalled};
 pub use plan::{AuditContext, plan_rejected_submit, plan_submit, plan_transition};
 pub use submit::{Reply, SubmitDeps, SubmitRequest, submit};

@@ -114,6 +114,10 @@ pub enum OrderEvent {
     Expire {
         reason: Option<String>,
     },
+    /// Execution gave up (see `EventKind::Stall`); `reason` says why.
+    Stall {
+        reason: String,
+    },
 }
 
 impl OrderEvent {
@@ -126,6 +130,7 @@ impl OrderEvent {
             Self::ConfirmCancel { .. } => "CANCEL_CONFIRM",
             Self::Reject { .. } => "REJECT",
             Self::Expire { .. } => "EXPIRE",
+            Self::Stall { .. } => "STALL",
         }
     }
 }
@@ -207,6 +212,7 @@ impl Order {
             OrderEvent::ConfirmCancel { .. } => EventKind::ConfirmCancel,
             OrderEvent::Reject { .. } => EventKind::Reject,
             OrderEvent::Expire { .. } => EventKind::Expire,
+            OrderEvent::Stall { .. } => EventKind::Stall,
         };
         let to = status::next(self.status, kind)?;
 
@@ -258,7 +264,7 @@ impl Order {
                 });
             }
             OrderEvent::ConfirmCancel { reason } | OrderEvent::Expire { reason } => next.reason = reason.clone(),
-            OrderEvent::Reject { reason } => next.reason = Some(reason.clone()),
+            OrderEvent::Reject { reason } | OrderEvent::Stall { reason } => next.reason = Some(reason.clone()),
             OrderEvent::Claim | OrderEvent::RequestCancel => {}
         }
 

@@ -90,10 +90,13 @@ pub enum EventKind {
     ConfirmCancel,
     Reject,
     Expire,
+    /// Execution gave up retrying (the work message went to the dead-letter queue):
+    /// the status stays, the order says why, for an operator.
+    Stall,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         Self::Claim,
         Self::PartialFill,
         Self::FinalFill,
@@ -101,6 +104,7 @@ impl EventKind {
         Self::ConfirmCancel,
         Self::Reject,
         Self::Expire,
+        Self::Stall,
     ];
 }
 
@@ -146,6 +150,10 @@ pub fn next(from: OrderStatus, event: EventKind) -> Result<OrderStatus, InvalidT
         (S::CancelRequested, E::Reject) => S::Rejected,
         (S::CancelRequested, E::Claim | E::RequestCancel) => return Err(invalid(from, event)),
 
+        // Not a move: the order records that execution is stuck (its message in the
+        // DLQ) and waits, in the status it had, for an operator's redrive.
+        (S::Pending | S::Submitted | S::PartiallyFilled | S::CancelRequested, E::Stall) => from,
+
         (S::Filled | S::Cancelled | S::Rejected | S::Expired, _) => return Err(invalid(from, event)),
     };
     Ok(to)
@@ -188,6 +196,8 @@ mod tests {
             (S::CancelRequested, E::ConfirmCancel, S::Cancelled),
             (S::CancelRequested, E::PartialFill, S::CancelRequested),
             (S::CancelRequested, E::FinalFill, S::Filled),
+            (S::Submitted, E::Stall, S::Submitted),
+            (S::Pending, E::Stall, S::Pending),
         ];
         for (from, event, to) in edges {
             assert_eq!(next(from, event), Ok(to), "{from} --{event:?}-->");
@@ -199,6 +209,11 @@ mod tests {
         for from in OrderStatus::ALL {
             for event in EventKind::ALL {
                 if let Ok(to) = next(from, event) {
+                    if event == EventKind::Stall {
+                        // A stall marks the order where it is; it never moves it.
+                        assert_eq!(to, from);
+                        continue;
+                    }
                     assert_ne!(to, OrderStatus::Pending);
                     if event == EventKind::Claim {
                         assert_eq!(from, OrderStatus::Pending);
