@@ -17,6 +17,10 @@ mod execution {
 
     const WAIT: Duration = Duration::from_secs(60);
 
+    fn dec(v: &serde_json::Value) -> rust_decimal::Decimal {
+        v.as_str().and_then(|s| s.parse().ok()).expect("a decimal string")
+    }
+
     async fn stack() -> Stack {
         Stack::from_env().await.expect("the local stack's environment")
     }
@@ -71,26 +75,12 @@ mod execution {
             .as_array()
             .unwrap()
             .iter()
-            .map(|f| {
-                f["quantity"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<rust_decimal::Decimal>()
-                    .unwrap()
-                    * f["price"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()
-            })
+            .map(|f| dec(&f["quantity"]) * dec(&f["price"]))
             .sum();
         let account = s.get("/account", &token).await.unwrap();
-        let cash: rust_decimal::Decimal = account.body["cash"].as_str().unwrap().parse().unwrap();
+        let cash = dec(&account.body["cash"]);
         assert_eq!(cash, rust_decimal::Decimal::from(100_000) - spent);
-        assert!(
-            account.body["reserved"]
-                .as_str()
-                .unwrap()
-                .parse::<rust_decimal::Decimal>()
-                .unwrap()
-                .is_zero()
-        );
+        assert!(dec(&account.body["reserved"]).is_zero(), "nothing stays reserved");
     }
 
     #[tokio::test]
@@ -115,7 +105,7 @@ mod execution {
 
         s.sim_prices(json!({"RESTX": "89.50"})).await.unwrap();
         let filled = s.wait_for_status(&t, &id, &["FILLED"], WAIT).await.unwrap();
-        let avg: rust_decimal::Decimal = filled["average_fill_price"].as_str().unwrap().parse().unwrap();
+        let avg = dec(&filled["average_fill_price"]);
         assert!(
             avg <= rust_decimal::Decimal::from(90),
             "filled at {avg}, above its limit"
@@ -144,14 +134,7 @@ mod execution {
         assert_eq!(at_venue.len(), 1);
         assert_eq!(at_venue[0]["status"], "canceled");
         let account = s.get("/account", &token).await.unwrap();
-        assert!(
-            account.body["reserved"]
-                .as_str()
-                .unwrap()
-                .parse::<rust_decimal::Decimal>()
-                .unwrap()
-                .is_zero()
-        );
+        assert!(dec(&account.body["reserved"]).is_zero(), "nothing stays reserved");
     }
 
     #[tokio::test]
@@ -172,13 +155,6 @@ mod execution {
             .unwrap();
         assert_eq!(done["filled_quantity"], "0", "{done}");
         let account = s.get("/account", &token).await.unwrap();
-        assert!(
-            account.body["reserved"]
-                .as_str()
-                .unwrap()
-                .parse::<rust_decimal::Decimal>()
-                .unwrap()
-                .is_zero()
-        );
+        assert!(dec(&account.body["reserved"]).is_zero(), "nothing stays reserved");
     }
 }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
@@ -46,6 +47,24 @@ impl DynamoStore {
             orders_table: orders_table.into(),
             audit_table: audit_table.into(),
         }
+    }
+}
+
+/// `Ok(true)` when a conditional UpdateItem applied, `Ok(false)` when its condition
+/// did not hold, `Unavailable` otherwise.
+fn update_applied<O, R>(result: Result<O, SdkError<UpdateItemError, R>>) -> Result<bool, StoreError>
+where
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(unavailable(e)),
     }
 }
 
@@ -711,16 +730,11 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":exp", n(window + 120))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(RateDecision::Allowed),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(RateDecision::Limited { retry_after_secs })
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(if update_applied(result)? {
+            RateDecision::Allowed
+        } else {
+            RateDecision::Limited { retry_after_secs }
+        })
     }
 
     async fn advance_recheck(
@@ -750,16 +764,7 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":exp", n(now.unix_seconds() + 7 * 24 * 3600))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        update_applied(result)
     }
 
     async fn rewind_recheck(&self, trader: &TraderId, order: &OrderId, from: u64) -> Result<(), StoreError> {
@@ -775,16 +780,8 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":to", n(from + 1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        // Already moved on: nothing to undo.
+        update_applied(result).map(|_| ())
     }
 
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
