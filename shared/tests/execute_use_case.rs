@@ -278,3 +278,38 @@ async fn an_unreadable_order_id_at_the_venue_is_never_an_extra_order() {
     w.run(&ghost).await.unwrap();
     assert!(w.venue.orders().is_empty());
 }
+
+#[tokio::test]
+async fn a_day_order_expires_at_the_end_of_the_venues_day_and_releases_its_funds() {
+    let w = world().await;
+    let mut body = limit_buy("4", "90");
+    body["time_in_force"] = "day".into();
+    let order = w.place(body).await;
+    w.run(&w.execute_message(&order)).await.unwrap();
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    assert_eq!(w.reserved().await, d("360.00"));
+    w.venue.advance_ms(MemoryVenue::DEFAULT_DAY_MS + 1);
+    w.run(&w.rechecks()[0]).await.unwrap();
+    let after = w.order(&order).await;
+    assert_eq!(after.status, OrderStatus::Expired);
+    assert_eq!(w.reserved().await, Decimal::ZERO);
+    assert_eq!(w.rechecks().len(), 1, "an expired order needs no further look");
+}
+
+#[tokio::test]
+async fn an_ioc_order_takes_what_is_there_and_cancels_the_rest() {
+    let w = world().await;
+    w.venue.set_partial_fills(true);
+    let mut body = limit_buy("10", "101");
+    body["time_in_force"] = "ioc".into();
+    let order = w.place(body).await;
+    w.run(&w.execute_message(&order)).await.unwrap();
+    let after = w.order(&order).await;
+    assert_eq!(after.status, OrderStatus::Cancelled, "{after:?}");
+    assert!(after.filled_quantity > Decimal::ZERO && after.filled_quantity < d("10"));
+    assert_eq!(w.reserved().await, Decimal::ZERO, "the unfilled rest is released");
+    assert_eq!(
+        w.cash().await,
+        d("100000") - after.filled_quantity * after.average_fill_price.unwrap()
+    );
+}
