@@ -60,7 +60,7 @@ SIM_PORT="${SIM_PORT:-8900}"
 for p in "$API_PORT" "$LAMBDA_PORT" "$SIM_PORT"; do
     port_in_use "$p" && die "port $p on 127.0.0.1 is taken: free it, or set API_PORT / LAMBDA_PORT / SIM_PORT"
 done
-start_simulator "$SIM_PORT" --state .local/simulator.json
+start_simulator "$SIM_PORT" --state .local/simulator.json --prices "$(reference_prices)"
 write_functions_env "$ENV_FILE" .local/functions.env
 export LOCAL_JWT_SECRET_FILE="${LOCAL_JWT_SECRET_FILE:-$ROOT/.local/jwt-secret}"
 start_api .local/functions.env "$LAMBDA_PORT" "$API_PORT" reload
@@ -72,7 +72,7 @@ TOKEN="$("$(cargo_target_dir)/debug/local-gateway" token --trader demo | tail -n
 "$VENV_PY" - "$API_URL" "$TOKEN" <<'PY' || die "the sample order did not go through the API (see .local/logs/)"
 import json, sys, urllib.request, urllib.error, uuid
 url, token = sys.argv[1:]
-body = {"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "150.25",
+body = {"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "10",
         "time_in_force": "day", "client_order_id": "dev-sample"}
 req = urllib.request.Request(url + "/orders", data=json.dumps(body).encode(), method="POST", headers={
     "authorization": "Bearer " + token, "content-type": "application/json", "idempotency-key": str(uuid.uuid4())})

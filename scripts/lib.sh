@@ -161,12 +161,17 @@ cargo_target_dir() {
         "$VENV_PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
 }
 
+# Prices that value market and stop orders (submit) and start the simulator's market.
+reference_prices() {
+    echo "${REFERENCE_PRICES:-AAPL=190.12,MSFT=410.50,GOOG=175.25,AMZN=185.40,TSLA=250.00}"
+}
+
 # The functions' environment: the stack's resources plus pricing and log format.
 write_functions_env() {
     local stack_env="$1" out="$2"
     {
         cat "$stack_env"
-        echo "REFERENCE_PRICES=\"${REFERENCE_PRICES:-AAPL=190.12,MSFT=410.50,GOOG=175.25,AMZN=185.40,TSLA=250.00}\""
+        echo "REFERENCE_PRICES=\"$(reference_prices)\""
         echo "MARKET_COLLAR=${MARKET_COLLAR:-0.05}"
         echo "LOG_FORMAT=${LOG_FORMAT:-text}"
         # The execute function's venue (the exchange simulator locally) and re-check delay.
