@@ -272,13 +272,18 @@ async fn apply_fill(
     let average = venue
         .average_fill_price
         .ok_or_else(|| mismatch("fills without an average price".into()))?;
-    let booked: Decimal = deps
-        .store
-        .fills(&order.trader_id, &order.order_id)
-        .await?
-        .iter()
-        .map(|f| f.quantity * f.price)
-        .sum();
+    // What we booked so far, exactly (the order's average is rounded); the first
+    // fill of an order needs no read.
+    let booked: Decimal = if order.filled_quantity.is_zero() {
+        Decimal::ZERO
+    } else {
+        deps.store
+            .fills(&order.trader_id, &order.order_id)
+            .await?
+            .iter()
+            .map(|f| f.quantity * f.price)
+            .sum()
+    };
     let price = ((average * venue.filled_quantity - booked) / quantity).round_dp(crate::domain::money::PRICE_SCALE);
     if price <= Decimal::ZERO {
         return Err(mismatch(format!("derived fill price {price}")));
