@@ -199,17 +199,7 @@ async fn invoke(gw: &Gateway, function: &str, event: &serde_json::Value, left: D
     let sent = gw.client.post(&url).timeout(left).json(event).send().await;
     let response = match sent {
         Ok(r) => r,
-        Err(e) if e.is_timeout() => {
-            return problem(
-                504,
-                "gateway-timeout",
-                "Gateway timeout",
-                &format!(
-                    "Function {function} did not answer within {} s",
-                    INTEGRATION_TIMEOUT.as_secs()
-                ),
-            );
-        }
+        Err(e) if e.is_timeout() => return timeout(function),
         Err(e) => {
             return problem(
                 502,
