@@ -86,23 +86,31 @@ pid_of() {
     return 1
 }
 
-# Wait until the emulator at URL answers, or fail showing its log.
-wait_for_emulator() {
-    local url="$1" name="$2" timeout="${3:-30}" pid deadline
+# Poll CMD... every 0.2 s until it succeeds; fail, showing NAME's log, if NAME's
+# process exits first or TIMEOUT seconds pass. WHAT completes "NAME ... WHAT".
+#   wait_until NAME TIMEOUT WHAT CMD...
+wait_until() {
+    local name="$1" timeout="$2" what="$3" pid deadline
+    shift 3
     pid="$(pid_of "$name")"
     deadline=$((SECONDS + timeout))
-    until emulator_answers "$url"; do
+    until "$@"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             show_log "$name"
-            die "$name exited before answering at $url/moto-api/"
+            die "$name exited before it could $what"
         fi
         if ((SECONDS >= deadline)); then
             show_log "$name"
-            die "$name did not answer at $url/moto-api/ within ${timeout}s"
+            die "$name did not $what within ${timeout}s"
         fi
         sleep 0.2
     done
-    log "$name is up at $url"
+}
+
+# Wait until the emulator at URL answers, or fail showing its log.
+wait_for_emulator() {
+    wait_until "$2" "${3:-30}" "answer at $1/moto-api/" emulator_answers "$1"
+    log "$2 is up at $1"
 }
 
 # Stop every background process group, newest first; SIGKILL what is left after 10 s.
@@ -257,34 +265,12 @@ PY
 }
 
 wait_for_http() {
-    local url="$1" name="$2" timeout="${3:-60}" pid deadline
-    pid="$(pid_of "$name")"
-    deadline=$((SECONDS + timeout))
-    until http_ok "$url"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            show_log "$name"
-            die "$name exited before answering at $url"
-        fi
-        if ((SECONDS >= deadline)); then
-            show_log "$name"
-            die "$name did not answer at $url within ${timeout}s"
-        fi
-        sleep 0.2
-    done
-    log "$name is up at $url"
+    wait_until "$2" "${3:-60}" "answer at $1" http_ok "$1"
+    log "$2 is up at $1"
 }
 
 wait_for_port() {
-    local port="$1" name="$2" timeout="${3:-60}" pid deadline
-    pid="$(pid_of "$name")"
-    deadline=$((SECONDS + timeout))
-    until port_in_use "$port"; do
-        if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
-            show_log "$name"
-            die "$name is not listening on 127.0.0.1:$port"
-        fi
-        sleep 0.2
-    done
+    wait_until "$2" "${3:-60}" "listen on 127.0.0.1:$1" port_in_use "$1"
 }
 
 # Functions under cargo lambda watch on LAMBDA_PORT, and the local API gateway on
@@ -316,13 +302,5 @@ start_api() {
 # Wait until NAME's log contains TEXT, or fail showing the log.
 #   wait_for_log NAME TEXT [TIMEOUT]
 wait_for_log() {
-    local name="$1" text="$2" timeout="${3:-60}" deadline
-    deadline=$((SECONDS + timeout))
-    until grep -qF "$text" "$LOG_DIR/$name.log" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            show_log "$name"
-            die "$name did not log \"$text\" within ${timeout}s"
-        fi
-        sleep 0.2
-    done
+    wait_until "$1" "${3:-60}" "log \"$2\"" grep -qsF "$2" "$LOG_DIR/$1.log"
 }

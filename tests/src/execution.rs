@@ -34,32 +34,25 @@ impl Stack {
         std::env::var("SIMULATOR_URL").context("SIMULATOR_URL is not set: make test starts the simulator")
     }
 
-    /// `POST /_sim/config` with some knobs (`{"error_rate": 0.2}`).
-    pub async fn sim_config(&self, knobs: Value) -> anyhow::Result<()> {
-        let r = self
-            .http
-            .post(format!("{}/_sim/config", self.simulator()?))
-            .json(&knobs)
-            .send()
-            .await?;
+    /// POSTs `body` to a knob endpoint; a refusal is an error with its answer.
+    async fn post_knobs(&self, url: String, body: &Value) -> anyhow::Result<()> {
+        let r = self.http.post(&url).json(body).send().await?;
         if !r.status().is_success() {
-            bail!("simulator config {knobs}: {}", r.text().await?);
+            bail!("POST {url} {body}: {}", r.text().await?);
         }
         Ok(())
     }
 
+    /// `POST /_sim/config` with some knobs (`{"error_rate": 0.2}`).
+    pub async fn sim_config(&self, knobs: Value) -> anyhow::Result<()> {
+        self.post_knobs(format!("{}/_sim/config", self.simulator()?), &knobs)
+            .await
+    }
+
     /// `POST /_sim/prices` (`{"RESTX": "89"}`): moves symbols now, crossing resting orders.
     pub async fn sim_prices(&self, prices: Value) -> anyhow::Result<()> {
-        let r = self
-            .http
-            .post(format!("{}/_sim/prices", self.simulator()?))
-            .json(&prices)
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!("simulator prices {prices}: {}", r.text().await?);
-        }
-        Ok(())
+        self.post_knobs(format!("{}/_sim/prices", self.simulator()?), &prices)
+            .await
     }
 
     /// The simulator's orders for one client order id (= our order id).
@@ -72,16 +65,7 @@ impl Stack {
     /// `POST /_faults` on the emulator (`{"put_events": "error"}`).
     pub async fn emulator_faults(&self, faults: Value) -> anyhow::Result<()> {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL")?;
-        let r = self
-            .http
-            .post(format!("{endpoint}/_faults"))
-            .json(&faults)
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!("emulator faults {faults}: {}", r.text().await?);
-        }
-        Ok(())
+        self.post_knobs(format!("{endpoint}/_faults"), &faults).await
     }
 
     /// Sends a work message straight to the work queue (a redelivery, as SQS may make).
