@@ -19,10 +19,10 @@ FUNCTIONS := $(sort $(notdir $(wildcard functions/*)))
 ENV ?= default
 PORT ?= 4566
 
-.PHONY: help venv sam-venv dev emulator test fmt-check clippy lint-infra build deploy fmt token seed events
+.PHONY: help venv sam-venv dev emulator test fmt-check clippy lint-infra build deploy fmt token seed events reliability bench verify-audit
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: $(VENV_STAMP) ## Python venv for the emulator tools (.venv/, re-installed when requirements.txt changes)
 	@:
@@ -52,6 +52,16 @@ emulator: venv ## only the emulator, in the foreground (PORT=4566)
 
 test: fmt-check clippy lint-infra ## everything CI runs: fmt, clippy, cfn-lint, emulator self-check, cargo tests incl. emulator ones
 	@bash scripts/test.sh
+
+reliability: venv ## every reliability and security scenario, the 5-minute soak included; writes RELIABILITY.md
+	@bash scripts/reliability.sh
+
+bench: venv ## every benchmark on a fresh local stack; writes BENCHMARKS.md (slow: release builds)
+	@bash scripts/bench.sh
+
+verify-audit: ## check every audit chain of the running local stack (make dev); exit 1 naming a broken record
+	@test -f .local/stack.env || { echo "make verify-audit: .local/stack.env not found; start the stack with make dev first" >&2; exit 1; }
+	@set -a; . .local/stack.env; set +a; cargo run -q -p orders-admin -- verify-audit --all
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check

@@ -304,3 +304,39 @@ start_api() {
 wait_for_log() {
     wait_until "$1" "${3:-60}" "log \"$2\"" grep -qsF "$2" "$LOG_DIR/$1.log"
 }
+
+# The whole local stack on free ports, for scripts/test.sh, reliability.sh and
+# bench.sh: a fresh emulator provisioned from infra/template.yaml, the exchange
+# simulator, the functions under cargo lambda watch and the local gateway recording
+# every exchange to $LOG_DIR/exchanges.jsonl. Exports the stack env plus API_URL,
+# LOCAL_JWT_SECRET_FILE, SIMULATOR_URL, LAMBDA_PORT, EMULATOR_PID (for outage
+# scenarios: SIGSTOP/SIGCONT) and STACK_LOG_DIR (the logs, for panic counts).
+# The event source mappings are separate: start_mappings "$LAMBDA_PORT" [flags].
+start_test_stack() {
+    local port endpoint prefix api_port sim_port
+    port="$(free_port)"
+    endpoint="http://127.0.0.1:$port"
+    start_bg emulator "$VENV_PY" tools/emulator.py --host 127.0.0.1 --port "$port"
+    wait_for_emulator "$endpoint" emulator 30
+    EMULATOR_PID="$(pid_of emulator)"
+    export EMULATOR_PID
+
+    prefix="t$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
+    "$VENV_PY" tools/provision.py --endpoint "$endpoint" --prefix "$prefix" \
+        --template infra/template.yaml --env-out "$LOG_DIR/stack.env" ||
+        die "provisioning infra/template.yaml into the test emulator failed (tools/provision.py)"
+    export_env_file "$LOG_DIR/stack.env"
+    log "stack: emulator $endpoint, prefix $prefix"
+
+    LAMBDA_PORT="$(free_port)"
+    api_port="$(free_port)"
+    sim_port="$(free_port)"
+    export LAMBDA_PORT
+    export LOCAL_JWT_SECRET_FILE="$LOG_DIR/jwt-secret"
+    export STACK_LOG_DIR="$LOG_DIR"
+    start_simulator "$sim_port"
+    write_functions_env "$LOG_DIR/stack.env" "$LOG_DIR/functions.env"
+    start_api "$LOG_DIR/functions.env" "$LAMBDA_PORT" "$api_port" fixed --record "$LOG_DIR/exchanges.jsonl"
+    export API_URL="http://127.0.0.1:$api_port/api/v1"
+    export LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT"
+}

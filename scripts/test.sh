@@ -31,34 +31,15 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-PORT="$(free_port)"
-ENDPOINT="http://127.0.0.1:$PORT"
-start_bg emulator "$VENV_PY" tools/emulator.py --host 127.0.0.1 --port "$PORT"
-wait_for_emulator "$ENDPOINT" emulator 30
-
-PREFIX="t$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
-"$VENV_PY" tools/provision.py --endpoint "$ENDPOINT" --prefix "$PREFIX" \
-    --template infra/template.yaml --env-out "$LOG_DIR/stack.env" ||
-    die "provisioning infra/template.yaml into the test emulator failed (tools/provision.py)"
-export_env_file "$LOG_DIR/stack.env"
-
-# The functions under cargo lambda watch and the local gateway in front of them, for
-# the end-to-end tests in tests/; every exchange is recorded for the OpenAPI check.
-# The exchange simulator is the execute function's venue.
-LAMBDA_PORT="$(free_port)"
-API_PORT="$(free_port)"
-SIM_PORT="$(free_port)"
-export LOCAL_JWT_SECRET_FILE="$LOG_DIR/jwt-secret"
-start_simulator "$SIM_PORT"
-write_functions_env "$LOG_DIR/stack.env" "$LOG_DIR/functions.env"
-start_api "$LOG_DIR/functions.env" "$LAMBDA_PORT" "$API_PORT" fixed --record "$LOG_DIR/exchanges.jsonl"
-export API_URL="http://127.0.0.1:$API_PORT/api/v1"
+start_test_stack
+# Rows of the reliability scenarios of this run (the fast subset of make reliability).
+export RELIABILITY_REPORT="$LOG_DIR/reliability.jsonl"
 
 # Phase 1, the API and the stores: no event source mappings yet, so orders stay as
 # the API and the contract suite leave them (PENDING until someone else moves them).
-log "phase 1: cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: (emulator $ENDPOINT, prefix $PREFIX, API $API_URL)"
+log "phase 1: cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: (API $API_URL)"
 status=0
-cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: || status=$?
+cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: || status=$?
 if ((status != 0)); then
     log "ERROR: cargo test failed (exit $status)"
     exit "$status"
@@ -80,3 +61,7 @@ log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
 "$VENV_PY" tools/test_check_openapi.py || die "the OpenAPI checker's self-test failed"
 "$VENV_PY" tools/check_openapi.py --spec infra/openapi.yaml --recording "$LOG_DIR/exchanges.jsonl" ||
     die "infra/openapi.yaml does not match the responses of the test run"
+
+log "reliability scenarios of this run (the fast subset of make reliability)"
+"$VENV_PY" tools/reliability_report.py --rows "$RELIABILITY_REPORT" --command "make test" --require "" ||
+    die "a reliability scenario failed or did not run (rows above)"
