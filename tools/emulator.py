@@ -15,13 +15,19 @@ ReceiveMessage, EventBridge, the /moto-api/ endpoints) stays concurrent.
 Two more moto gaps are closed here (see `follow_live_stream_shard`):
 a cancelled TransactWriteItems restores a deep copy of the table, leaving shard
 iterators on the discarded copy's stream (they would see the rolled-back writes
-and nothing after); iterators here always read the live table's stream.
+and nothing after); iterators here always read the live table's stream. And
+TransactWriteItems does not deep-copy the tables it touches (moto's rollback
+backup made each transaction cost O(table size); see
+`transactions_without_table_copies`).
 
 Fault knob for tests (SPEC §7: PutEvents failing for a while must lose nothing):
 `POST /_faults` with `{"put_events": "ok" | "error" | "entries"}`, `GET /_faults`.
 "error" answers every PutEvents with HTTP 500 InternalException; "entries" answers
 200 with every entry refused (FailedEntryCount = n, ErrorCode InternalFailure);
 "ok" restores moto's behaviour.
+
+Streams keep the newest `--stream-retention` records per table (moto keeps all,
+see `trim_streams`).
 
 `GET /moto-api/` answers when the server is up; `POST /moto-api/reset` clears
 all state. Prints "emulator listening on http://HOST:PORT" once bound and exits
@@ -152,11 +158,228 @@ def follow_live_stream_shard() -> None:
     ShardIterator.get = get  # type: ignore[method-assign]
 
 
-def build_app(serialize_dynamodb: bool = True) -> Any:
+def transactions_without_table_copies() -> None:
+    """TransactWriteItems without a deep copy of every table it touches.
+
+    moto backs up each table a transaction names with `copy.deepcopy` (every item
+    and the table's whole stream) before writing, to restore it if an item fails.
+    That makes one transaction cost O(table size): ~200 ms on an orders table of
+    a few hundred orders, seconds at ten thousand, so any load run slows down as
+    it goes. Here every condition is checked first against the state before the
+    transaction (as DynamoDB does; the items are distinct keys, so checking them in
+    turn is the same) and nothing is written unless all hold; the writes then run
+    with a copy of only the items they touch and the stream lengths, put back if a
+    write still fails (a validation error moto finds only while applying).
+    DynamoDB requests are serialized (`SerializeDynamoDB`), so nothing interleaves.
+    """
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    backend = models.DynamoDBBackend
+    if getattr(backend.transact_write_items, "without_table_copies", False):
+        return
+
+    def item_key(self: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+        if op_type != "Put":
+            return op["Key"]
+        attrs = op["Item"]
+        table = self.get_table(op["TableName"])
+        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs[table.range_key_attr]
+        return key
+
+    def put_back(table: Any, key: dict[str, Any], before: Any) -> None:
+        hash_value = DynamoType(key[table.hash_key_attr])
+        if table.range_key_attr is None:
+            if before is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = before
+            return
+        range_value = DynamoType(key[table.range_key_attr])
+        if before is None:
+            if hash_value in table.items:
+                table.items[hash_value].pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = before
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        targets: set[tuple[str, str]] = set()
+        planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        errors: list[Any] = []
+        # 1. Every condition, nothing written.
+        for item in transact_items:
+            if len(list(item.keys())) > 1:
+                raise TransactWriteSingleOpException
+            original_item = None
+            try:
+                op_type, op = next(iter(item.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                key = item_key(self, op_type, op)
+                target = (str(op["TableName"]), str(dict(sorted(key.items()))))
+                if target in targets:
+                    raise MultipleTransactionsException()
+                targets.add(target)
+                current = self.get_item(op["TableName"], key)
+                condition = op.get("ConditionExpression")
+                if condition is not None:
+                    check = models.get_filter_expression(
+                        condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                    )
+                    if not check.expr(current):
+                        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=original_item)
+                planned.append((op_type, op, key))
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                raise
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+            except Exception as e:  # noqa: BLE001 - reported per item, as moto does
+                errors.append((type(e).__name__, str(e), original_item))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+
+        # 2. The writes, undone item by item if one still fails.
+        undo = []
+        streams = {}
+        for _, op, key in planned:
+            table = self.get_table(op["TableName"])
+            undo.append((table, key, copy.deepcopy(self.get_item(op["TableName"], key))))
+            if table.stream_shard is not None:
+                streams.setdefault(id(table.stream_shard), (table.stream_shard, len(table.stream_shard.items)))
+        index = 0
+        try:
+            for index, (op_type, op, key) in enumerate(planned):
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                condition = op.get("ConditionExpression")
+                if op_type == "Put":
+                    self.put_item(
+                        op["TableName"],
+                        op["Item"],
+                        condition_expression=condition,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(
+                        op["TableName"],
+                        key,
+                        condition_expression=condition,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                elif op_type == "Update":
+                    self.update_item(
+                        op["TableName"],
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        condition_expression=condition,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+        except Exception as e:
+            for table, key, before in reversed(undo):
+                put_back(table, key, before)
+            for shard, length in streams.values():
+                del shard.items[length:]
+            if isinstance(e, (MultipleTransactionsException, MockValidationException)):
+                raise
+            failed: list[Any] = [(None, None, None)] * len(planned)
+            failed[index] = (type(e).__name__, str(getattr(e, "message", e)), None)
+            raise TransactionCanceledException(failed) from e
+
+    transact_write_items.without_table_copies = True  # type: ignore[attr-defined]
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def trim_streams(retention: int) -> int:
+    """Drop all but the newest `retention` records of every table's stream.
+
+    moto keeps every stream record forever (old and new image as Python objects,
+    ~25 KB each), so a stack under load, or one where resting orders are re-checked
+    every second, grows by gigabytes an hour. DynamoDB trims records after 24 h; here
+    the bound is a count. Trimmed positions behave like the start of the stream
+    (`TRIM_HORIZON`). Returns how many records were dropped.
+    """
+    from moto.dynamodb.models import dynamodb_backends
+
+    dropped = 0
+    for account in list(dynamodb_backends.keys()):
+        for region in list(dynamodb_backends[account].keys()):
+            for table in list(dynamodb_backends[account][region].tables.values()):
+                shard = getattr(table, "stream_shard", None)
+                excess = len(shard.items) - retention if shard is not None else 0
+                if excess > 0:
+                    del shard.items[:excess]
+                    shard.starting_sequence_number += excess
+                    dropped += excess
+    return dropped
+
+
+def reads_behind_retention_start_at_the_oldest() -> None:
+    """An iterator older than the trimmed records reads from the oldest kept one
+    (moto would fail an assertion: a 500), and the emulator says so."""
+    from moto.dynamodb.models.table import StreamShard
+
+    original = StreamShard.get
+    if getattr(original, "clamps_trimmed", False):
+        return
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        if start < self.starting_sequence_number:
+            lost = self.starting_sequence_number - start
+            print(f"emulator: a stream reader was {lost} records behind the retention; they were trimmed", flush=True)
+            start = self.starting_sequence_number
+        return original(self, start, quantity)
+
+    get.clamps_trimmed = True  # type: ignore[attr-defined]
+    StreamShard.get = get  # type: ignore[method-assign]
+
+
+class TrimStreams:
+    """WSGI middleware: every `every` DynamoDB requests, trim the streams (under the
+    DynamoDB lock when there is one: it wraps `SerializeDynamoDB`'s app)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], retention: int):
+        self.app = app
+        self.retention = retention
+        self.every = min(500, max(1, retention // 4))
+        self.count = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        result = self.app(environ, start_response)
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            self.count += 1
+            if self.count % self.every == 0:
+                trim_streams(self.retention)
+        return result
+
+
+def build_app(serialize_dynamodb: bool = True, stream_retention: int = 20_000) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     follow_live_stream_shard()
-    app = DomainDispatcherApplication(create_backend_app)
+    transactions_without_table_copies()
+    reads_behind_retention_start_at_the_oldest()
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    if stream_retention > 0:
+        app = TrimStreams(app, stream_retention)
     return Faults(SerializeDynamoDB(app) if serialize_dynamodb else app)
 
 
@@ -169,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-dynamodb-lock",
         action="store_true",
         help="plain moto (loses updates under concurrency); only to show what the lock fixes",
+    )
+    parser.add_argument(
+        "--stream-retention",
+        type=int,
+        default=20_000,
+        help="keep this many newest records per table stream (default 20000; 0 = keep all, as moto does)",
     )
     args = parser.parse_args(argv)
 
@@ -187,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         server = make_server(
-            args.host, args.port, build_app(not args.no_dynamodb_lock), threaded=True, request_handler=Handler
+            args.host, args.port, build_app(not args.no_dynamodb_lock, args.stream_retention), threaded=True, request_handler=Handler
         )
     except SystemExit:
         # werkzeug has already explained (e.g. "Port N is in use by another program") on stderr.

@@ -20,6 +20,12 @@ Starts the emulator on a free port (or uses --endpoint) and checks:
   5. A stream iterator survives a cancelled transaction: it sees neither the
      rolled-back write nor loses the records committed after it.
   6. POST /moto-api/reset clears state.
+  7. A transaction's cost does not grow with the table (moto deep-copied every
+     table a transaction named), and a write that fails while the transaction
+     is applied leaves nothing of it behind (item or stream record).
+  8. Streams keep a bounded number of records (--stream-retention, 50 here):
+     after 300 writes an iterator from before them reads on from the oldest kept
+     record (no error), and the newest records are all there.
 Prints "N passed, M failed" and exits non-zero on any failure.
 """
 
@@ -357,6 +363,79 @@ def check_stream_after_cancelled_transaction(ddb: object, endpoint: str) -> str:
     return "records read: ORDER#1, ORDER#2 (no phantom from the rolled-back transaction)"
 
 
+def check_transactions_do_not_copy_tables(ddb: object, endpoint: str) -> str:
+    table = make_table(ddb)
+    item = lambda sk, **extra: {"PK": {"S": "TRADER#t1"}, "SK": {"S": sk}, **extra}  # noqa: E731
+    pad = {"note": {"S": "x" * 400}}
+
+    def median_transaction_ms() -> float:
+        took = []
+        for _ in range(9):
+            t0 = time.monotonic()
+            ddb.transact_write_items(TransactItems=[{"ConditionCheck": {
+                "TableName": table, "Key": item("NONE"), "ConditionExpression": "attribute_not_exists(PK)"}}])  # fmt: skip
+            took.append((time.monotonic() - t0) * 1000)
+        return sorted(took)[len(took) // 2]
+
+    small = median_transaction_ms()
+    for start in range(0, 3000, 25):
+        batch = [{"PutRequest": {"Item": item(f"ORDER#{i:05d}", **pad)}} for i in range(start, start + 25)]
+        ddb.batch_write_item(RequestItems={table: batch})
+    large = median_transaction_ms()
+    assert large < max(4 * small, 40), f"transaction {small:.1f} ms on an empty table, {large:.1f} ms on 3000 items"
+
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+    streams = boto3.client("dynamodbstreams", **kw)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+    ddb.put_item(TableName=table, Item=item("TEXT", n={"S": "not a number"}))
+    try:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": item("ORDER#half")}},
+            {"Update": {"TableName": table, "Key": item("TEXT"), "UpdateExpression": "SET n = n + :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        ])  # fmt: skip
+        raise AssertionError("adding 1 to a string was accepted")
+    except ddb.exceptions.ClientError as err:
+        refused = err.response["Error"]["Code"]
+    left = ddb.get_item(TableName=table, Key=item("ORDER#half"), ConsistentRead=True).get("Item")
+    assert left is None, f"the failed transaction left ORDER#half behind ({refused})"
+    records = [r["dynamodb"]["Keys"]["SK"]["S"] for r in streams.get_records(ShardIterator=it)["Records"]]
+    assert records == ["TEXT"], f"stream records after the failed transaction: {records}"
+    return (
+        f"median transaction {small:.1f} ms on an empty table, {large:.1f} ms on 3000 items; "
+        f"a write failing mid-transaction ({refused}) left no item or stream record"
+    )
+
+
+STREAM_RETENTION = 50
+
+
+def check_stream_retention(ddb: object, endpoint: str) -> str:
+    table = make_table(ddb)
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+    streams = boto3.client("dynamodbstreams", **kw)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+    writes = 300
+    for i in range(writes):
+        ddb.put_item(TableName=table, Item={"PK": {"S": "TRADER#t1"}, "SK": {"S": f"ORDER#{i:04d}"}})
+    seen: list[str] = []
+    while True:
+        got = streams.get_records(ShardIterator=it, Limit=1000)
+        if not got["Records"]:
+            break
+        seen += [r["dynamodb"]["Keys"]["SK"]["S"] for r in got["Records"]]
+        it = got["NextShardIterator"]
+    bound = STREAM_RETENTION + STREAM_RETENTION // 4
+    assert 0 < len(seen) <= bound, f"read {len(seen)} records after {writes} writes (retention {STREAM_RETENTION}, at most {bound})"
+    newest = [f"ORDER#{i:04d}" for i in range(writes - len(seen), writes)]
+    assert seen == newest, f"records read are not the newest {len(seen)} in order: {seen[:3]}...{seen[-3:]}"
+    return f"{writes} writes, {len(seen)} records kept and read in order, ending with {seen[-1]}"
+
+
 def check_reset(ddb: object, _sqs: object, endpoint: str) -> str:
     assert ddb.list_tables()["TableNames"], "expected tables before reset"
     req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
@@ -385,7 +464,7 @@ def main() -> int:
     if args.endpoint:
         endpoint = args.endpoint.rstrip("/")
     else:
-        proc, endpoint, lines = start_emulator(args.emulator_arg)
+        proc, endpoint, lines = start_emulator([f"--stream-retention={STREAM_RETENTION}", *args.emulator_arg])
     print(f"emulator self-check against {endpoint}")
     ddb, sqs = clients(endpoint)
 
@@ -395,6 +474,8 @@ def main() -> int:
         ("provision_template", lambda: check_provision(endpoint)),
         ("put_events_fault_knob", lambda: check_fault_knob(endpoint)),
         ("stream_after_cancelled_transaction", lambda: check_stream_after_cancelled_transaction(ddb, endpoint)),
+        ("transactions_do_not_copy_tables", lambda: check_transactions_do_not_copy_tables(ddb, endpoint)),
+        ("stream_retention", lambda: check_stream_retention(ddb, endpoint)),
         ("moto_api_reset", lambda: check_reset(ddb, sqs, endpoint)),
     ]
     passed = failed = 0
