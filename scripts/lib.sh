@@ -340,3 +340,15 @@ start_test_stack() {
     export API_URL="http://127.0.0.1:$api_port/api/v1"
     export LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT"
 }
+
+# schemathesis against infra/openapi.yaml over the stack's gateway, as a freshly
+# seeded trader; appends a group-5 row to $RELIABILITY_REPORT.
+#   fuzz_api MAX_EXAMPLES TIMEOUT_SECS
+fuzz_api() {
+    local trader token
+    trader="fuzz-$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
+    cargo run -q --locked -p orders-admin -- seed --trader "$trader" --cash 100000 >/dev/null || return 1
+    token="$(cargo run -q --locked -p local-gateway -- token --trader "$trader" | tail -n 1)" || return 1
+    "$VENV_PY" tools/fuzz_api.py --api "$API_URL" --token "$token" --spec infra/openapi.yaml \
+        --max-examples "$1" --timeout "$2" --report "$RELIABILITY_REPORT"
+}

@@ -45,6 +45,9 @@ if ((status != 0)); then
     exit "$status"
 fi
 
+log "phase 1b: schemathesis against infra/openapi.yaml over the gateway (tools/fuzz_api.py)"
+fuzz_api 25 150 || die "schemathesis found a failure (tools/fuzz_api.py; reports in $LOG_DIR/schemathesis)"
+
 # Phase 2, execution: local-mappings feeds the work queue to execute and the orders
 # table's stream to publish, as Lambda would. It reads the stream from LATEST, so the
 # orders phase 1 left behind are not executed.
@@ -63,5 +66,5 @@ log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
     die "infra/openapi.yaml does not match the responses of the test run"
 
 log "reliability scenarios of this run (the fast subset of make reliability)"
-"$VENV_PY" tools/reliability_report.py --rows "$RELIABILITY_REPORT" --command "make test" --require "" ||
+"$VENV_PY" tools/reliability_report.py --rows "$RELIABILITY_REPORT" --command "make test" --require 5,6 ||
     die "a reliability scenario failed or did not run (rows above)"

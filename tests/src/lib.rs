@@ -7,6 +7,7 @@
 //! against a stack that already holds other data.
 
 pub mod execution;
+pub mod hostile;
 pub mod report;
 
 use std::collections::HashMap;

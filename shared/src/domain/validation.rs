@@ -82,7 +82,12 @@ impl<'a> Fields<'a> {
     fn decimal(&mut self, field: &str) -> Option<Decimal> {
         let value = self.get(field)?;
         let parsed = match value {
-            Value::String(s) => Decimal::from_str_exact(s).ok(),
+            // `from_str_exact` also takes digit separators ("1_000"): a decimal string is
+            // only digits, one point and a sign.
+            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+')) => {
+                Decimal::from_str_exact(s).ok()
+            }
+            Value::String(_) => None,
             // serde_json prints an f64 in its shortest round-trip form, which is the
             // number as the client wrote it for anything within f64's 15 digits.
             Value::Number(n) => {
@@ -309,6 +314,8 @@ mod tests {
             json!(true),
             json!([1]),
             json!("99999999999999999999999999999999999"),
+            json!("1_000"),
+            json!("1_0.5"),
         ] {
             let errs = errors(json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": q}));
             assert_eq!(errs.len(), 1, "{q}");
