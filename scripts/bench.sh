@@ -29,5 +29,31 @@ trap 'exit 143' TERM
     echo
 } >"$BENCH_OUT/00-header.md"
 
+# --- hot path (criterion) ---
+# --- end hot path ---
+
+# The local stack, without the event source mappings first: the AWS call counts drive
+# each step themselves and need orders to stay where they leave them.
+start_test_stack
+
+# --- calls and cold start ---
+# --- end calls and cold start ---
+
+start_mappings "$LAMBDA_PORT" --from-latest
+wait_for_log mappings "reading from LATEST" 60
+
+# --- load ---
+# Issue 7 part 2 (tools/loadgen): traders over HTTP at 1, 10 and 100 concurrent, each
+# level followed by our submit/cancel use cases in process and the bare-SDK floor at
+# the same concurrency against this stack's emulator. LOAD_TRADERS, LOAD_ORDERS and
+# LOAD_FLOOR_ORDERS (one value per level) override the levels.
+LOAD_ARGS=(--traders "${LOAD_TRADERS:-1,10,100}" --orders "${LOAD_ORDERS:-200,1000,10000}"
+    --floor-orders "${LOAD_FLOOR_ORDERS:-200,500,1000}")
+log "load: orders-load run ${LOAD_ARGS[*]} (log $LOG_DIR/load.log)"
+REFERENCE_PRICES="$(reference_prices)" cargo run -q -p loadgen --locked -- run "${LOAD_ARGS[@]}" \
+    --out "$BENCH_OUT/20-load.md" --json "$LOG_DIR/load.json" >"$LOG_DIR/load.log" 2>&1 ||
+    { tail -n 40 "$LOG_DIR/load.log" >&2; die "load benchmark failed (orders-load run)"; }
+# --- end load ---
+
 cat "$BENCH_OUT"/*.md >BENCHMARKS.md
 log "BENCHMARKS.md written ($(ls "$BENCH_OUT" | wc -l) parts)"
