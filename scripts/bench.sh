@@ -30,6 +30,39 @@ trap 'exit 143' TERM
 } >"$BENCH_OUT/00-header.md"
 
 # --- hot path (criterion) ---
+# Issue 7 parts 1 and 5, in process (no stack): criterion over validation, the state
+# machine, JSON and the submit/cancel handlers on in-memory ports, then callgrind on
+# the submit paths (fixed call counts, so instruction counts repeat on a busy machine).
+# shared keeps its symbols in this build (the release profile strips them) for callgrind.
+HOT_ARGS=(-p shared --bench hot_path --locked
+    --config 'profile.bench.package.shared.debug="line-tables-only"'
+    --config 'profile.bench.package.shared.strip=false')
+HOT_CRITERION="$LOG_DIR/criterion"
+HOT_CMD="cargo bench -p shared --bench hot_path -- --warm-up-time 1 --measurement-time 3"
+log "hot path: building and running criterion (${HOT_CMD})"
+CRITERION_HOME="$HOT_CRITERION" cargo bench "${HOT_ARGS[@]}" -- --warm-up-time 1 --measurement-time 3 \
+    >"$LOG_DIR/hot-path.log" 2>&1 || { tail -n 40 "$LOG_DIR/hot-path.log" >&2; die "hot path benchmarks failed"; }
+"$VENV_PY" tools/bench_hot_path.py table --criterion "$HOT_CRITERION" --out "$BENCH_OUT/10-hot-path.md" \
+    --command "$HOT_CMD"
+if command -v valgrind >/dev/null; then
+    HOT_BIN="$(cargo bench "${HOT_ARGS[@]}" --no-run --message-format=json 2>/dev/null |
+        "$VENV_PY" -c 'import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable")][-1])')"
+    HOT_CALLS=500
+    HOT_PROFILES=()
+    for path in accept_201 lambda_event_201; do
+        log "hot path: callgrind on submit/$path ($HOT_CALLS calls)"
+        HOT_PATH_CALLGRIND="$path:$HOT_CALLS" valgrind --tool=callgrind --toggle-collect='*profiled_calls*' \
+            --callgrind-out-file="$LOG_DIR/callgrind.$path.out" "$HOT_BIN" >>"$LOG_DIR/hot-path.log" 2>&1 ||
+            { tail -n 20 "$LOG_DIR/hot-path.log" >&2; die "callgrind on submit/$path failed"; }
+        HOT_PROFILES+=(--callgrind "$path=$LOG_DIR/callgrind.$path.out:$HOT_CALLS")
+    done
+    "$VENV_PY" tools/bench_hot_path.py profile --recorded shared/benches/hot_path/PROFILE.md "${HOT_PROFILES[@]}" \
+        --criterion "$HOT_CRITERION" --out "$BENCH_OUT/15-profile.md" \
+        --command "HOT_PATH_CALLGRIND=<path>:$HOT_CALLS valgrind --tool=callgrind --toggle-collect='*profiled_calls*' <hot_path bench binary>"
+else
+    warn "valgrind not installed: the profile section has the recorded figures only"
+    { cat shared/benches/hot_path/PROFILE.md; echo; } >"$BENCH_OUT/15-profile.md"
+fi
 # --- end hot path ---
 
 # The local stack, without the event source mappings first: the AWS call counts drive

@@ -6,10 +6,10 @@
 //! order can never be committed and not queued.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tracing::info;
 
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
+use crate::domain::audit::sha256_hex;
 use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, validate_order};
 use crate::http::problem::{ApiError, Problem};
 use crate::ports::{Clock, IdempotencyRecord, OrderStore, RateDecision, StoreError};
@@ -41,10 +41,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn problem(p: &Problem) -> Self {
+    /// `body` is `p.body()`, made once for both the reply and the key's record.
+    fn problem(p: &Problem, body: String) -> Self {
         Self {
             status: p.status,
-            body: p.body(),
+            body,
             replayed: false,
             retry_after_secs: p.retry_after_secs,
         }
@@ -65,10 +66,28 @@ impl Reply {
 }
 
 /// SHA-256 of the body as parsed JSON: `serde_json` writes object keys sorted, so
-/// key order and whitespace do not make two requests different.
-fn request_hash(body: &Value) -> String {
-    hex::encode(Sha256::digest(body.to_string()))
+/// key order and whitespace do not make two requests different. Written straight
+/// into a buffer of about the raw body's size: the same bytes `Value`'s `Display`
+/// gives, without its `fmt` adapter and `String` regrowth (issue 7 profile).
+fn request_hash(body: &Value, raw_len: usize) -> String {
+    let mut canonical = Vec::with_capacity(raw_len);
+    // Writing a `Value` into a `Vec` cannot fail.
+    if serde_json::to_writer(&mut canonical, body).is_err() {
+        canonical.clear();
+    }
+    sha256_hex(&canonical)
 }
+
+/// The order as the 201 body, in one buffer: `to_string` starts at 128 bytes and
+/// grew twice for every order (issue 7 profile).
+fn order_json(order: &crate::domain::Order) -> Result<String, ApiError> {
+    let mut out = Vec::with_capacity(ORDER_JSON_CAPACITY);
+    serde_json::to_writer(&mut out, order).map_err(|e| ApiError::Internal(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// An order's JSON is about 480 bytes (longer with a client order id).
+const ORDER_JSON_CAPACITY: usize = 640;
 
 /// Handles one submit. `Err` only for failures that must not be stored as the key's
 /// outcome (malformed input, rate limit, a dependency down): the client may retry those
@@ -89,7 +108,7 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
         })
         .transpose()?;
     let body: Value = serde_json::from_slice(req.body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    let hash = request_hash(&body);
+    let hash = request_hash(&body, req.body.len());
 
     if let Some(key) = &key {
         if let Some(found) = deps.store.idempotency(&req.trader, key, now).await? {
@@ -132,7 +151,7 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
         Ok(n) => n,
         Err(e) => return reject(deps, &req.trader, &body, e, &ctx, &outcome).await,
     };
-    let order_json = serde_json::to_string(&new.order).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let order_json = order_json(&new.order)?;
     new.idempotency = outcome.record(201, &order_json, Some(order_id));
     let reservation = new.reservation.clone();
 
@@ -269,10 +288,34 @@ async fn reject(
     let problem = Problem::from(&ApiError::Order(error.clone()));
     let now = deps.clock.now();
     let audit = plan_rejected_submit(OrderId::new(), trader, Some(body.clone()), &error, ctx, now);
-    let record = outcome.record(problem.status, &problem.body(), None);
+    let problem_body = problem.body();
+    let record = outcome.record(problem.status, &problem_body, None);
     match deps.store.record_rejection(audit, record).await {
-        Ok(()) => Ok(Reply::problem(&problem)),
+        Ok(()) => Ok(Reply::problem(&problem, problem_body)),
         Err(StoreError::IdempotencyKeyTaken) => replay_after_race(deps, trader, outcome.key, outcome.hash, now).await,
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn the_request_hash_is_sha256_of_the_canonical_json() {
+        // Stored idempotency records hold hashes made from `Value`'s `Display`: the
+        // buffered encoding must give the very same text.
+        let raw = br#"{ "symbol": "AAPL", "quantity": 10.50, "side": "buy",
+            "nested": {"z": [1, "\u00e9\n"], "a": null}, "type": "limit" }"#;
+        let body: Value = serde_json::from_slice(raw).unwrap();
+        let reference = hex::encode(Sha256::digest(body.to_string()));
+        assert_eq!(request_hash(&body, raw.len()), reference);
+        assert_eq!(request_hash(&body, 0), reference);
+        let reordered: Value = serde_json::from_str(
+            r#"{"type":"limit","side":"buy","nested":{"a":null,"z":[1,"é\n"]},"quantity":10.50,"symbol":"AAPL"}"#,
+        )
+        .unwrap();
+        assert_eq!(request_hash(&reordered, 0), reference);
     }
 }

@@ -127,7 +127,9 @@ impl FromStr for OrderId {
 
 impl Serialize for OrderId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        // Encoded on the stack: `collect_str` went through `fmt` and, for `Value`s,
+        // an extra `String` (issue 7 profile).
+        s.serialize_str(self.0.array_to_str(&mut [0; ulid::ULID_LEN]))
     }
 }
 
@@ -218,5 +220,16 @@ mod tests {
         assert!(a < b);
         assert_eq!(OrderId::parse(&a.to_string()), Ok(a));
         assert_eq!(OrderId::parse("not-an-id"), Err(IdError::BadOrderId));
+    }
+
+    #[test]
+    fn order_ids_serialize_as_their_display_text() {
+        let id = OrderId::new();
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+        assert_eq!(
+            serde_json::to_value(id).unwrap(),
+            serde_json::Value::String(id.to_string())
+        );
+        assert_eq!(serde_json::from_str::<OrderId>(&format!("\"{id}\"")).unwrap(), id);
     }
 }
