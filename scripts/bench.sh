@@ -70,6 +70,39 @@ fi
 start_test_stack
 
 # --- calls and cold start ---
+# Issue 7 parts 3 and 4 (tools/bench, orders-bench). Release builds of the five
+# functions for arm64 (deployed) and x86-64 (run here), each into its own lambda dir
+# (slow when the cache is cold), their stripped bootstrap sizes; then the AWS calls
+# per order lifecycle (SDK interceptor, real handlers in process on private copies of
+# the tables and queue) and the cold start / peak RSS of the x86-64 binaries under a
+# local Lambda runtime API. Generous SDK timeouts: a busy machine's emulator is slow,
+# and these figures count calls, not latency. CALLS_ORDERS, COLDSTART_SPAWNS and
+# COLDSTART_INVOCATIONS override the sizes.
+CALLS_TARGET="$(cargo_target_dir)"
+CALLS_SIZES="$LOG_DIR/bootstrap-sizes.txt"
+CALLS_FUNCTIONS=(submit cancel query execute publish)
+: >"$CALLS_SIZES"
+rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || warn "rustup target add aarch64-unknown-linux-gnu failed"
+for arch in arm64 x86-64; do
+    log "calls: cargo lambda build --release --$arch (log $LOG_DIR/lambda-build-$arch.log)"
+    PATH="$ROOT/.venv/bin:$PATH" cargo lambda build --release "--$arch" --locked \
+        "${CALLS_FUNCTIONS[@]/#/--package=}" --lambda-dir "$CALLS_TARGET/lambda-$arch" \
+        >"$LOG_DIR/lambda-build-$arch.log" 2>&1 ||
+        { tail -n 40 "$LOG_DIR/lambda-build-$arch.log" >&2; die "cargo lambda build --release --$arch failed"; }
+    for fn in "${CALLS_FUNCTIONS[@]}"; do
+        echo "$arch $fn $(stat -c %s "$CALLS_TARGET/lambda-$arch/$fn/bootstrap")" >>"$CALLS_SIZES"
+    done
+done
+export AWS_ATTEMPT_TIMEOUT_MS=15000 AWS_OPERATION_TIMEOUT_MS=60000
+log "calls: orders-bench calls (log $LOG_DIR/calls.log)"
+cargo run -q -p bench --locked -- calls --orders "${CALLS_ORDERS:-20}" --out "$BENCH_OUT/30-aws-calls.md" \
+    >"$LOG_DIR/calls.log" 2>&1 || { tail -n 40 "$LOG_DIR/calls.log" >&2; die "AWS calls benchmark failed (orders-bench calls)"; }
+log "cold start: orders-bench coldstart (log $LOG_DIR/coldstart.log)"
+REFERENCE_PRICES="$(reference_prices)" cargo run -q -p bench --locked -- coldstart \
+    --functions "$CALLS_TARGET/lambda-x86-64" --sizes "$CALLS_SIZES" --spawns "${COLDSTART_SPAWNS:-20}" \
+    --invocations "${COLDSTART_INVOCATIONS:-2000}" --out "$BENCH_OUT/40-cold-start.md" >"$LOG_DIR/coldstart.log" 2>&1 ||
+    { tail -n 40 "$LOG_DIR/coldstart.log" >&2; die "cold start benchmark failed (orders-bench coldstart)"; }
+unset AWS_ATTEMPT_TIMEOUT_MS AWS_OPERATION_TIMEOUT_MS
 # --- end calls and cold start ---
 
 start_mappings "$LAMBDA_PORT" --from-latest

@@ -188,6 +188,15 @@ write_functions_env() {
         echo "VENUE_API_KEY_ID=${VENUE_API_KEY_ID:-local}"
         echo "VENUE_API_SECRET_KEY=${VENUE_API_SECRET_KEY:-local}"
         echo "RECHECK_DELAY_SECS=${RECHECK_DELAY_SECS:-1}"
+        # execute's retry backoff starts at 200 ms (production: 2 s), so a message's
+        # retry budget (MAX_RECEIVES=8) is spent in 25-40 s, not in minutes: the
+        # outage tests watch an order stall and get dead-lettered.
+        echo "RETRY_BACKOFF_BASE_MS=${RETRY_BACKOFF_BASE_MS:-200}"
+        # Bounds on every AWS SDK call (shared/src/adapters/aws/mod.rs); unset = defaults.
+        local var
+        for var in AWS_CONNECT_TIMEOUT_MS AWS_ATTEMPT_TIMEOUT_MS AWS_OPERATION_TIMEOUT_MS; do
+            [[ -z "${!var:-}" ]] || echo "$var=${!var}"
+        done
     } >"$out"
 }
 

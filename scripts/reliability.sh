@@ -36,6 +36,7 @@ cargo test -p e2e --locked --test crash --test hostile_input --test auth_attacks
 
 start_mappings "$LAMBDA_PORT" --from-latest
 wait_for_log mappings "reading from LATEST" 60
+cargo build -q --locked -p orders-admin || die "cargo build -p orders-admin failed"
 log "duplicates, races, audit integrity, outages: cargo test -p e2e --test reliability --test outages -- --include-ignored"
 cargo test -p e2e --locked --test reliability --test outages -- --include-ignored || status=$?
 

@@ -37,9 +37,9 @@ export RELIABILITY_REPORT="$LOG_DIR/reliability.jsonl"
 
 # Phase 1, the API and the stores: no event source mappings yet, so orders stay as
 # the API and the contract suite leave them (PENDING until someone else moves them).
-log "phase 1: cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: (API $API_URL)"
+log "phase 1: cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: --skip outages:: (API $API_URL)"
 status=0
-cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: || status=$?
+cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: --skip outages:: || status=$?
 if ((status != 0)); then
     log "ERROR: cargo test failed (exit $status)"
     exit "$status"
@@ -53,8 +53,10 @@ fuzz_api 25 150 || die "schemathesis found a failure (tools/fuzz_api.py; reports
 # orders phase 1 left behind are not executed.
 start_mappings "$LAMBDA_PORT" --from-latest
 wait_for_log mappings "reading from LATEST" 60
-log "phase 2: cargo test -p e2e --test execution --test faults -- --include-ignored (simulator $SIMULATOR_URL, functions $LAMBDA_URL)"
-cargo test -p e2e --locked --test execution --test faults -- --include-ignored || status=$?
+# The audit integrity scenario runs `orders-admin verify-audit --all` as a process.
+cargo build -q --locked -p orders-admin || die "cargo build -p orders-admin failed"
+log "phase 2: cargo test -p e2e --test execution --test faults --test reliability --test outages -- --include-ignored (simulator $SIMULATOR_URL, functions $LAMBDA_URL)"
+cargo test -p e2e --locked --test execution --test faults --test reliability --test outages -- --include-ignored || status=$?
 if ((status != 0)); then
     log "ERROR: cargo test (execution) failed (exit $status)"
     exit "$status"
@@ -66,5 +68,5 @@ log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
     die "infra/openapi.yaml does not match the responses of the test run"
 
 log "reliability scenarios of this run (the fast subset of make reliability)"
-"$VENV_PY" tools/reliability_report.py --rows "$RELIABILITY_REPORT" --command "make test" --require 5,6 ||
+"$VENV_PY" tools/reliability_report.py --rows "$RELIABILITY_REPORT" --command "make test" --require 1,2,3,4,5,6,7 ||
     die "a reliability scenario failed or did not run (rows above)"

@@ -6,9 +6,11 @@
 //! Every test makes its own traders (`e2e-<ulid>`), so tests run in parallel and
 //! against a stack that already holds other data.
 
+pub mod crash;
 pub mod execution;
 pub mod hostile;
 pub mod report;
+pub mod tally;
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -7,16 +7,22 @@
 //! logged as an error naming the order, for the operator.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::app::{ExecuteDeps, execute, mark_stalled};
 use shared::ports::{Clock, OrderStore, Venue, WorkMessage, WorkQueue};
 use tracing::{Instrument, error, info_span, warn};
 
-/// First retry after about this long; doubles per receive.
-const BACKOFF_BASE_SECS: u32 = 2;
+/// First retry after about this long (`RETRY_BACKOFF_BASE_MS`); doubles per receive.
+pub const BACKOFF_BASE_MS: u64 = 2_000;
 /// Longest backoff (SQS keeps a message invisible for at most 12 h).
 const BACKOFF_CAP_SECS: u32 = 300;
+/// Tries at setting a failed message's backoff. When the queue itself is out of
+/// reach, the message would otherwise stay hidden for the queue's whole visibility
+/// timeout (minutes); a few spaced tries ride out a short outage.
+const VISIBILITY_TRIES: u32 = 3;
+const VISIBILITY_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 pub struct Execute {
     pub store: Arc<dyn OrderStore>,
@@ -26,15 +32,26 @@ pub struct Execute {
     pub recheck_delay_secs: u32,
     /// The work queue's `maxReceiveCount`: the delivery after which SQS dead-letters.
     pub max_receives: u32,
+    /// First backoff in milliseconds (`BACKOFF_BASE_MS` in production; the test
+    /// stack sets a small one so that a retry budget is spent in seconds).
+    pub backoff_base_ms: u64,
+}
+
+/// Backoff before delivery `receive_count + 1` with the production base.
+pub fn backoff_secs(receive_count: u32, jitter: f64) -> u32 {
+    backoff_secs_from(BACKOFF_BASE_MS, receive_count, jitter)
 }
 
 /// Backoff before delivery `receive_count + 1`: base × 2^(n−1), capped, plus up to
-/// half of it again as jitter so retries of one burst spread out.
-pub fn backoff_secs(receive_count: u32, jitter: f64) -> u32 {
+/// half of it again as jitter so retries of one burst spread out; in whole seconds
+/// (SQS visibility), rounded to the nearest.
+pub fn backoff_secs_from(base_ms: u64, receive_count: u32, jitter: f64) -> u32 {
+    let cap_ms = u64::from(BACKOFF_CAP_SECS) * 1000;
     let exp = receive_count.saturating_sub(1).min(16);
-    let base = BACKOFF_BASE_SECS.saturating_mul(1 << exp).min(BACKOFF_CAP_SECS);
-    let extra = (f64::from(base) * 0.5 * jitter.clamp(0.0, 1.0)) as u32;
-    (base + extra).min(BACKOFF_CAP_SECS)
+    let base = base_ms.saturating_mul(1 << exp).min(cap_ms);
+    let extra = (base as f64 * 0.5 * jitter.clamp(0.0, 1.0)) as u64;
+    let ms = (base + extra).min(cap_ms);
+    u32::try_from(ms.saturating_add(500) / 1000).unwrap_or(BACKOFF_CAP_SECS)
 }
 
 fn receive_count(message: &SqsMessage) -> u32 {
@@ -92,12 +109,32 @@ impl Execute {
             warn!(error = %e, "will retry");
         }
         if let Some(handle) = message.receipt_handle.as_deref() {
-            let delay = backoff_secs(count, rand::random::<f64>());
-            if let Err(v) = self.queue.change_visibility(handle, delay).await {
-                warn!(error = %v, "could not set the retry backoff; the queue's visibility timeout applies");
-            }
+            // The budget is spent: no backoff, so the next receive dead-letters it now
+            // rather than after the longest backoff.
+            let delay = if count >= self.max_receives {
+                0
+            } else {
+                backoff_secs_from(self.backoff_base_ms, count, rand::random::<f64>())
+            };
+            self.set_backoff(handle, delay).await;
         }
         false
+    }
+
+    /// Hides a failed message for `delay` s, trying again while the queue is out of reach.
+    async fn set_backoff(&self, handle: &str, delay: u32) {
+        for attempt in 1..=VISIBILITY_TRIES {
+            match self.queue.change_visibility(handle, delay).await {
+                Ok(()) => return,
+                Err(e) if attempt < VISIBILITY_TRIES => {
+                    warn!(error = %e, attempt, "could not set the retry backoff; trying again");
+                    tokio::time::sleep(VISIBILITY_RETRY_PAUSE).await;
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not set the retry backoff; the queue's visibility timeout applies")
+                }
+            }
+        }
     }
 }
 
@@ -113,5 +150,14 @@ mod tests {
         assert_eq!(backoff_secs(4, 1.0), 24);
         assert_eq!(backoff_secs(30, 1.0), BACKOFF_CAP_SECS);
         assert_eq!(backoff_secs(0, 0.0), 2);
+    }
+
+    #[test]
+    fn a_small_base_spends_the_budget_in_seconds() {
+        // 250 ms doubling: 0.25, 0.5, 1, 2, 4, 8, 16 s, rounded to whole seconds.
+        let delays: Vec<u32> = (1..=7).map(|n| backoff_secs_from(250, n, 0.0)).collect();
+        assert_eq!(delays, vec![0, 1, 1, 2, 4, 8, 16]);
+        assert_eq!(backoff_secs_from(0, 5, 1.0), 0);
+        assert_eq!(backoff_secs_from(u64::MAX, 3, 1.0), BACKOFF_CAP_SECS);
     }
 }

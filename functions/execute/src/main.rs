@@ -7,9 +7,10 @@ use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
 use shared::adapters::venue::{AlpacaConfig, AlpacaVenue};
 use shared::ports::SystemClock;
 
-/// `RECHECK_DELAY_SECS` (default 5) and `MAX_RECEIVES` (default 8, the template's
-/// maxReceiveCount), failing fast with the variable's name.
-fn number(var: &'static str, default: u32) -> Result<u32, Error> {
+/// `RECHECK_DELAY_SECS` (default 5), `MAX_RECEIVES` (default 8, the template's
+/// maxReceiveCount) and `RETRY_BACKOFF_BASE_MS` (default 2000), failing fast with
+/// the variable's name.
+fn number<T: std::str::FromStr>(var: &'static str, default: T) -> Result<T, Error> {
     match std::env::var(var) {
         Ok(v) => v
             .trim()
@@ -36,6 +37,7 @@ async fn main() -> Result<(), Error> {
         clock: Arc::new(SystemClock),
         recheck_delay_secs: number("RECHECK_DELAY_SECS", 5)?,
         max_receives: number("MAX_RECEIVES", 8)?,
+        backoff_base_ms: number("RETRY_BACKOFF_BASE_MS", execute::BACKOFF_BASE_MS)?,
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = handler.clone();

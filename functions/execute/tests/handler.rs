@@ -46,6 +46,7 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
         clock: Arc::new(SystemClock),
         recheck_delay_secs: 1,
         max_receives: 8,
+        backoff_base_ms: execute::BACKOFF_BASE_MS,
     };
     let good = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
     let out = h.handle(event(&[good.clone(), "not json".into()])).await;

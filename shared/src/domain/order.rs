@@ -267,6 +267,12 @@ impl Order {
             OrderEvent::Reject { reason } | OrderEvent::Stall { reason } => next.reason = Some(reason.clone()),
             OrderEvent::Claim | OrderEvent::RequestCancel => {}
         }
+        // Execution moving again (after a redrive) ends a stall: its reason goes (the
+        // STALL audit record keeps it). Only a stall leaves a reason on an order that
+        // can still be claimed or filled.
+        if matches!(event, OrderEvent::Claim | OrderEvent::Fill { .. }) {
+            next.reason = None;
+        }
 
         if to.is_terminal() {
             // Whatever is still held goes back to the trader.

@@ -30,7 +30,9 @@ pub enum ApiError {
     Conflict(String),
     #[error(transparent)]
     Order(#[from] OrderError),
-    #[error("{service} is unavailable; nothing was changed, retry shortly ({detail})")]
+    #[error(
+        "{service} is unavailable; the request may or may not have taken effect: retry it (with the same Idempotency-Key for a submit) ({detail})"
+    )]
     Unavailable { service: &'static str, detail: String },
     #[error("Internal error; reference {0}")]
     Internal(String),
@@ -110,7 +112,9 @@ impl From<&ApiError> for Problem {
                 503,
                 "dependency-unavailable",
                 "Dependency unavailable",
-                format!("{service} is unavailable; nothing was changed, retry shortly"),
+                format!(
+                    "{service} is unavailable; the request may or may not have taken effect: retry it (with the same Idempotency-Key for a submit)"
+                ),
             ),
             ApiError::Internal(_) => Problem::new(500, "internal", "Internal error", d),
         }
@@ -218,6 +222,9 @@ mod tests {
             service: "DynamoDB",
             detail: "t".into(),
         }));
-        assert_eq!(p.detail, "DynamoDB is unavailable; nothing was changed, retry shortly");
+        assert_eq!(
+            p.detail,
+            "DynamoDB is unavailable; the request may or may not have taken effect: retry it (with the same Idempotency-Key for a submit)"
+        );
     }
 }

@@ -4,8 +4,12 @@
 //! ```text
 //! orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]...
 //! orders-admin account --trader ID
-//! orders-admin verify-audit --order ORDER_ID
+//! orders-admin verify-audit --order ORDER_ID | --all
+//! orders-admin redrive
 //! ```
+
+mod audit;
+mod redrive;
 
 use std::str::FromStr;
 
@@ -18,7 +22,8 @@ use shared::ports::{AuditLog, OrderStore};
 const USAGE: &str = "usage:
   orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]...
   orders-admin account --trader ID
-  orders-admin verify-audit --order ORDER_ID";
+  orders-admin verify-audit --order ORDER_ID | --all   (--all: every order's chain; exit 1 naming each broken record)
+  orders-admin redrive        (moves the work DLQ back to the work queue)";
 
 struct Args(Vec<String>);
 
@@ -53,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let store = DynamoStore::new(
         aws_sdk_dynamodb_client(&config),
         resources.orders_table,
-        resources.audit_table,
+        resources.audit_table.clone(),
     );
 
     match command.as_str() {
@@ -82,6 +87,24 @@ async fn main() -> anyhow::Result<()> {
                 None => bail!("no account for {trader}"),
             }
         }
+        "verify-audit" if args.0.iter().any(|a| a == "--all") => {
+            let summary = audit::verify_all(&aws_sdk_dynamodb_client(&config), &resources.audit_table).await?;
+            for broken in &summary.broken {
+                println!("BROKEN {broken}");
+            }
+            println!(
+                "verified {} audit records of {} orders: {} broken record(s)",
+                summary.records,
+                summary.orders,
+                summary.broken.len()
+            );
+            if !summary.broken.is_empty() {
+                bail!(
+                    "the audit trail has {} broken record(s), listed above",
+                    summary.broken.len()
+                );
+            }
+        }
         "verify-audit" => {
             let order = OrderId::parse(args.one("--order")?)?;
             let records = store.records(&order).await?;
@@ -89,6 +112,19 @@ async fn main() -> anyhow::Result<()> {
                 Ok(()) => println!("order {order}: {} audit records, chain intact", records.len()),
                 Err(e) => bail!("order {order}: audit chain broken: {e}"),
             }
+        }
+        "redrive" => {
+            let sqs = aws_sdk_sqs::Client::new(&config);
+            let dlq = redrive::dead_letter_queue(&sqs, &resources.work_queue_url).await?;
+            let moved = redrive::redrive(&sqs, &dlq, &resources.work_queue_url).await?;
+            for m in &moved {
+                println!("moved {}: {}", m.message_id, m.summary);
+            }
+            println!(
+                "{} message(s) moved from {dlq} to {}",
+                moved.len(),
+                resources.work_queue_url
+            );
         }
         other => bail!("unknown command {other}\n{USAGE}"),
     }

@@ -154,15 +154,47 @@ enum Cancelled {
     Other,
 }
 
+/// How many times the SDK may send one transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attempts {
+    /// The SDK's retries (timeouts, throttling): a retried write that had already
+    /// committed fails its own conditions, which the caller reads as `Conflict` /
+    /// `AlreadyExists` and re-reads (execute's transitions).
+    Sdk,
+    /// One attempt. A submit's write whose attempt timed out may still commit (the
+    /// request was sent); a retry by the SDK would then refuse it on its own order
+    /// id and turn a success into an error. Without the retry the caller gets 503
+    /// and retries with its Idempotency-Key, which replays the committed outcome.
+    Once,
+}
+
+/// The whole-operation timeout the client was built with (`super::timeout_config`).
+fn operation_timeout(sdk: &Client) -> Option<std::time::Duration> {
+    sdk.config().timeout_config().and_then(|t| t.operation_timeout())
+}
+
 impl DynamoStore {
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Result<Cancelled, StoreError>> {
-        match self
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        attempts: Attempts,
+    ) -> Result<(), Result<Cancelled, StoreError>> {
+        let mut call = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+            .customize();
+        if attempts == Attempts::Once {
+            let mut once = aws_sdk_dynamodb::Config::builder().retry_config(aws_config::retry::RetryConfig::disabled());
+            // The one attempt may take the whole operation's time.
+            if let Some(whole) = operation_timeout(&self.client) {
+                let mut timeouts = aws_config::timeout::TimeoutConfig::builder();
+                timeouts.set_operation_attempt_timeout(Some(whole));
+                once = once.timeout_config(timeouts.build());
+            }
+            call = call.config_override(once);
+        }
+        match call.send().await {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
@@ -355,7 +387,7 @@ impl OrderStore for DynamoStore {
             TransactWriteItem::builder().condition_check(check).build(),
             update_item(u),
         ];
-        match self.transact(items).await {
+        match self.transact(items, Attempts::Sdk).await {
             Ok(()) => Ok(()),
             Err(Ok(Cancelled::Conditions(_))) => Err(StoreError::NoAccount),
             Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
@@ -424,7 +456,7 @@ impl OrderStore for DynamoStore {
             )?));
         }
 
-        match self.transact(items).await {
+        match self.transact(items, Attempts::Once).await {
             Ok(()) => Ok(()),
             Err(Ok(Cancelled::Conditions(failed))) => {
                 let mut refusal = None;
@@ -474,11 +506,16 @@ impl OrderStore for DynamoStore {
         let (st, ve) = (e.name("status"), e.name("version"));
         let (from, v) = (e.value(s(w.before.status.as_str())), e.value(n(w.before.version)));
         let condition = format!("{st} = {from} AND {ve} = {v}");
+        let mut update = format!("SET {}", sets.join(", "));
+        if w.before.reason.is_some() && w.after.reason.is_none() {
+            // A stall's reason ends when execution moves on (`Order::apply`).
+            update.push_str(&format!(" REMOVE {}", e.name("reason")));
+        }
         let order_key = key(trader_pk(trader), order_sk(&w.before.order_id));
         items.push(update_item(e.update(
             &self.orders_table,
             order_key,
-            format!("SET {}", sets.join(", ")),
+            update,
             Some(condition),
         )?));
 
@@ -594,7 +631,7 @@ impl OrderStore for DynamoStore {
             )?));
         }
 
-        match self.transact(items).await {
+        match self.transact(items, Attempts::Sdk).await {
             Ok(()) => Ok(()),
             Err(Ok(Cancelled::Conditions(failed))) => {
                 let refusal = failed.iter().map(|(i, old)| match *i {
@@ -701,7 +738,7 @@ impl OrderStore for DynamoStore {
             put_new(&self.audit_table, audit_to_item(&audit))?,
             self.put_idempotency(&record)?,
         ];
-        match self.transact(items).await {
+        match self.transact(items, Attempts::Once).await {
             Ok(()) => Ok(()),
             Err(Ok(Cancelled::Conditions(failed))) => Err(match failed.first() {
                 Some((0, _)) => StoreError::AlreadyExists,

@@ -1,8 +1,12 @@
 //! `WorkQueue` on SQS (standard queue: duplicates are harmless because the executor
 //! claims each order with a conditional write before it calls the venue).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::Builder as ConfigBuilder;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
@@ -29,6 +33,20 @@ impl SqsQueue {
     }
 }
 
+/// The client's timeouts stretched by a long poll's wait: the queue answers only
+/// after `wait_seconds` when it has nothing, which is not a timeout.
+fn long_poll_timeouts(sdk: &Client, wait_seconds: u32) -> TimeoutConfig {
+    let wait = Duration::from_secs(u64::from(wait_seconds));
+    let mut builder = TimeoutConfig::builder();
+    if let Some(t) = sdk.config().timeout_config() {
+        builder
+            .set_connect_timeout(t.connect_timeout())
+            .set_operation_attempt_timeout(t.operation_attempt_timeout().map(|d| d + wait))
+            .set_operation_timeout(t.operation_timeout().map(|d| d + wait));
+    }
+    builder.build()
+}
+
 fn unavailable(e: impl std::error::Error + 'static) -> QueueError {
     QueueError::Unavailable(DisplayErrorContext(&e).to_string())
 }
@@ -49,13 +67,16 @@ impl WorkQueue for SqsQueue {
     }
 
     async fn receive(&self, max: u32, wait_seconds: u32) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let wait_seconds = wait_seconds.min(MAX_WAIT_SECONDS);
         let out = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(max.clamp(1, MAX_BATCH) as i32)
-            .wait_time_seconds(wait_seconds.min(MAX_WAIT_SECONDS) as i32)
+            .wait_time_seconds(wait_seconds as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .customize()
+            .config_override(ConfigBuilder::default().timeout_config(long_poll_timeouts(&self.client, wait_seconds)))
             .send()
             .await
             .map_err(unavailable)?;

@@ -1,0 +1,211 @@
+//! Crash points (issue 6, scenario 1): the execute function killed (exit 137) right
+//! after each step between claim, venue call, fill write and event publish, then
+//! "restarted": the same message delivered again to the real function. Every order
+//! must end FILLED with exactly one venue order, right balances, an intact audit
+//! chain, and every status event delivered at least once.
+//!
+//! Runs on a stack WITHOUT event-source mappings (`scripts/stack.sh ENV --no-mappings`,
+//! make test's phase 1): submitted orders stay PENDING until the test drives them,
+//! through `tests/src/bin/crash-point.rs` (the real handlers, killed at a step) and
+//! the real functions under `cargo lambda watch` (`LAMBDA_URL`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use e2e::Stack;
+use e2e::report::{Row, panics_so_far};
+use e2e::tally::{EventTap, broken_chains, duplicated_venue_orders, lost_events, wrong_balance};
+use serde_json::{Value, json};
+use shared::domain::{OrderId, TraderId};
+use shared::ports::WorkMessage;
+
+mod crash {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(30);
+    const CASH: &str = "100000";
+
+    async fn stack() -> Stack {
+        Stack::from_env().await.expect("the local stack's environment")
+    }
+
+    /// Runs the crash-point binary with `event` on stdin; its exit code (None if a
+    /// signal ended it). `env` overrides variables of the stack's environment.
+    fn crash_point(args: &[&str], event: &Value, env: &[(&str, &str)]) -> Option<i32> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crash-point"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("crash-point starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(event.to_string().as_bytes())
+            .expect("event written");
+        child.wait().expect("crash-point ends").code()
+    }
+
+    /// A new trader and one marketable buy of 5 `symbol` (a limit far above the
+    /// simulator's market fills at once), left PENDING: no mapping picks it up.
+    async fn pending_order(s: &Stack, symbol: &str) -> (TraderId, OrderId, EventTap) {
+        let trader = s.trader(CASH, None).await.unwrap();
+        let tap = EventTap::new(s, &trader).await.unwrap();
+        let body = json!({"symbol": symbol, "side": "buy", "type": "limit", "quantity": "5",
+            "limit_price": "1000", "time_in_force": "day"});
+        let r = s.submit(&s.token(&trader), None, &body).await.unwrap();
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let id = OrderId::parse(r.body["order_id"].as_str().unwrap()).unwrap();
+        let order = s.order(&trader, &id).await.unwrap();
+        assert_eq!(order.status.to_string(), "PENDING", "no mapping runs in this phase");
+        (trader, id, tap)
+    }
+
+    /// Checks the end state of one crashed-and-restarted order and fills its row:
+    /// FILLED at version 3, one venue order, balances, audit chain, and the events of
+    /// every version once the stream is handed to the real publish function.
+    async fn settle(s: &Stack, row: &mut Row, trader: &TraderId, id: &OrderId, tap: &EventTap, published: u64) {
+        let ids = vec![id.to_string()];
+        let order = s.order(trader, id).await.unwrap();
+        row.lost_orders = u64::from(order.status.to_string() != "FILLED" || order.version != 3);
+        row.duplicated_venue_orders = duplicated_venue_orders(s, &ids).await.unwrap();
+        let at_venue = s.sim_orders(&id.to_string()).await.unwrap().len();
+        row.lost_orders += u64::from(at_venue == 0);
+        row.wrong_balances = u64::from(wrong_balance(s, trader, CASH.parse().unwrap(), &ids).await.unwrap());
+        let broken = broken_chains(s, &ids).await.unwrap();
+        s.publish_stream(id, published).await.unwrap();
+        let expected = BTreeMap::from([(id.to_string(), order.version)]);
+        let seen = tap.gather(&expected, WAIT).await.unwrap();
+        row.lost_events = lost_events(&seen, &expected);
+        row.notes = format!(
+            "final {} v{}, {at_venue} venue order(s), {} events received for {} versions, audit chains broken: {broken}",
+            order.status,
+            order.version,
+            seen.len(),
+            order.version
+        );
+        assert_eq!(broken, 0, "audit chain of {id}");
+    }
+
+    /// One execute crash point: the crashing run, what it left, the restart, the end.
+    async fn execute_crash_point(point: &str, symbol: &str) {
+        let s = stack().await;
+        let panics = panics_so_far();
+        let mut row = Row::new(
+            1,
+            &format!("execute killed {point}"),
+            "process exit 137 mid-handler, then redelivery",
+        );
+        let (trader, id, tap) = pending_order(&s, symbol).await;
+        let work = WorkMessage::Execute {
+            trader_id: trader.clone(),
+            order_id: id,
+        };
+        let first = e2e::crash::sqs_event(&work, 1).unwrap();
+        assert_eq!(
+            crash_point(&["execute", point], &first, &[]),
+            Some(137),
+            "killed {point}"
+        );
+
+        let left = s.order(&trader, &id).await.unwrap();
+        let at_venue = s.sim_orders(&id.to_string()).await.unwrap();
+        let (status, version, venue) = match point {
+            "after-claim" => ("SUBMITTED", 2, 0),
+            "after-place" => ("SUBMITTED", 2, 1),
+            _ => ("FILLED", 3, 1),
+        };
+        assert_eq!(
+            (left.status.to_string().as_str(), left.version, at_venue.len()),
+            (status, version, venue),
+            "state left by the crash {point}"
+        );
+
+        // The restart: SQS delivers the same message again after its visibility timeout.
+        let again = e2e::crash::sqs_event(&work, 2).unwrap();
+        s.invoke("execute", &again).await.unwrap();
+        row.operations = 3;
+        settle(&s, &mut row, &trader, &id, &tap, 0).await;
+        row.panics = panics_so_far() - panics;
+        row.record_and_check();
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack without mappings: scripts/stack.sh ENV --no-mappings"]
+    async fn killed_after_the_claim_the_redelivery_places_the_order_once() {
+        execute_crash_point("after-claim", "CRSHC").await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack without mappings: scripts/stack.sh ENV --no-mappings"]
+    async fn killed_after_the_venue_accepted_the_redelivery_reconciles_instead_of_resending() {
+        execute_crash_point("after-place", "CRSHP").await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack without mappings: scripts/stack.sh ENV --no-mappings"]
+    async fn killed_after_the_fill_write_the_redelivery_changes_nothing() {
+        execute_crash_point("after-fill", "CRSHF").await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack without mappings: scripts/stack.sh ENV --no-mappings"]
+    async fn publish_killed_after_put_events_is_retried_and_the_order_executes_once() {
+        let s = stack().await;
+        let panics = panics_so_far();
+        let mut row = Row::new(
+            1,
+            "publish killed after PutEvents",
+            "process exit 137 before the reply, then the batch retried",
+        );
+        let (trader, id, tap) = pending_order(&s, "CRSHE").await;
+        let records = s.stream_records(&id).await.unwrap();
+        assert_eq!(records.len(), 1, "the order's INSERT: {records:?}");
+        let batch = json!({ "Records": records });
+
+        // The crashing run queues to a queue of the test's own, to see what it sent.
+        let sqs = aws_sdk_sqs::Client::new(&shared::adapters::aws::sdk_config().await);
+        let name = format!("crash-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let own = sqs.create_queue().queue_name(&name).send().await.unwrap();
+        let own = own.queue_url().unwrap().to_owned();
+        assert_eq!(
+            crash_point(&["publish"], &batch, &[("WORK_QUEUE_URL", own.as_str())]),
+            Some(137)
+        );
+        let got = sqs
+            .receive_message()
+            .queue_url(&own)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        let queued: Vec<WorkMessage> = got
+            .messages()
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+            .collect();
+        let work = WorkMessage::Execute {
+            trader_id: trader.clone(),
+            order_id: id,
+        };
+        assert_eq!(queued, vec![work.clone()], "the crashed run queued the execute message");
+
+        // The stream retries the unacknowledged batch with the real function: the event
+        // and the message go out a second time.
+        s.invoke("publish", &batch).await.unwrap();
+        // Both copies of the work message (the crashed run's and the retry's, each a
+        // first delivery) reach execute: still one venue order.
+        for _copy in 0..2 {
+            let event = e2e::crash::sqs_event(&work, 1).unwrap();
+            s.invoke("execute", &event).await.unwrap();
+        }
+        row.operations = 5;
+        settle(&s, &mut row, &trader, &id, &tap, 1).await;
+        row.panics = panics_so_far() - panics;
+        row.record_and_check();
+    }
+}
