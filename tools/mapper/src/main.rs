@@ -9,6 +9,8 @@
 //! `LAMBDA_URL`, `WORK_QUEUE_URL`, `ORDERS_TABLE_STREAM_ARN`, plus `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` and the dummy credentials for the SDK. Logs one line per batch.
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use local_mappings::invoke::Invoker;
 use local_mappings::sqs::SqsMapping;
@@ -50,7 +52,17 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let invoker = Invoker::new(&lambda_url).context("building the HTTP client")?;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    // Bounded calls, so that an emulator that stops answering (or a connection it
+    // dropped) costs one failed poll, retried, never a mapping hung for good. The
+    // bound leaves room for the long poll (`sqs::WAIT_SECONDS`).
+    let mut timeouts = aws_config::timeout::TimeoutConfig::builder();
+    timeouts
+        .set_connect_timeout(Some(Duration::from_secs(2)))
+        .set_operation_attempt_timeout(Some(Duration::from_secs(20)));
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts.build())
+        .load()
+        .await;
     let region = sdk
         .region()
         .map(|r| r.to_string())
