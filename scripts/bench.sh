@@ -121,5 +121,8 @@ REFERENCE_PRICES="$(reference_prices)" cargo run -q -p loadgen --locked -- run "
     { tail -n 40 "$LOG_DIR/load.log" >&2; die "load benchmark failed (orders-load run)"; }
 # --- end load ---
 
+# The recorded profile of the load path (issue 7 part 5), after the live figures.
+{ cat tools/loadgen/PROFILE.md; echo; } >"$BENCH_OUT/25-load-profile.md"
+
 cat "$BENCH_OUT"/*.md >BENCHMARKS.md
 log "BENCHMARKS.md written ($(ls "$BENCH_OUT" | wc -l) parts)"

@@ -233,7 +233,8 @@ start_mappings() {
     cargo build -q -p local-mappings || die "cargo build -p local-mappings failed"
     target="$(cargo_target_dir)"
     export LAMBDA_URL="http://127.0.0.1:$lambda_port"
-    start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" "$@"
+    start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
+        --pollers "${FUNCTION_CONCURRENCY:-2}" "$@"
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.

@@ -278,6 +278,15 @@ pub enum QueueError {
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn send(&self, message: &WorkMessage, delay_seconds: u32) -> Result<(), QueueError>;
+    /// Sends `messages` in order, without delay, in as few calls as the queue takes
+    /// (SQS: ten a call). On failure, the index of the first message that may not
+    /// have been sent: every one before it was (some after it may have been too).
+    async fn send_all(&self, messages: &[WorkMessage]) -> Result<(), (usize, QueueError)> {
+        for (i, message) in messages.iter().enumerate() {
+            self.send(message, 0).await.map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
     async fn receive(&self, max: u32, wait_seconds: u32) -> Result<Vec<ReceivedMessage>, QueueError>;
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
     /// Hides a received message for `seconds` more (the retry backoff of SPEC §6).

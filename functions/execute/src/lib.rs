@@ -5,11 +5,17 @@
 //! comes back; after the queue's `maxReceiveCount` SQS moves it to the DLQ, and the
 //! last failure marks the order stalled (reason, `STALL` audit record, event) and is
 //! logged as an error naming the order, for the operator.
+//!
+//! A batch's orders run at once, so that one slow venue call does not hold up the
+//! other nine; the messages of one order run one after the other in batch order (a
+//! cancel behind its order's execute sees what that execute did). Either way each
+//! message is safe against any other delivery of it (SPEC §6: conditional claims).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
 use shared::app::{ExecuteDeps, execute, mark_stalled};
 use shared::ports::{Clock, OrderStore, Venue, WorkMessage, WorkQueue};
 use tracing::{Instrument, error, info_span, warn};
@@ -54,6 +60,23 @@ pub fn backoff_secs_from(base_ms: u64, receive_count: u32, jitter: f64) -> u32 {
     u32::try_from(ms.saturating_add(500) / 1000).unwrap_or(BACKOFF_CAP_SECS)
 }
 
+/// The batch's message indexes grouped by order, each group in batch order; an
+/// unreadable message is a group of its own.
+fn by_order(parsed: &[(SqsMessage, Result<WorkMessage, serde_json::Error>)]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+    for (i, (_, work)) in parsed.iter().enumerate() {
+        let key = work.as_ref().ok().map(|w| {
+            let (trader, order) = w.ids();
+            format!("{trader}/{order}")
+        });
+        match groups.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+            Some((_, group)) => group.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
 fn receive_count(message: &SqsMessage) -> u32 {
     message
         .attributes
@@ -64,25 +87,47 @@ fn receive_count(message: &SqsMessage) -> u32 {
 
 impl Execute {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for message in event.records {
-            let id = message.message_id.clone().unwrap_or_default();
-            if !self.one(&message).await {
-                response.add_failure(id);
+        let parsed: Vec<(SqsMessage, Result<WorkMessage, serde_json::Error>)> = event
+            .records
+            .into_iter()
+            .map(|m| {
+                let work = serde_json::from_str(m.body.as_deref().unwrap_or_default());
+                (m, work)
+            })
+            .collect();
+        let parsed = &parsed;
+        let done = join_all(by_order(parsed).into_iter().map(|group| async move {
+            let mut done = Vec::with_capacity(group.len());
+            for i in group {
+                let (message, work) = &parsed[i];
+                done.push((i, self.one(message, work).await));
             }
+            done
+        }))
+        .await;
+        let mut failed: Vec<usize> = done
+            .into_iter()
+            .flatten()
+            .filter(|(_, ok)| !ok)
+            .map(|(i, _)| i)
+            .collect();
+        failed.sort_unstable();
+        let mut response = SqsBatchResponse::default();
+        for i in failed {
+            response.add_failure(parsed[i].0.message_id.clone().unwrap_or_default());
         }
         response
     }
 
     /// True when the message is done with (to be deleted).
-    async fn one(&self, message: &SqsMessage) -> bool {
+    async fn one(&self, message: &SqsMessage, work: &Result<WorkMessage, serde_json::Error>) -> bool {
         let id = message.message_id.as_deref().unwrap_or_default();
         let count = receive_count(message);
-        let body = message.body.as_deref().unwrap_or_default();
-        let work: WorkMessage = match serde_json::from_str(body) {
+        let work = match work {
             Ok(w) => w,
             Err(e) => {
                 // Never dropped: it fails until SQS dead-letters it for a person to read.
+                let body = message.body.as_deref().unwrap_or_default();
                 error!(message_id = id, error = %e, body, "unreadable work message");
                 return false;
             }
@@ -97,12 +142,12 @@ impl Execute {
             clock: self.clock.as_ref(),
             recheck_delay_secs: self.recheck_delay_secs,
         };
-        let result = execute(&deps, &work, id).instrument(span.clone()).await;
+        let result = execute(&deps, work, id).instrument(span.clone()).await;
         let _entered = span.enter();
         let Err(e) = result else { return true };
         if count >= self.max_receives {
             error!(error = %e, "retry budget spent: the message goes to the dead-letter queue; the order needs an operator (redrive the DLQ once the cause is fixed)");
-            mark_stalled(&deps, &work, id, &e.to_string())
+            mark_stalled(&deps, work, id, &e.to_string())
                 .instrument(span.clone())
                 .await;
         } else {

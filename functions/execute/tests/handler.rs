@@ -1,15 +1,18 @@
 //! The execute handler on the sample SQS event (`events/execute-sqs.json`) over the
 //! in-memory ports: only the messages that failed are reported, each failed one is
-//! given a backoff, and an unreadable message is failed (never dropped).
+//! given a backoff, and an unreadable message is failed (never dropped); a batch's
+//! orders run at once, each order's messages one after the other.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
 use execute::Execute;
 use rust_decimal::Decimal;
 use shared::adapters::memory::{MemoryQueue, MemoryStore, MemoryVenue, place_limit_buy};
-use shared::domain::{OrderStatus, TraderId};
-use shared::ports::{AuditLog, OrderStore, SystemClock};
+use shared::domain::{Order, OrderId, OrderStatus, TraderId};
+use shared::ports::{AuditLog, OrderStore, SystemClock, Venue, VenueError, VenueOrder};
 
 const EVENT: &str = include_str!("../../../events/execute-sqs.json");
 
@@ -92,4 +95,105 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
     );
     let trail = store.records(&b.order_id).await.unwrap();
     assert_eq!(trail.last().unwrap().action, "STALL");
+}
+
+/// The memory venue, slowed down, noting which orders are at it at once.
+struct SlowVenue {
+    inner: MemoryVenue,
+    at_venue: Mutex<Vec<OrderId>>,
+    most_at_once: Mutex<usize>,
+    overlap_in_one_order: Mutex<bool>,
+}
+
+impl SlowVenue {
+    async fn visit<T>(&self, order: &OrderId, call: impl std::future::Future<Output = T>) -> T {
+        {
+            let mut at = self.at_venue.lock().unwrap();
+            if at.contains(order) {
+                *self.overlap_in_one_order.lock().unwrap() = true;
+            }
+            at.push(*order);
+            let mut most = self.most_at_once.lock().unwrap();
+            *most = (*most).max(at.len());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let out = call.await;
+        let mut at = self.at_venue.lock().unwrap();
+        if let Some(i) = at.iter().position(|o| o == order) {
+            at.remove(i);
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Venue for SlowVenue {
+    async fn place(&self, order: &Order) -> Result<VenueOrder, VenueError> {
+        self.visit(&order.order_id, self.inner.place(order)).await
+    }
+    async fn find(&self, client_order_id: &OrderId) -> Result<Option<VenueOrder>, VenueError> {
+        self.visit(client_order_id, self.inner.find(client_order_id)).await
+    }
+    async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError> {
+        self.inner.cancel(venue_order_id).await
+    }
+}
+
+#[tokio::test]
+async fn a_batch_runs_its_orders_at_once_and_each_order_in_batch_order() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    store.fund_account(&demo, Decimal::from(100_000), None).await.unwrap();
+    let venue = Arc::new(SlowVenue {
+        inner: MemoryVenue::new(),
+        at_venue: Mutex::new(Vec::new()),
+        most_at_once: Mutex::new(0),
+        overlap_in_one_order: Mutex::new(false),
+    });
+    venue.inner.set_price("AAPL", Decimal::from(100));
+    let h = Execute {
+        store: store.clone(),
+        venue: venue.clone(),
+        queue: Arc::new(MemoryQueue::new()),
+        clock: Arc::new(SystemClock),
+        recheck_delay_secs: 1,
+        max_receives: 8,
+        backoff_base_ms: execute::BACKOFF_BASE_MS,
+    };
+    let mut orders = Vec::new();
+    for _ in 0..4 {
+        orders.push(place_limit_buy(store.as_ref(), &demo, "1", "150").await.order_id);
+    }
+    let execute = |o: &OrderId| format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{o}"}}"#);
+    // Each order's message three times, interleaved, with unreadable ones between.
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        bodies.extend(orders.iter().map(execute));
+        bodies.push("{".into());
+    }
+    let out = h.handle(event(&bodies)).await;
+
+    let failed: Vec<_> = out
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        vec!["m-4", "m-9", "m-14"],
+        "only the unreadable ones, in batch order"
+    );
+    for o in &orders {
+        let order = store.get_order(&demo, o).await.unwrap().unwrap();
+        assert_eq!(order.status, OrderStatus::Filled, "{o}");
+        assert_eq!(venue.inner.count(o), 1, "{o} sent once");
+    }
+    assert!(
+        *venue.most_at_once.lock().unwrap() > 1,
+        "the batch's orders went to the venue one at a time"
+    );
+    assert!(
+        !*venue.overlap_in_one_order.lock().unwrap(),
+        "two messages of one order were at the venue at once"
+    );
 }

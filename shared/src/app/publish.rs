@@ -83,8 +83,9 @@ pub struct Outcome {
 /// Handles `changes` in order (see the module doc for what a failure means).
 ///
 /// The events go out in one `publish` call (the adapter batches PutEvents by 10 and
-/// says which entries failed) while the work messages are sent in order, at the
-/// same time: an event does not wait for the SQS round trips of the batch.
+/// says which entries failed) while the work messages go out in one `send_all`
+/// (SendMessageBatch by 10, in order), at the same time: an event does not wait
+/// for the SQS round trips of the batch.
 pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, changes: &[OrderChange]) -> Outcome {
     let planned: Vec<Effects> = changes.iter().map(effects).collect();
     // Which change each event belongs to.
@@ -111,17 +112,20 @@ pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, c
             Err(e @ PublishError::Unavailable(_)) => (0, owners.first().map(|&i| (i, e.to_string()))),
         }
     };
+    // Which change each work message belongs to.
+    let (senders, work): (Vec<usize>, Vec<WorkMessage>) = planned
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| e.work.clone().map(|w| (i, w)))
+        .unzip();
     let send = async {
-        let mut sent = 0;
-        for (i, effect) in planned.iter().enumerate() {
-            if let Some(message) = &effect.work {
-                if let Err(e) = queue.send(message, 0).await {
-                    return (sent, Some((i, format!("work message not queued: {e}"))));
-                }
-                sent += 1;
-            }
+        if work.is_empty() {
+            return (0, None);
         }
-        (sent, None)
+        match queue.send_all(&work).await {
+            Ok(()) => (work.len(), None),
+            Err((k, e)) => (k, senders.get(k).map(|&i| (i, format!("work message not queued: {e}")))),
+        }
     };
     let ((published, event_failure), (messages, send_failure)) = tokio::join!(publish, send);
 

@@ -526,6 +526,44 @@ pub async fn work_messages_round_trip_and_are_deleted(f: Fixture) {
     assert_eq!(f.queue.receive(10, 1).await.unwrap(), vec![]);
 }
 
+pub async fn work_messages_sent_together_all_arrive(f: Fixture) {
+    f.queue.send_all(&[]).await.unwrap();
+    let trader = unique_trader();
+    let sent: Vec<WorkMessage> = (0..23)
+        .map(|i| match i % 3 {
+            0 => WorkMessage::Execute {
+                trader_id: trader.clone(),
+                order_id: OrderId::new(),
+            },
+            1 => WorkMessage::Cancel {
+                trader_id: trader.clone(),
+                order_id: OrderId::new(),
+            },
+            _ => WorkMessage::Recheck {
+                trader_id: trader.clone(),
+                order_id: OrderId::new(),
+                seq: i,
+            },
+        })
+        .collect();
+    f.queue.send_all(&sent).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        if got.len() >= sent.len() {
+            break;
+        }
+        for m in f.queue.receive(10, 1).await.unwrap() {
+            got.push(serde_json::from_str::<WorkMessage>(&m.body).unwrap());
+            f.queue.delete(&m.receipt_handle).await.unwrap();
+        }
+    }
+    let key = |m: &WorkMessage| m.ids().1.to_string();
+    let (mut want, mut have) = (sent.clone(), got);
+    want.sort_by_key(key);
+    have.sort_by_key(key);
+    assert_eq!(have, want, "23 messages sent in three batches, each received once");
+}
+
 pub async fn a_message_hidden_for_zero_seconds_comes_back_at_once(f: Fixture) {
     let msg = WorkMessage::Recheck {
         trader_id: unique_trader(),

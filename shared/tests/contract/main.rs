@@ -43,6 +43,7 @@ contract!(
     concurrent_reservations_accept_exactly_what_the_balance_covers,
     the_daily_loss_guard_counts_todays_realized_losses,
     work_messages_round_trip_and_are_deleted,
+    work_messages_sent_together_all_arrive,
     a_message_hidden_for_zero_seconds_comes_back_at_once,
     the_recheck_chain_advances_once_per_position,
     status_events_are_published_beyond_one_put_events_batch,

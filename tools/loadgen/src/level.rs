@@ -42,6 +42,35 @@ pub struct Level {
     pub floor_handlers: FloorResult,
     pub floor: FloorResult,
     pub took: Duration,
+    /// The emulator's CPU use (cores: CPU seconds per second) during our HTTP run and
+    /// during the floor's whole lives, from `/proc/$EMULATOR_PID/stat`; its Python
+    /// interpreter runs one thread at a time, so near 1 it is the bound.
+    pub emulator_cores: (Option<f64>, Option<f64>),
+    /// Instances per function under cargo lambda watch (`FUNCTION_CONCURRENCY`).
+    pub instances: usize,
+}
+
+/// CPU seconds used so far by process `pid` (user + system), if it can be read.
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here; in
+    // clock ticks of 1/100 s on Linux.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Cores used by `pid` while `work` ran.
+async fn cores_during<T>(pid: Option<u32>, work: impl std::future::Future<Output = T>) -> (T, Option<f64>) {
+    let (c0, t0) = (cpu_seconds(pid), Instant::now());
+    let out = work.await;
+    let cores = match (c0, cpu_seconds(pid)) {
+        (Some(a), Some(b)) if !t0.elapsed().is_zero() => Some((b - a) / t0.elapsed().as_secs_f64()),
+        _ => None,
+    };
+    (out, cores)
 }
 
 pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -> anyhow::Result<Level> {
@@ -60,7 +89,9 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
         "orders-load: {} traders, {} orders over HTTP",
         plan.traders, plan.orders
     );
-    let http = crate::run::run(stack.clone(), &cfg).await?;
+    let emulator = std::env::var("EMULATOR_PID").ok().and_then(|p| p.parse::<u32>().ok());
+    let (http, http_cores) = cores_during(emulator, crate::run::run(stack.clone(), &cfg)).await;
+    let http = http?;
     eprintln!(
         "orders-load: {} traders: HTTP run done in {:.1}s; in process, {} orders",
         plan.traders,
@@ -73,7 +104,12 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
         plan.traders, plan.floor_orders
     );
     let floor_handlers = crate::floor::run(floor, plan.traders, plan.floor_orders, false, mix, plan.seed).await?;
-    let floor_result = crate::floor::run(floor, plan.traders, plan.floor_orders, true, mix, plan.seed).await?;
+    let (floor_result, floor_cores) = cores_during(
+        emulator,
+        crate::floor::run(floor, plan.traders, plan.floor_orders, true, mix, plan.seed),
+    )
+    .await;
+    let floor_result = floor_result?;
 
     let (mut fill_event, mut cancel_event, mut event_lag, mut terminal) =
         (Samples::default(), Samples::default(), Samples::default(), 0);
@@ -128,6 +164,11 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
         floor_handlers,
         floor: floor_result,
         took: t0.elapsed(),
+        emulator_cores: (http_cores, floor_cores),
+        instances: std::env::var("FUNCTION_CONCURRENCY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
     })
 }
 
@@ -179,6 +220,8 @@ impl Level {
                 "lifecycles": self.floor.lifecycles, "calls": self.floor.calls, "errors": self.floor.errors,
                 "lifecycles_per_sec": self.floor_per_sec()},
             "took_secs": self.took.as_secs_f64(),
+            "emulator_cores": { "ours": self.emulator_cores.0, "floor": self.emulator_cores.1 },
+            "instances": self.instances,
         })
     }
 }
@@ -202,7 +245,7 @@ pub fn markdown(levels: &[Level], command: &str) -> String {
     out.push_str(&format!(
         "Command: `{command}` (in `make bench`, against its stack).\n\n"
     ));
-    out.push_str(
+    out.push_str(&format!(
         "`orders-load run`: N traders over HTTP through the local gateway (JWT checked), each with its own \
          account, drawing 60% market buys, 25% marketable limit buys and 15% resting limit buys, in closed loop \
          on each order's life: a filled order is followed to its FILLED event before the next, a resting one \
@@ -215,10 +258,12 @@ pub fn markdown(levels: &[Level], command: &str) -> String {
          ReceiveMessage/DeleteMessage per message are in). **In process**: our submit/cancel use cases over the \
          DynamoDB adapter, called directly at the same concurrency: in process / floor is what our handler code \
          adds to its AWS calls; HTTP / in process is what the local hops and their queues add. Latencies in ms; \
-         the functions run as debug builds under cargo lambda watch, FUNCTION_CONCURRENCY=2 instances each, so \
-         more than 2 traders queue at the gateway. Absolute times are the emulator's (moto in Python, DynamoDB \
-         serialized) on a shared machine: reported, not targeted.\n\n",
-    );
+         the functions run as debug builds under cargo lambda watch, FUNCTION_CONCURRENCY={n} instances each, so \
+         more than {n} traders queue at the gateway; the work queue has {n} pollers, each invoking execute with \
+         its own batch. Absolute times are the emulator's (moto in Python, DynamoDB serialized) on a shared \
+         machine: reported, not targeted.\n\n",
+        n = levels.first().map_or(2, |l| l.instances),
+    ));
     for l in levels {
         let h = &l.http;
         out.push_str(&format!(
@@ -314,20 +359,51 @@ fn verdict(l: &Level) -> String {
             "What holds the HTTP figure back is not our handler code (in process / floor above) but the local \
              hops: submit over HTTP minus in process = {} ms at p50 (client → local gateway: JWT, API Gateway v2 \
              event → cargo lambda watch's invoke API → the function's runtime-API poll, and the gateway's queue in \
-             front of 2 instances per function).",
+             front of {} instances per function).",
             ms(hops),
+            l.instances,
         ));
     }
-    if l.traders > 2 {
+    if l.traders > l.instances {
         notes.push(format!(
-            "With {} traders the queues sit in different places: ours at the gateway (at most 2 submits in \
+            "With {} traders the queues sit in different places: ours at the gateway (at most {} submits in \
              flight), the floor's {} workers at the emulator, which serializes DynamoDB; latency ratios then compare \
-             queues, and the fair figure is throughput: ours / floor {} (whole lives per second). A whole life's \
-             latency is mostly the wait for the claim (stages below): the work queue's backlog in front of the \
-             execute function.",
+             queues, and the fair figure is throughput: ours / floor {} (whole lives per second).",
             l.traders,
+            l.instances,
             l.traders,
             times(ratio(Some(l.terminal_per_sec()), Some(l.floor_per_sec()))),
+        ));
+        let stages = [
+            (
+                "the submit over HTTP (the gateway's queue, then the submit calls on a busy emulator)",
+                h.log.submit.p50(),
+            ),
+            (
+                "submit commit → claim (stream → publish → work queue → execute)",
+                l.to_claim.p50(),
+            ),
+            ("claim → fill commit (venue call, fill write)", l.to_fill.p50()),
+            (
+                "fill commit → FILLED event (stream → publish → PutEvents → tap)",
+                l.fill_to_event.p50(),
+            ),
+        ];
+        if let Some((name, Some(longest))) = stages
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
+        {
+            notes.push(format!(
+                "The longest stage of a filled order's life at p50 is {name}: {} ms.",
+                ms(Some(*longest))
+            ));
+        }
+    }
+    if let (Some(ours), Some(floor)) = l.emulator_cores {
+        notes.push(format!(
+            "The emulator's CPU: {ours:.2} cores during our run, {floor:.2} during the floor's (one Python process, \
+             one thread at a time: near 1.0 it is what bounds both)."
         ));
     }
     let p99 = h.log.submit.p99();

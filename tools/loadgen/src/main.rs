@@ -77,6 +77,10 @@ async fn main() -> anyhow::Result<()> {
     let Some((command, rest)) = args.split_first() else {
         bail!("{USAGE}")
     };
+    if matches!(command.as_str(), "--help" | "-h" | "help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let flags = flags(rest)?;
     match command.as_str() {
         "run" => run_levels(&flags).await,

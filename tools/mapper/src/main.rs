@@ -3,8 +3,11 @@
 //! ```text
 //! local-mappings [--lambda-url http://127.0.0.1:9000] [--queue-url URL] [--stream-arn ARN]
 //!                [--execute-function execute] [--publish-function publish] [--no-queue] [--no-stream]
-//!                [--from-latest]
+//!                [--from-latest] [--pollers N]
 //! ```
+//! `--pollers N` (default 2, `MAPPING_POLLERS`): the queue's concurrent pollers, each
+//! invoking execute with its own batch, as Lambda's SQS pollers do; match it to the
+//! function's instances under cargo lambda watch (`FUNCTION_CONCURRENCY`).
 //! Defaults come from the environment (the stack env `make dev` writes):
 //! `LAMBDA_URL`, `WORK_QUEUE_URL`, `ORDERS_TABLE_STREAM_ARN`, plus `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` and the dummy credentials for the SDK. Logs one line per batch.
@@ -17,7 +20,7 @@ use local_mappings::sqs::SqsMapping;
 use local_mappings::stream::StreamMapping;
 
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
-[--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest]";
+[--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -51,6 +54,11 @@ async fn main() -> anyhow::Result<()> {
             "nothing to map: set WORK_QUEUE_URL / ORDERS_TABLE_STREAM_ARN (source .local/stack.env) or pass them\n{USAGE}"
         );
     }
+    let pollers_flag = flag(&args, "--pollers", "MAPPING_POLLERS", "2");
+    let pollers: usize = match pollers_flag.parse() {
+        Ok(n @ 1..=64) => n,
+        _ => bail!("--pollers must be a whole number from 1 to 64, not {pollers_flag:?}\n{USAGE}"),
+    };
     let invoker = Invoker::new(&lambda_url).context("building the HTTP client")?;
     // Bounded calls, so that an emulator that stops answering (or a connection it
     // dropped) costs one failed poll, retried, never a mapping hung for good. The
@@ -67,20 +75,24 @@ async fn main() -> anyhow::Result<()> {
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "us-east-1".into());
-    tracing::info!(%lambda_url, queue = ?queue_url, stream = ?stream_arn, "local event source mappings");
+    tracing::info!(%lambda_url, queue = ?queue_url, stream = ?stream_arn, pollers, "local event source mappings");
 
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(queue_url) = queue_url {
-        tasks.spawn(
-            SqsMapping {
-                client: aws_sdk_sqs::Client::new(&sdk),
-                invoker: invoker.clone(),
-                queue_url,
-                function: flag(&args, "--execute-function", "EXECUTE_FUNCTION", "execute"),
-                region: region.clone(),
-            }
-            .run(),
-        );
+        let client = aws_sdk_sqs::Client::new(&sdk);
+        let function = flag(&args, "--execute-function", "EXECUTE_FUNCTION", "execute");
+        for _ in 0..pollers {
+            tasks.spawn(
+                SqsMapping {
+                    client: client.clone(),
+                    invoker: invoker.clone(),
+                    queue_url: queue_url.clone(),
+                    function: function.clone(),
+                    region: region.clone(),
+                }
+                .run(),
+            );
+        }
     }
     if let Some(stream_arn) = stream_arn {
         tasks.spawn(

@@ -8,7 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::Builder as ConfigBuilder;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
 use crate::ports::{QueueError, ReceivedMessage, WorkMessage, WorkQueue};
 
@@ -63,6 +63,41 @@ impl WorkQueue for SqsQueue {
             .send()
             .await
             .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn send_all(&self, messages: &[WorkMessage]) -> Result<(), (usize, QueueError)> {
+        for (n, chunk) in messages.chunks(MAX_BATCH as usize).enumerate() {
+            let start = n * MAX_BATCH as usize;
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (j, message) in chunk.iter().enumerate() {
+                let encode = |e: String| (start + j, QueueError::Encode(e));
+                let body = serde_json::to_string(message).map_err(|e| encode(e.to_string()))?;
+                let entry = SendMessageBatchRequestEntry::builder()
+                    .id(j.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| encode(e.to_string()))?;
+                entries.push(entry);
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| (start, unavailable(e)))?;
+            let first_failed = out
+                .failed()
+                .iter()
+                .filter_map(|f| f.id().parse::<usize>().ok().map(|j| (j, f)))
+                .min_by_key(|(j, _)| *j);
+            if let Some((j, f)) = first_failed {
+                let why = format!("{} {}", f.code(), f.message().unwrap_or_default());
+                return Err((start + j, QueueError::Unavailable(why.trim_end().to_owned())));
+            }
+        }
         Ok(())
     }
 
