@@ -432,6 +432,30 @@ def event_paths_parsed_once() -> None:
     ext.parse = parse  # type: ignore[assignment]
 
 
+def receives_without_queue_attribute_scans() -> None:
+    """An SQS receive without recomputing every queue attribute per message.
+
+    moto checks each message it is about to return against the queue's retention
+    period by building the queue's whole attribute map (three times), and that map
+    counts the visible, in-flight and delayed messages: O(queue length) per message,
+    so one receive on a queue holding 2,000 messages took the emulator's one core
+    for seconds (a tap queue with a backlog pinned it at 94%). The retention period
+    is read from the queue itself.
+    """
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    if getattr(SQSBackend.is_message_valid_based_on_retention_period, "direct", False):
+        return
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return period + message.sent_timestamp / 1000 > unix_time()
+
+    is_message_valid_based_on_retention_period.direct = True  # type: ignore[attr-defined]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+
 class TrimStreams:
     """WSGI middleware: every `every` DynamoDB requests, trim the streams (under the
     DynamoDB lock when there is one: it wraps `SerializeDynamoDB`'s app)."""
@@ -460,6 +484,7 @@ def build_app(serialize_dynamodb: bool = True, stream_retention: int = 20_000) -
     queries_read_one_partition()
     backend_lookup_without_directory_scans()
     event_paths_parsed_once()
+    receives_without_queue_attribute_scans()
     app: Any = DomainDispatcherApplication(create_backend_app)
     if stream_retention > 0:
         app = TrimStreams(app, stream_retention)

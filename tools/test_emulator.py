@@ -460,6 +460,35 @@ def check_queries_read_one_partition(ddb: object, _endpoint: str) -> str:
     )
 
 
+def check_receives_do_not_scan_the_queue(_ddb: object, sqs: object) -> str:
+    url = sqs.create_queue(QueueName=f"selfcheck-backlog-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+
+    def median_receive_ms() -> float:
+        took = []
+        for _ in range(7):
+            t0 = time.monotonic()
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+            took.append((time.monotonic() - t0) * 1000)
+            assert got.get("Messages"), "the queue answered no messages"
+        return sorted(took)[len(took) // 2]
+
+    sqs.send_message(QueueUrl=url, MessageBody="first")
+    small = median_receive_ms()
+    backlog = 500  # moto's own receive: ~200 ms here, against ~2 ms on a short queue
+    for start in range(0, backlog, 10):
+        entries = [{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    large = median_receive_ms()
+    assert large < 3 * small + 30, f"receive {small:.1f} ms on a short queue, {large:.1f} ms with {backlog} waiting"
+    expired = sqs.create_queue(
+        QueueName=f"selfcheck-retention-{uuid.uuid4().hex[:8]}", Attributes={"MessageRetentionPeriod": "60"}
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=expired, MessageBody="kept")
+    kept = sqs.receive_message(QueueUrl=expired, MaxNumberOfMessages=10).get("Messages", [])
+    assert [m["Body"] for m in kept] == ["kept"], f"a message inside its retention period: {kept}"
+    return f"median receive {small:.1f} ms on a short queue, {large:.1f} ms with {backlog} waiting; retention still applies"
+
+
 STREAM_RETENTION = 50
 
 
@@ -527,6 +556,7 @@ def main() -> int:
         ("stream_after_cancelled_transaction", lambda: check_stream_after_cancelled_transaction(ddb, endpoint)),
         ("transactions_do_not_copy_tables", lambda: check_transactions_do_not_copy_tables(ddb, endpoint)),
         ("queries_read_one_partition", lambda: check_queries_read_one_partition(ddb, endpoint)),
+        ("receives_do_not_scan_the_queue", lambda: check_receives_do_not_scan_the_queue(ddb, sqs)),
         ("stream_retention", lambda: check_stream_retention(ddb, endpoint)),
         ("moto_api_reset", lambda: check_reset(ddb, sqs, endpoint)),
     ]

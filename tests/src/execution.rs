@@ -29,6 +29,32 @@ pub struct Tap {
     url: String,
 }
 
+/// One receive (up to 10, a 1 s long poll) from the event tap queue `url`: each
+/// event is appended to `seen` in arrival order and deleted from the queue.
+pub async fn receive_seen(sqs: &aws_sdk_sqs::Client, url: &str, seen: &mut Vec<Seen>) -> anyhow::Result<()> {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await?;
+    for m in out.messages() {
+        let body: Value = serde_json::from_str(m.body().unwrap_or_default())?;
+        let d = &body["detail"];
+        seen.push(Seen {
+            order_id: d["order_id"].as_str().unwrap_or_default().to_owned(),
+            version: d["version"].as_u64().unwrap_or_default(),
+            previous: d["previous_status"].as_str().map(str::to_owned),
+            status: d["new_status"].as_str().unwrap_or_default().to_owned(),
+        });
+        if let Some(h) = m.receipt_handle() {
+            sqs.delete_message().queue_url(url).receipt_handle(h).send().await?;
+        }
+    }
+    Ok(())
+}
+
 impl Stack {
     fn simulator(&self) -> anyhow::Result<String> {
         std::env::var("SIMULATOR_URL").context("SIMULATOR_URL is not set: make test starts the simulator")
@@ -164,32 +190,7 @@ impl Tap {
             if tokio::time::Instant::now() >= deadline {
                 bail!("events after {within:?}: {seen:?}; expected up to {expected:?}");
             }
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await?;
-            for m in out.messages() {
-                let body: Value = serde_json::from_str(m.body().unwrap_or_default())?;
-                let d = &body["detail"];
-                seen.push(Seen {
-                    order_id: d["order_id"].as_str().unwrap_or_default().to_owned(),
-                    version: d["version"].as_u64().unwrap_or_default(),
-                    previous: d["previous_status"].as_str().map(str::to_owned),
-                    status: d["new_status"].as_str().unwrap_or_default().to_owned(),
-                });
-                if let Some(h) = m.receipt_handle() {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.url)
-                        .receipt_handle(h)
-                        .send()
-                        .await?;
-                }
-            }
+            receive_seen(&self.sqs, &self.url, &mut seen).await?;
         }
     }
 }

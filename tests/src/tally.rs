@@ -14,7 +14,7 @@ use shared::domain::{OrderId, TraderId, verify_chain};
 use shared::ports::AuditLog;
 
 use crate::Stack;
-use crate::execution::Seen;
+use crate::execution::{Seen, receive_seen};
 
 fn dec(v: &Value) -> Decimal {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
@@ -99,32 +99,7 @@ impl EventTap {
         let deadline = tokio::time::Instant::now() + within;
         let mut seen: Vec<Seen> = Vec::new();
         while lost_events(&seen, expected) > 0 && tokio::time::Instant::now() < deadline {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await?;
-            for m in out.messages() {
-                let body: Value = serde_json::from_str(m.body().unwrap_or_default())?;
-                let d = &body["detail"];
-                seen.push(Seen {
-                    order_id: d["order_id"].as_str().unwrap_or_default().to_owned(),
-                    version: d["version"].as_u64().unwrap_or_default(),
-                    previous: d["previous_status"].as_str().map(str::to_owned),
-                    status: d["new_status"].as_str().unwrap_or_default().to_owned(),
-                });
-                if let Some(h) = m.receipt_handle() {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.url)
-                        .receipt_handle(h)
-                        .send()
-                        .await?;
-                }
-            }
+            receive_seen(&self.sqs, &self.url, &mut seen).await?;
         }
         Ok(seen)
     }

@@ -226,10 +226,12 @@ pub async fn run(orders: usize) -> anyhow::Result<Run> {
         .unwrap_or_else(|| "us-east-1".into());
     let plain_ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let plain_sqs = aws_sdk_sqs::Client::new(&sdk);
+    let plain_events = aws_sdk_eventbridge::Client::new(&sdk);
     let suffix = ulid::Ulid::new().to_string().to_lowercase();
     let private = Private::create(
         &plain_ddb,
         &plain_sqs,
+        &plain_events,
         &env("ORDERS_TABLE")?,
         &env("AUDIT_TABLE")?,
         &suffix,
@@ -240,7 +242,7 @@ pub async fn run(orders: usize) -> anyhow::Result<Run> {
         Ok(phases) => sizes::item_sizes(&plain_ddb, phases).await,
         Err(_) => Ok(HashMap::new()),
     };
-    private.delete(&plain_ddb, &plain_sqs).await;
+    private.delete(&plain_ddb, &plain_sqs, &plain_events).await;
     Ok(Run {
         orders,
         phases: result?,
@@ -305,7 +307,7 @@ async fn run_on(
             clock: Arc::new(SystemClock),
         },
         publish: publish::Publish {
-            events: Arc::new(EventBridgePublisher::new(events, env("EVENT_BUS_NAME")?)),
+            events: Arc::new(EventBridgePublisher::new(events, private.event_bus.clone())),
             queue: queue.clone(),
         },
         execute_fast: execute(1),

@@ -46,17 +46,18 @@ fn function_env(function: &str, api: &RuntimeApi, private: &Private) -> Vec<(Str
         ("ORDERS_TABLE", private.orders_table.clone()),
         ("AUDIT_TABLE", private.audit_table.clone()),
         ("WORK_QUEUE_URL", private.queue_url.clone()),
+        ("EVENT_BUS_NAME", private.event_bus.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    // Credentials, region, endpoint, bus, venue, prices, timeouts: from the stack env.
+    // Credentials, region, endpoint, venue, prices, timeouts: from the stack env.
     for (k, v) in std::env::vars() {
         let passed = k.starts_with("AWS_") && !k.starts_with("AWS_LAMBDA")
             || k.starts_with("VENUE_")
             || matches!(
                 k.as_str(),
-                "PATH" | "EVENT_BUS_NAME" | "REFERENCE_PRICES" | "MARKET_COLLAR" | "RECHECK_DELAY_SECS" | "RUST_LOG"
+                "PATH" | "REFERENCE_PRICES" | "MARKET_COLLAR" | "RECHECK_DELAY_SECS" | "RUST_LOG"
             );
         if passed {
             env.push((k, v));
@@ -167,11 +168,20 @@ pub async fn run(s: &Settings) -> anyhow::Result<String> {
     let sdk = sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
     let source = |v: &str| std::env::var(v).with_context(|| format!("environment variable {v} is not set (stack env)"));
     let suffix = ulid::Ulid::new().to_string().to_lowercase();
-    let private = Private::create(&ddb, &sqs, &source("ORDERS_TABLE")?, &source("AUDIT_TABLE")?, &suffix).await?;
+    let private = Private::create(
+        &ddb,
+        &sqs,
+        &events,
+        &source("ORDERS_TABLE")?,
+        &source("AUDIT_TABLE")?,
+        &suffix,
+    )
+    .await?;
     let result = measure(s, &private).await;
-    private.delete(&ddb, &sqs).await;
+    private.delete(&ddb, &sqs, &events).await;
     let (inits, load) = result?;
     Ok(markdown(s, &sizes, &inits, &load))
 }

@@ -1,6 +1,7 @@
 //! Private copies of the stack's resources for one bench run: the orders and audit
-//! tables (same keys, indexes and stream) and a work queue, so nothing else on the
-//! stack (the event-source mappings of `make bench`) reads or moves these orders.
+//! tables (same keys, indexes and stream), a work queue and an event bus without
+//! rules, so nothing else on the stack (the event-source mappings of `make bench`,
+//! the tap queue the load generator reads) reads, moves or receives these orders.
 //! Also the two event sources, as Lambda runs them: the table's stream (its reads
 //! are free for a Lambda trigger, so they go through an uncounted client) and the
 //! SQS poller (ReceiveMessage / DeleteMessageBatch, billed: a counted client).
@@ -20,6 +21,8 @@ pub struct Private {
     pub queue_url: String,
     pub queue_arn: String,
     pub stream_arn: String,
+    /// Status events go here: billed the same, delivered nowhere.
+    pub event_bus: String,
 }
 
 async fn describe(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<TableDescription> {
@@ -63,6 +66,7 @@ impl Private {
     pub async fn create(
         ddb: &aws_sdk_dynamodb::Client,
         sqs: &aws_sdk_sqs::Client,
+        events: &aws_sdk_eventbridge::Client,
         orders_source: &str,
         audit_source: &str,
         suffix: &str,
@@ -92,7 +96,15 @@ impl Private {
             .attributes
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .context("the queue has no ARN")?;
+        let event_bus = format!("bench-bus-{suffix}");
+        events
+            .create_event_bus()
+            .name(&event_bus)
+            .send()
+            .await
+            .context("CreateEventBus")?;
         Ok(Self {
+            event_bus,
             orders_table: orders.table_name.unwrap_or_default(),
             audit_table: audit.table_name.unwrap_or_default(),
             queue_url,
@@ -102,7 +114,12 @@ impl Private {
     }
 
     /// Deletes the copies (best effort: a leftover only costs emulator memory).
-    pub async fn delete(&self, ddb: &aws_sdk_dynamodb::Client, sqs: &aws_sdk_sqs::Client) {
+    pub async fn delete(
+        &self,
+        ddb: &aws_sdk_dynamodb::Client,
+        sqs: &aws_sdk_sqs::Client,
+        events: &aws_sdk_eventbridge::Client,
+    ) {
         for t in [&self.orders_table, &self.audit_table] {
             if let Err(e) = ddb.delete_table().table_name(t).send().await {
                 tracing::warn!(table = %t, error = %e, "could not delete the bench table");
@@ -110,6 +127,9 @@ impl Private {
         }
         if let Err(e) = sqs.delete_queue().queue_url(&self.queue_url).send().await {
             tracing::warn!(queue = %self.queue_url, error = %e, "could not delete the bench queue");
+        }
+        if let Err(e) = events.delete_event_bus().name(&self.event_bus).send().await {
+            tracing::warn!(bus = %self.event_bus, error = %e, "could not delete the bench event bus");
         }
     }
 }

@@ -136,7 +136,9 @@ pub async fn run(stack: Arc<Stack>, cfg: &RunConfig) -> anyhow::Result<RunResult
         .await
         .context("funding the traders")?;
     let tap_url = std::env::var("STATUS_EVENTS_TAP_QUEUE_URL").context("STATUS_EVENTS_TAP_QUEUE_URL is not set")?;
-    let tap = Tap::start(crate::tap::client().await, tap_url, cfg.tap_receivers);
+    let tap_client = crate::tap::client().await;
+    crate::tap::clear_stale(&tap_client, &tap_url).await;
+    let tap = Tap::start(tap_client, tap_url, cfg.tap_receivers);
 
     let market = crate::mix::venue_market(&stack.http).await;
     let counter = Arc::new(AtomicUsize::new(0));

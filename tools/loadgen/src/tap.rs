@@ -63,6 +63,34 @@ fn parse(body: &str) -> Option<(String, Received)> {
     ))
 }
 
+/// Empties the tap queue of events older than this run (an earlier run's, or any
+/// other tool's on the stack), so the receivers read this run's as they come: the
+/// emulator's SQS answers each receive in time growing with the queue's length, so
+/// a backlog of thousands would slow every read (and the whole emulator) for the
+/// whole run. The tap is the measuring side's own queue; nothing else reads it.
+pub async fn clear_stale(sqs: &aws_sdk_sqs::Client, url: &str) {
+    let waiting = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| {
+            o.attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    if waiting == 0 {
+        return;
+    }
+    match sqs.purge_queue().queue_url(url).send().await {
+        Ok(_) => eprintln!("orders-load: purged {waiting} stale events from the tap queue before the run"),
+        Err(e) => eprintln!("orders-load: {waiting} stale events on the tap queue, and purging it failed: {e}"),
+    }
+}
+
 impl Tap {
     /// Starts `receivers` long-poll loops on `queue_url`.
     pub fn start(sqs: aws_sdk_sqs::Client, queue_url: String, receivers: usize) -> Self {
