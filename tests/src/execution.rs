@@ -29,30 +29,33 @@ pub struct Tap {
     url: String,
 }
 
-/// One receive (up to 10, a 1 s long poll) from the event tap queue `url`: each
-/// event is appended to `seen` in arrival order and deleted from the queue.
-pub async fn receive_seen(sqs: &aws_sdk_sqs::Client, url: &str, seen: &mut Vec<Seen>) -> anyhow::Result<()> {
-    let out = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await?;
-    for m in out.messages() {
-        let body: Value = serde_json::from_str(m.body().unwrap_or_default())?;
-        let d = &body["detail"];
-        seen.push(Seen {
-            order_id: d["order_id"].as_str().unwrap_or_default().to_owned(),
-            version: d["version"].as_u64().unwrap_or_default(),
-            previous: d["previous_status"].as_str().map(str::to_owned),
-            status: d["new_status"].as_str().unwrap_or_default().to_owned(),
-        });
-        if let Some(h) = m.receipt_handle() {
-            sqs.delete_message().queue_url(url).receipt_handle(h).send().await?;
+impl Tap {
+    /// One receive (up to 10, a 1 s long poll): each event is appended to `seen` in
+    /// arrival order and deleted from the queue.
+    pub async fn receive(&self, seen: &mut Vec<Seen>) -> anyhow::Result<()> {
+        let (sqs, url) = (&self.sqs, &self.url);
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        for m in out.messages() {
+            let body: Value = serde_json::from_str(m.body().unwrap_or_default())?;
+            let d = &body["detail"];
+            seen.push(Seen {
+                order_id: d["order_id"].as_str().unwrap_or_default().to_owned(),
+                version: d["version"].as_u64().unwrap_or_default(),
+                previous: d["previous_status"].as_str().map(str::to_owned),
+                status: d["new_status"].as_str().unwrap_or_default().to_owned(),
+            });
+            if let Some(h) = m.receipt_handle() {
+                sqs.delete_message().queue_url(url).receipt_handle(h).send().await?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Stack {
@@ -190,7 +193,7 @@ impl Tap {
             if tokio::time::Instant::now() >= deadline {
                 bail!("events after {within:?}: {seen:?}; expected up to {expected:?}");
             }
-            receive_seen(&self.sqs, &self.url, &mut seen).await?;
+            self.receive(&mut seen).await?;
         }
     }
 }

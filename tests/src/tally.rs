@@ -7,14 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_sqs::types::QueueAttributeName;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use shared::domain::{OrderId, TraderId, verify_chain};
 use shared::ports::AuditLog;
 
 use crate::Stack;
-use crate::execution::{Seen, receive_seen};
+use crate::execution::{Seen, Tap};
 
 fn dec(v: &Value) -> Decimal {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
@@ -41,56 +40,12 @@ pub fn lost_events(seen: &[Seen], expected: &BTreeMap<String, u64>) -> u64 {
 
 /// A tap of one trader's status events that, unlike `execution::Tap`, returns what
 /// arrived when time is up instead of failing, so missing events are counted.
-pub struct EventTap {
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-}
+pub struct EventTap(Tap);
 
 impl EventTap {
+    /// The same tap as `Stack::tap` (a queue and a rule on the bus for `trader`).
     pub async fn new(s: &Stack, trader: &TraderId) -> anyhow::Result<Self> {
-        let config = shared::adapters::aws::sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let events = aws_sdk_eventbridge::Client::new(&config);
-        let name = format!("tally-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await?
-            .queue_url()
-            .context("queue url")?
-            .to_owned();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .context("queue arn")?;
-        let pattern = serde_json::json!({"source": ["orders"], "detail-type": ["Order Status Changed"],
-            "detail": {"trader_id": [trader.as_str()]}});
-        let bus = &s.resources.event_bus_name;
-        events
-            .put_rule()
-            .name(&name)
-            .event_bus_name(bus)
-            .event_pattern(pattern.to_string())
-            .send()
-            .await?;
-        let target = aws_sdk_eventbridge::types::Target::builder()
-            .id("tally")
-            .arn(arn)
-            .build()?;
-        events
-            .put_targets()
-            .rule(&name)
-            .event_bus_name(bus)
-            .targets(target)
-            .send()
-            .await?;
-        Ok(Self { sqs, url })
+        Ok(Self(s.tap(trader).await?))
     }
 
     /// Reads events until every order of `expected` (order id -> final version) has
@@ -99,7 +54,7 @@ impl EventTap {
         let deadline = tokio::time::Instant::now() + within;
         let mut seen: Vec<Seen> = Vec::new();
         while lost_events(&seen, expected) > 0 && tokio::time::Instant::now() < deadline {
-            receive_seen(&self.sqs, &self.url, &mut seen).await?;
+            self.0.receive(&mut seen).await?;
         }
         Ok(seen)
     }
