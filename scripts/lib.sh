@@ -354,11 +354,19 @@ start_test_stack() {
 # schemathesis against infra/openapi.yaml over the stack's gateway, as a freshly
 # seeded trader; appends a group-5 row to $RELIABILITY_REPORT.
 #   fuzz_api MAX_EXAMPLES TIMEOUT_SECS
+# Schemathesis runs on a fixed seed, so a run can be replayed; FUZZ_SEED=<n> picks
+# another, FUZZ_SEED=random a fresh one. The seed is printed either way.
+FUZZ_SEED_DEFAULT=20261127
 fuzz_api() {
-    local trader token
+    local trader token seed="${FUZZ_SEED:-$FUZZ_SEED_DEFAULT}"
+    if [[ "$seed" == random ]]; then
+        seed="$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')"
+    fi
+    [[ "$seed" =~ ^[0-9]+$ ]] || { log "ERROR: FUZZ_SEED must be a number or 'random', not '$seed'"; return 1; }
+    log "schemathesis seed $seed (replay with FUZZ_SEED=$seed; explore with FUZZ_SEED=random)"
     trader="fuzz-$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
     cargo run -q --locked -p orders-admin -- seed --trader "$trader" --cash 100000 >/dev/null || return 1
     token="$(cargo run -q --locked -p local-gateway -- token --trader "$trader" | tail -n 1)" || return 1
     "$VENV_PY" tools/fuzz_api.py --api "$API_URL" --token "$token" --spec infra/openapi.yaml \
-        --max-examples "$1" --timeout "$2" --report "$RELIABILITY_REPORT"
+        --max-examples "$1" --timeout "$2" --seed "$seed" --report "$RELIABILITY_REPORT"
 }

@@ -49,6 +49,9 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jsonl import json_lines  # noqa: E402
+
 SPEC_URI = "urn:openapi-document"
 UNMATCHED = "(no route)"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -145,8 +148,7 @@ def parse_exchange(line_no: int, text: str) -> dict[str, Any]:
 def load_recording(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UsageError(f"no such recording: {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [parse_exchange(i, text) for i, text in enumerate(lines, 1) if text.strip()]
+    return [parse_exchange(i, text) for i, text in json_lines(path)]
 
 
 # --- the document -------------------------------------------------------------

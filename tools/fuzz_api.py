@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
         "server_errors": server_errors,
         "panics": panics,
         "notes": (
-            f"{generated} test cases; answers by status: {dict(sorted(statuses.items()))}; "
+            f"seed {args.seed}; {generated} test cases; answers by status: {dict(sorted(statuses.items()))}; "
             f"checks: {', '.join(CHECKS)}; failures: {len(failed)}; errors: {len(errors)}; exit {code}"
         ),
     }

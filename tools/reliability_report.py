@@ -15,6 +15,10 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jsonl import json_lines  # noqa: E402
 
 GROUPS = {
     1: "Crash points",
@@ -38,19 +42,15 @@ COUNTS = [
 
 def load(path):
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"{path}:{n}: not JSON: {e}")
-            missing = [k for k in ["group", "scenario", "injected", "operations", *[c for c, _ in COUNTS]] if k not in row]
-            if missing:
-                raise SystemExit(f"{path}:{n}: row without {', '.join(missing)}")
-            rows.append(row)
+    for n, line in json_lines(path):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{path}:{n}: not JSON: {e}")
+        missing = [k for k in ["group", "scenario", "injected", "operations", *[c for c, _ in COUNTS]] if k not in row]
+        if missing:
+            raise SystemExit(f"{path}:{n}: row without {', '.join(missing)}")
+        rows.append(row)
     return rows
 
 

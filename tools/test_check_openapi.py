@@ -459,6 +459,44 @@ def write_recording(directory: str, recording: list[dict]) -> str:
     return str(path)
 
 
+# Every character str.splitlines() breaks on besides "\n" (issue 13). JSON must escape
+# the control characters among them, but U+0085, U+2028 and U+2029 may stand raw in a
+# string, and serde_json writes them so.
+LINE_BREAKERS = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+def test_a_recording_with_unicode_line_separators_in_strings_reads_whole():
+    rec = full_recording()
+    field = "sym" + "".join(LINE_BREAKERS) + "bol"
+    rec[6]["body"]["errors"][0]["field"] = field  # the 422 validation problem echoes field names
+    raw = [json.dumps({k: x[k] for k in co.RECORD_KEYS}, ensure_ascii=False) for x in rec]
+    assert any(c in raw[6] for c in "\x85\u2028\u2029"), "the line must hold the separators unescaped"
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "recording.jsonl"
+        path.write_text("".join(line + "\n" for line in raw), encoding="utf-8")
+        assert len(path.read_text(encoding="utf-8").splitlines()) > len(rec), "splitlines would cut it"
+        loaded = co.load_recording(path)
+        assert len(loaded) == len(rec), len(loaded)
+        assert loaded[6]["body"]["errors"][0]["field"] == field
+        assert [x["line"] for x in loaded] == list(range(1, len(rec) + 1))
+        assert failures(SPEC, rec) == []
+
+
+def test_reliability_rows_with_unicode_line_separators_read_whole():
+    import reliability_report
+
+    row = {
+        "group": 5, "scenario": "s" + "".join(LINE_BREAKERS), "injected": "x", "operations": 1,
+        "lost_orders": 0, "duplicated_venue_orders": 0, "lost_events": 0, "wrong_balances": 0,
+        "server_errors": 0, "panics": 0,
+    }
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "rows.jsonl"
+        path.write_text((json.dumps(row, ensure_ascii=False) + "\n") * 2, encoding="utf-8")
+        rows = reliability_report.load(str(path))
+        assert len(rows) == 2 and rows[0]["scenario"] == row["scenario"], rows
+
+
 def test_cli_exit_codes_and_summary():
     with tempfile.TemporaryDirectory() as d:
         good = write_recording(d, full_recording())
