@@ -209,17 +209,29 @@ async fn bad_requests_get_field_level_4xx_never_5xx() {
         "{fields:?}"
     );
 
-    for (qty, message) in [
-        ("-5", "Quantity must be greater than 0"),
-        ("0", "Quantity must be greater than 0"),
+    // What the venue would refuse after acceptance is refused here, on the field:
+    // fractional shares only on market/day orders, no sub-penny price from $1 up.
+    for (qty, price, field, message) in [
+        ("-5", "10", "quantity", "Quantity must be greater than 0"),
+        ("0", "10", "quantity", "Quantity must be greater than 0"),
+        (
+            "0.5",
+            "10",
+            "quantity",
+            "Fractional quantities are accepted only for market orders with time in force day; use a whole number of shares",
+        ),
+        (
+            "1",
+            "150.255",
+            "limit_price",
+            "Limit price of $1.00 or more must have at most 2 decimal places (no sub-penny prices)",
+        ),
     ] {
-        let r = s.submit(&t, None, &limit_buy(qty, "10")).await.unwrap();
+        let r = s.submit(&t, None, &limit_buy(qty, price)).await.unwrap();
         assert_eq!(r.status, 422);
         let errors = r.body["errors"].as_array().unwrap();
         assert!(
-            errors
-                .iter()
-                .any(|e| e["field"] == "quantity" && e["message"] == message),
+            errors.iter().any(|e| e["field"] == field && e["message"] == message),
             "{errors:?}"
         );
     }

@@ -226,6 +226,8 @@ pub fn validate_order(body: &Value) -> Result<OrderDraft, OrderError> {
         }
     }
 
+    venue_rules(&mut f, order_type, time_in_force, quantity, limit_price, stop_price);
+
     match (symbol, side, order_type, quantity, time_in_force) {
         (Some(symbol), Some(side), Some(order_type), Some(quantity), Some(time_in_force)) if f.errors.is_empty() => {
             Ok(OrderDraft {
@@ -240,6 +242,51 @@ pub fn validate_order(body: &Value) -> Result<OrderDraft, OrderError> {
             })
         }
         _ => Err(OrderError::Validation(f.errors)),
+    }
+}
+
+/// Prices of $1.00 or more trade in whole cents (SEC Rule 612 forbids sub-penny
+/// quotes at or above $1); under $1 the venue takes 4 decimal places.
+pub const SUB_PENNY_BELOW: Decimal = Decimal::ONE;
+/// Decimal places of a price at or above `SUB_PENNY_BELOW`.
+pub const WHOLE_CENT_SCALE: u32 = 2;
+
+/// What the venue would refuse after we accepted (Alpaca: fractional quantities only
+/// on market orders with time in force day; no sub-penny price at or above $1), so the
+/// trader hears it at submit, on the field, instead of as a rejection later.
+fn venue_rules(
+    f: &mut Fields<'_>,
+    order_type: Option<OrderType>,
+    time_in_force: Option<TimeInForce>,
+    quantity: Option<Quantity>,
+    limit_price: Option<Price>,
+    stop_price: Option<Price>,
+) {
+    let fractional_not_allowed = match (quantity, order_type, time_in_force) {
+        (Some(q), Some(t), Some(tif)) => {
+            !q.get().fract().is_zero() && (t != OrderType::Market || tif != TimeInForce::Day)
+        }
+        _ => false,
+    };
+    if fractional_not_allowed {
+        f.fail(
+            "quantity",
+            "Fractional quantities are accepted only for market orders with time in force day; use a whole number of shares"
+                .into(),
+        );
+    }
+    for (field, price) in [("limit_price", limit_price), ("stop_price", stop_price)] {
+        let sub_penny =
+            price.is_some_and(|p| p.get() >= SUB_PENNY_BELOW && p.get().normalize().scale() > WHOLE_CENT_SCALE);
+        if sub_penny {
+            f.fail(
+                field,
+                format!(
+                    "{} of $1.00 or more must have at most {WHOLE_CENT_SCALE} decimal places (no sub-penny prices)",
+                    label(field)
+                ),
+            );
+        }
     }
 }
 
@@ -351,6 +398,57 @@ mod tests {
                 "Stop price is required for stop and stop_limit orders".into()
             )]
         );
+    }
+
+    #[test]
+    fn fractional_quantities_only_for_market_day_orders() {
+        let ok = validate_order(&json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "0.5"}));
+        assert_eq!(ok.map(|d| d.quantity.get()).ok(), Some(dec("0.5")));
+        let whole = json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "2.000", "limit_price": "10"});
+        assert!(validate_order(&whole).is_ok(), "2.000 is a whole number of shares");
+        let message = "Fractional quantities are accepted only for market orders with time in force day; use a whole number of shares";
+        for body in [
+            json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "0.5", "limit_price": "10"}),
+            json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1.25", "time_in_force": "gtc"}),
+            json!({"symbol": "AAPL", "side": "sell", "type": "stop", "quantity": "3.000001", "stop_price": "10"}),
+            json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "0.5", "time_in_force": "ioc"}),
+        ] {
+            assert_eq!(errors(body), vec![("quantity".into(), message.into())]);
+        }
+    }
+
+    #[test]
+    fn prices_of_a_dollar_or_more_are_whole_cents_and_below_a_dollar_four_places() {
+        let order = |field: &str, price: &str| {
+            let mut body = json!({"symbol": "AAPL", "side": "buy", "type": "stop_limit", "quantity": "1",
+                "limit_price": "10", "stop_price": "10"});
+            body[field] = json!(price);
+            body
+        };
+        for field in ["limit_price", "stop_price"] {
+            for fine in ["1.00", "1.01", "150.25", "0.9999", "0.0001", "0.5"] {
+                assert!(validate_order(&order(field, fine)).is_ok(), "{field} {fine}");
+            }
+            let label = if field == "limit_price" {
+                "Limit price"
+            } else {
+                "Stop price"
+            };
+            for sub_penny in ["1.001", "150.255", "1.0001"] {
+                assert_eq!(
+                    errors(order(field, sub_penny)),
+                    vec![(
+                        field.into(),
+                        format!("{label} of $1.00 or more must have at most 2 decimal places (no sub-penny prices)")
+                    )],
+                    "{field} {sub_penny}"
+                );
+            }
+            assert_eq!(
+                errors(order(field, "0.00001"))[0].1,
+                format!("{label} must have at most 4 decimal places")
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -37,7 +37,7 @@ pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("{path} is not YAML: {source}")]
-    Yaml { path: String, source: serde_yaml::Error },
+    Yaml { path: String, source: yaml_serde::Error },
     #[error("{0}")]
     Shape(String),
 }
@@ -61,7 +61,7 @@ impl Routes {
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let doc: Value = serde_yaml::from_str(text).map_err(|source| TemplateError::Yaml {
+        let doc: Value = yaml_serde::from_str(text).map_err(|source| TemplateError::Yaml {
             path: String::new(),
             source,
         })?;
@@ -201,6 +201,29 @@ mod tests {
         assert!(routes.find("DELETE", "/api/v1/orders/1").is_none());
         assert!(routes.find("GET", "/api/v1/orders//fills").is_none());
         assert!(routes.find("GET", "/api/v2/account").is_none());
+    }
+
+    /// The real template's short-form intrinsic functions come through as tagged values
+    /// (the parser must not refuse or drop them).
+    #[test]
+    fn keeps_the_templates_short_form_tags() {
+        fn tags(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Tagged(t) => {
+                    out.push(t.tag.to_string());
+                    tags(&t.value, out);
+                }
+                Value::Mapping(m) => m.values().for_each(|x| tags(x, out)),
+                Value::Sequence(s) => s.iter().for_each(|x| tags(x, out)),
+                _ => {}
+            }
+        }
+        let doc: Value = yaml_serde::from_str(TEMPLATE).unwrap();
+        let mut found = Vec::new();
+        tags(&doc, &mut found);
+        for tag in ["!Ref", "!GetAtt", "!Sub"] {
+            assert!(found.iter().any(|t| t == tag), "{tag} not kept: {found:?}");
+        }
     }
 
     #[test]

@@ -461,23 +461,26 @@ mod tests {
 
     #[test]
     fn orders_round_trip_through_items() {
-        let draft: OrderDraft = validate_order(
-            &serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "stop_limit",
-            "quantity": "10.5", "limit_price": "150.25", "stop_price": "149", "time_in_force": "gtc",
+        // Every optional field set, and a fractional quantity (market/day only).
+        for body in [
+            serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "stop_limit",
+            "quantity": "10", "limit_price": "150.25", "stop_price": "149", "time_in_force": "gtc",
             "client_order_id": "c-1"}),
-        )
-        .unwrap();
-        let mut o = Order::pending(
-            OrderId::new(),
-            TraderId::parse("alice").unwrap(),
-            draft,
-            Decimal::from(1578),
-            Timestamp::now(),
-        );
-        o.audit_head = "ab".repeat(32);
-        o.reason = Some("because".into());
-        o.average_fill_price = Some(Decimal::from_str("150.1").unwrap());
-        assert_eq!(order_from_item(&order_to_item(&o)).unwrap(), o);
+            serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "10.5"}),
+        ] {
+            let draft: OrderDraft = validate_order(&body).unwrap();
+            let mut o = Order::pending(
+                OrderId::new(),
+                TraderId::parse("alice").unwrap(),
+                draft,
+                Decimal::from(1578),
+                Timestamp::now(),
+            );
+            o.audit_head = "ab".repeat(32);
+            o.reason = Some("because".into());
+            o.average_fill_price = Some(Decimal::from_str("150.1").unwrap());
+            assert_eq!(order_from_item(&order_to_item(&o)).unwrap(), o);
+        }
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn garbage_decimals_and_foreign_client_ids_are_refused() {
 fn the_request_sends_decimals_as_strings_and_the_order_id_as_client_id() {
     let draft = validate_order(
         &serde_json::json!({"symbol": "AAPL", "side": "sell", "type": "stop_limit",
-        "quantity": "2.500", "limit_price": "150.25", "stop_price": "151", "time_in_force": "gtc"}),
+        "quantity": "2.000", "limit_price": "150.25", "stop_price": "151", "time_in_force": "gtc"}),
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     let trader = TraderId::parse("t-1").unwrap();
@@ -96,7 +96,7 @@ fn the_request_sends_decimals_as_strings_and_the_order_id_as_client_id() {
     let sent = serde_json::to_value(OrderRequest::from(&order)).unwrap();
     assert_eq!(
         sent,
-        serde_json::json!({"symbol": "AAPL", "qty": "2.5", "side": "sell", "type": "stop_limit",
+        serde_json::json!({"symbol": "AAPL", "qty": "2", "side": "sell", "type": "stop_limit",
             "time_in_force": "gtc", "limit_price": "150.25", "stop_price": "151",
             "client_order_id": order.order_id.to_string()})
     );
