@@ -783,3 +783,56 @@ pub async fn the_rate_limit_counts_per_trader_per_minute(f: Fixture) {
         Ok(RateDecision::Allowed)
     );
 }
+
+pub async fn the_venue_budget_caps_each_window_for_every_caller(f: Fixture) {
+    use shared::ports::{BudgetDecision, VenueRate};
+    let rate = VenueRate {
+        per_minute: 200,
+        window_secs: 5,
+    };
+    let key = format!("key-{}", ulid::Ulid::new());
+    // The second second of a window, so the test cannot straddle its edge.
+    let start = (Timestamp::now().unix_seconds() / 5 + 1) * 5;
+    let at = Timestamp::from_unix_millis((start + 1) * 1000).unwrap();
+    // Many callers at once (function instances): exactly the window's 15 get through.
+    let takes = (0..40).map(|_| {
+        let (budget, key) = (f.budget.clone(), key.clone());
+        tokio::spawn(async move { budget.take_venue_request(&key, rate, at).await })
+    });
+    let mut granted = 0;
+    for t in takes {
+        match t.await.unwrap().unwrap() {
+            BudgetDecision::Granted => granted += 1,
+            BudgetDecision::Wait { retry_after_secs } => assert_eq!(retry_after_secs, 4),
+        }
+    }
+    assert_eq!(granted, rate.per_window());
+    // Another API key has its own budget; the next window starts afresh.
+    let other = format!("key-{}", ulid::Ulid::new());
+    assert_eq!(
+        f.budget.take_venue_request(&other, rate, at).await,
+        Ok(BudgetDecision::Granted)
+    );
+    assert_eq!(
+        f.budget.take_venue_request(&key, rate, at.plus_seconds(5)).await,
+        Ok(BudgetDecision::Granted)
+    );
+    // The venue said 429 with Retry-After 12 s: nothing goes until then.
+    f.budget
+        .spend_venue_windows(&other, rate, at, at.plus_seconds(12))
+        .await
+        .unwrap();
+    for later in [0, 4, 9] {
+        assert!(
+            matches!(
+                f.budget.take_venue_request(&other, rate, at.plus_seconds(later)).await,
+                Ok(BudgetDecision::Wait { .. })
+            ),
+            "{later} s after the 429"
+        );
+    }
+    assert_eq!(
+        f.budget.take_venue_request(&other, rate, at.plus_seconds(14)).await,
+        Ok(BudgetDecision::Granted)
+    );
+}

@@ -4,10 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::adapters::aws::{DynamoStore, EventBridgePublisher, SqsQueue, items};
-use shared::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore};
+use shared::adapters::aws::{DynamoStore, DynamoVenueBudget, EventBridgePublisher, SqsQueue, items};
+use shared::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore, MemoryVenueBudget};
 use shared::domain::{AuditRecord, OrderId, TraderId};
-use shared::ports::{AuditLog, OrderStore, StatusEvent, StatusEvents, WorkQueue};
+use shared::ports::{AuditLog, OrderStore, StatusEvent, StatusEvents, VenueBudget, WorkQueue};
 
 pub enum Backend {
     Memory {
@@ -27,6 +27,7 @@ pub struct Fixture {
     pub audit: Arc<dyn AuditLog>,
     pub queue: Arc<dyn WorkQueue>,
     pub events: Arc<dyn StatusEvents>,
+    pub budget: Arc<dyn VenueBudget>,
     pub backend: Backend,
 }
 
@@ -43,6 +44,7 @@ pub async fn memory() -> Fixture {
         audit: store.clone(),
         queue: Arc::new(MemoryQueue::new()),
         events: events.clone(),
+        budget: Arc::new(MemoryVenueBudget::new()),
         backend: Backend::Memory { store, events },
     }
 }
@@ -67,12 +69,14 @@ pub async fn aws() -> Fixture {
         .queue_url()
         .expect("queue url")
         .to_owned();
+    let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), orders_table.clone()));
     let store = Arc::new(DynamoStore::new(dynamo.clone(), orders_table, audit_table.clone()));
     Fixture {
         store: store.clone(),
         audit: store,
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
         events: Arc::new(EventBridgePublisher::new(bus, env("EVENT_BUS_NAME"))),
+        budget,
         backend: Backend::Aws {
             dynamo,
             sqs,

@@ -51,4 +51,5 @@ contract!(
     concurrent_submits_with_one_key_make_one_order,
     a_rejected_submit_records_its_audit_and_its_key,
     the_rate_limit_counts_per_trader_per_minute,
+    the_venue_budget_caps_each_window_for_every_caller,
 );

@@ -6,10 +6,12 @@ mod eventbridge;
 pub mod items;
 mod sqs;
 pub mod stream;
+mod venue_budget;
 
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
 pub use sqs::SqsQueue;
+pub use venue_budget::DynamoVenueBudget;
 
 /// Resource names, as the SAM template hands them to every function.
 #[derive(Clone, Debug)]

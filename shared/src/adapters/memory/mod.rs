@@ -6,11 +6,13 @@ mod events;
 mod queue;
 mod store;
 mod venue;
+mod venue_budget;
 
 pub use events::MemoryEvents;
 pub use queue::MemoryQueue;
 pub use store::MemoryStore;
 pub use venue::MemoryVenue;
+pub use venue_budget::MemoryVenueBudget;
 
 use std::sync::Mutex;
 

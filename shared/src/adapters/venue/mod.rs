@@ -4,11 +4,14 @@
 //!   paper trading or the local exchange simulator (`tools/simulator`).
 //! - `book`: the matching book the venue doubles share (the in-memory venue and the
 //!   simulator), so both behave the same under the contract suite.
+//! - `budget`: any venue behind the deployment's shared request budget.
 //! - `wire`: Alpaca's JSON, private to the adapter.
 
 pub mod alpaca;
 pub mod book;
+mod budget;
 mod wire;
 
 pub use alpaca::{AlpacaConfig, AlpacaVenue};
 pub use book::{Book, BookError, BookFill, BookOrder, NewBookOrder};
+pub use budget::BudgetedVenue;

@@ -1,0 +1,98 @@
+//! `BudgetedVenue`: the `Venue` port behind the deployment's shared request budget
+//! (`VenueBudget`). Every call first takes a request from the budget; when the budget
+//! is spent the call is not made and answers `RateLimited` with the time the next
+//! window opens. A 429 that gets through anyway (another client on the same key, a
+//! venue window aligned differently) spends the windows until the venue's
+//! `Retry-After`, so no instance asks again before the venue said it may.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::warn;
+
+use crate::domain::{Order, OrderId};
+use crate::ports::{BudgetDecision, Clock, Venue, VenueBudget, VenueError, VenueOrder, VenueRate};
+
+pub struct BudgetedVenue<V> {
+    inner: V,
+    budget: Arc<dyn VenueBudget>,
+    /// The API key the budget is kept for (its id, never the secret).
+    api_key: String,
+    rate: VenueRate,
+    clock: Arc<dyn Clock>,
+}
+
+impl<V: Venue> BudgetedVenue<V> {
+    pub fn new(
+        inner: V,
+        budget: Arc<dyn VenueBudget>,
+        api_key: impl Into<String>,
+        rate: VenueRate,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            inner,
+            budget,
+            api_key: api_key.into(),
+            rate,
+            clock,
+        }
+    }
+
+    async fn admit(&self) -> Result<(), VenueError> {
+        match self
+            .budget
+            .take_venue_request(&self.api_key, self.rate, self.clock.now())
+            .await
+        {
+            Ok(BudgetDecision::Granted) => Ok(()),
+            Ok(BudgetDecision::Wait { retry_after_secs }) => Err(VenueError::RateLimited {
+                retry_after: Some(Duration::from_secs(retry_after_secs.max(1))),
+                message: format!(
+                    "the deployment's venue budget ({} requests a minute, {} per {} s window) is spent",
+                    self.rate.per_minute,
+                    self.rate.per_window(),
+                    self.rate.window_secs
+                ),
+            }),
+            // Not knowing the budget is not permission to exceed it.
+            Err(e) => Err(VenueError::Transient(format!(
+                "the venue budget could not be read: {e}"
+            ))),
+        }
+    }
+
+    async fn observe<T>(&self, result: Result<T, VenueError>) -> Result<T, VenueError> {
+        if let Err(VenueError::RateLimited { retry_after, .. }) = &result {
+            let now = self.clock.now();
+            let secs = retry_after.map_or(i64::from(self.rate.window_secs), |d| d.as_secs().max(1) as i64);
+            if let Err(e) = self
+                .budget
+                .spend_venue_windows(&self.api_key, self.rate, now, now.plus_seconds(secs))
+                .await
+            {
+                warn!(error = %e, "the venue answered 429 and its back-off could not be recorded");
+            }
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<V: Venue> Venue for BudgetedVenue<V> {
+    async fn place(&self, order: &Order) -> Result<VenueOrder, VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.place(order).await).await
+    }
+
+    async fn find(&self, client_order_id: &OrderId) -> Result<Option<VenueOrder>, VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.find(client_order_id).await).await
+    }
+
+    async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.cancel(venue_order_id).await).await
+    }
+}
