@@ -118,7 +118,9 @@ pub fn plan_transition(
                 .cloned()
                 .unwrap_or_else(|| Position::empty(before.symbol.clone()));
             let (after, realized) = position.book(trade);
-            let notional = trade.quantity * trade.price;
+            // Cash moves in whole cents (the trade's price and the position's
+            // average cost keep their own decimals).
+            let notional = crate::domain::money::cents(trade.quantity * trade.price);
             let cash = if trade.side == Side::Buy { -notional } else { notional };
             Some(Booking {
                 before: position,

@@ -39,20 +39,26 @@ pub struct PositionView {
     pub average_cost: Decimal,
 }
 
-/// SPEC §3 account shape.
+/// SPEC §3 account shape. Money fields are shown to the cent, whatever an older item
+/// holds (bookings are in cents since issue 15); position figures keep their decimals.
 #[derive(Debug, Serialize)]
 pub struct AccountView {
     pub trader_id: TraderId,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub cash: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub reserved: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub buying_power: Decimal,
     pub positions: Vec<PositionView>,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub realized_pnl_today: Decimal,
     pub limits: RiskLimits,
+}
+
+/// A money amount as a string with at most the currency's decimals.
+fn money<S: serde::Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::domain::money::cents(*amount).to_string())
 }
 
 fn bad(field: &str, message: String) -> ApiError {
@@ -169,6 +175,26 @@ pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_account_shows_money_to_the_cent_and_positions_as_held() {
+        use crate::adapters::memory::MemoryStore;
+        let store = MemoryStore::new();
+        let trader = TraderId::parse("alice").unwrap();
+        // An older item holding a 28-digit figure (before bookings were in cents).
+        let odd = Decimal::from_str_exact("1000.6666666666666666666666667").unwrap();
+        store.fund_account(&trader, odd, None).await.unwrap();
+        let symbol = Symbol::parse("AAPL").unwrap();
+        let cost = Decimal::from_str_exact("150.123456").unwrap();
+        store
+            .deposit_position(&trader, &symbol, Decimal::from_str_exact("0.5").unwrap(), cost)
+            .await
+            .unwrap();
+        let view = serde_json::to_value(account(&store, &trader, Timestamp::now()).await.unwrap()).unwrap();
+        assert_eq!(view["cash"], "1000.67");
+        assert_eq!(view["buying_power"], "1000.67");
+        assert_eq!(view["positions"][0]["average_cost"], "150.123456");
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_a_400() {
