@@ -41,7 +41,7 @@ pub fn plan_submit(
     ctx: &AuditContext,
     now: Timestamp,
 ) -> Result<NewOrder, OrderError> {
-    let assessment = assess(&draft, account, pricing, now.date())?;
+    let assessment = assess(&draft, account, pricing, now.trading_day())?;
     let reserved_amount = match &assessment.reservation {
         Reservation::Cash(amount) => *amount,
         Reservation::Position { .. } => rust_decimal::Decimal::ZERO,
@@ -67,7 +67,7 @@ pub fn plan_submit(
         guards: SubmitGuards {
             max_open_orders: account.limits.max_open_orders,
             daily_loss_limit: account.limits.daily_loss_limit,
-            today: now.date(),
+            today: now.trading_day(),
         },
         audit,
         idempotency: None,
@@ -126,7 +126,7 @@ pub fn plan_transition(
                 before: position,
                 after,
                 cash,
-                pnl: crate::domain::PnlUpdate::new(account, now.date(), realized),
+                pnl: crate::domain::PnlUpdate::new(account, now.trading_day(), realized),
             })
         }
     };

@@ -154,7 +154,7 @@ pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) 
     })?;
     Ok(AccountView {
         buying_power: a.buying_power(),
-        realized_pnl_today: a.realized_pnl_on(now.date()),
+        realized_pnl_today: a.realized_pnl_on(now.trading_day()),
         positions: a
             .positions
             .iter()

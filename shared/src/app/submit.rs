@@ -269,7 +269,7 @@ async fn explain(
         },
         (StoreError::DailyLossLimit, _) => OrderError::DailyLossLimit {
             limit: limits.daily_loss_limit,
-            losses: account.losses_on(now.date()),
+            losses: account.losses_on(now.trading_day()),
         },
         _ => OrderError::NoAccount,
     })
