@@ -74,6 +74,9 @@ pub fn plan_submit(
     })
 }
 
+/// The action of a refused submit's audit record.
+pub const REFUSED_SUBMIT: &str = "SUBMIT_REJECTED";
+
 /// The audit record of a refused submit: no order exists, so it opens a chain of its
 /// own under a fresh id, holding the request as received and the reason.
 pub fn plan_rejected_submit(
@@ -88,7 +91,7 @@ pub fn plan_rejected_submit(
         order_id,
         trader_id: trader_id.clone(),
         actor: ctx.actor.clone(),
-        action: "SUBMIT_REJECTED".into(),
+        action: REFUSED_SUBMIT.into(),
         at: now,
         before: None,
         after: request,

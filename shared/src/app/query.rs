@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::plan::REFUSED_SUBMIT;
 use crate::domain::{
     AuditRecord, FieldError, Fill, Order, OrderId, OrderStatus, RiskLimits, Symbol, Timestamp, TraderId,
 };
@@ -142,10 +143,24 @@ pub async fn audit(
     trader: &TraderId,
     id: &str,
 ) -> Result<AuditList, ApiError> {
-    let order = owned_order(store, trader, id).await?;
-    Ok(AuditList {
-        records: log.records(&order.order_id).await?,
-    })
+    let order_id = OrderId::parse(id).map_err(|_| ApiError::OrderNotFound(id.to_owned()))?;
+    if let Some(order) = store.get_order(trader, &order_id).await? {
+        return Ok(AuditList {
+            records: log.records(&order.order_id).await?,
+        });
+    }
+    // No order: it may be a refused submit's chain, named by its problem's `audit_id`.
+    // The caller reads it only if it is their own refusal; anything else is not found,
+    // exactly like another trader's order (never leak existence).
+    let records = log.records(&order_id).await?;
+    let own_refusal = records
+        .first()
+        .is_some_and(|r| r.action == REFUSED_SUBMIT && &r.trader_id == trader);
+    if own_refusal {
+        Ok(AuditList { records })
+    } else {
+        Err(ApiError::OrderNotFound(order_id.to_string()))
+    }
 }
 
 pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) -> Result<AccountView, ApiError> {
