@@ -101,14 +101,11 @@ async fn submits_at_twenty_a_second_while_fills_land() {
     let fill_conflicts = Arc::new(AtomicU32::new(0));
     let filler = {
         let (store, conflicts) = (store.clone(), fill_conflicts.clone());
+        // One at a time, as they arrive (concurrent fills of one position would mostly
+        // race each other on the position's version, not the submits).
         tokio::spawn(async move {
-            let mut fills = Vec::new();
             while let Some(order) = rx.recv().await {
-                let (store, conflicts) = (store.clone(), conflicts.clone());
-                fills.push(tokio::spawn(async move { fill(&store, order, &conflicts).await }));
-            }
-            for f in fills {
-                f.await.unwrap();
+                fill(&store, order, &conflicts).await;
             }
         })
     };
