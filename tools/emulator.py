@@ -26,6 +26,17 @@ Fault knob for tests (SPEC §7: PutEvents failing for a while must lose nothing)
 200 with every entry refused (FailedEntryCount = n, ErrorCode InternalFailure);
 "ok" restores moto's behaviour.
 
+Transaction conflicts (issue 15: a submit racing a fill on the trader's ACCOUNT
+item): DynamoDB requests are serialized here, so two transactions never overlap
+and DynamoDB's TransactionConflict never happens on its own. `POST
+/_faults/transaction_conflict` with `{"share": 0.3}` cancels that share of
+TransactWriteItems (chosen at random; 1.0 = every one, 0 = off) before they run,
+as DynamoDB does when another transaction is in flight on an item: HTTP 400
+TransactionCanceledException with one CancellationReason per item, in order,
+"TransactionConflict" on the contended item (the one whose SK is "ACCOUNT", else
+the first) and "None" on the others. Nothing is written. `GET` of the same path
+answers `{"share": s, "injected": n}` (n counts cancellations since start).
+
 Streams keep the newest `--stream-retention` records per table (moto keeps all,
 see `trim_streams`).
 
@@ -41,6 +52,7 @@ import io
 import json
 import logging
 import os
+import random
 import signal
 import sys
 import threading
@@ -91,16 +103,64 @@ def _json_response(
     return [data]
 
 
+TRANSACT_WRITE_TARGET = "DynamoDB_20120810.TransactWriteItems"
+CONFLICTED_SK = "ACCOUNT"
+
+
+def transaction_conflict(transact_items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body DynamoDB answers a TransactWriteItems cancelled for a conflict with:
+    one reason per item, in request order (AWS API reference, TransactWriteItems,
+    TransactionCanceledException / CancellationReason)."""
+
+    def key_of(item: dict[str, Any]) -> dict[str, Any]:
+        op = next(iter(item.values()), {}) if item else {}
+        return (op.get("Key") or op.get("Item") or {}) if isinstance(op, dict) else {}
+
+    contended = next(
+        (i for i, item in enumerate(transact_items) if key_of(item).get("SK") == {"S": CONFLICTED_SK}), 0
+    )
+    reasons: list[dict[str, str]] = [{"Code": "None"} for _ in transact_items]
+    if reasons:
+        reasons[contended] = {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+    codes = ", ".join(r["Code"] for r in reasons)
+    return {
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+        "CancellationReasons": reasons,
+    }
+
+
 class Faults:
-    """WSGI middleware: `/_faults` and the PutEvents failures it switches on."""
+    """WSGI middleware: `/_faults` and the PutEvents failures it switches on, and
+    `/_faults/transaction_conflict` and the TransactWriteItems it cancels."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]):
         self.app = app
         self.put_events = "ok"
+        self.conflict_share = 0.0
+        self.conflicts_injected = 0
+        self.random = random.Random()
+        self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/_faults":
             return self.knob(environ, start_response)
+        if environ.get("PATH_INFO") == "/_faults/transaction_conflict":
+            return self.conflict_knob(environ, start_response)
+        if self.conflict_share > 0 and environ.get("HTTP_X_AMZ_TARGET", "") == TRANSACT_WRITE_TARGET:
+            length = environ.get("CONTENT_LENGTH") or ""
+            raw = environ["wsgi.input"].read(int(length)) if length.isdigit() else b""
+            environ["wsgi.input"] = io.BytesIO(raw)
+            with self.lock:
+                hit = self.random.random() < self.conflict_share
+                self.conflicts_injected += hit
+            if hit:
+                try:
+                    items = json.loads(raw or b"{}").get("TransactItems") or []
+                except (ValueError, AttributeError):
+                    items = []
+                body = transaction_conflict(items if isinstance(items, list) else [])
+                return _json_response(start_response, "400 Bad Request", body, "application/x-amz-json-1.0")
         if environ.get("HTTP_X_AMZ_TARGET", "") != PUT_EVENTS_TARGET or self.put_events == "ok":
             return self.app(environ, start_response)
         amz_json = "application/x-amz-json-1.1"
@@ -131,6 +191,22 @@ class Faults:
             self.put_events = wanted
             print(f"emulator: faults put_events={wanted}", flush=True)
         return _json_response(start_response, "200 OK", {"put_events": self.put_events})
+
+    def conflict_knob(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            length = environ.get("CONTENT_LENGTH") or ""
+            raw = environ["wsgi.input"].read(int(length)) if length.isdigit() else b""
+            try:
+                share = json.loads(raw or b"{}").get("share")
+            except (ValueError, AttributeError):
+                share = None
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                problem = {"error": f"expected {{\"share\": a number from 0 to 1}}, got {raw[:200]!r}"}
+                return _json_response(start_response, "400 Bad Request", problem)
+            self.conflict_share = float(share)
+            print(f"emulator: faults transaction_conflict share={self.conflict_share}", flush=True)
+        body = {"share": self.conflict_share, "injected": self.conflicts_injected}
+        return _json_response(start_response, "200 OK", body)
 
 
 def follow_live_stream_shard() -> None:

@@ -135,6 +135,7 @@ def submit_exchanges() -> list[dict]:
     r, p = "POST /api/v1/orders", "/api/v1/orders"
     funds = problem(422, "insufficient-funds", "Insufficient funds",
                     "Insufficient funds for $1,502.50 order; available: $100.00")
+    funds["audit_id"] = OTHER_ID  # the refusal's audit chain (GET /orders/{audit_id}/audit)
     return [
         exchange(r, p, 201, order()),
         exchange(r, p, 201, order(), {**JSON, "idempotent-replayed": "true"}),
@@ -147,7 +148,9 @@ def submit_exchanges() -> list[dict]:
                                     "The request body is 17000 bytes; the limit is 16384 bytes")),
         exchange(r, p, 422, problem(422, "validation-error", "The order is invalid",
                                     "The order has 1 invalid field(s): Quantity must be greater than 0",
-                                    [("quantity", "Quantity must be greater than 0")])),
+                                    [("quantity", "Quantity must be greater than 0")]) | {"audit_id": OTHER_ID}),
+        exchange(r, p, 422, problem(422, "no-account", "No trading account",
+                                    "No trading account exists for this trader; ask an operator to open one")),
         exchange(r, p, 422, funds),
         exchange(r, p, 422, funds, {**PROBLEM, "idempotent-replayed": "true"}),
         exchange(r, p, 429, problem(429, "rate-limited", "Rate limit exceeded",
@@ -302,6 +305,22 @@ def test_errors_inside_a_nullable_order_name_the_field_not_the_null_branch():
     lines = assert_fails(rec, "GET /api/v1/orders/{id}/audit 200 $.records[0].after.quantity:",
                          "not of type 'string'")
     assert not any("'null'" in line for line in lines), lines
+
+
+def test_money_with_more_than_cents_fails():
+    rec = full_recording()
+    find(rec, "GET /api/v1/orders/{id}", 200)["body"]["reserved_amount"] = "666.6666666666666666666666667"
+    assert_fails(rec, "GET /api/v1/orders/{id} 200 $.reserved_amount:", "does not match")
+    rec = full_recording()
+    find(rec, "GET /api/v1/account", 200)["body"]["cash"] = "98099.405"
+    assert_fails(rec, "GET /api/v1/account 200 $.cash:", "does not match")
+
+
+def test_a_refusal_audit_id_must_be_an_order_id():
+    rec = full_recording()
+    refusal = next(e for e in rec if e["route"] == "POST /api/v1/orders" and e["body"].get("audit_id"))
+    refusal["body"]["audit_id"] = "not-a-ulid"
+    assert_fails(rec, "POST /api/v1/orders 422 $.audit_id:", "does not match")
 
 
 def test_an_undocumented_problem_field_fails():

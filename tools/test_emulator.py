@@ -17,6 +17,11 @@ Starts the emulator on a free port (or uses --endpoint) and checks:
   4. The PutEvents fault knob: POST /_faults {"put_events": "error"} makes
      PutEvents answer HTTP 500 InternalException, "entries" refuses every entry
      (FailedEntryCount = n, InternalFailure), "ok" restores; GET /_faults says which.
+  4b. The transaction conflict knob: POST /_faults/transaction_conflict
+     {"share": 1} cancels every TransactWriteItems with HTTP 400
+     TransactionCanceledException, one CancellationReason per item
+     ("TransactionConflict" on the ACCOUNT item, "None" elsewhere), writing
+     nothing; a bad share is a 400; {"share": 0} restores and GET counts them.
   5. A stream iterator survives a cancelled transaction: it sees neither the
      rolled-back write nor loses the records committed after it.
   6. POST /moto-api/reset clears state.
@@ -337,6 +342,56 @@ def check_fault_knob(endpoint: str) -> str:
     return "error -> 500 InternalException, entries -> 3 of 3 InternalFailure, ok -> published"
 
 
+def conflict_knob(endpoint: str, share: float | None = None) -> dict[str, float]:
+    data = None if share is None else json.dumps({"share": share}).encode()
+    url = f"{endpoint}/_faults/transaction_conflict"
+    req = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def check_transaction_conflict_knob(ddb: object, endpoint: str) -> str:
+    table = make_table(ddb)
+    item = lambda sk: {"PK": {"S": "TRADER#t1"}, "SK": {"S": sk}}  # noqa: E731
+    ddb.put_item(TableName=table, Item={**item("ACCOUNT"), "cash": {"N": "100"}})
+    transaction = [
+        {"Put": {"TableName": table, "Item": item("ORDER#1"), "ConditionExpression": "attribute_not_exists(PK)"}},
+        {"Update": {"TableName": table, "Key": item("ACCOUNT"), "UpdateExpression": "SET cash = cash - :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+    ]  # fmt: skip
+    try:
+        before = conflict_knob(endpoint)
+        assert before["share"] == 0, f"initial share: {before}"
+        assert conflict_knob(endpoint, 1)["share"] == 1
+        try:
+            ddb.transact_write_items(TransactItems=transaction)
+            raise AssertionError("the transaction was not cancelled at share 1")
+        except ddb.exceptions.TransactionCanceledException as err:
+            status = err.response["ResponseMetadata"]["HTTPStatusCode"]
+            reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
+            assert status == 400, f"answered HTTP {status}"
+            assert reasons == ["None", "TransactionConflict"], f"cancellation reasons: {reasons}"
+            assert "TransactionConflict" in err.response["Error"]["Message"], err.response["Error"]
+        assert "Item" not in ddb.get_item(TableName=table, Key=item("ORDER#1"), ConsistentRead=True)
+        cash = ddb.get_item(TableName=table, Key=item("ACCOUNT"), ConsistentRead=True)["Item"]["cash"]["N"]
+        assert cash == "100", f"a cancelled transaction wrote: cash {cash}"
+        for bad in ("half", 2, -0.1, True):
+            try:
+                urllib.request.urlopen(urllib.request.Request(
+                    f"{endpoint}/_faults/transaction_conflict", data=json.dumps({"share": bad}).encode(), method="POST"
+                ), timeout=10)  # fmt: skip
+                raise AssertionError(f"share {bad!r} was accepted")
+            except urllib.error.HTTPError as err:
+                assert err.code == 400, f"share {bad!r} answered {err.code}"
+        assert conflict_knob(endpoint, 0)["share"] == 0
+        ddb.transact_write_items(TransactItems=transaction)
+        injected = conflict_knob(endpoint)["injected"] - before["injected"]
+        assert injected == 1, f"injected {injected} conflicts, expected 1"
+    finally:
+        conflict_knob(endpoint, 0)
+    return "share 1 -> 400 TransactionCanceledException [None, TransactionConflict], nothing written; share 0 -> applied"
+
+
 def check_stream_after_cancelled_transaction(ddb: object, endpoint: str) -> str:
     table = make_table(ddb)
     kw = dict(endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
@@ -553,6 +608,7 @@ def main() -> int:
         ("sqs_long_poll_does_not_block_dynamodb", lambda: check_long_poll_does_not_block_dynamodb(ddb, sqs)),
         ("provision_template", lambda: check_provision(endpoint)),
         ("put_events_fault_knob", lambda: check_fault_knob(endpoint)),
+        ("transaction_conflict_knob", lambda: check_transaction_conflict_knob(ddb, endpoint)),
         ("stream_after_cancelled_transaction", lambda: check_stream_after_cancelled_transaction(ddb, endpoint)),
         ("transactions_do_not_copy_tables", lambda: check_transactions_do_not_copy_tables(ddb, endpoint)),
         ("queries_read_one_partition", lambda: check_queries_read_one_partition(ddb, endpoint)),

@@ -11,7 +11,7 @@ use shared::adapters::memory::{FixedClock, MemoryStore};
 use shared::app::{Reply, SubmitDeps, SubmitRequest, submit};
 use shared::domain::{OrderStatus, Pricing, RiskLimits, Timestamp, TraderId};
 use shared::http::{ApiError, Problem};
-use shared::ports::{AuditLog, OrderStore};
+use shared::ports::{AuditLog, Clock, OrderStore};
 
 struct World {
     store: Arc<MemoryStore>,
@@ -273,4 +273,98 @@ async fn twenty_concurrent_submits_with_one_key_make_one_order() {
     assert!(replies.iter().all(|r| r.status == 201 && r.body == replies[0].body));
     assert_eq!(replies.iter().filter(|r| !r.replayed).count(), 1);
     assert_eq!(w.orders("fay").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_caller_without_an_account_is_refused_and_writes_nothing() {
+    let w = World::new("alice", 10_000, None).await;
+    // A valid token, no account: however often it is sent, nothing permanent is written.
+    for i in 0..50 {
+        let key = format!("k-{i}");
+        let p = Problem::from(&w.submit("mallory", LIMIT_BUY, Some(&key)).await.unwrap_err());
+        assert_eq!((p.status, p.kind.as_str()), (422, "/problems/no-account"));
+        assert_eq!(p.audit_id, None, "no audit record, so no id to look up");
+        let mallory = TraderId::parse("mallory").unwrap();
+        let k = shared::domain::IdempotencyKey::parse(&key).unwrap();
+        assert_eq!(w.store.idempotency(&mallory, &k, w.clock.now()).await.unwrap(), None);
+    }
+    assert_eq!(all_audit(&w.store).await, vec![], "no audit record per refused request");
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_taken_before_anything_a_request_can_multiply() {
+    let limits = RiskLimits {
+        orders_per_minute: 1,
+        ..RiskLimits::default()
+    };
+    let w = World::new("dave", 100_000, Some(limits)).await;
+    assert_eq!(w.submit("dave", LIMIT_BUY, Some("k1")).await.unwrap().status, 201);
+    let audit_before = all_audit(&w.store).await.len();
+    // Refusals that would each write an audit record (and a key's outcome) are limited first.
+    let invalid = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "0", "limit_price": "1"}"#;
+    for i in 0..20 {
+        let err = w.submit("dave", invalid, Some(&format!("bad-{i}"))).await.unwrap_err();
+        assert_eq!(Problem::from(&err).status, 429);
+    }
+    // A replay is a request too: it waits for the next window like any other.
+    let err = w.submit("dave", LIMIT_BUY, Some("k1")).await.unwrap_err();
+    assert_eq!(Problem::from(&err).status, 429);
+    assert_eq!(
+        all_audit(&w.store).await.len(),
+        audit_before,
+        "nothing written while limited"
+    );
+    w.clock.advance_seconds(60);
+    let replay = w.submit("dave", LIMIT_BUY, Some("k1")).await.unwrap();
+    assert_eq!((replay.status, replay.replayed), (201, true));
+}
+
+#[tokio::test]
+async fn a_refused_submit_names_its_audit_chain_and_only_its_trader_can_read_it() {
+    let w = World::new("bob", 10, None).await;
+    w.store
+        .fund_account(&TraderId::parse("eve").unwrap(), Decimal::from(10), None)
+        .await
+        .unwrap();
+    let body = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "11"}"#;
+    let reply = w.submit("bob", body, Some("k-refused")).await.unwrap();
+    assert_eq!(reply.status, 422);
+    let p = json(&reply);
+    let audit_id = p["audit_id"]
+        .as_str()
+        .expect("the refusal names its audit chain")
+        .to_owned();
+    let bob = TraderId::parse("bob").unwrap();
+    let list = shared::app::query::audit(w.store.as_ref(), w.store.as_ref(), &bob, &audit_id)
+        .await
+        .unwrap();
+    assert_eq!(list.records.len(), 1);
+    assert_eq!(list.records[0].action, "SUBMIT_REJECTED");
+    assert_eq!(list.records[0].order_id.to_string(), audit_id);
+    // The replay names the same chain.
+    let again = w.submit("bob", body, Some("k-refused")).await.unwrap();
+    assert_eq!(
+        (again.replayed, json(&again)["audit_id"].as_str()),
+        (true, Some(audit_id.as_str()))
+    );
+    // Another trader is told it does not exist, as for an order.
+    let eve = TraderId::parse("eve").unwrap();
+    let err = shared::app::query::audit(w.store.as_ref(), w.store.as_ref(), &eve, &audit_id)
+        .await
+        .unwrap_err();
+    assert_eq!(Problem::from(&err).status, 404);
+    // Only a refused submit's chain is readable this way: not a stranger's order's.
+    let accepted = w
+        .submit(
+            "eve",
+            r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "1"}"#,
+            None,
+        )
+        .await
+        .unwrap();
+    let order_id = json(&accepted)["order_id"].as_str().unwrap().to_owned();
+    let err = shared::app::query::audit(w.store.as_ref(), w.store.as_ref(), &bob, &order_id)
+        .await
+        .unwrap_err();
+    assert_eq!(Problem::from(&err).status, 404);
 }

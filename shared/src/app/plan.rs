@@ -41,7 +41,7 @@ pub fn plan_submit(
     ctx: &AuditContext,
     now: Timestamp,
 ) -> Result<NewOrder, OrderError> {
-    let assessment = assess(&draft, account, pricing, now.date())?;
+    let assessment = assess(&draft, account, pricing, now.trading_day())?;
     let reserved_amount = match &assessment.reservation {
         Reservation::Cash(amount) => *amount,
         Reservation::Position { .. } => rust_decimal::Decimal::ZERO,
@@ -67,12 +67,15 @@ pub fn plan_submit(
         guards: SubmitGuards {
             max_open_orders: account.limits.max_open_orders,
             daily_loss_limit: account.limits.daily_loss_limit,
-            today: now.date(),
+            today: now.trading_day(),
         },
         audit,
         idempotency: None,
     })
 }
+
+/// The action of a refused submit's audit record.
+pub const REFUSED_SUBMIT: &str = "SUBMIT_REJECTED";
 
 /// The audit record of a refused submit: no order exists, so it opens a chain of its
 /// own under a fresh id, holding the request as received and the reason.
@@ -88,7 +91,7 @@ pub fn plan_rejected_submit(
         order_id,
         trader_id: trader_id.clone(),
         actor: ctx.actor.clone(),
-        action: "SUBMIT_REJECTED".into(),
+        action: REFUSED_SUBMIT.into(),
         at: now,
         before: None,
         after: request,
@@ -118,13 +121,15 @@ pub fn plan_transition(
                 .cloned()
                 .unwrap_or_else(|| Position::empty(before.symbol.clone()));
             let (after, realized) = position.book(trade);
-            let notional = trade.quantity * trade.price;
+            // Cash moves in whole cents (the trade's price and the position's
+            // average cost keep their own decimals).
+            let notional = crate::domain::money::cents(trade.quantity * trade.price);
             let cash = if trade.side == Side::Buy { -notional } else { notional };
             Some(Booking {
                 before: position,
                 after,
                 cash,
-                pnl: crate::domain::PnlUpdate::new(account, now.date(), realized),
+                pnl: crate::domain::PnlUpdate::new(account, now.trading_day(), realized),
             })
         }
     };

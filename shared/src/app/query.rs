@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::plan::REFUSED_SUBMIT;
 use crate::domain::{
     AuditRecord, FieldError, Fill, Order, OrderId, OrderStatus, RiskLimits, Symbol, Timestamp, TraderId,
 };
@@ -39,20 +40,26 @@ pub struct PositionView {
     pub average_cost: Decimal,
 }
 
-/// SPEC §3 account shape.
+/// SPEC §3 account shape. Money fields are shown to the cent, whatever an older item
+/// holds (bookings are in cents since issue 15); position figures keep their decimals.
 #[derive(Debug, Serialize)]
 pub struct AccountView {
     pub trader_id: TraderId,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub cash: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub reserved: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub buying_power: Decimal,
     pub positions: Vec<PositionView>,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "money")]
     pub realized_pnl_today: Decimal,
     pub limits: RiskLimits,
+}
+
+/// A money amount as a string with at most the currency's decimals.
+fn money<S: serde::Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::domain::money::cents(*amount).to_string())
 }
 
 fn bad(field: &str, message: String) -> ApiError {
@@ -136,10 +143,24 @@ pub async fn audit(
     trader: &TraderId,
     id: &str,
 ) -> Result<AuditList, ApiError> {
-    let order = owned_order(store, trader, id).await?;
-    Ok(AuditList {
-        records: log.records(&order.order_id).await?,
-    })
+    let order_id = OrderId::parse(id).map_err(|_| ApiError::OrderNotFound(id.to_owned()))?;
+    if let Some(order) = store.get_order(trader, &order_id).await? {
+        return Ok(AuditList {
+            records: log.records(&order.order_id).await?,
+        });
+    }
+    // No order: it may be a refused submit's chain, named by its problem's `audit_id`.
+    // The caller reads it only if it is their own refusal; anything else is not found,
+    // exactly like another trader's order (never leak existence).
+    let records = log.records(&order_id).await?;
+    let own_refusal = records
+        .first()
+        .is_some_and(|r| r.action == REFUSED_SUBMIT && &r.trader_id == trader);
+    if own_refusal {
+        Ok(AuditList { records })
+    } else {
+        Err(ApiError::OrderNotFound(order_id.to_string()))
+    }
 }
 
 pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) -> Result<AccountView, ApiError> {
@@ -148,7 +169,7 @@ pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) 
     })?;
     Ok(AccountView {
         buying_power: a.buying_power(),
-        realized_pnl_today: a.realized_pnl_on(now.date()),
+        realized_pnl_today: a.realized_pnl_on(now.trading_day()),
         positions: a
             .positions
             .iter()
@@ -169,6 +190,26 @@ pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_account_shows_money_to_the_cent_and_positions_as_held() {
+        use crate::adapters::memory::MemoryStore;
+        let store = MemoryStore::new();
+        let trader = TraderId::parse("alice").unwrap();
+        // An older item holding a 28-digit figure (before bookings were in cents).
+        let odd = Decimal::from_str_exact("1000.6666666666666666666666667").unwrap();
+        store.fund_account(&trader, odd, None).await.unwrap();
+        let symbol = Symbol::parse("AAPL").unwrap();
+        let cost = Decimal::from_str_exact("150.123456").unwrap();
+        store
+            .deposit_position(&trader, &symbol, Decimal::from_str_exact("0.5").unwrap(), cost)
+            .await
+            .unwrap();
+        let view = serde_json::to_value(account(&store, &trader, Timestamp::now()).await.unwrap()).unwrap();
+        assert_eq!(view["cash"], "1000.67");
+        assert_eq!(view["buying_power"], "1000.67");
+        assert_eq!(view["positions"][0]["average_cost"], "150.123456");
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_a_400() {

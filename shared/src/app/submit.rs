@@ -1,5 +1,7 @@
-//! The submit use case (SPEC §3–§5): parse → idempotency replay → rate limit →
-//! validate → risk → one transaction (order, reservation, audit, idempotency record).
+//! The submit use case (SPEC §3–§5): parse → account (a caller without one is refused
+//! writing nothing) → rate limit (the first write) → idempotency replay → validate →
+//! risk → one transaction (order, reservation, audit, idempotency record), retried
+//! with backoff when it loses to a concurrent transaction on the account.
 //! Returns the HTTP reply, since that reply is what an idempotent retry must get back
 //! byte for byte. Nothing is sent from here: the committed order reaches the work
 //! queue through the orders table's stream (the outbox, `app::publish`), so an
@@ -12,7 +14,7 @@ use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
 use crate::domain::audit::sha256_hex;
 use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, validate_order};
 use crate::http::problem::{ApiError, Problem};
-use crate::ports::{Clock, IdempotencyRecord, OrderStore, RateDecision, StoreError};
+use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -110,6 +112,29 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
     let body: Value = serde_json::from_slice(req.body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let hash = request_hash(&body, req.body.len());
 
+    // The account first: it holds the trader's limits. A caller with a valid token but
+    // no account is refused here and writes nothing permanent (no audit record, no
+    // key outcome): each such request costs this one read, however often it comes.
+    // The refusal is an `Err`, so a retry with the same key is answered afresh (and
+    // succeeds once an operator opens the account).
+    let Some(account) = deps.store.get_account(&req.trader).await? else {
+        tracing::warn!(trader_id = %req.trader, "submit refused: no account");
+        return Err(ApiError::Order(OrderError::NoAccount));
+    };
+    // The per-trader rate limit is the first write, before anything a request can
+    // multiply: replays, refusals (each writes an audit record), orders. A replay
+    // counts too; its 429 is not stored, so the retry after Retry-After replays.
+    if let RateDecision::Limited { retry_after_secs } = deps
+        .store
+        .take_rate_token(&req.trader, account.limits.orders_per_minute, now)
+        .await?
+    {
+        let limit = account.limits.orders_per_minute;
+        return Err(ApiError::Order(OrderError::RateLimited {
+            limit,
+            retry_after_secs,
+        }));
+    }
     if let Some(key) = &key {
         if let Some(found) = deps.store.idempotency(&req.trader, key, now).await? {
             return replay_or_mismatch(&found, &hash);
@@ -127,21 +152,6 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
         hash: &hash,
         now,
     };
-
-    let Some(account) = deps.store.get_account(&req.trader).await? else {
-        return reject(deps, &req.trader, &body, OrderError::NoAccount, &ctx, &outcome).await;
-    };
-    if let RateDecision::Limited { retry_after_secs } = deps
-        .store
-        .take_rate_token(&req.trader, account.limits.orders_per_minute, now)
-        .await?
-    {
-        let limit = account.limits.orders_per_minute;
-        return Err(ApiError::Order(OrderError::RateLimited {
-            limit,
-            retry_after_secs,
-        }));
-    }
     let draft = match validate_order(&body) {
         Ok(d) => d,
         Err(e) => return reject(deps, &req.trader, &body, e, &ctx, &outcome).await,
@@ -155,8 +165,22 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
     new.idempotency = outcome.record(201, &order_json, Some(order_id));
     let reservation = new.reservation.clone();
 
-    match deps.store.create_order(new).await {
-        Ok(()) => {}
+    match commit(deps, new).await {
+        Ok(Committed::Now) => {}
+        Ok(Committed::Earlier) => {
+            // An earlier attempt of this very request landed (its answer was lost):
+            // answer what it stored, never a second order.
+            info!(order_id = %order_id, trader_id = %req.trader, "order accepted by an earlier attempt");
+            return match key.as_ref() {
+                Some(_) => replay_after_race(deps, &req.trader, key.as_ref(), &hash, now).await,
+                None => Ok(Reply {
+                    status: 201,
+                    body: order_json,
+                    replayed: false,
+                    retry_after_secs: None,
+                }),
+            };
+        }
         Err(StoreError::IdempotencyKeyTaken) => {
             return replay_after_race(deps, &req.trader, key.as_ref(), &hash, now).await;
         }
@@ -172,6 +196,7 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
             return reject(deps, &req.trader, &body, error, &ctx, &outcome).await;
         }
         Err(StoreError::Conflict) => {
+            // Every attempt lost to a concurrent transaction on the account.
             return Err(ApiError::Conflict(
                 "The account changed during the submit; retry the request".into(),
             ));
@@ -185,6 +210,62 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
         replayed: false,
         retry_after_secs: None,
     })
+}
+
+/// How often a submit's transaction is tried when the store reports a concurrent
+/// change (`StoreError::Conflict`: DynamoDB cancelled it with TransactionConflict
+/// because a fill, cancel or other submit on the same ACCOUNT item was in flight;
+/// AWS documents that as retryable). The attempts after the first wait a random
+/// time in [0, 10·2^(n-1)) ms (full jitter): at most 10 + 20 + 40 + 80 = 150 ms in
+/// all, well inside the function's timeout. The rate token was taken once, before.
+pub const COMMIT_ATTEMPTS: u32 = 5;
+const BACKOFF_BASE_MS: u64 = 10;
+
+/// Full-jitter backoff before attempt `attempt` (2, 3, ...).
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let cap = BACKOFF_BASE_MS << attempt.saturating_sub(2).min(10);
+    // A randomly keyed hasher's output: random enough to spread retries apart,
+    // without a random number generator dependency.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    std::time::Duration::from_millis(random % cap)
+}
+
+/// Which attempt committed the order.
+enum Committed {
+    Now,
+    /// A retried attempt found its own order id taken: an earlier attempt whose
+    /// answer was lost committed it (with the key's outcome, in the same transaction).
+    Earlier,
+}
+
+/// Commits a submit's transaction, retrying a conflict with backoff. A retry sends
+/// the same items (same order id, same idempotency record), so it can never make a
+/// second order: if an earlier attempt did land, the retry fails on the order id's
+/// (or the key's) condition. A refusal on the account's conditions (buying power,
+/// open orders, daily loss) is real and is returned as is, never retried.
+async fn commit(deps: &SubmitDeps<'_>, new: NewOrder) -> Result<Committed, StoreError> {
+    let (trader, order_id) = (new.order.trader_id.clone(), new.order.order_id);
+    let mut attempt = 1;
+    loop {
+        let result = deps.store.create_order(new.clone()).await;
+        match result {
+            Ok(()) => return Ok(Committed::Now),
+            Err(StoreError::Conflict) if attempt < COMMIT_ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!(attempt, order_id = %order_id, "submit transaction conflicted; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(StoreError::AlreadyExists | StoreError::IdempotencyKeyTaken) if attempt > 1 => {
+                return match deps.store.get_order(&trader, &order_id).await? {
+                    Some(_) => Ok(Committed::Earlier),
+                    // The key was taken by another request, not by us.
+                    None => Err(StoreError::IdempotencyKeyTaken),
+                };
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// What a request's outcome is stored under, when it carried a key.
@@ -269,7 +350,7 @@ async fn explain(
         },
         (StoreError::DailyLossLimit, _) => OrderError::DailyLossLimit {
             limit: limits.daily_loss_limit,
-            losses: account.losses_on(now.date()),
+            losses: account.losses_on(now.trading_day()),
         },
         _ => OrderError::NoAccount,
     })
@@ -285,9 +366,17 @@ async fn reject(
     ctx: &AuditContext,
     outcome: &KeyOutcome<'_>,
 ) -> Result<Reply, ApiError> {
-    let problem = Problem::from(&ApiError::Order(error.clone()));
+    if error == OrderError::NoAccount {
+        // The account went away during the submit: as for a caller without one,
+        // nothing permanent is written.
+        return Err(ApiError::Order(error));
+    }
+    let mut problem = Problem::from(&ApiError::Order(error.clone()));
     let now = deps.clock.now();
-    let audit = plan_rejected_submit(OrderId::new(), trader, Some(body.clone()), &error, ctx, now);
+    let audit_id = OrderId::new();
+    // The client can find the refusal's record: GET /orders/{audit_id}/audit.
+    problem.audit_id = Some(audit_id.to_string());
+    let audit = plan_rejected_submit(audit_id, trader, Some(body.clone()), &error, ctx, now);
     let problem_body = problem.body();
     let record = outcome.record(problem.status, &problem_body, None);
     match deps.store.record_rejection(audit, record).await {

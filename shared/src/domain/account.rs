@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::ids::{Symbol, TraderId};
-use super::money::round_average;
+use super::money::{cents, round_average};
 use super::order::{Side, Trade};
 
 /// Per-trader limits; configurable per account (SPEC §4.3).
@@ -81,7 +81,8 @@ impl Position {
                 if next.quantity.is_zero() {
                     next.average_cost = Decimal::ZERO;
                 }
-                trade.quantity * (trade.price - self.average_cost)
+                // Realized P&L is money: booked to the cent.
+                cents(trade.quantity * (trade.price - self.average_cost))
             }
         };
         (next, realized)

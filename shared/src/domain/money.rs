@@ -93,6 +93,28 @@ pub fn usd(amount: Decimal) -> String {
     format!("{}${grouped}.{frac}", if negative { "-" } else { "" })
 }
 
+/// Money (cash, reservations, realized P&L) is held in the currency's minor unit:
+/// US dollars have two decimals. Prices and average prices keep their own scale.
+pub const CURRENCY_SCALE: u32 = 2;
+
+/// An amount of money to the cent, half away from zero (a trade's cash and P&L).
+pub fn cents(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(CURRENCY_SCALE, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// The share of `reserved` a fill of `filled` out of `remaining` gives back: pro
+/// rata, rounded down to the cent, never more than is held. Rounding down keeps
+/// every intermediate reservation in whole cents; the last fill (or the cancel)
+/// releases whatever is left, so the releases add up to the reservation exactly.
+pub fn pro_rata_release(reserved: Decimal, remaining: Decimal, filled: Decimal) -> Decimal {
+    if remaining <= Decimal::ZERO || filled >= remaining {
+        return reserved;
+    }
+    (reserved * filled / remaining)
+        .round_dp_with_strategy(CURRENCY_SCALE, RoundingStrategy::ToZero)
+        .clamp(Decimal::ZERO, reserved)
+}
+
 /// Money arithmetic results (averages) are kept to this many places.
 pub const AVERAGE_SCALE: u32 = 6;
 
@@ -134,6 +156,17 @@ mod tests {
         assert_eq!(Quantity::parse(d("1000001")), Err(AmountError::TooLarge(MAX_QUANTITY)));
         assert_eq!(Price::parse(d("1.00001")), Err(AmountError::TooManyDecimals(4)));
         assert!(Price::parse(d("150.25")).is_ok());
+    }
+
+    #[test]
+    fn a_pro_rata_release_is_whole_cents_and_never_more_than_held() {
+        assert_eq!(pro_rata_release(d("1000.00"), d("3"), d("1")), d("333.33"));
+        assert_eq!(pro_rata_release(d("666.67"), d("2"), d("1")), d("333.33"));
+        assert_eq!(pro_rata_release(d("333.34"), d("1"), d("1")), d("333.34"));
+        assert_eq!(pro_rata_release(d("0.01"), d("3"), d("1")), d("0"));
+        assert_eq!(pro_rata_release(d("10"), d("0"), d("1")), d("10"));
+        assert_eq!(cents(d("111.1109888889")), d("111.11"));
+        assert_eq!(cents(d("-0.005")), d("-0.01"));
     }
 
     #[test]

@@ -240,11 +240,7 @@ impl Order {
                         // Release the reservation of the filled part at the rate it was
                         // reserved at; the last fill releases whatever is left, so
                         // rounding can never strand cash.
-                        let release = if next.remaining().is_zero() {
-                            self.reserved_amount
-                        } else {
-                            (self.reserved_amount / self.remaining() * q).min(self.reserved_amount)
-                        };
+                        let release = super::money::pro_rata_release(self.reserved_amount, self.remaining(), q);
                         next.reserved_amount = self.reserved_amount - release;
                         effect.reserved = -release;
                     }

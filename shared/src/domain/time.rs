@@ -7,6 +7,10 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
+use time_tz::{OffsetDateTimeExt, Tz, timezones};
+
+/// The exchange's time zone: the trading day is its date.
+const EXCHANGE_TZ: &Tz = timezones::db::america::NEW_YORK;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
@@ -41,9 +45,18 @@ impl Timestamp {
         (self.0.unix_timestamp_nanos() / 1_000_000) as i64
     }
 
-    /// The trading day (UTC date) the daily loss limit is counted in.
+    /// The trading day this instant falls in: the date in New York, where US equities
+    /// trade (America/New_York, DST-aware: the day starts at 05:00 UTC in winter and
+    /// 04:00 UTC in summer). The daily loss limit restarts with it, not at UTC
+    /// midnight, so a loss booked at 16:30 New York time still counts against an
+    /// order submitted at 20:00 New York time (already tomorrow in UTC).
+    pub fn trading_day(self) -> Date {
+        self.0.to_timezone(EXCHANGE_TZ).date()
+    }
+
+    /// The trading day (`trading_day`), under the name older callers use.
     pub fn date(self) -> Date {
-        self.0.date()
+        self.trading_day()
     }
 
     pub fn datetime(self) -> OffsetDateTime {

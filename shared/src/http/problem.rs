@@ -66,6 +66,10 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// A refused submit's audit chain: `GET /orders/{audit_id}/audit` returns its one
+    /// SUBMIT_REJECTED record (no order exists under this id). Absent on other problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<String>,
     #[serde(skip)]
     pub retry_after_secs: Option<u64>,
 }
@@ -78,6 +82,7 @@ impl Problem {
             status,
             detail,
             errors: Vec::new(),
+            audit_id: None,
             retry_after_secs: None,
         }
     }

@@ -149,9 +149,29 @@ fn failed_condition(reasons: &[CancellationReason]) -> Option<(usize, &Cancellat
 enum Cancelled {
     /// Conditions failed: (item index, old item if it existed) for each failed item.
     Conditions(Vec<(usize, Option<Item>)>),
-    /// Cancelled for a reason other than our conditions (e.g. TransactionConflict
-    /// with a concurrent transaction): the caller's read is stale, so `Conflict`.
-    Other,
+    /// No condition failed, but an item was in a concurrent transaction
+    /// (`TransactionConflict`): nothing was written and the same write may be tried
+    /// again (AWS documents it as retryable); the caller's read may be stale too.
+    Conflict,
+    /// Cancelled for another reason (throttling, capacity, validation); the codes.
+    Other(String),
+}
+
+/// The cancellation reason DynamoDB gives an item that another transaction holds.
+const TRANSACTION_CONFLICT: &str = "TransactionConflict";
+
+impl Cancelled {
+    /// `Conflict` (retryable by the caller) for a transaction conflict, and
+    /// `Unavailable` naming the codes for any other cancellation.
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::Conditions(_) | Self::Conflict => StoreError::Conflict,
+            Self::Other(codes) => StoreError::Unavailable {
+                service: SERVICE,
+                detail: format!("transaction cancelled: {codes}"),
+            },
+        }
+    }
 }
 
 /// How many times the SDK may send one transaction.
@@ -202,7 +222,12 @@ impl DynamoStore {
                     if failed_condition(reasons).is_none() {
                         let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
                         tracing::debug!(codes = %codes.join(","), "transaction cancelled without a failed condition");
-                        return Err(Ok(Cancelled::Other));
+                        // Items that caused nothing say "None".
+                        let causes: Vec<&str> = codes.iter().copied().filter(|c| *c != "None").collect();
+                        if !causes.is_empty() && causes.iter().all(|c| *c == TRANSACTION_CONFLICT) {
+                            return Err(Ok(Cancelled::Conflict));
+                        }
+                        return Err(Ok(Cancelled::Other(codes.join(","))));
                     }
                     let failed = reasons
                         .iter()
@@ -390,7 +415,7 @@ impl OrderStore for DynamoStore {
         match self.transact(items, Attempts::Sdk).await {
             Ok(()) => Ok(()),
             Err(Ok(Cancelled::Conditions(_))) => Err(StoreError::NoAccount),
-            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            Err(Ok(Cancelled::Conflict | Cancelled::Other(_))) => Err(StoreError::Conflict),
             Err(Err(e)) => Err(e),
         }
     }
@@ -472,7 +497,9 @@ impl OrderStore for DynamoStore {
                 }
                 Err(refusal.unwrap_or(StoreError::Conflict))
             }
-            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            // Only a transaction conflict is `Conflict`, which submit retries with the
+            // same items; throttling and the like are `Unavailable` (503).
+            Err(Ok(other)) => Err(other.into_error()),
             Err(Err(e)) => Err(e),
         }
     }
@@ -651,7 +678,7 @@ impl OrderStore for DynamoStore {
                 });
                 Err(all.into_iter().next().map_or(StoreError::Conflict, |(_, e)| e))
             }
-            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            Err(Ok(Cancelled::Conflict | Cancelled::Other(_))) => Err(StoreError::Conflict),
             Err(Err(e)) => Err(e),
         }
     }
@@ -744,7 +771,7 @@ impl OrderStore for DynamoStore {
                 Some((0, _)) => StoreError::AlreadyExists,
                 _ => StoreError::IdempotencyKeyTaken,
             }),
-            Err(Ok(Cancelled::Other)) => Err(StoreError::Conflict),
+            Err(Ok(Cancelled::Conflict | Cancelled::Other(_))) => Err(StoreError::Conflict),
             Err(Err(e)) => Err(e),
         }
     }
