@@ -15,12 +15,17 @@ fn now() -> Timestamp {
     Timestamp::from_unix_millis(1_790_000_000_000).unwrap()
 }
 
-/// A claimed limit buy of `quantity` at `limit`, holding `reserved`.
+/// A claimed limit buy of `quantity` at `limit`, holding `reserved`. Quantity and
+/// price are set after validation, which refuses what the venue would (fractions
+/// other than on market/day orders, sub-penny prices from $1 up): the money
+/// arithmetic is the same for every order, and odd fractions are where rounding bites.
 fn claimed_buy(quantity: &str, limit: &str, reserved: Decimal) -> Order {
-    let draft = validate_order(&json!({
-        "symbol": "AAPL", "side": "buy", "type": "limit", "quantity": quantity, "limit_price": limit
+    let mut draft = validate_order(&json!({
+        "symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "1"
     }))
     .unwrap();
+    draft.quantity = shared::domain::Quantity::parse(quantity.parse().unwrap()).unwrap();
+    draft.limit_price = Some(shared::domain::Price::parse(limit.parse().unwrap()).unwrap());
     let order = Order::pending(
         OrderId::new(),
         TraderId::parse("alice").unwrap(),
