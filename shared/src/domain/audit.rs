@@ -36,7 +36,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::ids::{IdempotencyKey, OrderId, TraderId};
-use super::order::Order;
+use rust_decimal::Decimal;
+
+use super::account::{Account, Position};
+use super::order::{Order, Side, Trade};
 use super::time::Timestamp;
 
 /// `prev_hash` of the first record of every order.
@@ -188,23 +191,31 @@ pub enum ChainBreak {
     },
     #[error("the {subject} exists but has no audit records (its chain was deleted)")]
     NoChain { subject: &'static str },
-    #[error("the chain ends at record {head} but the {subject} is at version {version}: the records after {head} are missing")]
+    #[error(
+        "the chain ends at record {head} but the {subject} is at version {version}: the records after {head} are missing"
+    )]
     TailMissing {
         subject: &'static str,
         head: u64,
         version: u64,
     },
-    #[error("the chain runs to record {head} but the {subject} is at version {version} (records forged, or the {subject} set back)")]
+    #[error(
+        "the chain runs to record {head} but the {subject} is at version {version} (records forged, or the {subject} set back)"
+    )]
     PastAnchor {
         subject: &'static str,
         head: u64,
         version: u64,
     },
-    #[error("record {sequence} is not the record the {subject} was last written with (its hash differs from the {subject}'s audit head): the tail was rewritten")]
+    #[error(
+        "record {sequence} is not the record the {subject} was last written with (its hash differs from the {subject}'s audit head): the tail was rewritten"
+    )]
     HeadMismatch { subject: &'static str, sequence: u64 },
     #[error("record {sequence} does not show the order as stored (`after` differs in: {fields})")]
     SnapshotMismatch { sequence: u64, fields: String },
-    #[error("no order exists for this chain of {records} record(s), and it is not a refused submit's (the order was deleted, or the chain forged)")]
+    #[error(
+        "no order exists for this chain of {records} record(s), and it is not a refused submit's (the order was deleted, or the chain forged)"
+    )]
     NoOrder { records: usize },
     #[error("no account exists for this chain of {records} record(s) (the account was deleted, or the chain forged)")]
     NoAccount { records: usize },
@@ -366,9 +377,7 @@ pub fn verify_orphan(records: &[AuditRecord]) -> Result<(), ChainBreak> {
     verify_chain(records)?;
     match records {
         [only] if only.action == SUBMIT_REJECTED => Ok(()),
-        _ => Err(ChainBreak::NoOrder {
-            records: records.len(),
-        }),
+        _ => Err(ChainBreak::NoOrder { records: records.len() }),
     }
 }
 
@@ -479,6 +488,39 @@ impl AccountAuditRecord {
     }
 }
 
+/// Account record actions.
+pub const FUND: &str = "FUND";
+pub const DEPOSIT_POSITION: &str = "DEPOSIT_POSITION";
+
+/// A FUND record's `before` (none for a new account) and `after`: the cash and
+/// limits of the account.
+pub fn fund_snapshots(before: Option<&Account>, after: &Account) -> (Option<Value>, Option<Value>) {
+    let snap = |a: &Account| serde_json::json!({"cash": a.cash.to_string(), "limits": a.limits});
+    (before.map(snap), Some(snap(after)))
+}
+
+/// A DEPOSIT_POSITION record's `before` and `after`: the position's quantity and
+/// average cost (zero before a first deposit).
+pub fn deposit_snapshots(before: &Position, after: &Position) -> (Option<Value>, Option<Value>) {
+    let snap = |p: &Position| {
+        serde_json::json!({"symbol": p.symbol, "quantity": p.quantity.to_string(),
+            "average_cost": p.average_cost.to_string()})
+    };
+    (Some(snap(before)), Some(snap(after)))
+}
+
+/// The position after depositing `quantity` at `average_cost`: the quantity added,
+/// the average cost the weighted average of the held and deposited lots (as a buy
+/// books it), the version moved on.
+pub fn deposited(position: &Position, quantity: Decimal, average_cost: Decimal) -> Position {
+    let trade = Trade {
+        side: Side::Buy,
+        quantity,
+        price: average_cost,
+    };
+    position.book(&trade).0
+}
+
 /// What an account item keeps of its chain, written with each operator change: the
 /// head's sequence and hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -505,9 +547,7 @@ pub fn verify_account_chain(
     records: &[AccountAuditRecord],
 ) -> Result<(), ChainBreak> {
     let Some(anchor) = anchor else {
-        return Err(ChainBreak::NoAccount {
-            records: records.len(),
-        });
+        return Err(ChainBreak::NoAccount { records: records.len() });
     };
     let Some(head) = records.last() else {
         return Err(ChainBreak::NoChain { subject: "account" });
@@ -633,7 +673,10 @@ mod tests {
                 request_id: None,
                 idempotency_key: None,
             }
-            .seal(order.version, records.last().map_or(GENESIS_HASH, |r: &AuditRecord| &r.hash));
+            .seal(
+                order.version,
+                records.last().map_or(GENESIS_HASH, |r: &AuditRecord| &r.hash),
+            );
             order.audit_head = r.hash.clone();
             records.push(r);
             before = Some(order.clone());
@@ -740,7 +783,11 @@ mod tests {
         order.version = 2;
         assert!(matches!(
             verify_anchored(&order, &records),
-            Err(ChainBreak::PastAnchor { head: 3, version: 2, .. })
+            Err(ChainBreak::PastAnchor {
+                head: 3,
+                version: 2,
+                ..
+            })
         ));
     }
 
@@ -817,7 +864,11 @@ mod tests {
         let last = records.pop().unwrap();
         assert!(matches!(
             verify_account_chain(&alice, Some(&anchor), &records),
-            Err(ChainBreak::TailMissing { head: 2, version: 3, .. })
+            Err(ChainBreak::TailMissing {
+                head: 2,
+                version: 3,
+                ..
+            })
         ));
         let mut forged = last;
         forged.after = Some(serde_json::json!({"cash": "1000000"}));
