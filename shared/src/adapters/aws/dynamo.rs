@@ -894,9 +894,8 @@ impl AccountAdmin for DynamoStore {
             }
             // The before and after recorded are exact: the write holds only if the
             // cash is still what was read (a fill in between: read again).
-            let pk = e.name(PK);
             let condition = match &before {
-                None => format!("attribute_not_exists({pk})"),
+                None => format!("attribute_not_exists({})", e.name(PK)),
                 Some(a) => {
                     let (cash_attr, c0) = (e.name("cash"), e.value(n(a.cash)));
                     format!("{cash_attr} = {c0} AND {anchor_condition}")
@@ -950,14 +949,13 @@ impl AccountAdmin for DynamoStore {
             // `available` moved by the deposit (reservations move it on their own).
             let mut e = Expr::default();
             let zero = e.value(n(0));
-            let (sy, qa, ac, av, re, ve, pk) = (
+            let (sy, qa, ac, av, re, ve) = (
                 e.name("symbol"),
                 e.name("quantity"),
                 e.name("average_cost"),
                 e.name("available"),
                 e.name("reserved"),
                 e.name("version"),
-                e.name(PK),
             );
             let (sym, q1, a1, dq, v1) = (
                 e.value(s(symbol.as_str())),
@@ -971,7 +969,7 @@ impl AccountAdmin for DynamoStore {
                  {re} = if_not_exists({re}, {zero}), {ve} = {v1}"
             );
             let condition = if before.version == 0 {
-                format!("attribute_not_exists({pk}) OR {ve} = {zero}")
+                format!("attribute_not_exists({}) OR {ve} = {zero}", e.name(PK))
             } else {
                 let v0 = e.value(n(before.version));
                 format!("{ve} = {v0}")
