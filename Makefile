@@ -59,7 +59,7 @@ reliability: venv ## every reliability and security scenario, the 5-minute soak 
 bench: venv ## every benchmark on a fresh local stack; writes BENCHMARKS.md (slow: release builds)
 	@bash scripts/bench.sh
 
-verify-audit: ## check every audit chain of the running local stack (make dev); exit 1 naming a broken record
+verify-audit: ## check every order, audit chain and account of the running local stack (make dev); exit 1 naming each finding
 	@test -f .local/stack.env || { echo "make verify-audit: .local/stack.env not found; start the stack with make dev first" >&2; exit 1; }
 	@set -a; . .local/stack.env; set +a; cargo run -q -p orders-admin -- verify-audit --all
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::domain::{
-    Account, AccountEffect, AuditRecord, Fill, IdempotencyKey, Order, OrderId, OrderStatus, PnlUpdate, Position,
-    Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId,
+    Account, AccountAnchor, AccountAuditRecord, AccountEffect, AuditRecord, Fill, IdempotencyKey, Order, OrderId,
+    OrderStatus, PnlUpdate, Position, Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId,
 };
 
 /// Errors of the stores. Refusals the caller can explain to a trader are variants;
@@ -137,7 +137,9 @@ pub trait OrderStore: Send + Sync {
     async fn get_account(&self, trader: &TraderId) -> Result<Option<Account>, StoreError>;
 
     /// Opens an account with `cash`, or adds `cash` to an existing one; `limits`
-    /// replaces the account's limits when given. Operators' path, not an API route.
+    /// replaces the account's limits when given. Not an API route: the setup path of
+    /// tests and tools, audited as `operator:unattributed` (`AccountAdmin::fund` with
+    /// an operator's identity is the operators' path).
     async fn fund_account(
         &self,
         trader: &TraderId,
@@ -145,7 +147,9 @@ pub trait OrderStore: Send + Sync {
         limits: Option<RiskLimits>,
     ) -> Result<Account, StoreError>;
 
-    /// Gives the account a position (operators' path: transfers in, seeding).
+    /// Gives the account a position (transfers in, seeding): the quantity is added and
+    /// the average cost becomes the weighted average of the held and deposited lots.
+    /// Audited as `operator:unattributed`, like `fund_account`.
     async fn deposit_position(
         &self,
         trader: &TraderId,
@@ -209,6 +213,67 @@ pub trait OrderStore: Send + Sync {
     /// Counts one submit against the trader's fixed one-minute window (the minute of
     /// `now`), refusing it once `limit` submits were counted in that window.
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError>;
+}
+
+/// Who makes an operator change and the change's id. The id makes it idempotent: a
+/// store applies one operation id once (an SDK retry of a write that committed, or
+/// an operator re-running a command with the same id, changes nothing more).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorAction {
+    /// `operator:<name>`.
+    pub actor: String,
+    pub operation_id: String,
+}
+
+impl OperatorAction {
+    /// A new operation by operator `name`.
+    pub fn new(name: &str) -> Self {
+        Self::with_id(name, ulid::Ulid::new().to_string())
+    }
+
+    pub fn with_id(name: &str, operation_id: impl Into<String>) -> Self {
+        Self {
+            actor: format!("operator:{name}"),
+            operation_id: operation_id.into(),
+        }
+    }
+
+    /// What `OrderStore::fund_account` / `deposit_position` record.
+    pub fn unattributed() -> Self {
+        Self::new("unattributed")
+    }
+}
+
+/// Operators' changes to accounts (SPEC §8): each one writes an
+/// `AccountAuditRecord` to the account's chain in the same transaction as the
+/// change, and moves the chain's anchor on the account item.
+#[async_trait]
+pub trait AccountAdmin: Send + Sync {
+    /// `OrderStore::fund_account`, recorded as a FUND by `by`; an operation id already
+    /// applied returns the account unchanged.
+    async fn fund(
+        &self,
+        trader: &TraderId,
+        cash: Decimal,
+        limits: Option<RiskLimits>,
+        by: &OperatorAction,
+    ) -> Result<Account, StoreError>;
+
+    /// `OrderStore::deposit_position`, recorded as a DEPOSIT_POSITION by `by`.
+    async fn deposit(
+        &self,
+        trader: &TraderId,
+        symbol: &Symbol,
+        quantity: Decimal,
+        average_cost: Decimal,
+        by: &OperatorAction,
+    ) -> Result<(), StoreError>;
+
+    /// The account's operator chain, in sequence order.
+    async fn account_records(&self, trader: &TraderId) -> Result<Vec<AccountAuditRecord>, StoreError>;
+
+    /// The chain's anchor as the account item keeps it; `None` without an account.
+    async fn account_anchor(&self, trader: &TraderId) -> Result<Option<AccountAnchor>, StoreError>;
 }
 
 /// The start (unix seconds) of the one-minute rate window `now` falls in, and the

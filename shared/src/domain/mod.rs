@@ -21,7 +21,11 @@ pub mod time;
 pub mod validation;
 
 pub use account::{Account, PnlUpdate, Position, RiskLimits};
-pub use audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS_HASH, verify_chain};
+pub use audit::{
+    AccountAnchor, AccountAuditRecord, AuditEntry, AuditRecord, ChainBreak, DEPOSIT_POSITION, FUND, GENESIS_HASH,
+    SUBMIT_REJECTED, deposit_snapshots, deposited, fund_snapshots, verify_account_chain, verify_anchored, verify_chain,
+    verify_orphan,
+};
 pub use error::{FieldError, IdError, OrderError};
 pub use ids::{ClientOrderId, IdempotencyKey, OrderId, Symbol, TraderId};
 pub use money::{Price, Quantity, usd};

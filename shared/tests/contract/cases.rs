@@ -10,9 +10,9 @@ use serde_json::json;
 use shared::app::{AuditContext, plan_submit, plan_transition};
 use shared::domain::{
     Account, IdempotencyKey, Order, OrderEvent, OrderId, OrderStatus, Pricing, RiskLimits, Timestamp, TraderId,
-    validate_order, verify_chain,
+    validate_order, verify_account_chain, verify_anchored, verify_chain,
 };
-use shared::ports::{IdempotencyRecord, NewOrder, RateDecision, StatusEvent, StoreError, WorkMessage};
+use shared::ports::{IdempotencyRecord, NewOrder, OperatorAction, RateDecision, StatusEvent, StoreError, WorkMessage};
 
 use crate::fixture::{Fixture, unique_trader};
 
@@ -835,4 +835,135 @@ pub async fn the_venue_budget_caps_each_window_for_every_caller(f: Fixture) {
         f.budget.take_venue_request(&other, rate, at.plus_seconds(14)).await,
         Ok(BudgetDecision::Granted)
     );
+}
+
+pub async fn a_deposit_averages_the_cost_of_the_held_and_deposited_lots(f: Fixture) {
+    let (trader, _) = funded(&f, 0).await;
+    let symbol = shared::domain::Symbol::parse("AAPL").unwrap();
+    f.store
+        .deposit_position(&trader, &symbol, dec(10), dec(100))
+        .await
+        .unwrap();
+    f.store
+        .deposit_position(&trader, &symbol, dec(30), dec(200))
+        .await
+        .unwrap();
+    let p = account(&f, &trader).await.positions[0].clone();
+    // (10 × 100 + 30 × 200) / 40: the second lot does not overwrite the first's cost.
+    assert_eq!(
+        (p.quantity, p.average_cost, p.available()),
+        (dec(40), dec(175), dec(40))
+    );
+    // A sell reserved meanwhile stays reserved across a deposit.
+    submit_sell(&f, &trader, "5", "300").await;
+    f.store
+        .deposit_position(&trader, &symbol, dec(10), dec("100.5"))
+        .await
+        .unwrap();
+    let p = account(&f, &trader).await.positions[0].clone();
+    assert_eq!((p.quantity, p.reserved, p.available()), (dec(50), dec(5), dec(45)));
+    assert_eq!(p.average_cost, dec("160.1"));
+}
+
+pub async fn operator_changes_are_recorded_in_the_account_chain(f: Fixture) {
+    let trader = unique_trader();
+    let symbol = shared::domain::Symbol::parse("MSFT").unwrap();
+    let ops = OperatorAction::new("ops");
+    let limits = RiskLimits {
+        max_open_orders: 3,
+        ..RiskLimits::default()
+    };
+    f.admin
+        .fund(&trader, dec(1000), Some(limits.clone()), &ops)
+        .await
+        .unwrap();
+    f.admin
+        .fund(&trader, dec("250.5"), None, &OperatorAction::new("ops"))
+        .await
+        .unwrap();
+    f.admin
+        .deposit(&trader, &symbol, dec(4), dec(50), &OperatorAction::new("desk"))
+        .await
+        .unwrap();
+    let records = f.admin.account_records(&trader).await.unwrap();
+    let anchor = f.admin.account_anchor(&trader).await.unwrap();
+    assert_eq!(verify_account_chain(&trader, anchor.as_ref(), &records), Ok(()));
+    let summary: Vec<(u64, &str, &str)> = records
+        .iter()
+        .map(|r| (r.sequence, r.actor.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "operator:ops", "FUND"),
+            (2, "operator:ops", "FUND"),
+            (3, "operator:desk", "DEPOSIT_POSITION")
+        ]
+    );
+    assert_eq!(records[0].operation_id, ops.operation_id);
+    assert_eq!(records[0].before, None, "a new account");
+    assert_eq!(records[0].after.as_ref().unwrap()["cash"], "1000");
+    assert_eq!(records[0].after.as_ref().unwrap()["limits"]["max_open_orders"], 3);
+    assert_eq!(records[1].before.as_ref().unwrap()["cash"], "1000");
+    assert_eq!(records[1].after.as_ref().unwrap()["cash"], "1250.5");
+    assert_eq!(records[2].before.as_ref().unwrap()["quantity"], "0");
+    assert_eq!(records[2].after.as_ref().unwrap()["quantity"], "4");
+    assert_eq!(account(&f, &trader).await.limits, limits);
+    // The unattributed setup path is audited too.
+    f.store.fund_account(&trader, dec(1), None).await.unwrap();
+    let records = f.admin.account_records(&trader).await.unwrap();
+    assert_eq!(records[3].actor, "operator:unattributed");
+    let anchor = f.admin.account_anchor(&trader).await.unwrap();
+    assert_eq!(verify_account_chain(&trader, anchor.as_ref(), &records), Ok(()));
+    // Without an account, a deposit is refused and records nothing.
+    let nobody = unique_trader();
+    assert_eq!(
+        f.admin
+            .deposit(&nobody, &symbol, dec(1), dec(1), &OperatorAction::new("ops"))
+            .await,
+        Err(shared::ports::StoreError::NoAccount)
+    );
+    assert_eq!(f.admin.account_records(&nobody).await.unwrap(), []);
+    assert_eq!(f.admin.account_anchor(&nobody).await.unwrap(), None);
+}
+
+pub async fn an_operation_id_is_applied_once(f: Fixture) {
+    let trader = unique_trader();
+    let symbol = shared::domain::Symbol::parse("AAPL").unwrap();
+    let fund = OperatorAction::with_id("ops", "fund-1");
+    let a = f.admin.fund(&trader, dec(1000), None, &fund).await.unwrap();
+    let again = f.admin.fund(&trader, dec(1000), None, &fund).await.unwrap();
+    assert_eq!(
+        (a.cash, again.cash),
+        (dec(1000), dec(1000)),
+        "the retry funds nothing more"
+    );
+    let deposit = OperatorAction::with_id("ops", "deposit-1");
+    for _ in 0..2 {
+        f.admin
+            .deposit(&trader, &symbol, dec(5), dec(10), &deposit)
+            .await
+            .unwrap();
+    }
+    assert_eq!(account(&f, &trader).await.positions[0].quantity, dec(5));
+    assert_eq!(f.admin.account_records(&trader).await.unwrap().len(), 2);
+}
+
+pub async fn a_stored_order_and_its_chain_are_anchored(f: Fixture) {
+    let (trader, acct) = funded(&f, 10_000).await;
+    let order = submit(&f, &acct, "10", "100.50").await;
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    let order = step(&f, &order, fill("a1", "4", "99.10")).await;
+    let stored = f
+        .store
+        .get_order(&trader, &order.order_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    let records = f.audit.records(&order.order_id).await.unwrap();
+    assert_eq!(verify_anchored(&stored, &records), Ok(()));
+    // The order as read back at an earlier version is not its chain's anchor.
+    let mut older = stored.clone();
+    older.version += 1;
+    assert!(verify_anchored(&older, &records).is_err());
 }

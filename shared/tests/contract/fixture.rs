@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use shared::adapters::aws::{DynamoStore, DynamoVenueBudget, EventBridgePublisher, SqsQueue, items};
 use shared::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore, MemoryVenueBudget};
 use shared::domain::{AuditRecord, OrderId, TraderId};
-use shared::ports::{AuditLog, OrderStore, StatusEvent, StatusEvents, VenueBudget, WorkQueue};
+use shared::ports::{AccountAdmin, AuditLog, OrderStore, StatusEvent, StatusEvents, VenueBudget, WorkQueue};
 
 pub enum Backend {
     Memory {
@@ -25,6 +25,7 @@ pub enum Backend {
 pub struct Fixture {
     pub store: Arc<dyn OrderStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub admin: Arc<dyn AccountAdmin>,
     pub queue: Arc<dyn WorkQueue>,
     pub events: Arc<dyn StatusEvents>,
     pub budget: Arc<dyn VenueBudget>,
@@ -42,6 +43,7 @@ pub async fn memory() -> Fixture {
     Fixture {
         store: store.clone(),
         audit: store.clone(),
+        admin: store.clone(),
         queue: Arc::new(MemoryQueue::new()),
         events: events.clone(),
         budget: Arc::new(MemoryVenueBudget::new()),
@@ -73,7 +75,8 @@ pub async fn aws() -> Fixture {
     let store = Arc::new(DynamoStore::new(dynamo.clone(), orders_table, audit_table.clone()));
     Fixture {
         store: store.clone(),
-        audit: store,
+        audit: store.clone(),
+        admin: store,
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
         events: Arc::new(EventBridgePublisher::new(bus, env("EVENT_BUS_NAME"))),
         budget,

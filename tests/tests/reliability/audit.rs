@@ -5,11 +5,17 @@
 //! refuse it, as the deployed stack's does) is named by `orders-admin verify-audit
 //! --all`, while untouched orders verify. The altered record is put back afterwards,
 //! so the stack's audit table is left as it was found.
+//!
+//! A chain cut short is found too (issue 15): the last record of a FILLED order, or
+//! its whole chain, deleted straight in the table (a raw DeleteItem) makes
+//! `verify-audit --all` exit 1 naming the order, since every chain is anchored to its
+//! order's version; the records are put back afterwards.
 
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::adapters::aws::items::{PK, audit_pk, audit_sk, audit_to_item, key};
+use shared::domain::AuditRecord;
 use shared::ports::StoreError;
 
 use super::*;
@@ -126,4 +132,117 @@ async fn audit_records_cannot_be_overwritten_and_an_altered_one_is_found() {
     );
     row.panics = panics_so_far() - panics;
     row.record_and_check();
+}
+
+/// Which records of the target's chain a scenario deletes.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// The last record (the FILL of a FILLED order).
+    Tail,
+    /// Every record of the order.
+    Chain,
+}
+
+/// Two orders fill; the target's last record (or whole chain) is deleted with a raw
+/// DeleteItem; `verify-audit --all` must exit 1 naming the target (and not the
+/// control); the records are put back and the target verifies again.
+async fn deleted_records_are_found(cut: Cut) {
+    let _knobs = KNOBS.read().await;
+    let s = stack().await;
+    let panics = panics_so_far();
+    let (scenario, injected, symbol) = match cut {
+        Cut::Tail => (
+            "audit tail deleted",
+            "a raw DeleteItem of a FILLED order's last audit record",
+            "AUDT",
+        ),
+        Cut::Chain => (
+            "audit chain deleted",
+            "a raw DeleteItem of every audit record of a FILLED order",
+            "AUDC",
+        ),
+    };
+    let mut row = Row::new(7, scenario, injected);
+    let cash = "100000";
+    let trader = s.trader(cash, None).await.unwrap();
+    let tap = EventTap::new(&s, &trader).await.unwrap();
+    fresh_market(&s, &[symbol]).await;
+    let bodies: Vec<Value> = (0..2).map(|_| limit(symbol, "1", "1000", "day")).collect();
+    let (statuses, ids) = submit_all(&s, &trader, &bodies).await;
+    assert_eq!(ids.len(), 2, "{statuses:?}");
+    row.lost_orders += wait_all(&s, &trader, &ids, &["FILLED"]).await;
+    let (target, control) = (&ids[0], &ids[1]);
+    let id = OrderId::parse(target).unwrap();
+    let original = s.store.records(&id).await.unwrap();
+    assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
+    let deleted: Vec<AuditRecord> = match cut {
+        Cut::Tail => original[2..].to_vec(),
+        Cut::Chain => original.clone(),
+    };
+    let table = &s.resources.audit_table;
+    for r in &deleted {
+        s.dynamo
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(key(audit_pk(&id), audit_sk(r.sequence))))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (code, out) = admin(&["verify-audit", "--all"]);
+    let (one_code, one_out) = admin(&["verify-audit", "--order", target, "--trader", trader.as_str()]);
+    // Put the records back before asserting anything, so a failure leaves no damage.
+    for r in &deleted {
+        s.dynamo
+            .put_item()
+            .table_name(table)
+            .set_item(Some(audit_to_item(r)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let named: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("BROKEN") && l.contains(target.as_str()))
+        .collect();
+    let expected = match cut {
+        Cut::Tail => format!(
+            "BROKEN order {target} sequence 2: the chain ends at record 2 but the order is at version 3: \
+             the records after 2 are missing"
+        ),
+        Cut::Chain => {
+            format!("BROKEN order {target}: the order exists but has no audit records (its chain was deleted)")
+        }
+    };
+    assert_eq!(code, Some(1), "verify-audit --all must fail: {out}");
+    assert_eq!(named, vec![expected.as_str()], "{out}");
+    assert!(!out.contains(control.as_str()), "the untouched order verifies: {out}");
+    assert_eq!(one_code, Some(1), "verify-audit --order must fail too: {one_out}");
+    assert!(one_out.contains(&expected), "{one_out}");
+    let (restored, after) = admin(&["verify-audit", "--order", target]);
+    assert_eq!(restored, Some(0), "records put back: {after}");
+
+    tally(&s, &mut row, &trader, cash, &ids, &tap).await;
+    row.server_errors = server_errors(statuses.iter().copied());
+    row.operations = statuses.len() as u64 + deleted.len() as u64 + 3;
+    let summary = out.lines().find(|l| l.starts_with("verified")).unwrap_or_default();
+    row.notes = format!(
+        "{} record(s) deleted; verify-audit --all exit 1 naming the order ({summary}); --order exit 1; \
+         put back: verified; untouched order verified",
+        deleted.len()
+    );
+    row.panics = panics_so_far() - panics;
+    row.record_and_check();
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack with mappings (API_URL): make test starts it"]
+async fn a_deleted_last_audit_record_is_found() {
+    deleted_records_are_found(Cut::Tail).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack with mappings (API_URL): make test starts it"]
+async fn a_deleted_audit_chain_is_found() {
+    deleted_records_are_found(Cut::Chain).await;
 }

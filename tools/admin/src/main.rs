@@ -2,11 +2,17 @@
 //! the functions get; `make dev` writes them to `.local/stack.env`).
 //!
 //! ```text
-//! orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]...
+//! orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]... [--operator NAME] [--operation-id ID]
 //! orders-admin account --trader ID
-//! orders-admin verify-audit --order ORDER_ID | --all
+//! orders-admin verify-audit --order ORDER_ID [--trader ID] | --all
 //! orders-admin redrive
 //! ```
+//!
+//! `seed` is an operator change: each funding and each position deposit is recorded
+//! in the account's audit chain with the operator's identity (`--operator`, else
+//! `$USER`, else `operator`), in the same transaction as the change. Each change has
+//! an operation id (`--operation-id` to set it): run again with the same id, the
+//! command changes nothing that was already applied.
 
 mod audit;
 mod redrive;
@@ -16,13 +22,15 @@ use std::str::FromStr;
 use anyhow::{Context, bail};
 use rust_decimal::Decimal;
 use shared::adapters::aws::{DynamoStore, Resources, sdk_config};
-use shared::domain::{OrderId, Symbol, TraderId, verify_chain};
-use shared::ports::{AuditLog, OrderStore};
+use shared::domain::{OrderId, Symbol, TraderId};
+use shared::ports::{AccountAdmin, AuditLog, OperatorAction, OrderStore};
 
 const USAGE: &str = "usage:
-  orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]...
+  orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]... [--operator NAME] [--operation-id ID]
+                              (audited as operator:NAME, default $USER; the same operation id applies once)
   orders-admin account --trader ID
-  orders-admin verify-audit --order ORDER_ID | --all   (--all: every order's chain; exit 1 naming each broken record)
+  orders-admin verify-audit --order ORDER_ID [--trader ID] | --all
+                              (--all: every order, chain and account; exit 1 naming each finding)
   orders-admin redrive        (moves the work DLQ back to the work queue)";
 
 struct Args(Vec<String>);
@@ -35,6 +43,10 @@ impl Args {
             .and_then(|i| self.0.get(i + 1))
             .map(String::as_str)
             .with_context(|| format!("missing {flag}\n{USAGE}"))
+    }
+
+    fn opt(&self, flag: &str) -> Option<&str> {
+        self.one(flag).ok()
     }
 
     fn all(&self, flag: &str) -> Vec<&str> {
@@ -57,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let config = sdk_config().await;
     let store = DynamoStore::new(
         aws_sdk_dynamodb_client(&config),
-        resources.orders_table,
+        resources.orders_table.clone(),
         resources.audit_table.clone(),
     );
 
@@ -65,17 +77,29 @@ async fn main() -> anyhow::Result<()> {
         "seed" => {
             let trader = TraderId::parse(args.one("--trader")?)?;
             let cash = Decimal::from_str(args.one("--cash")?).context("--cash must be a decimal amount")?;
-            let account = store.fund_account(&trader, cash, None).await?;
-            for spec in args.all("--position") {
-                let (symbol, rest) = spec.split_once('=').context("--position is SYMBOL=QTY@COST")?;
-                let (qty, cost) = rest.split_once('@').context("--position is SYMBOL=QTY@COST")?;
-                let symbol = Symbol::parse(symbol)?;
-                store
-                    .deposit_position(&trader, &symbol, Decimal::from_str(qty)?, Decimal::from_str(cost)?)
-                    .await?;
+            if cash.is_sign_negative() {
+                bail!("--cash must be zero or more (it is added to the account), not {cash}");
+            }
+            let positions = args
+                .all("--position")
+                .into_iter()
+                .map(parse_position)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let name = operator_name(args.opt("--operator"))?;
+            // One operation id per change: `<id>` for the funding, `<id>/<symbol>` for a
+            // deposit, so a re-run with the same id repeats none of them.
+            let operation = args
+                .opt("--operation-id")
+                .map_or_else(|| OperatorAction::new(&name).operation_id, str::to_owned);
+            let account = store
+                .fund(&trader, cash, None, &OperatorAction::with_id(&name, operation.clone()))
+                .await?;
+            for (symbol, qty, cost) in &positions {
+                let by = OperatorAction::with_id(&name, format!("{operation}/{symbol}"));
+                store.deposit(&trader, symbol, *qty, *cost, &by).await?;
             }
             println!(
-                "account {trader}: cash {} buying power {}",
+                "account {trader}: cash {} buying power {} (operator:{name}, operation {operation})",
                 account.cash,
                 account.buying_power()
             );
@@ -88,29 +112,53 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         "verify-audit" if args.0.iter().any(|a| a == "--all") => {
-            let summary = audit::verify_all(&aws_sdk_dynamodb_client(&config), &resources.audit_table).await?;
+            let summary = audit::verify_all(
+                &aws_sdk_dynamodb_client(&config),
+                &store,
+                &resources.orders_table,
+                &resources.audit_table,
+            )
+            .await?;
             for broken in &summary.broken {
                 println!("BROKEN {broken}");
             }
             println!(
-                "verified {} audit records of {} orders: {} broken record(s)",
+                "verified {} audit records: {} orders, {} accounts, {} refused submits; {} finding(s)",
                 summary.records,
                 summary.orders,
+                summary.accounts,
+                summary.refused,
                 summary.broken.len()
             );
             if !summary.broken.is_empty() {
-                bail!(
-                    "the audit trail has {} broken record(s), listed above",
-                    summary.broken.len()
-                );
+                bail!("the audit trail has {} finding(s), listed above", summary.broken.len());
             }
         }
         "verify-audit" => {
-            let order = OrderId::parse(args.one("--order")?)?;
-            let records = store.records(&order).await?;
-            match verify_chain(&records) {
-                Ok(()) => println!("order {order}: {} audit records, chain intact", records.len()),
-                Err(e) => bail!("order {order}: audit chain broken: {e}"),
+            let id = OrderId::parse(args.one("--order")?)?;
+            let records = store.records(&id).await?;
+            let trader = match (args.opt("--trader"), records.first()) {
+                (Some(t), _) => TraderId::parse(t)?,
+                (None, Some(r)) => r.trader_id.clone(),
+                (None, None) => bail!(
+                    "order {id}: no audit records (if the order exists this is a finding; \
+                     pass --trader ID to look the order up)"
+                ),
+            };
+            let (order, records, found) = audit::fresh_order_check(&store, &trader, &id).await?;
+            if !found.is_empty() {
+                for broken in &found {
+                    println!("BROKEN {broken}");
+                }
+                bail!("order {id}: {} finding(s), listed above", found.len());
+            }
+            match order {
+                Some(o) => println!(
+                    "order {id}: {} audit records, chain intact and anchored to the order at version {}",
+                    records.len(),
+                    o.version
+                ),
+                None => println!("order {id}: a refused submit's record, intact (no order by design)"),
             }
         }
         "redrive" => {
@@ -131,6 +179,76 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The operator recorded with a change: `--operator`, else `$USER`, else `operator`.
+fn operator_name(flag: Option<&str>) -> anyhow::Result<String> {
+    let name = match flag {
+        Some(n) => n.to_owned(),
+        None => std::env::var("USER")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "operator".into()),
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if !valid {
+        bail!("--operator must be 1 to 64 letters, digits or - _ . @ (got {name:?})");
+    }
+    Ok(name)
+}
+
+/// `SYMBOL=QTY@COST`: a positive quantity at a cost of zero or more.
+fn parse_position(spec: &str) -> anyhow::Result<(Symbol, Decimal, Decimal)> {
+    let shape = || format!("--position {spec:?} is not SYMBOL=QTY@COST (e.g. AAPL=10@150)");
+    let (symbol, rest) = spec.split_once('=').with_context(shape)?;
+    let (qty, cost) = rest.split_once('@').with_context(shape)?;
+    let symbol = Symbol::parse(symbol).with_context(|| format!("--position {spec:?}: bad symbol"))?;
+    let qty = Decimal::from_str(qty).with_context(|| format!("--position {spec:?}: QTY must be a decimal"))?;
+    let cost = Decimal::from_str(cost).with_context(|| format!("--position {spec:?}: COST must be a decimal"))?;
+    if qty <= Decimal::ZERO {
+        bail!("--position {spec:?}: QTY must be more than 0");
+    }
+    if cost.is_sign_negative() {
+        bail!("--position {spec:?}: COST must be zero or more");
+    }
+    Ok((symbol, qty, cost))
+}
+
 fn aws_sdk_dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_parsed_or_refused_with_a_reason() {
+        let (s, q, c) = parse_position("AAPL=10@150.5").unwrap();
+        assert_eq!(
+            (s.as_str(), q, c),
+            ("AAPL", Decimal::from(10), Decimal::from_str("150.5").unwrap())
+        );
+        for (spec, why) in [
+            ("AAPL10@150", "is not SYMBOL=QTY@COST"),
+            ("AAPL=10", "is not SYMBOL=QTY@COST"),
+            ("AAPL=0@150", "QTY must be more than 0"),
+            ("AAPL=-1@150", "QTY must be more than 0"),
+            ("AAPL=1@-2", "COST must be zero or more"),
+            ("AAPL=x@2", "QTY must be a decimal"),
+        ] {
+            let e = format!("{:#}", parse_position(spec).unwrap_err());
+            assert!(e.contains(why), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_operator_is_named_and_checked() {
+        assert_eq!(operator_name(Some("jane.doe")).unwrap(), "jane.doe");
+        assert!(operator_name(Some("a b")).is_err());
+        assert!(operator_name(Some("")).is_err());
+        assert!(!operator_name(None).unwrap().is_empty());
+    }
 }

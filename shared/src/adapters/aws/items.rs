@@ -6,7 +6,9 @@
 //! - order       `TRADER#<t>` / `ORDER#<id>`, `GSI1PK = TRADER#<t>#<STATUS>`, `GSI1SK = ORDER#<id>`
 //! - fill        `TRADER#<t>` / `FILL#<order id>#<execution id>`
 //!
-//! Audit table: `ORDER#<id>` / 20-digit zero-padded sequence.
+//! Audit table: `ORDER#<id>` / 20-digit zero-padded sequence; an account's operator
+//! changes `ACCOUNT#<trader>` / the same. The account item keeps its chain's anchor
+//! (`audit_seq`, `audit_head`).
 //!
 //! Money is stored as DynamoDB numbers (exact decimals, 38 digits) so that conditions
 //! can compare them; `available = cash - reserved` is kept on the account (and on
@@ -22,8 +24,8 @@ use time::Date;
 use time::format_description::well_known::Iso8601;
 
 use crate::domain::{
-    Account, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order, OrderId, OrderStatus, OrderType, Position, Price,
-    Quantity, RiskLimits, Side, Symbol, TimeInForce, Timestamp, TraderId,
+    Account, AccountAnchor, AccountAuditRecord, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order, OrderId,
+    OrderStatus, OrderType, Position, Price, Quantity, RiskLimits, Side, Symbol, TimeInForce, Timestamp, TraderId,
 };
 use crate::ports::{IdempotencyRecord, StoreError};
 
@@ -64,6 +66,13 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub fn audit_pk(order: &OrderId) -> String {
     format!("ORDER#{order}")
 }
+/// The chain of an account's operator changes (`AccountAuditRecord`).
+pub fn account_audit_pk(trader: &TraderId) -> String {
+    format!("ACCOUNT#{trader}")
+}
+/// Attributes of the account item that anchor its operator chain.
+pub const AUDIT_SEQ: &str = "audit_seq";
+pub const AUDIT_HEAD: &str = "audit_head";
 pub fn audit_sk(sequence: u64) -> String {
     format!("{sequence:020}")
 }
@@ -452,6 +461,56 @@ pub fn audit_from_item(item: &Item) -> Result<AuditRecord, StoreError> {
         prev_hash: r.str("prev_hash")?.to_owned(),
         hash: r.str("hash")?.to_owned(),
     })
+}
+
+pub fn account_audit_to_item(a: &AccountAuditRecord) -> Item {
+    let mut item = key(account_audit_pk(&a.trader_id), audit_sk(a.sequence));
+    item.insert("trader_id".into(), s(a.trader_id.as_str()));
+    item.insert("sequence".into(), n(a.sequence));
+    item.insert("actor".into(), s(a.actor.clone()));
+    item.insert("action".into(), s(a.action.clone()));
+    item.insert("at".into(), s(a.at.to_string()));
+    put_opt(&mut item, "before", a.before.as_ref().map(|v| s(v.to_string())));
+    put_opt(&mut item, "after", a.after.as_ref().map(|v| s(v.to_string())));
+    item.insert("operation_id".into(), s(a.operation_id.clone()));
+    item.insert("prev_hash".into(), s(a.prev_hash.clone()));
+    item.insert("hash".into(), s(a.hash.clone()));
+    item
+}
+
+pub fn account_audit_from_item(item: &Item) -> Result<AccountAuditRecord, StoreError> {
+    let r = Reader::new(item, "account audit record");
+    Ok(AccountAuditRecord {
+        trader_id: r.parse("trader_id")?,
+        sequence: r.u64("sequence")?,
+        actor: r.str("actor")?.to_owned(),
+        action: r.str("action")?.to_owned(),
+        at: r.time("at")?,
+        before: r.json("before")?,
+        after: r.json("after")?,
+        operation_id: r.str("operation_id")?.to_owned(),
+        prev_hash: r.str("prev_hash")?.to_owned(),
+        hash: r.str("hash")?.to_owned(),
+    })
+}
+
+/// The anchor of an account's operator chain, from the account's items: `None` when
+/// there is no account item, genesis when no operator change was recorded on it.
+pub fn account_anchor_from_items(items: &[Item]) -> Result<Option<AccountAnchor>, StoreError> {
+    let Some(acct) = items
+        .iter()
+        .find(|i| matches!(i.get(SK), Some(AttributeValue::S(sk)) if sk == ACCOUNT_SK))
+    else {
+        return Ok(None);
+    };
+    let r = Reader::new(acct, "account");
+    if !acct.contains_key(AUDIT_SEQ) {
+        return Ok(Some(AccountAnchor::genesis()));
+    }
+    Ok(Some(AccountAnchor {
+        sequence: r.u64(AUDIT_SEQ)?,
+        head: r.str(AUDIT_HEAD)?.to_owned(),
+    }))
 }
 
 #[cfg(test)]

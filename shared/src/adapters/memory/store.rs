@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    Account, AuditRecord, Fill, IdempotencyKey, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, Symbol,
-    Timestamp, TraderId,
+    Account, AccountAnchor, AccountAuditRecord, AuditRecord, DEPOSIT_POSITION, FUND, Fill, IdempotencyKey, Order,
+    OrderId, OrderStatus, Position, Reservation, RiskLimits, Symbol, Timestamp, TraderId, deposit_snapshots, deposited,
+    fund_snapshots,
 };
 use crate::ports::{
-    AuditLog, IdempotencyRecord, NewOrder, OrderPage, OrderStore, RateDecision, StoreError, SubmitGuards,
-    TransitionWrite, rate_window,
+    AccountAdmin, AuditLog, IdempotencyRecord, NewOrder, OperatorAction, OrderPage, OrderStore, RateDecision,
+    StoreError, SubmitGuards, TransitionWrite, rate_window,
 };
 
 #[derive(Default)]
@@ -25,9 +26,48 @@ struct State {
     idempotency: BTreeMap<(TraderId, IdempotencyKey), IdempotencyRecord>,
     rate: BTreeMap<(TraderId, i64), u32>,
     rechecks: BTreeMap<(TraderId, OrderId), u64>,
+    /// Operator chains of accounts, and the anchor each account keeps.
+    account_audit: BTreeMap<TraderId, Vec<AccountAuditRecord>>,
+    anchors: BTreeMap<TraderId, AccountAnchor>,
 }
 
 impl State {
+    fn applied(&self, trader: &TraderId, by: &OperatorAction) -> bool {
+        self.account_audit
+            .get(trader)
+            .is_some_and(|c| c.iter().any(|r| r.operation_id == by.operation_id))
+    }
+
+    /// Appends an operator record to `trader`'s chain and moves the anchor.
+    fn record_operator(
+        &mut self,
+        trader: &TraderId,
+        by: &OperatorAction,
+        action: &str,
+        (before, after): (Option<serde_json::Value>, Option<serde_json::Value>),
+    ) {
+        let anchor = self.anchors.get(trader).cloned().unwrap_or_else(AccountAnchor::genesis);
+        let record = AccountAuditRecord::seal(
+            trader.clone(),
+            anchor.sequence + 1,
+            &anchor.head,
+            by.actor.clone(),
+            action,
+            Timestamp::now(),
+            before,
+            after,
+            by.operation_id.clone(),
+        );
+        self.anchors.insert(
+            trader.clone(),
+            AccountAnchor {
+                sequence: record.sequence,
+                head: record.hash.clone(),
+            },
+        );
+        self.account_audit.entry(trader.clone()).or_default().push(record);
+    }
+
     /// True when a live record holds the key (an expired one may be replaced).
     fn key_taken(&self, record: &IdempotencyRecord) -> bool {
         self.idempotency
@@ -105,16 +145,7 @@ impl OrderStore for MemoryStore {
         cash: Decimal,
         limits: Option<RiskLimits>,
     ) -> Result<Account, StoreError> {
-        let mut state = self.lock();
-        let account = state
-            .accounts
-            .entry(trader.clone())
-            .or_insert_with(|| Account::new(trader.clone(), Decimal::ZERO));
-        account.cash += cash;
-        if let Some(limits) = limits {
-            account.limits = limits;
-        }
-        Ok(account.clone())
+        self.fund(trader, cash, limits, &OperatorAction::unattributed()).await
     }
 
     async fn deposit_position(
@@ -124,13 +155,8 @@ impl OrderStore for MemoryStore {
         quantity: Decimal,
         average_cost: Decimal,
     ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let account = state.accounts.get_mut(trader).ok_or(StoreError::NoAccount)?;
-        let p = position_mut(account, symbol);
-        p.average_cost = average_cost;
-        p.quantity += quantity;
-        p.version += 1;
-        Ok(())
+        self.deposit(trader, symbol, quantity, average_cost, &OperatorAction::unattributed())
+            .await
     }
 
     async fn create_order(&self, new: NewOrder) -> Result<(), StoreError> {
@@ -322,6 +348,71 @@ impl OrderStore for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AccountAdmin for MemoryStore {
+    async fn fund(
+        &self,
+        trader: &TraderId,
+        cash: Decimal,
+        limits: Option<RiskLimits>,
+        by: &OperatorAction,
+    ) -> Result<Account, StoreError> {
+        let mut state = self.lock();
+        if state.applied(trader, by) {
+            return state.accounts.get(trader).cloned().ok_or(StoreError::NoAccount);
+        }
+        let before = state.accounts.get(trader).cloned();
+        let mut account = before
+            .clone()
+            .unwrap_or_else(|| Account::new(trader.clone(), Decimal::ZERO));
+        account.cash += cash;
+        if let Some(limits) = limits {
+            account.limits = limits;
+        }
+        let snapshots = fund_snapshots(before.as_ref(), &account);
+        state.record_operator(trader, by, FUND, snapshots);
+        state.accounts.insert(trader.clone(), account.clone());
+        Ok(account)
+    }
+
+    async fn deposit(
+        &self,
+        trader: &TraderId,
+        symbol: &Symbol,
+        quantity: Decimal,
+        average_cost: Decimal,
+        by: &OperatorAction,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.applied(trader, by) {
+            return Ok(());
+        }
+        let account = state.accounts.get_mut(trader).ok_or(StoreError::NoAccount)?;
+        let p = position_mut(account, symbol);
+        let before = p.clone();
+        let after = deposited(&before, quantity, average_cost);
+        (p.quantity, p.average_cost, p.version) = (after.quantity, after.average_cost, after.version);
+        let snapshots = deposit_snapshots(&before, &after);
+        state.record_operator(trader, by, DEPOSIT_POSITION, snapshots);
+        Ok(())
+    }
+
+    async fn account_records(&self, trader: &TraderId) -> Result<Vec<AccountAuditRecord>, StoreError> {
+        Ok(self.lock().account_audit.get(trader).cloned().unwrap_or_default())
+    }
+
+    async fn account_anchor(&self, trader: &TraderId) -> Result<Option<AccountAnchor>, StoreError> {
+        let state = self.lock();
+        Ok(state.accounts.contains_key(trader).then(|| {
+            state
+                .anchors
+                .get(trader)
+                .cloned()
+                .unwrap_or_else(AccountAnchor::genesis)
+        }))
     }
 }
 
