@@ -57,10 +57,14 @@ async fn fill(store: &DynamoStore, order: Order, conflicts: &AtomicU32) {
     ];
     for event in events {
         for _ in 0..50 {
-            let Ok(Some(now_order)) = store.get_order(&order.trader_id, &order.order_id).await else { return };
+            let Ok(Some(now_order)) = store.get_order(&order.trader_id, &order.order_id).await else {
+                return;
+            };
             let account = store.get_account(&order.trader_id).await.ok().flatten();
             let now = shared::domain::Timestamp::now();
-            let Ok(write) = plan_transition(&now_order, &event, account.as_ref(), &ctx, now) else { break };
+            let Ok(write) = plan_transition(&now_order, &event, account.as_ref(), &ctx, now) else {
+                break;
+            };
             match store.transition(write).await {
                 Ok(()) | Err(StoreError::AlreadyExists) => break,
                 Err(StoreError::Conflict) => {
@@ -76,8 +80,14 @@ async fn fill(store: &DynamoStore, order: Order, conflicts: &AtomicU32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the local AWS emulator (scripts/stack.sh); prints the 409 rate"]
 async fn submits_at_twenty_a_second_while_fills_land() {
-    let share: f64 = std::env::var("CONFLICT_SHARE").ok().and_then(|s| s.parse().ok()).unwrap_or(0.2);
-    let seconds: u32 = std::env::var("SECONDS_OF_LOAD").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let share: f64 = std::env::var("CONFLICT_SHARE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.2);
+    let seconds: u32 = std::env::var("SECONDS_OF_LOAD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let config = sdk_config().await;
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&config),
@@ -162,7 +172,10 @@ async fn submits_at_twenty_a_second_while_fills_land() {
         statuses.len() - accepted - conflicted,
         fill_conflicts.load(Ordering::Relaxed),
         orders.len(),
-        orders.iter().filter(|o| o.status == shared::domain::OrderStatus::Filled).count(),
+        orders
+            .iter()
+            .filter(|o| o.status == shared::domain::OrderStatus::Filled)
+            .count(),
     );
     assert_eq!(orders.len(), accepted, "one order per accepted submit, never a second");
     assert!(injected > 0, "the knob injected no conflict: {after}");
