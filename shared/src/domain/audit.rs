@@ -318,7 +318,7 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<(), ChainBreak> {
         return Err(ChainBreak::Empty);
     };
     verify_links(records, |r| {
-        (r.order_id != first.order_id).then(|| ChainBreak::ForeignRecord {
+        (r.order_id != first.order_id).then_some(ChainBreak::ForeignRecord {
             sequence: r.sequence,
             expected: first.order_id,
             found: r.order_id,
@@ -333,7 +333,7 @@ pub fn verify_anchored(order: &Order, records: &[AuditRecord]) -> Result<(), Cha
         return Err(ChainBreak::NoChain { subject: "order" });
     };
     verify_links(records, |r| {
-        (r.order_id != order.order_id).then(|| ChainBreak::ForeignRecord {
+        (r.order_id != order.order_id).then_some(ChainBreak::ForeignRecord {
             sequence: r.sequence,
             expected: order.order_id,
             found: r.order_id,
