@@ -191,8 +191,9 @@ fn timestamp_opt(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, timestamp)
 }
 
-/// The order object with every field of the document's `Order` schema ("Trading
-/// API" 2.0.1), as Alpaca returns it for a simple US equity order.
+/// The order object with the fields of the document's `Order` schema ("Trading
+/// API" 2.0.1), as Alpaca returns them for a simple US equity order; `expires_at`
+/// is left out (the document does not let it be null, and it is not required).
 pub fn order_json(v: &OrderView) -> Value {
     use shared::ports::VenueStatus as S;
     let o = &v.order;
@@ -223,7 +224,6 @@ pub fn order_json(v: &OrderView) -> Value {
         "submitted_at": timestamp(o.created_ms),
         "filled_at": filled_at,
         "expired_at": at(S::Expired),
-        "expires_at": Value::Null,
         "canceled_at": at(S::Canceled),
         "failed_at": at(S::Rejected),
         "replaced_at": timestamp_opt(v.meta.replaced_at_ms),
