@@ -487,10 +487,18 @@ impl<'de> Deserialize<'de> for VenueStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VenueError {
-    /// Connect errors, timeouts, lost responses, 5xx, 429: try again later. After a
+    /// Connect errors, timeouts, lost responses, 5xx: try again later. After a
     /// `place` this does NOT mean the order was not placed: `find` before resending.
     #[error("venue temporarily unavailable: {0}")]
     Transient(String),
+    /// 429: the API key's request budget is spent. Transient, and says when to come
+    /// back (`Retry-After`, else Alpaca's `X-RateLimit-Reset`) when the venue does.
+    /// Nothing was done: a `place` that got this did not place.
+    #[error("venue rate limit reached (retry after {retry_after:?}): {message}")]
+    RateLimited {
+        retry_after: Option<std::time::Duration>,
+        message: String,
+    },
     /// The venue refused the request for good (4xx); the reason is the venue's.
     #[error("venue rejected the request: {0}")]
     Rejected(String),
@@ -505,7 +513,7 @@ pub enum VenueError {
 impl VenueError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
+        matches!(self, Self::Transient(_) | Self::RateLimited { .. })
     }
 }
 

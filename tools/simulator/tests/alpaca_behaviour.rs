@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use shared::ports::{Venue, VenueError};
 use support::{Harness, Simulated, dec, simulated_with};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -175,6 +176,29 @@ async fn the_rate_limit_is_per_key_with_alpacas_headers() {
     );
     let documented = support::alpaca_config().knobs.rate_limit_per_min;
     assert_eq!(documented, 200, "Alpaca's 200 a minute by default");
+}
+
+#[tokio::test]
+async fn the_adapter_hands_the_rate_limits_reset_to_its_caller() {
+    let s = alpaca().await;
+    s.post("/_sim/config", json!({"rate_limit_per_min": 1})).await;
+    let id = shared::domain::OrderId::new();
+    assert_eq!(s.adapter.find(&id).await, Ok(None), "the minute's one request");
+    match s.adapter.find(&id).await {
+        Err(
+            e @ VenueError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            },
+        ) => {
+            assert!(e.is_transient());
+            assert!(
+                wait >= Duration::from_secs(1) && wait <= Duration::from_secs(61),
+                "{wait:?}"
+            );
+        }
+        other => panic!("expected a rate limit with its wait, got {other:?}"),
+    }
 }
 
 #[tokio::test]
