@@ -203,13 +203,20 @@ write_functions_env() {
 # The exchange simulator on 127.0.0.1:PORT (the venue of the execute function); extra
 # flags (e.g. --state FILE) follow. Sets and exports SIMULATOR_URL and VENUE_BASE_URL.
 #   start_simulator PORT [simulator flags...]
+# Every /v2 exchange is recorded as JSON lines to $SIM_RECORDING (default
+# $LOG_DIR/venue-exchanges.jsonl), which tools/check_alpaca.py checks against Alpaca's
+# document. The per-key rate limit is SIM_RATE_LIMIT_PER_MIN (default 0 = off in
+# these stacks; the simulator's own default is Alpaca's 200): per-order re-checks
+# would spend it as soon as a few orders rest.
 start_simulator() {
     local port="$1" target
     shift
     log "building the exchange simulator (cargo build -p venue-simulator)"
     cargo build -q -p venue-simulator || die "cargo build -p venue-simulator failed"
     target="$(cargo_target_dir)"
-    start_bg simulator "$target/debug/venue-simulator" --listen "127.0.0.1:$port" "$@"
+    export SIM_RECORDING="${SIM_RECORDING:-$LOG_DIR/venue-exchanges.jsonl}"
+    start_bg simulator "$target/debug/venue-simulator" --listen "127.0.0.1:$port" \
+        --rate-limit-per-min "${SIM_RATE_LIMIT_PER_MIN:-0}" "$@"
     export SIMULATOR_URL="http://127.0.0.1:$port"
     export VENUE_BASE_URL="$SIMULATOR_URL"
     wait_for_http "$SIMULATOR_URL/_sim/health" simulator 30

@@ -66,6 +66,10 @@ log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
 "$VENV_PY" tools/test_check_openapi.py || die "the OpenAPI checker's self-test failed"
 "$VENV_PY" tools/check_openapi.py --spec infra/openapi.yaml --recording "$LOG_DIR/exchanges.jsonl" ||
     die "infra/openapi.yaml does not match the responses of the test run"
+log "the exchange simulator's answers against Alpaca's Trading API document (tools/check_alpaca.py)"
+"$VENV_PY" tools/test_check_alpaca.py || die "the Alpaca checker's self-test failed"
+"$VENV_PY" tools/check_alpaca.py --spec tools/simulator/spec/trading-api.json --recording "$SIM_RECORDING" ||
+    die "the simulator answered otherwise than Alpaca's document during the test run"
 
 log "reliability scenarios of this run (the fast subset of make reliability)"
 "$VENV_PY" tools/reliability_report.py --rows "$RELIABILITY_REPORT" --command "make test" --require 1,2,3,4,5,6,7 ||

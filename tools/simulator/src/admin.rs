@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use shared::domain::Symbol;
 
 use crate::AppState;
+use crate::api::refusal;
 use crate::config::KnobsPatch;
-use crate::wire::{ApiError, sim_order_json};
+use crate::wire::{ApiError, order_json, sim_order_json};
 
 /// At most this many ticks per `POST /_sim/tick`.
 const MAX_TICKS: u64 = 100_000;
@@ -33,7 +34,7 @@ fn prices_json(prices: &BTreeMap<String, Decimal>) -> Value {
 /// `GET /_sim/health` → `{"status": "ok", "orders": N, "ticks": N}`
 pub async fn health(State(app): State<AppState>) -> Json<Value> {
     let sim = app.lock();
-    Json(json!({"status": "ok", "orders": sim.orders().len(), "ticks": sim.ticks()}))
+    Json(json!({"status": "ok", "orders": sim.order_count(), "ticks": sim.ticks()}))
 }
 
 /// `GET /_sim/config` → the knobs.
@@ -60,7 +61,7 @@ pub async fn orders(
     let orders: Vec<Value> = sim
         .orders()
         .iter()
-        .filter(|o| only.is_none_or(|c| *c == o.client_order_id))
+        .filter(|o| only.is_none_or(|c| *c == o.order.client_order_id))
         .map(sim_order_json)
         .collect();
     Ok(Json(json!({ "orders": orders })))
@@ -125,4 +126,50 @@ pub async fn tick(State(app): State<AppState>, body: Bytes) -> Result<Json<Value
     Ok(Json(
         json!({"ticks": sim.ticks(), "prices": prices_json(&sim.prices())}),
     ))
+}
+
+/// `POST /_sim/replace` with `{"id": venue order id}` or `{"client_order_id": ...}`,
+/// and optionally `limit_price` and `new_client_order_id`: the venue replaces the
+/// working order (as for a corporate action). The old order becomes `replaced` with
+/// `replaced_by` naming the new one, which `replaces` it and works on for what was
+/// left, under `new_client_order_id` or a client order id the venue generates.
+/// Answers with the new order.
+pub async fn replace(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(bad_json)?;
+    let text = |field: &str| -> Result<Option<String>, ApiError> {
+        match v.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(other) => Err(ApiError::unprocessable(format!(
+                "{field} must be a non-empty string, got {other}"
+            ))),
+        }
+    };
+    let limit_price = match text("limit_price")? {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<Decimal>()
+                .ok()
+                .filter(|p| *p > Decimal::ZERO)
+                .ok_or_else(|| ApiError::unprocessable(format!("limit_price `{raw}` is not a positive decimal")))?,
+        ),
+    };
+    let new_client = text("new_client_order_id")?;
+    let mut sim = app.lock();
+    let id = match (text("id")?, text("client_order_id")?) {
+        (Some(id), _) => id,
+        (None, Some(client)) => sim
+            .find(&client)
+            .map(|o| o.order.id)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "order not found"))?,
+        (None, None) => return Err(ApiError::unprocessable("id or client_order_id is required")),
+    };
+    let replacement = sim.replace(&id, limit_price, new_client).map_err(refusal)?;
+    Ok(Json(order_json(&replacement)))
+}
+
+/// `POST /_sim/stream/drop` → closes every open `/stream` connection now.
+pub async fn drop_streams(State(app): State<AppState>) -> Json<Value> {
+    app.drops.send_modify(|n| *n += 1);
+    Json(json!({"status": "dropped"}))
 }

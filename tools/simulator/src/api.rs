@@ -1,22 +1,30 @@
-//! The Alpaca Trading API v2 subset: place, find by client order id, get, cancel;
-//! and the fault layer in front of it (auth headers, latency, errors, dropped
-//! answers), so every `/v2` call meets the same faults.
+//! The Alpaca Trading API v2 subset: place, find by client order id, get, cancel,
+//! the FILL account activities; and the layers in front of it: the recording of
+//! every exchange (`SIM_RECORDING`), auth headers, the per-key rate limit, and the
+//! fault knobs (latency, errors, dropped answers), so every `/v2` call meets them.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::adapters::venue::BookError;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::AppState;
-use crate::wire::{ApiError, order_json, parse_order};
+use crate::state::{Execution, Rate, Refusal, now_ms};
+use crate::wire::{ApiError, activity_json, order_json, parse_order};
+
+/// Largest body the recorder reads back (orders and pages are far smaller).
+const MAX_RECORDED_BODY: usize = 4 << 20;
 
 fn book_error(e: BookError) -> ApiError {
     match e {
@@ -29,13 +37,83 @@ fn book_error(e: BookError) -> ApiError {
     }
 }
 
-/// Alpaca's two auth headers must be there (any value); then the knobs decide:
-/// wait `latency_ms`; answer 500/503 without doing anything (`error_rate`); or do
-/// the work and break the connection instead of answering (`drop_response_rate`).
+pub fn refusal(e: Refusal) -> ApiError {
+    match e {
+        Refusal::Book(e) => book_error(e),
+        Refusal::InsufficientBuyingPower { needed, available } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("insufficient buying power (needed {needed}, available {available})"),
+        ),
+    }
+}
+
+/// Writes every `/v2` exchange as one JSON line to `SIM_RECORDING` (when set), for
+/// `tools/check_alpaca.py`: method, path, query, the matched route in the
+/// document's spelling, status, lower-case headers and the body (JSON, text or null).
+/// An answer the fault layer breaks on purpose is not recorded: nobody received it.
+pub async fn record(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(recorder) = app.recorder.clone() else {
+        return next.run(request).await;
+    };
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| format!("{method} {}", m.as_str()));
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_RECORDED_BODY).await else {
+        return dropped();
+    };
+    let headers: serde_json::Map<String, Value> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or(""))))
+        .collect();
+    let body_json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    let line = json!({"method": method, "path": path, "query": query, "route": route,
+        "status": parts.status.as_u16(), "headers": headers, "body": body_json});
+    recorder.write(&line);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn rate_headers(headers: &mut HeaderMap, rate: Rate) {
+    for (name, value) in [
+        ("x-ratelimit-limit", rate.limit.to_string()),
+        ("x-ratelimit-remaining", rate.remaining.to_string()),
+        ("x-ratelimit-reset", rate.reset.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// Alpaca's two auth headers must be there (any value); then the rate limit of the
+/// key (`rate_limit_per_min`: 429 with `X-RateLimit-*` once spent; every answer
+/// carries them); then the knobs decide: wait `latency_ms`; answer 500/503 without
+/// doing anything (`error_rate`); or do the work and break the connection instead
+/// of answering (`drop_response_rate`).
 pub async fn faults(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let headers = request.headers();
-    if !headers.contains_key("apca-api-key-id") || !headers.contains_key("apca-api-secret-key") {
+    let Some(key) = headers
+        .get("apca-api-key-id")
+        .filter(|_| headers.contains_key("apca-api-secret-key"))
+    else {
         return ApiError::new(StatusCode::UNAUTHORIZED, "request is not authorized").into_response();
+    };
+    let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
+    let rate = app.lock().rate(&key, now_ms());
+    if let Some(r) = rate.filter(|r| !r.allowed) {
+        let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded").into_response();
+        rate_headers(response.headers_mut(), r);
+        return response;
     }
     let knobs = app.lock().knobs.clone();
     if knobs.latency_ms > 0 {
@@ -45,17 +123,22 @@ pub async fn faults(State(app): State<AppState>, request: Request, next: Next) -
         let mut sim = app.lock();
         (sim.chance(knobs.error_rate), sim.chance(0.5))
     };
-    if fail {
+    let mut response = if fail {
         let status = if unavailable {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
-        return ApiError::new(status, "simulated venue failure").into_response();
-    }
-    let response = next.run(request).await;
-    if app.lock().chance(knobs.drop_response_rate) {
-        return dropped();
+        ApiError::new(status, "simulated venue failure").into_response()
+    } else {
+        let response = next.run(request).await;
+        if app.lock().chance(knobs.drop_response_rate) {
+            return dropped();
+        }
+        response
+    };
+    if let Some(r) = rate {
+        rate_headers(response.headers_mut(), r);
     }
     response
 }
@@ -70,10 +153,11 @@ fn dropped() -> Response {
     Response::new(Body::from_stream(broken))
 }
 
-/// `POST /v2/orders`
+/// `POST /v2/orders`: the order as received (`accepted`, unless the knobs route it
+/// at once); 403 `40310000` when buying power does not cover a buy.
 pub async fn place(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let new = parse_order(&body, || ulid::Ulid::new().to_string())?;
-    let placed = app.lock().place(new).map_err(book_error)?;
+    let placed = app.lock().place(new).map_err(refusal)?;
     Ok(Json(order_json(&placed)))
 }
 
@@ -92,7 +176,7 @@ pub async fn by_client_order_id(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "order not found"))
 }
 
-/// `GET /v2/orders/{id}`
+/// `GET /v2/orders/{order_id}`
 pub async fn get_order(
     State(app): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -104,12 +188,132 @@ pub async fn get_order(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "order not found"))
 }
 
-/// `DELETE /v2/orders/{id}`: 204, 404, or 422 when the order is no longer open.
+/// `DELETE /v2/orders/{order_id}`: 204 once the cancel is requested (the order
+/// goes through `pending_cancel`), 404, or 422 when the order is no longer open.
 pub async fn cancel(
     State(app): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::unprocessable(e.body_text()))?;
     let cancelled = app.lock().cancel(&id);
-    cancelled.map(|_| StatusCode::NO_CONTENT).map_err(book_error)
+    cancelled.map(|()| StatusCode::NO_CONTENT).map_err(book_error)
+}
+
+/// The document's `ActivityType` enum: any of them may be asked for; only FILL has
+/// entries here.
+const ACTIVITY_TYPES: &[&str] = &[
+    "FILL", "TRANS", "MISC", "ACATC", "ACATS", "CFEE", "CGD", "CSD", "CSW", "DIV", "DIVCGL", "DIVCGS", "DIVFEE",
+    "DIVFT", "DIVNRA", "DIVROC", "DIVTW", "DIVTXEX", "FEE", "INT", "INTNRA", "INTTW", "JNL", "JNLC", "JNLS", "MA",
+    "NC", "OPASN", "OPCA", "OPCSH", "OPEXC", "OPEXP", "OPTRD", "PTC", "PTR", "REORG", "SPIN", "SPLIT", "FOPT",
+];
+const MAX_PAGE_SIZE: usize = 100;
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time, as milliseconds.
+fn instant(name: &str, raw: &str) -> Result<i64, ApiError> {
+    let parsed = OffsetDateTime::parse(raw, &Rfc3339).ok().or_else(|| {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        Date::parse(raw, &format)
+            .ok()
+            .map(|d| PrimitiveDateTime::new(d, Time::MIDNIGHT).assume_utc())
+    });
+    parsed
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
+        .ok_or_else(|| bad_request(format!("{name} `{raw}` is not a date (YYYY-MM-DD) or an RFC 3339 time")))
+}
+
+/// The FILL activities a query asks for, paged as the document says: `after`,
+/// `until`, `date`, `direction` (default desc), `page_size` (1 to 100, default
+/// 100) and `page_token` (the id of the last activity of the previous page).
+fn fill_page(executions: &[Execution], query: &HashMap<String, String>) -> Result<Vec<Value>, ApiError> {
+    let after = query.get("after").map(|v| instant("after", v)).transpose()?;
+    let until = query.get("until").map(|v| instant("until", v)).transpose()?;
+    let day = query.get("date").map(|v| instant("date", v)).transpose()?;
+    let descending = match query.get("direction").map(String::as_str) {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => return Err(bad_request(format!("direction `{other}` must be asc or desc"))),
+    };
+    let page_size = match query.get("page_size") {
+        None => MAX_PAGE_SIZE,
+        Some(raw) => usize::from_str(raw)
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| bad_request(format!("page_size `{raw}` must be 1 to {MAX_PAGE_SIZE}")))?,
+    };
+    let mut chosen: Vec<&Execution> = executions
+        .iter()
+        .filter(|e| after.is_none_or(|t| e.at_ms > t))
+        .filter(|e| until.is_none_or(|t| e.at_ms < t))
+        .filter(|e| day.is_none_or(|d| (d..d + 86_400_000).contains(&e.at_ms)))
+        .collect();
+    // Oldest first, ties in the order they happened (the slice's order); then the
+    // direction asked for.
+    chosen.sort_by_key(|e| e.at_ms);
+    if descending {
+        chosen.reverse();
+    }
+    let start = match query.get("page_token") {
+        None => 0,
+        Some(token) => {
+            chosen
+                .iter()
+                .position(|e| e.activity_id == *token)
+                .ok_or_else(|| bad_request(format!("page_token `{token}` is not an activity of this query")))?
+                + 1
+        }
+    };
+    Ok(chosen
+        .into_iter()
+        .skip(start)
+        .take(page_size)
+        .map(activity_json)
+        .collect())
+}
+
+/// `GET /v2/account/activities/{activity_type}`
+pub async fn activities_of_type(
+    State(app): State<AppState>,
+    kind: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(kind) = kind.map_err(|e| bad_request(e.body_text()))?;
+    let Query(query) = query.map_err(|e| bad_request(e.body_text()))?;
+    if !ACTIVITY_TYPES.contains(&kind.as_str()) {
+        return Err(bad_request(format!("activity_type `{kind}` is not an activity type")));
+    }
+    let sim = app.lock();
+    let page = fill_page(sim.executions(), &query)?;
+    Ok(Json(Value::Array(if kind == "FILL" { page } else { Vec::new() })))
+}
+
+/// `GET /v2/account/activities[?activity_types=FILL,...]`
+pub async fn activities(
+    State(app): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| bad_request(e.body_text()))?;
+    let fills = match (query.get("activity_types"), query.get("category").map(String::as_str)) {
+        (Some(_), Some(_)) => return Err(bad_request("category cannot be used with activity_types")),
+        (Some(types), None) => {
+            let types: Vec<&str> = types.split(',').map(str::trim).collect();
+            if let Some(bad) = types.iter().find(|t| !ACTIVITY_TYPES.contains(t)) {
+                return Err(bad_request(format!("activity_types: `{bad}` is not an activity type")));
+            }
+            types.contains(&"FILL")
+        }
+        (None, None | Some("trade_activity")) => true,
+        (None, Some("non_trade_activity")) => false,
+        (None, Some(other)) => {
+            return Err(bad_request(format!(
+                "category `{other}` must be trade_activity or non_trade_activity"
+            )));
+        }
+    };
+    let sim = app.lock();
+    let page = fill_page(sim.executions(), &query)?;
+    Ok(Json(Value::Array(if fills { page } else { Vec::new() })))
 }

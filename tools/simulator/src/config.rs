@@ -20,7 +20,12 @@ pub const USAGE: &str = "venue-simulator: a local Alpaca-Trading-API-v2-like exc
   --latency-ms N              delay before answering (default 0)
   --error-rate F              fraction answered 500/503 before doing anything (default 0)
   --partial-fill-rate F       fraction of fills that fill only part (default 0)
-  --drop-response-rate F      fraction done, then answered with a broken connection (default 0)";
+  --drop-response-rate F      fraction done, then answered with a broken connection (default 0)
+  --accepted-ms N             a new order shows `accepted` this long before it is routed (default 40)
+  --pending-new-ms N          then `pending_new` this long before it works (`new`) (default 10)
+  --cancel-ms N               a cancel shows `pending_cancel` this long before `canceled` (default 50)
+  --rate-limit-per-min N      requests a minute per APCA-API-KEY-ID, then 429 (default 200; 0 = off)
+  --stream-delay-ms N         delay of each trade_updates message on /stream (default 0)";
 
 /// What `GET /_sim/config` shows and `POST /_sim/config` changes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,6 +36,24 @@ pub struct Knobs {
     pub drop_response_rate: f64,
     pub tick_ms: u64,
     pub day_ms: u64,
+    /// How long a new order shows `accepted` (received, not yet routed) ...
+    pub accepted_ms: u64,
+    /// ... and then `pending_new` (routed, not yet working) before it is `new`.
+    pub pending_new_ms: u64,
+    /// How long a cancel request shows `pending_cancel` before the order is `canceled`
+    /// (fills may still come meanwhile). The DELETE itself answers 204 at once.
+    pub cancel_ms: u64,
+    /// Regular session: `false` holds new orders in `accepted`, shows working ones as
+    /// `done_for_day` and fills nothing until it opens again.
+    pub market_open: bool,
+    /// Requests a minute per `APCA-API-KEY-ID` before 429 (Alpaca: 200); 0 = no limit.
+    pub rate_limit_per_min: u32,
+    /// Buys whose cost (qty x limit, or x the last price) exceeds what is left of this
+    /// after open buys are refused with 403 `40310000`; `None` = unlimited.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub buying_power: Option<Decimal>,
+    /// Delay of every `trade_updates` message on `/stream`.
+    pub stream_delay_ms: u64,
 }
 
 impl Default for Knobs {
@@ -42,6 +65,13 @@ impl Default for Knobs {
             drop_response_rate: 0.0,
             tick_ms: 100,
             day_ms: 60_000,
+            accepted_ms: 40,
+            pending_new_ms: 10,
+            cancel_ms: 50,
+            market_open: true,
+            rate_limit_per_min: 200,
+            buying_power: None,
+            stream_delay_ms: 0,
         }
     }
 }
@@ -56,6 +86,33 @@ pub struct KnobsPatch {
     pub drop_response_rate: Option<f64>,
     pub tick_ms: Option<u64>,
     pub day_ms: Option<u64>,
+    pub accepted_ms: Option<u64>,
+    pub pending_new_ms: Option<u64>,
+    pub cancel_ms: Option<u64>,
+    pub market_open: Option<bool>,
+    pub rate_limit_per_min: Option<u32>,
+    /// Absent: unchanged; `null`: unlimited; a decimal (string or number): the limit.
+    #[serde(default, deserialize_with = "decimal_or_null")]
+    pub buying_power: Option<Option<Decimal>>,
+    pub stream_delay_ms: Option<u64>,
+}
+
+fn decimal_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Decimal>>, D::Error> {
+    let text = match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => return Ok(Some(None)),
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Number(n) => n.to_string(),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "buying_power must be a decimal or null, got {other}"
+            )));
+        }
+    };
+    Decimal::from_str(text.trim())
+        .ok()
+        .filter(|d| *d >= Decimal::ZERO)
+        .map(|d| Some(Some(d)))
+        .ok_or_else(|| serde::de::Error::custom(format!("buying_power `{text}` is not a decimal >= 0")))
 }
 
 fn rate(name: &str, value: f64) -> Result<f64, String> {
@@ -90,6 +147,13 @@ impl Knobs {
             )?,
             tick_ms: positive("tick_ms", patch.tick_ms.unwrap_or(self.tick_ms))?,
             day_ms: positive("day_ms", patch.day_ms.unwrap_or(self.day_ms))?,
+            accepted_ms: patch.accepted_ms.unwrap_or(self.accepted_ms),
+            pending_new_ms: patch.pending_new_ms.unwrap_or(self.pending_new_ms),
+            cancel_ms: patch.cancel_ms.unwrap_or(self.cancel_ms),
+            market_open: patch.market_open.unwrap_or(self.market_open),
+            rate_limit_per_min: patch.rate_limit_per_min.unwrap_or(self.rate_limit_per_min),
+            buying_power: patch.buying_power.unwrap_or(self.buying_power),
+            stream_delay_ms: patch.stream_delay_ms.unwrap_or(self.stream_delay_ms),
         })
     }
 }
@@ -100,6 +164,8 @@ pub struct SimConfig {
     pub seed: u64,
     pub prices: BTreeMap<String, Decimal>,
     pub state_file: Option<PathBuf>,
+    /// Where to append every `/v2` exchange as a JSON line (`SIM_RECORDING`).
+    pub recording: Option<PathBuf>,
     pub knobs: Knobs,
 }
 
@@ -110,6 +176,7 @@ impl Default for SimConfig {
             seed: 42,
             prices: BTreeMap::new(),
             state_file: None,
+            recording: None,
             knobs: Knobs::default(),
         }
     }
@@ -172,6 +239,11 @@ impl SimConfig {
                 "--error-rate" => patch.error_rate = Some(number(&flag, &value)?),
                 "--partial-fill-rate" => patch.partial_fill_rate = Some(number(&flag, &value)?),
                 "--drop-response-rate" => patch.drop_response_rate = Some(number(&flag, &value)?),
+                "--accepted-ms" => patch.accepted_ms = Some(number(&flag, &value)?),
+                "--pending-new-ms" => patch.pending_new_ms = Some(number(&flag, &value)?),
+                "--cancel-ms" => patch.cancel_ms = Some(number(&flag, &value)?),
+                "--rate-limit-per-min" => patch.rate_limit_per_min = Some(number(&flag, &value)?),
+                "--stream-delay-ms" => patch.stream_delay_ms = Some(number(&flag, &value)?),
                 other => return Err(format!("unknown flag {other}\n\n{USAGE}")),
             }
         }

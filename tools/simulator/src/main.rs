@@ -5,7 +5,7 @@ use venue_simulator::SimConfig;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = match SimConfig::from_args(std::env::args().skip(1)) {
+    let mut config = match SimConfig::from_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("{message}");
@@ -17,5 +17,9 @@ async fn main() -> anyhow::Result<()> {
             });
         }
     };
+    // Every `/v2` exchange as a JSON line, for tools/check_alpaca.py.
+    config.recording = std::env::var_os("SIM_RECORDING")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from);
     venue_simulator::run(config).await
 }

@@ -11,16 +11,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
-use shared::adapters::venue::{BookOrder, NewBookOrder};
+use shared::adapters::venue::NewBookOrder;
 use shared::domain::{OrderType, Side, Symbol, TimeInForce};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+use crate::state::{Execution, OrderView, TradeUpdate};
 
 /// Alpaca caps client order ids at 128 characters.
 pub const MAX_CLIENT_ORDER_ID: usize = 128;
 
-/// An error answer in Alpaca's shape; the code is the status followed by zeros, as
-/// Alpaca's codes are (`42210000`).
+/// The document: quantities "can take up to 9 decimal points".
+const MAX_QTY_PLACES: u32 = 9;
+
+/// An error answer in Alpaca's shape `{"code", "message"}`; the code is the status
+/// followed by `10000`, as Alpaca's are (403 `40310000` insufficient buying power,
+/// 404 `40410000`, 422 `42210000`, 429 `42910000`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -42,7 +47,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let code = u64::from(self.status.as_u16()) * 100_000;
+        let code = u64::from(self.status.as_u16()) * 100_000 + 10_000;
         (self.status, Json(json!({"code": code, "message": self.message}))).into_response()
     }
 }
@@ -109,6 +114,27 @@ pub fn parse_order(raw: &[u8], generated_client_id: impl FnOnce() -> String) -> 
         TimeInForce::from_wire(tif).ok_or_else(|| ApiError::unprocessable(format!("invalid time_in_force `{tif}`")))?;
     let limit_price = positive(&body, "limit_price")?;
     let stop_price = positive(&body, "stop_price")?;
+    for (field, price) in [("limit_price", limit_price), ("stop_price", stop_price)] {
+        if let Some(p) = price {
+            // SEC Rule 612: whole cents at or above $1, at most 4 dp below.
+            let places = if p >= Decimal::ONE { 2 } else { 4 };
+            if p.normalize().scale() > places {
+                return Err(ApiError::unprocessable(format!(
+                    "invalid {field} {p}. sub-penny increment does not fulfill minimum pricing criteria"
+                )));
+            }
+        }
+    }
+    if qty.normalize().scale() > MAX_QTY_PLACES {
+        return Err(ApiError::unprocessable(format!(
+            "qty {qty} has more than {MAX_QTY_PLACES} decimal places"
+        )));
+    }
+    if qty.fract() != Decimal::ZERO && (order_type != OrderType::Market || time_in_force != TimeInForce::Day) {
+        return Err(ApiError::unprocessable(
+            "fractional orders must be market orders with time_in_force day",
+        ));
+    }
     match (order_type.needs_limit_price(), limit_price) {
         (true, None) => return Err(ApiError::unprocessable("limit_price is required for limit orders")),
         (false, Some(_)) => {
@@ -146,10 +172,14 @@ pub fn parse_order(raw: &[u8], generated_client_id: impl FnOnce() -> String) -> 
     })
 }
 
+/// RFC 3339 in UTC with microseconds, as Alpaca writes its times
+/// (`2022-02-02T18:55:09.981482Z`): fixed width, so times sort as text too.
 fn timestamp(ms: i64) -> Value {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(&format).ok())
         .map_or(Value::Null, Value::String)
 }
 
@@ -157,9 +187,16 @@ fn dec(value: Option<Decimal>) -> Value {
     value.map_or(Value::Null, |d| Value::String(d.normalize().to_string()))
 }
 
-/// The order object, as Alpaca returns it (plus `reason`, which Alpaca lacks).
-pub fn order_json(o: &BookOrder) -> Value {
+fn timestamp_opt(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, timestamp)
+}
+
+/// The order object with the fields of the document's `Order` schema ("Trading
+/// API" 2.0.1), as Alpaca returns them for a simple US equity order; `expires_at`
+/// is left out (the document does not let it be null, and it is not required).
+pub fn order_json(v: &OrderView) -> Value {
     use shared::ports::VenueStatus as S;
+    let o = &v.order;
     let at = |status: S| {
         if o.status == status {
             timestamp(o.updated_ms)
@@ -172,6 +209,13 @@ pub fn order_json(o: &BookOrder) -> Value {
         .last()
         .filter(|_| o.status == S::Filled)
         .map_or(Value::Null, |f| timestamp(f.at_ms));
+    let filled_qty: Decimal = o.fills.iter().map(|f| f.qty).sum();
+    let notional: Decimal = o.fills.iter().map(|f| f.qty * f.price).sum();
+    let average = (!filled_qty.is_zero()).then(|| notional / filled_qty);
+    let intent = match o.side {
+        shared::domain::Side::Buy => "buy_to_open",
+        shared::domain::Side::Sell => "sell_to_close",
+    };
     json!({
         "id": o.id,
         "client_order_id": o.client_order_id,
@@ -181,38 +225,108 @@ pub fn order_json(o: &BookOrder) -> Value {
         "filled_at": filled_at,
         "expired_at": at(S::Expired),
         "canceled_at": at(S::Canceled),
-        "failed_at": Value::Null,
-        "asset_class": "us_equity",
+        "failed_at": at(S::Rejected),
+        "replaced_at": timestamp_opt(v.meta.replaced_at_ms),
+        "replaced_by": v.meta.replaced_by,
+        "replaces": v.meta.replaces,
+        "asset_id": asset_id(&o.symbol),
         "symbol": o.symbol,
+        "asset_class": "us_equity",
+        "notional": Value::Null,
         "qty": dec(Some(o.qty)),
-        "filled_qty": dec(Some(o.filled_qty())),
-        "filled_avg_price": dec(o.average_price()),
+        "filled_qty": dec(Some(filled_qty)),
+        "filled_avg_price": dec(average),
         "order_class": "simple",
         "order_type": o.order_type.as_str(),
         "type": o.order_type.as_str(),
         "side": o.side.as_str(),
+        "position_intent": intent,
         "time_in_force": o.time_in_force.as_str(),
         "limit_price": dec(o.limit_price),
         "stop_price": dec(o.stop_price),
         "status": o.status.as_alpaca(),
         "extended_hours": false,
-        "reason": o.reason,
+        "legs": Value::Null,
+        "trail_percent": Value::Null,
+        "trail_price": Value::Null,
+        "hwm": Value::Null,
+        "ratio_qty": Value::Null,
     })
 }
 
-/// The order object with the simulator's own detail: each fill and the stop trigger.
-pub fn sim_order_json(o: &BookOrder) -> Value {
-    let mut v = order_json(o);
-    if let Value::Object(map) = &mut v {
+/// A stable UUID-shaped asset id per symbol (Alpaca's asset ids are UUIDs).
+fn asset_id(symbol: &str) -> String {
+    let h = symbol.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let l = h.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15;
+    let bits = (u128::from(h) << 64 | u128::from(l)) & !(0xF000u128 << 64) & !(0xC000u128 << 48);
+    let x = format!("{:032x}", bits | (0x4000u128 << 64) | (0x8000u128 << 48));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
+/// The order object with the simulator's own detail: each fill with its execution
+/// id, the stop trigger and why it closed.
+pub fn sim_order_json(v: &OrderView) -> Value {
+    let mut out = order_json(v);
+    let o = &v.order;
+    if let Value::Object(map) = &mut out {
         let fills = o
             .fills
             .iter()
-            .map(|f| json!({"qty": dec(Some(f.qty)), "price": dec(Some(f.price)), "at": timestamp(f.at_ms)}))
+            .enumerate()
+            .map(|(i, f)| {
+                json!({"qty": dec(Some(f.qty)), "price": dec(Some(f.price)), "at": timestamp(f.at_ms),
+                       "execution_id": v.meta.executions.get(i)})
+            })
             .collect();
         map.insert("fills".into(), Value::Array(fills));
         map.insert("triggered".into(), Value::Bool(o.triggered));
+        map.insert("reason".into(), json!(o.reason));
     }
-    v
+    out
+}
+
+/// One FILL activity, as the document's `TradingActivities` schema has it.
+pub fn activity_json(e: &Execution) -> Value {
+    json!({
+        "activity_type": "FILL",
+        "id": e.activity_id,
+        "cum_qty": dec(Some(e.cum_qty)),
+        "leaves_qty": dec(Some(e.leaves_qty)),
+        "price": dec(Some(e.price)),
+        "qty": dec(Some(e.qty)),
+        "side": e.side.as_str(),
+        "symbol": e.symbol,
+        "transaction_time": timestamp(e.at_ms),
+        "order_id": e.order_id,
+        "type": if e.leaves_qty.is_zero() { "fill" } else { "partial_fill" },
+        "order_status": e.order_status.as_alpaca(),
+    })
+}
+
+/// A `trade_updates` message as Alpaca streams it on `/stream`: fills carry the
+/// execution's id, price, quantity and the position after it.
+pub fn trade_update_json(u: &TradeUpdate) -> Value {
+    let mut data = json!({
+        "event": u.event,
+        "timestamp": timestamp(u.at_ms),
+        "order": order_json(&u.view),
+    });
+    if let (Some(e), Value::Object(map)) = (&u.execution, &mut data) {
+        map.insert("execution_id".into(), json!(e.execution_id));
+        map.insert("price".into(), dec(Some(e.price)));
+        map.insert("qty".into(), dec(Some(e.qty)));
+        map.insert("position_qty".into(), dec(Some(e.position_qty)));
+    }
+    json!({"stream": "trade_updates", "data": data})
 }
 
 #[cfg(test)]
@@ -225,10 +339,14 @@ mod tests {
 
     #[test]
     fn orders_parse_with_decimals_as_strings_or_numbers() {
-        let a = parse(r#"{"symbol":"AAPL","qty":"2.5","side":"buy","type":"limit","time_in_force":"gtc","limit_price":"150.25","client_order_id":"c1"}"#).unwrap();
-        let b = parse(r#"{"symbol":"AAPL","qty":2.5,"side":"buy","type":"limit","time_in_force":"gtc","limit_price":150.25,"client_order_id":"c1"}"#).unwrap();
+        let a = parse(r#"{"symbol":"AAPL","qty":"2","side":"buy","type":"limit","time_in_force":"gtc","limit_price":"150.25","client_order_id":"c1"}"#).unwrap();
+        let b = parse(r#"{"symbol":"AAPL","qty":2,"side":"buy","type":"limit","time_in_force":"gtc","limit_price":150.25,"client_order_id":"c1"}"#).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.limit_price, Decimal::from_str("150.25").ok());
+        // Fractional quantities: market orders for the day only, as Alpaca takes them.
+        let f = parse(r#"{"symbol":"AAPL","qty":"2.5","side":"buy","type":"market","time_in_force":"day"}"#).unwrap();
+        let g = parse(r#"{"symbol":"AAPL","qty":2.5,"side":"buy","type":"market","time_in_force":"day"}"#).unwrap();
+        assert_eq!((f.qty, g.qty), (Decimal::new(25, 1), Decimal::new(25, 1)));
         let c = parse(r#"{"symbol":"AAPL","qty":"1","side":"sell","type":"market","time_in_force":"day"}"#).unwrap();
         assert_eq!(c.client_order_id, "generated");
     }
@@ -280,6 +398,26 @@ mod tests {
                 422,
             ),
         ];
+        let venue_rules = [
+            // Sub-penny prices: 2 dp at or above $1, 4 dp below (SEC Rule 612).
+            r#"{"symbol":"AAPL","qty":"1","side":"buy","type":"limit","time_in_force":"gtc","limit_price":"150.255"}"#,
+            r#"{"symbol":"AAPL","qty":"1","side":"sell","type":"stop","time_in_force":"gtc","stop_price":"1.001"}"#,
+            r#"{"symbol":"AAPL","qty":"1","side":"buy","type":"limit","time_in_force":"gtc","limit_price":"0.12345"}"#,
+            // Fractional quantities only for market orders for the day.
+            r#"{"symbol":"AAPL","qty":"1.5","side":"buy","type":"limit","time_in_force":"day","limit_price":"150"}"#,
+            r#"{"symbol":"AAPL","qty":"1.5","side":"buy","type":"market","time_in_force":"gtc"}"#,
+            r#"{"symbol":"AAPL","qty":"0.0000000001","side":"buy","type":"market","time_in_force":"day"}"#,
+        ];
+        for body in venue_rules {
+            let e = parse(body).expect_err(body);
+            assert_eq!(e.status.as_u16(), 422, "{body}: {}", e.message);
+        }
+        for ok in [
+            r#"{"symbol":"AAPL","qty":"1","side":"buy","type":"limit","time_in_force":"gtc","limit_price":"0.1234"}"#,
+            r#"{"symbol":"AAPL","qty":"1","side":"buy","type":"limit","time_in_force":"gtc","limit_price":"150.10"}"#,
+        ] {
+            parse(ok).expect(ok);
+        }
         for (body, status) in cases {
             let e = parse(body).expect_err(body);
             assert_eq!(e.status.as_u16(), status, "{body}: {}", e.message);

@@ -133,10 +133,11 @@ pub fn classify(op: Op, status: u16, body: &[u8]) -> Result<Option<VenueOrder>, 
             "venue refused our credentials (401): {}",
             error_message(body)
         ))),
-        429 => Err(VenueError::Transient(format!(
-            "rate limited (429): {}",
-            error_message(body)
-        ))),
+        // The wait comes from the headers (`retry_after`), which `call` adds.
+        429 => Err(VenueError::RateLimited {
+            retry_after: None,
+            message: error_message(body),
+        }),
         400..=499 => Err(VenueError::Rejected(error_message(body))),
         500..=599 => Err(VenueError::Transient(format!(
             "venue error ({status}): {}",
@@ -144,6 +145,29 @@ pub fn classify(op: Op, status: u16, body: &[u8]) -> Result<Option<VenueOrder>, 
         ))),
         _ => Err(VenueError::Transient(format!("unexpected HTTP status {status}"))),
     }
+}
+
+/// The longest wait a 429 asks for that is taken as given (Alpaca's window is a
+/// minute); anything longer is capped here.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// When a 429 says to come back: `Retry-After` in seconds, else Alpaca's
+/// `X-RateLimit-Reset` (the UNIX second the key's quota comes back) less `now_unix`;
+/// at least a second, at most `MAX_RETRY_AFTER`. `None` when neither is readable.
+pub fn retry_after(headers: &HeaderMap, now_unix: i64) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
+    let secs = match number("retry-after") {
+        Some(s) if s >= 0 => s,
+        Some(_) => return None,
+        None => number("x-ratelimit-reset")?.saturating_sub(now_unix),
+    };
+    let secs = u64::try_from(secs.max(1)).unwrap_or(1);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// Every failure to get a complete answer (connect, timeout, connection closed, body
@@ -210,8 +234,15 @@ impl AlpacaVenue {
     async fn call(&self, op: Op, request: reqwest::RequestBuilder) -> Result<Option<VenueOrder>, VenueError> {
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
+        let wait = retry_after(response.headers(), time::OffsetDateTime::now_utc().unix_timestamp());
         let body = response.bytes().await.map_err(transport)?;
-        let result = classify(op, status, &body);
+        let result = match classify(op, status, &body) {
+            Err(VenueError::RateLimited { message, .. }) => Err(VenueError::RateLimited {
+                retry_after: wait,
+                message,
+            }),
+            other => other,
+        };
         if let Err(e) = &result {
             tracing::warn!(?op, status, error = %e, "venue call failed");
         }

@@ -15,9 +15,15 @@ fn order_json(client: &OrderId) -> Vec<u8> {
 fn statuses_map_to_port_errors_in_one_place() {
     let err = br#"{"code":42210000,"message":"client_order_id must be unique"}"#;
     let transient = |r: Result<Option<VenueOrder>, VenueError>| matches!(r, Err(VenueError::Transient(_)));
-    for status in [500, 502, 503, 504, 429, 401] {
+    for status in [500, 502, 503, 504, 401] {
         assert!(transient(classify(Op::Place, status, err)), "{status}");
     }
+    // 429 is its own error, still transient, never a rejection of the order.
+    let limited = classify(Op::Place, 429, br#"{"code":42910000,"message":"rate limit exceeded"}"#);
+    assert!(
+        matches!(&limited, Err(e @ VenueError::RateLimited { retry_after: None, .. }) if e.is_transient()),
+        "{limited:?}"
+    );
     assert_eq!(
         classify(Op::Place, 422, err),
         Err(VenueError::Rejected("client_order_id must be unique".into()))
@@ -82,4 +88,35 @@ fn config_names_the_variable_and_hides_the_secret() {
     let e = AlpacaConfig::from_lookup(lookup(&newline)).unwrap_err();
     assert_eq!(e.var, "VENUE_API_SECRET_KEY");
     assert!(!e.problem.contains('\n'));
+}
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, HeaderValue::from_str(v).unwrap());
+    }
+    h
+}
+
+#[test]
+fn a_rate_limit_says_when_to_come_back() {
+    let now = 1_795_000_000;
+    // Alpaca's X-RateLimit-Reset is the UNIX second the quota comes back.
+    let reset = headers(&[("x-ratelimit-reset", "1795000042"), ("x-ratelimit-remaining", "0")]);
+    assert_eq!(retry_after(&reset, now), Some(Duration::from_secs(42)));
+    // Retry-After (seconds), when a proxy in front sends it, wins.
+    let both = headers(&[("retry-after", "7"), ("x-ratelimit-reset", "1795000042")]);
+    assert_eq!(retry_after(&both, now), Some(Duration::from_secs(7)));
+    // A reset already past still means "not before the next second".
+    let past = headers(&[("x-ratelimit-reset", "1794999990")]);
+    assert_eq!(retry_after(&past, now), Some(Duration::from_secs(1)));
+    for junk in [
+        headers(&[]),
+        headers(&[("x-ratelimit-reset", "soon")]),
+        headers(&[("retry-after", "-3")]),
+    ] {
+        assert_eq!(retry_after(&junk, now), None, "{junk:?}");
+    }
+    let far = headers(&[("x-ratelimit-reset", "99999999999")]);
+    assert_eq!(retry_after(&far, now), Some(MAX_RETRY_AFTER), "capped");
 }

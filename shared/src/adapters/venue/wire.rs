@@ -53,9 +53,12 @@ pub struct OrderResponse {
     pub filled_qty: Option<Decimal>,
     #[serde(default, deserialize_with = "decimal_or_null")]
     pub filled_avg_price: Option<Decimal>,
-    /// Not Alpaca's: the simulator says why it cancelled, expired or rejected.
+    /// Not Alpaca's: a venue double may say why it cancelled, expired or rejected.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Alpaca's: the order that replaced this one (status `replaced`).
+    #[serde(default)]
+    pub replaced_by: Option<String>,
 }
 
 impl TryFrom<OrderResponse> for VenueOrder {
@@ -72,7 +75,11 @@ impl TryFrom<OrderResponse> for VenueOrder {
             status: VenueStatus::from_alpaca(&r.status),
             filled_quantity: r.filled_qty.unwrap_or_default(),
             average_fill_price: r.filled_avg_price,
-            reason: r.reason,
+            // The port has no field for it yet: a replaced order says which order
+            // replaced it in its reason, so it is not lost.
+            reason: r
+                .reason
+                .or_else(|| r.replaced_by.map(|id| format!("replaced by venue order {id}"))),
         })
     }
 }

@@ -111,3 +111,15 @@ fn error_messages_come_from_alpaca_json_or_the_raw_body() {
     assert_eq!(error_message(b"<html>bad gateway</html>"), "<html>bad gateway</html>");
     assert_eq!(error_message(b""), "no message");
 }
+
+#[test]
+fn a_replaced_order_names_its_replacement() {
+    let client = OrderId::new();
+    let raw = serde_json::json!({"id": "v-1", "client_order_id": client.to_string(), "status": "replaced",
+        "filled_qty": "0", "filled_avg_price": null, "replaced_by": "v-2", "replaces": null});
+    let parsed: OrderResponse = serde_json::from_value(raw).unwrap();
+    assert_eq!(parsed.replaced_by.as_deref(), Some("v-2"));
+    let order = VenueOrder::try_from(parsed).unwrap();
+    assert_eq!(order.status, VenueStatus::Replaced);
+    assert_eq!(order.reason.as_deref(), Some("replaced by venue order v-2"));
+}

@@ -96,8 +96,21 @@ pub struct Simulated {
     pub http: reqwest::Client,
 }
 
-/// A frozen clock: one tick an hour.
+/// A frozen clock: one tick an hour; orders work as soon as they arrive and cancels
+/// take effect at once (the venue port's contract, which the in-memory venue
+/// shares); no rate limit. The Alpaca timings have tests of their own
+/// (`tests/alpaca_behaviour.rs`) on `alpaca_config`.
 pub fn frozen_config() -> SimConfig {
+    let mut config = alpaca_config();
+    config.knobs.accepted_ms = 0;
+    config.knobs.pending_new_ms = 0;
+    config.knobs.cancel_ms = 0;
+    config.knobs.rate_limit_per_min = 0;
+    config
+}
+
+/// The frozen clock with the knobs' defaults otherwise, as Alpaca behaves.
+pub fn alpaca_config() -> SimConfig {
     let mut config = SimConfig {
         listen: "127.0.0.1:0".parse().expect("loopback"),
         ..SimConfig::default()
