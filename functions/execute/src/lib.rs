@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
+pub use shared::app::execute::ExecutePolicy;
 use shared::app::{ExecuteDeps, execute, mark_stalled};
 use shared::ports::{Clock, OrderStore, Venue, WorkMessage, WorkQueue};
 use tracing::{Instrument, error, info_span, warn};
@@ -41,6 +42,8 @@ pub struct Execute {
     /// First backoff in milliseconds (`BACKOFF_BASE_MS` in production; the test
     /// stack sets a small one so that a retry budget is spent in seconds).
     pub backoff_base_ms: u64,
+    /// The placement window and the stale-order bound.
+    pub policy: ExecutePolicy,
 }
 
 /// Backoff before delivery `receive_count + 1` with the production base.
@@ -141,6 +144,7 @@ impl Execute {
             queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),
             recheck_delay_secs: self.recheck_delay_secs,
+            policy: self.policy,
         };
         let result = execute(&deps, work, id).instrument(span.clone()).await;
         let _entered = span.enter();
@@ -195,6 +199,14 @@ mod tests {
         assert_eq!(backoff_secs(4, 1.0), 24);
         assert_eq!(backoff_secs(30, 1.0), BACKOFF_CAP_SECS);
         assert_eq!(backoff_secs(0, 0.0), 2);
+    }
+
+    #[test]
+    fn the_default_policy_uses_the_venue_adapters_default_timeout() {
+        assert_eq!(
+            ExecutePolicy::default().venue_timeout,
+            Duration::from_millis(shared::adapters::venue::alpaca::DEFAULT_TIMEOUT_MS)
+        );
     }
 
     #[test]

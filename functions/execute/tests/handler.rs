@@ -50,6 +50,7 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
         recheck_delay_secs: 1,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
+        policy: Default::default(),
     };
     let good = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
     let out = h.handle(event(&[good.clone(), "not json".into()])).await;
@@ -159,6 +160,7 @@ async fn a_batch_runs_its_orders_at_once_and_each_order_in_batch_order() {
         recheck_delay_secs: 1,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
+        policy: Default::default(),
     };
     let mut orders = Vec::new();
     for _ in 0..4 {
