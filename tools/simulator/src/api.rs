@@ -73,7 +73,10 @@ fn dropped() -> Response {
 /// `POST /v2/orders`
 pub async fn place(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let new = parse_order(&body, || ulid::Ulid::new().to_string())?;
-    let placed = app.lock().place(new).map_err(book_error)?;
+    let placed = crate::admin::after_place_delay(&app, move |app| app.lock().place(new))
+        .await
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the delayed placement failed"))?
+        .map_err(book_error)?;
     Ok(Json(order_json(&placed)))
 }
 

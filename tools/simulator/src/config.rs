@@ -20,7 +20,9 @@ pub const USAGE: &str = "venue-simulator: a local Alpaca-Trading-API-v2-like exc
   --latency-ms N              delay before answering (default 0)
   --error-rate F              fraction answered 500/503 before doing anything (default 0)
   --partial-fill-rate F       fraction of fills that fill only part (default 0)
-  --drop-response-rate F      fraction done, then answered with a broken connection (default 0)";
+  --drop-response-rate F      fraction done, then answered with a broken connection (default 0)
+  --place-delay-ms N          act on an order placement only N ms after receiving it, even if the
+                              client gave up meanwhile; a lookup before then finds nothing (default 0)";
 
 /// What `GET /_sim/config` shows and `POST /_sim/config` changes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,6 +33,8 @@ pub struct Knobs {
     pub drop_response_rate: f64,
     pub tick_ms: u64,
     pub day_ms: u64,
+    /// `POST /v2/orders` takes effect this long after it arrived (a slow venue).
+    pub place_delay_ms: u64,
 }
 
 impl Default for Knobs {
@@ -42,6 +46,7 @@ impl Default for Knobs {
             drop_response_rate: 0.0,
             tick_ms: 100,
             day_ms: 60_000,
+            place_delay_ms: 0,
         }
     }
 }
@@ -56,6 +61,7 @@ pub struct KnobsPatch {
     pub drop_response_rate: Option<f64>,
     pub tick_ms: Option<u64>,
     pub day_ms: Option<u64>,
+    pub place_delay_ms: Option<u64>,
 }
 
 fn rate(name: &str, value: f64) -> Result<f64, String> {
@@ -71,6 +77,17 @@ fn positive(name: &str, value: u64) -> Result<u64, String> {
         Ok(value)
     } else {
         Err(format!("{name} must be at least 1"))
+    }
+}
+
+/// A placement held longer than this would outlive any client's patience; refused.
+pub const MAX_PLACE_DELAY_MS: u64 = 60_000;
+
+fn at_most(name: &str, value: u64, max: u64) -> Result<u64, String> {
+    if value <= max {
+        Ok(value)
+    } else {
+        Err(format!("{name} must be at most {max}, got {value}"))
     }
 }
 
@@ -90,6 +107,11 @@ impl Knobs {
             )?,
             tick_ms: positive("tick_ms", patch.tick_ms.unwrap_or(self.tick_ms))?,
             day_ms: positive("day_ms", patch.day_ms.unwrap_or(self.day_ms))?,
+            place_delay_ms: at_most(
+                "place_delay_ms",
+                patch.place_delay_ms.unwrap_or(self.place_delay_ms),
+                MAX_PLACE_DELAY_MS,
+            )?,
         })
     }
 }
@@ -172,6 +194,7 @@ impl SimConfig {
                 "--error-rate" => patch.error_rate = Some(number(&flag, &value)?),
                 "--partial-fill-rate" => patch.partial_fill_rate = Some(number(&flag, &value)?),
                 "--drop-response-rate" => patch.drop_response_rate = Some(number(&flag, &value)?),
+                "--place-delay-ms" => patch.place_delay_ms = Some(number(&flag, &value)?),
                 other => return Err(format!("unknown flag {other}\n\n{USAGE}")),
             }
         }
@@ -225,5 +248,16 @@ mod tests {
         let bad: KnobsPatch = serde_json::from_str(r#"{"latency_ms": 5, "error_rate": -0.1}"#).unwrap();
         assert!(k.patched(&bad).is_err());
         assert!(serde_json::from_str::<KnobsPatch>(r#"{"eror_rate": 1}"#).is_err());
+    }
+
+    #[test]
+    fn the_place_delay_is_a_knob_and_a_flag_with_a_bound() {
+        let p: KnobsPatch = serde_json::from_str(r#"{"place_delay_ms": 2500}"#).unwrap();
+        assert_eq!(Knobs::default().patched(&p).unwrap().place_delay_ms, 2500);
+        let c = SimConfig::from_args(args("--place-delay-ms 100")).unwrap();
+        assert_eq!(c.knobs.place_delay_ms, 100);
+        let too_long: KnobsPatch = serde_json::from_str(r#"{"place_delay_ms": 60001}"#).unwrap();
+        let e = Knobs::default().patched(&too_long).unwrap_err();
+        assert!(e.contains("place_delay_ms"), "{e}");
     }
 }
