@@ -17,7 +17,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 pub use shared::app::execute::ExecutePolicy;
-use shared::app::{ExecuteDeps, execute, mark_stalled};
+use shared::app::{ExecuteDeps, ExecuteError, execute, mark_stalled};
 use shared::ports::{Clock, OrderStore, Venue, WorkMessage, WorkQueue};
 use tracing::{Instrument, error, info_span, warn};
 
@@ -163,11 +163,25 @@ impl Execute {
             let delay = if count >= self.max_receives {
                 0
             } else {
-                backoff_secs_from(self.backoff_base_ms, count, rand::random::<f64>())
+                let backoff = backoff_secs_from(self.backoff_base_ms, count, rand::random::<f64>());
+                backoff.max(self.secs_until_settled(&e))
             };
             self.set_backoff(handle, delay).await;
         }
         false
+    }
+
+    /// A cancel waiting for a placement window comes back once the window has closed
+    /// (one second after it, whole seconds as SQS takes them), not after retries
+    /// spent on a backoff shorter than the window; 0 for any other error.
+    fn secs_until_settled(&self, e: &ExecuteError) -> u32 {
+        let ExecuteError::PlacementInFlight { until, .. } = e else {
+            return 0;
+        };
+        let ms = until.unix_millis() - self.clock.now().unix_millis();
+        u32::try_from(ms.max(0) / 1000 + 1)
+            .unwrap_or(BACKOFF_CAP_SECS)
+            .min(BACKOFF_CAP_SECS)
     }
 
     /// Hides a failed message for `delay` s, trying again while the queue is out of reach.

@@ -199,3 +199,45 @@ async fn a_batch_runs_its_orders_at_once_and_each_order_in_batch_order() {
         "two messages of one order were at the venue at once"
     );
 }
+
+#[tokio::test]
+async fn a_cancel_waiting_for_a_placement_comes_back_after_the_window_not_before() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    let a = place_limit_buy(store.as_ref(), &demo, "1", "150").await;
+    let venue = Arc::new(MemoryVenue::new());
+    venue.delay_next_placement();
+    let queue = Arc::new(MemoryQueue::new());
+    let h = Execute {
+        store: store.clone(),
+        venue: venue.clone(),
+        queue: queue.clone(),
+        clock: Arc::new(SystemClock),
+        recheck_delay_secs: 1,
+        max_receives: 8,
+        // A backoff far shorter than the window.
+        backoff_base_ms: 1,
+        policy: Default::default(),
+    };
+    let execute = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
+    assert_eq!(h.handle(event(&[execute])).await.batch_item_failures.len(), 1);
+    let deps = shared::app::CancelDeps {
+        store: store.as_ref(),
+        clock: &SystemClock,
+    };
+    shared::app::cancel(&deps, &demo, &a.order_id.to_string(), None)
+        .await
+        .unwrap();
+    let cancel = format!(r#"{{"kind":"cancel","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
+    assert_eq!(h.handle(event(&[cancel])).await.batch_item_failures.len(), 1);
+    let window = execute::ExecutePolicy::default().placement_window().as_secs() as u32;
+    let (_, hidden) = queue.visibility_changes().last().cloned().unwrap();
+    assert!(
+        (window..=window + 1).contains(&hidden),
+        "hidden until the window closed: {:?}",
+        queue.visibility_changes()
+    );
+    let order = store.get_order(&demo, &a.order_id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::CancelRequested);
+}
