@@ -47,6 +47,27 @@ pub fn pricing_from_env() -> Result<Pricing, ConfigError> {
     Ok(Pricing { reference, collar })
 }
 
+/// Default of `MAX_MARKET_ORDER_AGE_SECS`: five minutes.
+pub const DEFAULT_MAX_MARKET_ORDER_AGE_SECS: u64 = 300;
+
+/// `MAX_MARKET_ORDER_AGE_SECS` (default 300): a market or IOC/FOK order older than
+/// this when execution gets to it expires instead of reaching the venue (e.g. after
+/// its work message sat in the dead-letter queue).
+pub fn max_market_order_age_from_env() -> Result<std::time::Duration, ConfigError> {
+    max_market_order_age(std::env::var("MAX_MARKET_ORDER_AGE_SECS").ok().as_deref())
+}
+
+fn max_market_order_age(raw: Option<&str>) -> Result<std::time::Duration, ConfigError> {
+    let secs = match raw {
+        None => DEFAULT_MAX_MARKET_ORDER_AGE_SECS,
+        Some(v) => v.trim().parse::<u64>().ok().filter(|s| *s > 0).ok_or(ConfigError {
+            var: "MAX_MARKET_ORDER_AGE_SECS",
+            problem: format!("`{v}` is not a whole number of seconds of at least 1"),
+        })?,
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 /// JSON logs in Lambda (one object per line, with the span fields: request id,
 /// order id, trader id), readable text locally (`LOG_FORMAT=text`).
 pub fn init_tracing() {
@@ -57,5 +78,24 @@ pub fn init_tracing() {
         builder.init();
     } else {
         builder.json().with_current_span(true).without_time().init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_market_order_age_bound_defaults_and_refuses_bad_values_by_name() {
+        assert_eq!(max_market_order_age(None).unwrap(), std::time::Duration::from_secs(300));
+        assert_eq!(
+            max_market_order_age(Some(" 60 ")).unwrap(),
+            std::time::Duration::from_secs(60)
+        );
+        for bad in ["0", "-5", "1.5", "soon", ""] {
+            let e = max_market_order_age(Some(bad)).unwrap_err();
+            assert_eq!(e.var, "MAX_MARKET_ORDER_AGE_SECS");
+            assert!(e.to_string().contains(bad), "{e}");
+        }
     }
 }

@@ -6,16 +6,18 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use shared::adapters::memory::{MemoryQueue, MemoryStore, MemoryVenue};
+use shared::adapters::memory::{FixedClock, MemoryQueue, MemoryStore, MemoryVenue};
 use shared::app::AuditContext;
+use shared::app::execute::ExecutePolicy;
 use shared::app::{CancelDeps, ExecuteDeps, cancel, execute, plan_submit};
 use shared::domain::{Order, OrderId, OrderStatus, Price, Pricing, Symbol, Timestamp, TraderId, validate_order};
-use shared::ports::{OrderStore, SystemClock, WorkMessage};
+use shared::ports::{AuditLog, Clock, OrderStore, SystemClock, WorkMessage};
 
 struct World {
     store: Arc<MemoryStore>,
     venue: Arc<MemoryVenue>,
     queue: Arc<MemoryQueue>,
+    clock: Arc<FixedClock>,
     trader: TraderId,
 }
 
@@ -33,6 +35,7 @@ async fn world() -> World {
         store,
         venue,
         queue: Arc::new(MemoryQueue::new()),
+        clock: Arc::new(FixedClock::new(Timestamp::now())),
         trader,
     }
 }
@@ -51,7 +54,7 @@ impl World {
             &account,
             &pricing,
             &AuditContext::system("t"),
-            Timestamp::now(),
+            self.clock.now(),
         )
         .unwrap();
         let order = new.order.clone();
@@ -64,8 +67,9 @@ impl World {
             store: self.store.as_ref(),
             venue: self.venue.as_ref(),
             queue: self.queue.as_ref(),
-            clock: &SystemClock,
+            clock: self.clock.as_ref(),
             recheck_delay_secs: 1,
+            policy: Default::default(),
         };
         execute(&deps, message, "m-1").await
     }
@@ -91,6 +95,33 @@ impl World {
 
     async fn cash(&self) -> Decimal {
         self.store.get_account(&self.trader).await.unwrap().unwrap().cash
+    }
+
+    fn cancel_message(&self, order: &Order) -> WorkMessage {
+        WorkMessage::Cancel {
+            trader_id: self.trader.clone(),
+            order_id: order.order_id,
+        }
+    }
+
+    /// The trader's cancel, as the API takes it (at the world's clock).
+    async fn request_cancel(&self, order: &Order) -> Order {
+        let deps = CancelDeps {
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        cancel(&deps, &self.trader, &order.order_id.to_string(), None)
+            .await
+            .unwrap()
+    }
+
+    async fn open_orders(&self) -> u32 {
+        self.store.get_account(&self.trader).await.unwrap().unwrap().open_orders
+    }
+
+    async fn actions(&self, order: &Order) -> Vec<String> {
+        let records = self.store.records(&order.order_id).await.unwrap();
+        records.into_iter().map(|r| r.action).collect()
     }
 
     fn rechecks(&self) -> Vec<WorkMessage> {
@@ -312,4 +343,241 @@ async fn an_ioc_order_takes_what_is_there_and_cancels_the_rest() {
         w.cash().await,
         d("100000") - after.filled_quantity * after.average_fill_price.unwrap()
     );
+}
+
+/// Past the placement window of a placement made now.
+fn past_the_window() -> i64 {
+    let window = ExecutePolicy::default().placement_window();
+    i64::try_from(window.as_secs()).unwrap() + 1
+}
+
+#[tokio::test]
+async fn a_cancel_racing_the_first_placement_waits_for_it_and_books_the_fill() {
+    let w = world().await;
+    let order = w.place(market_buy("5")).await;
+    // M1 claims and places; the venue is slow: our client gives up, the venue has
+    // not acted yet.
+    w.venue.delay_next_placement();
+    let m1 = w.execute_message(&order);
+    assert!(w.run(&m1).await.is_err(), "the timed-out placement is retried");
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    assert_eq!(w.request_cancel(&order).await.status, OrderStatus::CancelRequested);
+    // The cancel finds nothing at the venue while the placement may still land: it
+    // must not confirm.
+    let c = w.cancel_message(&order);
+    let early = w.run(&c).await;
+    assert!(
+        matches!(early, Err(shared::app::ExecuteError::PlacementInFlight { .. })),
+        "{early:?}"
+    );
+    let held = w.order(&order).await;
+    assert_eq!(held.status, OrderStatus::CancelRequested);
+    assert_eq!(w.reserved().await, held.reserved_amount);
+    // The placement lands and fills at the venue.
+    assert_eq!(w.venue.land_delayed_placements(), 1);
+    w.clock.advance_seconds(1);
+    w.run(&c).await.unwrap();
+    w.run(&m1).await.unwrap();
+    let after = w.order(&order).await;
+    assert_eq!(after.status, OrderStatus::Filled, "{after:?}");
+    assert_eq!(after.filled_quantity, d("5"));
+    assert_eq!(w.cash().await, d("99500"), "the venue's fill is paid for");
+    assert_eq!(w.reserved().await, Decimal::ZERO);
+    assert_eq!(w.open_orders().await, 0);
+    assert_eq!(w.venue.count(&order.order_id), 1);
+}
+
+#[tokio::test]
+async fn a_cancel_that_finds_nothing_after_the_placement_window_confirms_it() {
+    let w = world().await;
+    let order = w.place(market_buy("5")).await;
+    w.venue.delay_next_placement();
+    assert!(w.run(&w.execute_message(&order)).await.is_err());
+    w.request_cancel(&order).await;
+    let c = w.cancel_message(&order);
+    assert!(w.run(&c).await.is_err());
+    // The venue never acted on the placement, and now it no longer can.
+    w.clock.advance_seconds(past_the_window());
+    w.run(&c).await.unwrap();
+    let after = w.order(&order).await;
+    assert_eq!(after.status, OrderStatus::Cancelled);
+    assert_eq!(after.reason.as_deref(), Some("Cancelled before it reached the venue"));
+    assert_eq!(w.reserved().await, Decimal::ZERO);
+    assert_eq!(w.open_orders().await, 0);
+    assert!(w.venue.orders().is_empty());
+}
+
+#[tokio::test]
+async fn a_fill_the_venue_reports_for_an_order_held_as_cancelled_is_booked() {
+    let w = world().await;
+    let order = w.place(market_buy("5")).await;
+    w.venue.delay_next_placement();
+    let m1 = w.execute_message(&order);
+    assert!(w.run(&m1).await.is_err());
+    w.request_cancel(&order).await;
+    // The venue breaks the window: it acts on the placement after the cancel was
+    // confirmed here.
+    w.clock.advance_seconds(past_the_window());
+    w.run(&w.cancel_message(&order)).await.unwrap();
+    assert_eq!(w.order(&order).await.status, OrderStatus::Cancelled);
+    assert_eq!(w.reserved().await, Decimal::ZERO);
+    assert_eq!(w.venue.land_delayed_placements(), 1);
+    // M1 comes back: the venue's fill is booked, never dropped.
+    w.run(&m1).await.unwrap();
+    let after = w.order(&order).await;
+    assert_eq!(after.status, OrderStatus::Filled, "{after:?}");
+    assert_eq!(after.filled_quantity, d("5"));
+    assert!(
+        after.reason.as_deref().unwrap_or_default().contains("fill"),
+        "{after:?}"
+    );
+    assert_eq!(w.cash().await, d("99500"));
+    assert_eq!(w.reserved().await, Decimal::ZERO, "nothing released twice");
+    assert_eq!(w.open_orders().await, 0, "the open order is not counted off twice");
+    assert_eq!(w.store.fills(&w.trader, &order.order_id).await.unwrap().len(), 1);
+    // Again: nothing more to book.
+    w.run(&m1).await.unwrap();
+    assert_eq!(w.cash().await, d("99500"));
+}
+
+#[tokio::test]
+async fn a_placement_retried_after_its_window_opens_a_new_one_that_a_cancel_respects() {
+    let w = world().await;
+    let order = w.place(market_buy("2")).await;
+    // The first placement never reaches the venue (outage); the retry comes after
+    // the claim's window.
+    w.venue.set_unavailable(true);
+    let m1 = w.execute_message(&order);
+    assert!(w.run(&m1).await.is_err());
+    w.venue.set_unavailable(false);
+    w.clock.advance_seconds(past_the_window());
+    w.venue.delay_next_placement();
+    assert!(w.run(&m1).await.is_err(), "the retried placement times out too");
+    let retried = w.order(&order).await;
+    assert_eq!(retried.status, OrderStatus::Submitted);
+    assert!(w.actions(&order).await.contains(&"PLACEMENT_RETRY".to_owned()));
+    assert!(retried.placement_deadline > Some(w.clock.now()));
+    // A cancel now finds nothing, but the retried placement may land: it waits.
+    w.request_cancel(&order).await;
+    let c = w.cancel_message(&order);
+    assert!(w.run(&c).await.is_err());
+    assert_eq!(w.order(&order).await.status, OrderStatus::CancelRequested);
+    w.venue.land_delayed_placements();
+    w.run(&c).await.unwrap();
+    let after = w.order(&order).await;
+    assert_eq!(after.status, OrderStatus::Filled);
+    assert_eq!(w.cash().await, d("99800"));
+    assert_eq!(w.venue.count(&order.order_id), 1);
+}
+
+#[tokio::test]
+async fn a_stale_market_order_expires_instead_of_reaching_the_venue() {
+    let w = world().await;
+    let bound = i64::try_from(ExecutePolicy::default().max_immediate_age.as_secs()).unwrap();
+    let fresh = w.place(market_buy("1")).await;
+    let stale = w.place(market_buy("3")).await;
+    assert_eq!(w.open_orders().await, 2);
+    // Both messages come late; one within the bound, one after it.
+    w.clock.advance_seconds(bound);
+    w.run(&w.execute_message(&fresh)).await.unwrap();
+    assert_eq!(w.order(&fresh).await.status, OrderStatus::Filled);
+    w.clock.advance_seconds(1);
+    w.run(&w.execute_message(&stale)).await.unwrap();
+    let after = w.order(&stale).await;
+    assert_eq!(after.status, OrderStatus::Expired, "{after:?}");
+    let reason = after.reason.clone().unwrap_or_default();
+    assert!(reason.contains("market order") && reason.contains("300 s"), "{reason}");
+    assert_eq!(w.venue.count(&stale.order_id), 0, "nothing reaches the venue");
+    assert_eq!(w.reserved().await, Decimal::ZERO, "its reservation is released");
+    assert_eq!(w.open_orders().await, 0);
+    assert_eq!(w.actions(&stale).await, vec!["SUBMIT", "EXPIRE"]);
+}
+
+#[tokio::test]
+async fn a_day_order_of_an_earlier_session_expires_and_a_gtc_one_is_placed() {
+    let w = world().await;
+    let mut day = limit_buy("4", "90");
+    day["time_in_force"] = "day".into();
+    let day = w.place(day).await;
+    let gtc = w.place(limit_buy("4", "90")).await;
+    // Redriven from the dead-letter queue three days later: its session is over.
+    w.clock.advance_seconds(3 * 24 * 3600);
+    w.run(&w.execute_message(&day)).await.unwrap();
+    w.run(&w.execute_message(&gtc)).await.unwrap();
+    let after = w.order(&day).await;
+    assert_eq!(after.status, OrderStatus::Expired, "{after:?}");
+    assert!(
+        after.reason.as_deref().unwrap_or_default().contains("DAY order"),
+        "{after:?}"
+    );
+    assert_eq!(w.venue.count(&day.order_id), 0);
+    assert_eq!(
+        w.order(&gtc).await.status,
+        OrderStatus::Submitted,
+        "a GTC order never goes stale"
+    );
+    assert_eq!(w.venue.count(&gtc.order_id), 1);
+    assert_eq!(w.reserved().await, d("360.00"), "only the GTC order still holds cash");
+}
+
+#[tokio::test]
+async fn a_claimed_order_never_placed_expires_when_it_comes_back_stale() {
+    let w = world().await;
+    let order = w.place(market_buy("1")).await;
+    w.venue.set_unavailable(true);
+    let m = w.execute_message(&order);
+    assert!(w.run(&m).await.is_err());
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    w.venue.set_unavailable(false);
+    w.clock.advance_seconds(3600);
+    w.run(&m).await.unwrap();
+    assert_eq!(w.order(&order).await.status, OrderStatus::Expired);
+    assert_eq!(w.venue.count(&order.order_id), 0);
+    assert_eq!(w.reserved().await, Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn fills_need_no_read_of_the_fills_and_an_older_item_reads_them_once() {
+    let w = world().await;
+    w.venue.set_partial_fills(true);
+    let order = w.place(limit_buy("8", "101")).await;
+    w.run(&w.execute_message(&order)).await.unwrap();
+    for price in ["100.50", "99.25"] {
+        w.venue.set_price("AAPL", d(price));
+        w.run(&w.rechecks().last().cloned().unwrap()).await.unwrap();
+    }
+    let now = w.order(&order).await;
+    assert_eq!(now.status, OrderStatus::PartiallyFilled);
+    assert_eq!(w.store.fill_reads(), 0, "no fill read the order's fills");
+    let venue_notional = || -> Decimal {
+        let v = &w.venue.orders()[0];
+        v.fills.iter().map(|f| f.qty * f.price).sum()
+    };
+    assert_eq!(now.booked_notional, Some(venue_notional()));
+    // An item written before the field existed: the next fill reads the fills once.
+    let mut older = now.clone();
+    older.booked_notional = None;
+    w.store.overwrite_order(older);
+    w.venue.set_price("AAPL", d("98"));
+    w.run(&w.rechecks().last().cloned().unwrap()).await.unwrap();
+    assert_eq!(w.store.fill_reads(), 1);
+    let next = w.order(&order).await;
+    assert_eq!(next.booked_notional, Some(venue_notional()), "and carries the sum on");
+    w.venue.set_partial_fills(false);
+    w.venue.set_price("AAPL", d("97.50"));
+    w.run(&w.rechecks().last().cloned().unwrap()).await.unwrap();
+    assert_eq!(w.store.fill_reads(), 1, "once");
+    let after = w.order(&order).await;
+    assert_eq!(after.status, OrderStatus::Filled);
+    let spent: Decimal = w
+        .store
+        .fills(&w.trader, &order.order_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.quantity * f.price)
+        .sum();
+    assert_eq!(spent, venue_notional(), "our booked notional equals the venue's");
+    assert_eq!(after.booked_notional, Some(spent));
+    assert_eq!(w.cash().await, d("100000") - spent);
 }

@@ -1,5 +1,6 @@
 //! Property tests of the order aggregate over random event sequences (SPEC §2):
-//! terminal states never leave, filled quantity never exceeds quantity, the cash the
+//! terminal states never leave (but for a late fill of a cancelled order, which is
+//! booked and releases nothing), filled quantity never exceeds quantity, the cash the
 //! order holds never goes negative and is zero once terminal, and the account's view
 //! of the reservation (the sum of effects) always equals the order's.
 
@@ -24,6 +25,7 @@ enum Step {
     /// Fill more than remains.
     Overfill,
     RequestCancel,
+    RetryPlacement,
     ConfirmCancel,
     Reject,
     Expire,
@@ -35,6 +37,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (1u32..=1000, -500i64..500).prop_map(|(per_mille, cents)| Step::Fill { per_mille, cents }),
         1 => Just(Step::Overfill),
         2 => Just(Step::RequestCancel),
+        1 => Just(Step::RetryPlacement),
         1 => Just(Step::ConfirmCancel),
         1 => Just(Step::Reject),
         1 => Just(Step::Expire),
@@ -47,6 +50,7 @@ fn kind_of(event: &OrderEvent, remaining: Decimal) -> EventKind {
         OrderEvent::Fill { quantity, .. } if *quantity == remaining => EventKind::FinalFill,
         OrderEvent::Fill { .. } => EventKind::PartialFill,
         OrderEvent::RequestCancel => EventKind::RequestCancel,
+        OrderEvent::RetryPlacement => EventKind::RetryPlacement,
         OrderEvent::ConfirmCancel { .. } => EventKind::ConfirmCancel,
         OrderEvent::Reject { .. } => EventKind::Reject,
         OrderEvent::Expire { .. } => EventKind::Expire,
@@ -87,6 +91,7 @@ proptest! {
         let mut order = shared::domain::Order::pending(
             OrderId::new(), account.trader_id.clone(), draft, cash_held, Timestamp::now());
         let mut open_orders = 1i64;
+        let mut notional = Decimal::ZERO;
 
         for (i, s) in steps.iter().enumerate() {
             let remaining = order.remaining();
@@ -102,6 +107,7 @@ proptest! {
                     execution_id: format!("x{i}"), quantity: remaining + Decimal::ONE, price,
                 },
                 Step::RequestCancel => OrderEvent::RequestCancel,
+                Step::RetryPlacement => OrderEvent::RetryPlacement,
                 Step::ConfirmCancel => OrderEvent::ConfirmCancel { reason: None },
                 Step::Reject => OrderEvent::Reject { reason: "no".into() },
                 Step::Expire => OrderEvent::Expire { reason: None },
@@ -109,7 +115,9 @@ proptest! {
             let was = order.status;
             match order.apply(&event, Timestamp::now()) {
                 Ok(applied) => {
-                    prop_assert!(!was.is_terminal(), "{was} left a terminal state");
+                    prop_assert!(!was.is_terminal() || (was == OrderStatus::Cancelled
+                        && matches!(event, OrderEvent::Fill { .. })),
+                        "{was} left a terminal state on {event:?}");
                     prop_assert!(!matches!(s, Step::Overfill), "an overfill was accepted");
                     prop_assert_eq!(Ok(applied.order.status), next(was, kind_of(&event, remaining)),
                         "the table decides");
@@ -117,6 +125,9 @@ proptest! {
                     cash_held += applied.effect.reserved;
                     shares_held += applied.effect.position_reserved;
                     open_orders += applied.effect.open_orders;
+                    if let OrderEvent::Fill { quantity, price, .. } = &event {
+                        notional += quantity * price;
+                    }
                     order = applied.order;
                 }
                 Err(_) => {
@@ -126,6 +137,7 @@ proptest! {
                 }
             }
             prop_assert!(order.filled_quantity <= order.quantity.get());
+            prop_assert_eq!(order.booked_notional, Some(notional), "the order keeps its booked notional");
             prop_assert!(order.reserved_amount >= Decimal::ZERO);
             prop_assert_eq!(cash_held, order.reserved_amount, "account and order agree on cash held");
             match order.side {

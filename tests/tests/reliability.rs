@@ -31,6 +31,8 @@ mod reliability {
     // 3 races and 7 audit integrity: tests/tests/reliability/{races,audit}.rs.
     mod audit;
     mod races;
+    // 4: a stale order's late work message (issue 15).
+    mod stale;
 
     pub(crate) static KNOBS: RwLock<()> = RwLock::const_new(());
     pub(crate) const WAIT: Duration = Duration::from_secs(60);

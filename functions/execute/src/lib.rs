@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use shared::app::{ExecuteDeps, execute, mark_stalled};
+pub use shared::app::execute::ExecutePolicy;
+use shared::app::{ExecuteDeps, ExecuteError, execute, mark_stalled};
 use shared::ports::{Clock, OrderStore, Venue, WorkMessage, WorkQueue};
 use tracing::{Instrument, error, info_span, warn};
 
@@ -41,6 +42,8 @@ pub struct Execute {
     /// First backoff in milliseconds (`BACKOFF_BASE_MS` in production; the test
     /// stack sets a small one so that a retry budget is spent in seconds).
     pub backoff_base_ms: u64,
+    /// The placement window and the stale-order bound.
+    pub policy: ExecutePolicy,
 }
 
 /// Backoff before delivery `receive_count + 1` with the production base.
@@ -141,6 +144,7 @@ impl Execute {
             queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),
             recheck_delay_secs: self.recheck_delay_secs,
+            policy: self.policy,
         };
         let result = execute(&deps, work, id).instrument(span.clone()).await;
         let _entered = span.enter();
@@ -159,11 +163,25 @@ impl Execute {
             let delay = if count >= self.max_receives {
                 0
             } else {
-                backoff_secs_from(self.backoff_base_ms, count, rand::random::<f64>())
+                let backoff = backoff_secs_from(self.backoff_base_ms, count, rand::random::<f64>());
+                backoff.max(self.secs_until_settled(&e))
             };
             self.set_backoff(handle, delay).await;
         }
         false
+    }
+
+    /// A cancel waiting for a placement window comes back once the window has closed
+    /// (one second after it, whole seconds as SQS takes them), not after retries
+    /// spent on a backoff shorter than the window; 0 for any other error.
+    fn secs_until_settled(&self, e: &ExecuteError) -> u32 {
+        let ExecuteError::PlacementInFlight { until, .. } = e else {
+            return 0;
+        };
+        let ms = until.unix_millis() - self.clock.now().unix_millis();
+        u32::try_from(ms.max(0) / 1000 + 1)
+            .unwrap_or(BACKOFF_CAP_SECS)
+            .min(BACKOFF_CAP_SECS)
     }
 
     /// Hides a failed message for `delay` s, trying again while the queue is out of reach.
@@ -195,6 +213,14 @@ mod tests {
         assert_eq!(backoff_secs(4, 1.0), 24);
         assert_eq!(backoff_secs(30, 1.0), BACKOFF_CAP_SECS);
         assert_eq!(backoff_secs(0, 0.0), 2);
+    }
+
+    #[test]
+    fn the_default_policy_uses_the_venue_adapters_default_timeout() {
+        assert_eq!(
+            ExecutePolicy::default().venue_timeout,
+            Duration::from_millis(shared::adapters::venue::alpaca::DEFAULT_TIMEOUT_MS)
+        );
     }
 
     #[test]

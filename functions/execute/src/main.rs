@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use execute::Execute;
+use execute::{Execute, ExecutePolicy};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
 use shared::adapters::venue::{AlpacaConfig, AlpacaVenue};
@@ -24,7 +24,12 @@ fn number<T: std::str::FromStr>(var: &'static str, default: T) -> Result<T, Erro
 async fn main() -> Result<(), Error> {
     shared::config::init_tracing();
     let resources = Resources::from_env()?;
-    let venue = AlpacaVenue::new(&AlpacaConfig::from_env()?)?;
+    let venue_config = AlpacaConfig::from_env()?;
+    let venue = AlpacaVenue::new(&venue_config)?;
+    let policy = ExecutePolicy {
+        venue_timeout: venue_config.timeout,
+        max_immediate_age: shared::config::max_market_order_age_from_env()?,
+    };
     let sdk = sdk_config().await;
     let handler = Arc::new(Execute {
         store: Arc::new(DynamoStore::new(
@@ -38,6 +43,7 @@ async fn main() -> Result<(), Error> {
         recheck_delay_secs: number("RECHECK_DELAY_SECS", 5)?,
         max_receives: number("MAX_RECEIVES", 8)?,
         backoff_base_ms: number("RETRY_BACKOFF_BASE_MS", execute::BACKOFF_BASE_MS)?,
+        policy,
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = handler.clone();

@@ -50,6 +50,7 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
         recheck_delay_secs: 1,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
+        policy: Default::default(),
     };
     let good = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
     let out = h.handle(event(&[good.clone(), "not json".into()])).await;
@@ -159,6 +160,7 @@ async fn a_batch_runs_its_orders_at_once_and_each_order_in_batch_order() {
         recheck_delay_secs: 1,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
+        policy: Default::default(),
     };
     let mut orders = Vec::new();
     for _ in 0..4 {
@@ -196,4 +198,46 @@ async fn a_batch_runs_its_orders_at_once_and_each_order_in_batch_order() {
         !*venue.overlap_in_one_order.lock().unwrap(),
         "two messages of one order were at the venue at once"
     );
+}
+
+#[tokio::test]
+async fn a_cancel_waiting_for_a_placement_comes_back_after_the_window_not_before() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    let a = place_limit_buy(store.as_ref(), &demo, "1", "150").await;
+    let venue = Arc::new(MemoryVenue::new());
+    venue.delay_next_placement();
+    let queue = Arc::new(MemoryQueue::new());
+    let h = Execute {
+        store: store.clone(),
+        venue: venue.clone(),
+        queue: queue.clone(),
+        clock: Arc::new(SystemClock),
+        recheck_delay_secs: 1,
+        max_receives: 8,
+        // A backoff far shorter than the window.
+        backoff_base_ms: 1,
+        policy: Default::default(),
+    };
+    let execute = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
+    assert_eq!(h.handle(event(&[execute])).await.batch_item_failures.len(), 1);
+    let deps = shared::app::CancelDeps {
+        store: store.as_ref(),
+        clock: &SystemClock,
+    };
+    shared::app::cancel(&deps, &demo, &a.order_id.to_string(), None)
+        .await
+        .unwrap();
+    let cancel = format!(r#"{{"kind":"cancel","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
+    assert_eq!(h.handle(event(&[cancel])).await.batch_item_failures.len(), 1);
+    let window = execute::ExecutePolicy::default().placement_window().as_secs() as u32;
+    let (_, hidden) = queue.visibility_changes().last().cloned().unwrap();
+    assert!(
+        (window..=window + 1).contains(&hidden),
+        "hidden until the window closed: {:?}",
+        queue.visibility_changes()
+    );
+    let order = store.get_order(&demo, &a.order_id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::CancelRequested);
 }

@@ -17,21 +17,77 @@
 //!   handler that advanced it sends the next one, so duplicates never fork it.
 //! - **Cancels** of working orders go to the venue; a fill that arrives meanwhile
 //!   is applied (the status table allows it).
+//! - **A placement window.** The claim records until when the placement that follows
+//!   may still be acted on by the venue (`ExecutePolicy::placement_window`: the
+//!   adapter's whole-request timeout plus `PLACEMENT_MARGIN`); a placement outside
+//!   it first records a new one (`RetryPlacement`). "Not found at the venue" confirms
+//!   a cancel only when the lookup began after the window: before it, the placement
+//!   may still land, so the cancel fails and SQS brings it back after its backoff.
+//!   A fill the venue reports for an order held as cancelled anyway is booked.
+//! - **Stale orders expire.** An order whose time in force ended before execution
+//!   got to it (`Order::stale_reason`: a DAY order of an earlier session, a market
+//!   or IOC/FOK order older than `max_immediate_age`) expires instead of reaching
+//!   the venue.
+//! - **Booked notional on the order.** A fill's price comes from the venue's
+//!   cumulative notional minus the order's `booked_notional`; no read of the fills
+//!   (an item written before the field existed reads them once).
 //!
 //! Any error leaves the message to SQS: it comes back (backoff through its
 //! visibility, `functions/execute`) and ends in the DLQ after the retry budget.
 
+use std::time::Duration;
+
 use rust_decimal::Decimal;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::plan::{AuditContext, plan_transition};
-use crate::domain::{Order, OrderEvent, OrderStatus};
+use crate::domain::{Order, OrderEvent, OrderStatus, Timestamp};
 use crate::ports::{
     Clock, OrderStore, QueueError, StoreError, Venue, VenueError, VenueOrder, VenueStatus, WorkMessage, WorkQueue,
 };
 
 /// Re-reads after a lost race before the message is left for a later delivery.
 const ROUNDS: usize = 8;
+
+/// How long after its whole-request timeout the venue may still act on a placement
+/// our adapter gave up on: the venue's own processing of a request already received,
+/// plus clock skew between the functions that compare the deadline. The one place
+/// this bound is stated.
+pub const PLACEMENT_MARGIN: Duration = Duration::from_secs(3);
+
+/// The executor's time rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecutePolicy {
+    /// The venue adapter's whole-request timeout (`VENUE_TIMEOUT_MS`).
+    pub venue_timeout: Duration,
+    /// A market or IOC/FOK order older than this expires instead of reaching the
+    /// venue (`MAX_MARKET_ORDER_AGE_SECS`).
+    pub max_immediate_age: Duration,
+}
+
+/// The production defaults: the venue adapter's default 2 s timeout (`functions/execute`
+/// checks they agree) and `MAX_MARKET_ORDER_AGE_SECS`'s default.
+impl Default for ExecutePolicy {
+    fn default() -> Self {
+        Self {
+            venue_timeout: Duration::from_secs(2),
+            max_immediate_age: Duration::from_secs(crate::config::DEFAULT_MAX_MARKET_ORDER_AGE_SECS),
+        }
+    }
+}
+
+impl ExecutePolicy {
+    /// From the start of a placement request until the venue can no longer act on
+    /// it: the request's whole timeout plus the margin.
+    pub fn placement_window(&self) -> Duration {
+        self.venue_timeout + PLACEMENT_MARGIN
+    }
+}
+
+fn later(t: Timestamp, d: Duration) -> Timestamp {
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    Timestamp::from_unix_millis(t.unix_millis().saturating_add(ms)).unwrap_or(t)
+}
 
 pub struct ExecuteDeps<'a> {
     pub store: &'a dyn OrderStore,
@@ -40,6 +96,7 @@ pub struct ExecuteDeps<'a> {
     pub clock: &'a dyn Clock,
     /// Delay of the re-check of a resting order.
     pub recheck_delay_secs: u32,
+    pub policy: ExecutePolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +112,10 @@ pub enum ExecuteError {
     /// The venue's figures cannot apply to the order (e.g. more filled than ordered).
     #[error("the venue's report does not fit order {order}: {detail}")]
     Mismatch { order: String, detail: String },
+    /// A cancel found no venue order while a placement may still be in flight: it
+    /// is decided on a later delivery, once the venue's answer is certain.
+    #[error("order {order} is not at the venue yet, but a placement may land until {until}: the cancel waits")]
+    PlacementInFlight { order: String, until: Timestamp },
 }
 
 /// What one round decided.
@@ -120,16 +181,24 @@ async fn step(
         S::Filled | S::Rejected | S::Expired => Ok(Step::Done),
         S::Cancelled => {
             // Claimed, then cancelled (version 3 or more): a placer that lost the race
-            // to the cancel may have reached the venue after all. Make sure nothing
-            // works there for an order we consider cancelled.
+            // to the cancel may have reached the venue after all. Whatever it did there
+            // is booked, and nothing may keep working for an order we hold cancelled.
             if order.version >= 3 {
                 let at_venue = match run.seen.take() {
                     Some(v) => Some(v),
                     None => deps.venue.find(&order.order_id).await?,
                 };
-                if let Some(v) = at_venue.filter(|v| v.status.is_open()) {
-                    warn!(order_id = %order.order_id, "cancelled order still working at the venue: cancelling it there");
-                    cancel_at_venue(deps, &v).await?;
+                if let Some(v) = at_venue {
+                    if v.filled_quantity > order.filled_quantity {
+                        error!(order_id = %order.order_id, trader_id = %order.trader_id, venue_filled = %v.filled_quantity,
+                            booked = %order.filled_quantity,
+                            "late fill: the venue filled an order held as cancelled (it acted after the placement window); booking it");
+                        return apply_fill(deps, ctx, run, order, v).await;
+                    }
+                    if v.status.is_open() {
+                        warn!(order_id = %order.order_id, "cancelled order still working at the venue: cancelling it there");
+                        cancel_at_venue(deps, &v).await?;
+                    }
                 }
             }
             Ok(Step::Done)
@@ -138,12 +207,20 @@ async fn step(
             // The cancel use case cancels PENDING orders itself; nothing to do.
             WorkMessage::Cancel { .. } => Ok(Step::Done),
             _ => {
-                let step = commit(deps, ctx, order, &OrderEvent::Claim, None).await?;
+                let max_age = i64::try_from(deps.policy.max_immediate_age.as_secs()).unwrap_or(i64::MAX);
+                if let Some(reason) = order.stale_reason(deps.clock.now(), max_age) {
+                    warn!(order_id = %order.order_id, %reason, "stale order: expired instead of placed");
+                    return commit(deps, ctx, order, &OrderEvent::Expire { reason: Some(reason) }, None).await;
+                }
+                let step = commit_placing(deps, ctx, order, &OrderEvent::Claim).await?;
                 run.claimed = matches!(step, Step::Continue(_));
                 Ok(step)
             }
         },
         S::Submitted | S::PartiallyFilled | S::CancelRequested => {
+            // Taken before the lookup: its answer is certain only if the lookup began
+            // after every placement window.
+            let looked_at = deps.clock.now();
             let at_venue = match run.seen.take() {
                 Some(v) => Some(v),
                 None if std::mem::take(&mut run.claimed) => None,
@@ -151,21 +228,60 @@ async fn step(
             };
             let venue_order = match at_venue {
                 Some(v) => v,
-                None => return send(deps, ctx, run, order).await,
+                None => return send(deps, ctx, run, order, looked_at).await,
             };
             reconcile(deps, message, ctx, run, order, venue_order).await
         }
     }
 }
 
-/// The order has no venue order yet: place it (or settle a cancel that came first).
-async fn send(deps: &ExecuteDeps<'_>, ctx: &AuditContext, run: &mut Run, order: &Order) -> Result<Step, ExecuteError> {
+/// Until when a placement of `order` may still be acted on by the venue. An item
+/// written before the deadline was recorded counts from its last change, which is
+/// no earlier than its claim.
+fn placement_deadline(deps: &ExecuteDeps<'_>, order: &Order) -> Timestamp {
+    order
+        .placement_deadline
+        .unwrap_or_else(|| later(order.updated_at, deps.policy.placement_window()))
+}
+
+/// The order has no venue order yet (as of a lookup that began at `looked_at`):
+/// place it, or settle a cancel that came first once no placement can land.
+async fn send(
+    deps: &ExecuteDeps<'_>,
+    ctx: &AuditContext,
+    run: &mut Run,
+    order: &Order,
+    looked_at: Timestamp,
+) -> Result<Step, ExecuteError> {
+    let deadline = placement_deadline(deps, order);
+    let settled = looked_at > deadline;
     match order.status {
-        OrderStatus::CancelRequested => {
+        OrderStatus::CancelRequested if settled => {
             let event = OrderEvent::ConfirmCancel {
                 reason: Some("Cancelled before it reached the venue".into()),
             };
             commit(deps, ctx, order, &event, None).await
+        }
+        OrderStatus::CancelRequested => {
+            info!(order_id = %order.order_id, until = %deadline, "cancel before the venue answered the placement: retried later");
+            Err(ExecuteError::PlacementInFlight {
+                order: order.order_id.to_string(),
+                until: deadline,
+            })
+        }
+        OrderStatus::Submitted if settled && stale(deps, order).is_some() => {
+            // Claimed long ago and never placed (its placer died, its message sat in
+            // the dead-letter queue): too late to go now.
+            let reason = stale(deps, order);
+            warn!(order_id = %order.order_id, reason = reason.as_deref().unwrap_or_default(), "stale order: expired instead of placed");
+            commit(deps, ctx, order, &OrderEvent::Expire { reason }, None).await
+        }
+        OrderStatus::Submitted if later(deps.clock.now(), deps.policy.venue_timeout) > deadline => {
+            // A whole request would end after the window the cancel side relies on:
+            // record a new window before the venue hears of the order.
+            let step = commit_placing(deps, ctx, order, &OrderEvent::RetryPlacement).await?;
+            run.claimed = matches!(step, Step::Continue(_));
+            Ok(step)
         }
         OrderStatus::Submitted => match deps.venue.place(order).await {
             Ok(v) => {
@@ -248,6 +364,11 @@ async fn cancel_at_venue(deps: &ExecuteDeps<'_>, venue: &VenueOrder) -> Result<(
     }
 }
 
+fn stale(deps: &ExecuteDeps<'_>, order: &Order) -> Option<String> {
+    let max_age = i64::try_from(deps.policy.max_immediate_age.as_secs()).unwrap_or(i64::MAX);
+    order.stale_reason(deps.clock.now(), max_age)
+}
+
 /// The increment since our last look as one fill: quantity and the price that makes
 /// our booked notional equal the venue's cumulative notional.
 async fn apply_fill(
@@ -272,18 +393,23 @@ async fn apply_fill(
     let average = venue
         .average_fill_price
         .ok_or_else(|| mismatch("fills without an average price".into()))?;
-    // What we booked so far, exactly (the order's average is rounded); the first
-    // fill of an order needs no read.
-    let booked: Decimal = if order.filled_quantity.is_zero() {
-        Decimal::ZERO
-    } else {
-        deps.store
+    // What we booked so far, exactly (the order's average is rounded), as the order
+    // keeps it. An item written before it kept it reads its fills this once: the
+    // fill written now carries the sum on.
+    let booked: Decimal = match order.booked_notional {
+        Some(b) => b,
+        None if order.filled_quantity.is_zero() => Decimal::ZERO,
+        None => deps
+            .store
             .fills(&order.trader_id, &order.order_id)
             .await?
             .iter()
             .map(|f| f.quantity * f.price)
-            .sum()
+            .sum(),
     };
+    let mut order = order.clone();
+    order.booked_notional = Some(booked);
+    let order = &order;
     let price = ((average * venue.filled_quantity - booked) / quantity).round_dp(crate::domain::money::PRICE_SCALE);
     if price <= Decimal::ZERO {
         return Err(mismatch(format!("derived fill price {price}")));
@@ -307,10 +433,37 @@ async fn commit(
     event: &OrderEvent,
     account: Option<&crate::domain::Account>,
 ) -> Result<Step, ExecuteError> {
-    let write = plan_transition(order, event, account, ctx, deps.clock.now()).map_err(|e| ExecuteError::Mismatch {
-        order: order.order_id.to_string(),
-        detail: e.to_string(),
-    })?;
+    commit_with(deps, ctx, order, event, account, None).await
+}
+
+/// Commits a transition after which this handler places the order: with it, the
+/// order records until when that placement may be acted on by the venue.
+async fn commit_placing(
+    deps: &ExecuteDeps<'_>,
+    ctx: &AuditContext,
+    order: &Order,
+    event: &OrderEvent,
+) -> Result<Step, ExecuteError> {
+    let deadline = later(deps.clock.now(), deps.policy.placement_window());
+    commit_with(deps, ctx, order, event, None, Some(deadline)).await
+}
+
+async fn commit_with(
+    deps: &ExecuteDeps<'_>,
+    ctx: &AuditContext,
+    order: &Order,
+    event: &OrderEvent,
+    account: Option<&crate::domain::Account>,
+    placement_deadline: Option<Timestamp>,
+) -> Result<Step, ExecuteError> {
+    let mut write =
+        plan_transition(order, event, account, ctx, deps.clock.now()).map_err(|e| ExecuteError::Mismatch {
+            order: order.order_id.to_string(),
+            detail: e.to_string(),
+        })?;
+    if placement_deadline.is_some() {
+        write.after.placement_deadline = placement_deadline;
+    }
     let after = write.after.clone();
     match deps.store.transition(write).await {
         Ok(()) => {

@@ -93,6 +93,19 @@ pub struct Order {
     /// without reading the audit table. Internal: not part of the API's order.
     #[serde(skip)]
     pub audit_head: String,
+    /// Until when a placement the executor sent may still be acted on by the venue:
+    /// set with the claim (and with a retried placement) to the time of the write plus
+    /// the venue's whole-request timeout plus a margin (`app::execute::ExecutePolicy`).
+    /// Before it, "the venue has no such order" proves nothing: the placement may be
+    /// in flight. `None` on items written before the field existed. Internal.
+    #[serde(skip)]
+    pub placement_deadline: Option<Timestamp>,
+    /// Σ quantity × price of the fills booked so far, exact (the average is rounded),
+    /// so that the next fill's price needs no read of every fill. `None` on items
+    /// written before the field existed: the executor computes it once from the
+    /// fills. Internal.
+    #[serde(skip)]
+    pub booked_notional: Option<Decimal>,
 }
 
 /// What happened to an order.
@@ -105,6 +118,10 @@ pub enum OrderEvent {
         price: Decimal,
     },
     RequestCancel,
+    /// The executor places a SUBMITTED order that the venue does not know after its
+    /// placement window closed (the claimer died or its placement failed): a new
+    /// window opens before the venue hears of it again.
+    RetryPlacement,
     ConfirmCancel {
         reason: Option<String>,
     },
@@ -127,6 +144,7 @@ impl OrderEvent {
             Self::Claim => "CLAIM",
             Self::Fill { .. } => "FILL",
             Self::RequestCancel => "CANCEL_REQUEST",
+            Self::RetryPlacement => "PLACEMENT_RETRY",
             Self::ConfirmCancel { .. } => "CANCEL_CONFIRM",
             Self::Reject { .. } => "REJECT",
             Self::Expire { .. } => "EXPIRE",
@@ -209,6 +227,7 @@ impl Order {
                 }
             }
             OrderEvent::RequestCancel => EventKind::RequestCancel,
+            OrderEvent::RetryPlacement => EventKind::RetryPlacement,
             OrderEvent::ConfirmCancel { .. } => EventKind::ConfirmCancel,
             OrderEvent::Reject { .. } => EventKind::Reject,
             OrderEvent::Expire { .. } => EventKind::Expire,
@@ -222,6 +241,9 @@ impl Order {
         next.updated_at = now;
         let mut effect = AccountEffect::default();
         let mut fill = None;
+        // A late fill of an order already terminal (see `status::next`): what it held
+        // was released when it ended, so the fill releases nothing more.
+        let was_terminal = self.status.is_terminal();
 
         match event {
             OrderEvent::Fill {
@@ -233,6 +255,7 @@ impl Order {
                 let p = *price;
                 let before = self.filled_quantity;
                 next.filled_quantity = before + q;
+                next.booked_notional = self.booked_notional.map(|b| b + q * p);
                 let notional_before = self.average_fill_price.unwrap_or_default() * before;
                 next.average_fill_price = Some(round_average((notional_before + q * p) / next.filled_quantity));
                 match self.side {
@@ -244,6 +267,7 @@ impl Order {
                         next.reserved_amount = self.reserved_amount - release;
                         effect.reserved = -release;
                     }
+                    Side::Sell if was_terminal => {}
                     Side::Sell => effect.position_reserved = -q,
                 }
                 effect.trade = Some(Trade {
@@ -261,7 +285,7 @@ impl Order {
             }
             OrderEvent::ConfirmCancel { reason } | OrderEvent::Expire { reason } => next.reason = reason.clone(),
             OrderEvent::Reject { reason } | OrderEvent::Stall { reason } => next.reason = Some(reason.clone()),
-            OrderEvent::Claim | OrderEvent::RequestCancel => {}
+            OrderEvent::Claim | OrderEvent::RequestCancel | OrderEvent::RetryPlacement => {}
         }
         // Execution moving again (after a redrive) ends a stall: its reason goes (the
         // STALL audit record keeps it). Only a stall leaves a reason on an order that
@@ -269,8 +293,14 @@ impl Order {
         if matches!(event, OrderEvent::Claim | OrderEvent::Fill { .. }) {
             next.reason = None;
         }
+        if was_terminal {
+            next.reason = Some(format!(
+                "The venue reported a fill after this order was {}; the fill is booked",
+                self.status
+            ));
+        }
 
-        if to.is_terminal() {
+        if to.is_terminal() && !was_terminal {
             // Whatever is still held goes back to the trader.
             effect.reserved -= next.reserved_amount;
             next.reserved_amount = Decimal::ZERO;
@@ -317,6 +347,120 @@ impl Order {
             updated_at: now,
             reason: None,
             audit_head: String::new(),
+            placement_deadline: None,
+            booked_notional: Some(Decimal::ZERO),
+        }
+    }
+}
+
+/// When a DAY order submitted at `t` stops working: the close (16:00 New York time)
+/// of the US equities regular session it belongs to, the first weekday close at or
+/// after `t` (an order of the evening, the night or the weekend waits for the next
+/// session, as Alpaca queues it). Daylight saving follows the US rule (second Sunday
+/// of March to first Sunday of November). Exchange holidays are not modelled: an
+/// order submitted on one is held to that day's close, i.e. it is expired early,
+/// never late.
+pub fn session_close(t: Timestamp) -> Timestamp {
+    let at = t.datetime();
+    let mut day = at.date().previous_day().unwrap_or(at.date());
+    loop {
+        if !matches!(day.weekday(), time::Weekday::Saturday | time::Weekday::Sunday) {
+            let close = new_york_close(day);
+            if close >= at {
+                return Timestamp::from_datetime(close);
+            }
+        }
+        match day.next_day() {
+            Some(d) => day = d,
+            None => return t,
+        }
+    }
+}
+
+/// 16:00 in New York on `day`, in UTC: 20:00 under daylight saving time, else 21:00.
+fn new_york_close(day: time::Date) -> time::OffsetDateTime {
+    use time::Month;
+    let nth_sunday = |month: Month, n: u8| {
+        time::Date::from_calendar_date(day.year(), month, 1).ok().map(|first| {
+            let to_sunday = (7 + 6 - first.weekday().number_days_from_monday()) % 7;
+            first + time::Duration::days(i64::from(to_sunday) + 7 * i64::from(n - 1))
+        })
+    };
+    let dst = match (nth_sunday(Month::March, 2), nth_sunday(Month::November, 1)) {
+        (Some(start), Some(end)) => day >= start && day < end,
+        _ => false,
+    };
+    let hour = if dst { 20 } else { 21 };
+    day.with_hms(hour, 0, 0)
+        .map(|t| t.assume_utc())
+        .unwrap_or_else(|_| day.midnight().assume_utc())
+}
+
+impl Order {
+    /// Why this order, not yet at the venue, must no longer go there at `now`: its
+    /// time in force is over. A DAY order after the close of its session
+    /// (`session_close`); a market order, or an immediate one (IOC, FOK), once older
+    /// than `max_immediate_age_secs`, since it would execute at a price its trader
+    /// never saw. `None`: it may still go.
+    pub fn stale_reason(&self, now: Timestamp, max_immediate_age_secs: i64) -> Option<String> {
+        let age_ms = now.unix_millis() - self.created_at.unix_millis();
+        let immediate =
+            self.order_type == OrderType::Market || matches!(self.time_in_force, TimeInForce::Ioc | TimeInForce::Fok);
+        if immediate && age_ms > max_immediate_age_secs.saturating_mul(1000) {
+            let what = if self.order_type == OrderType::Market {
+                "a market order"
+            } else {
+                "an immediate (IOC/FOK) order"
+            };
+            return Some(format!(
+                "Expired before it reached the venue: {what} submitted {} s ago, more than the {} s such an order may wait",
+                age_ms / 1000,
+                max_immediate_age_secs
+            ));
+        }
+        if self.time_in_force == TimeInForce::Day {
+            let close = session_close(self.created_at);
+            if now > close {
+                return Some(format!(
+                    "Expired before it reached the venue: a DAY order of the session that closed at {close}"
+                ));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_session_closes_at_four_in_new_york_on_weekdays() {
+        for (submitted, close) in [
+            // Winter (EST, UTC-5): 21:00 UTC.
+            ("2026-01-14T15:00:00Z", "2026-01-14T21:00:00Z"),
+            // After the close: the next session.
+            ("2026-01-14T21:00:01Z", "2026-01-15T21:00:00Z"),
+            // Friday evening and the weekend: Monday.
+            ("2026-01-16T22:00:00Z", "2026-01-19T21:00:00Z"),
+            ("2026-01-18T12:00:00Z", "2026-01-19T21:00:00Z"),
+            // Summer (EDT, UTC-4): 20:00 UTC.
+            ("2026-07-01T13:30:00Z", "2026-07-01T20:00:00Z"),
+            // 01:00 UTC on Wednesday is still Tuesday evening in New York.
+            ("2026-07-01T01:00:00Z", "2026-07-01T20:00:00Z"),
+            // The switch days: DST starts 2026-03-08 and ends 2026-11-01 (Sundays).
+            ("2026-03-06T12:00:00Z", "2026-03-06T21:00:00Z"),
+            ("2026-03-09T12:00:00Z", "2026-03-09T20:00:00Z"),
+            ("2026-10-30T12:00:00Z", "2026-10-30T20:00:00Z"),
+            ("2026-11-02T12:00:00Z", "2026-11-02T21:00:00Z"),
+            // Exactly at the close: still that session.
+            ("2026-01-14T21:00:00Z", "2026-01-14T21:00:00Z"),
+        ] {
+            assert_eq!(session_close(at(submitted)), at(close), "submitted {submitted}");
         }
     }
 }

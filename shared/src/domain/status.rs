@@ -7,7 +7,11 @@
 //!    │                                  │    │              │
 //!    ├──> CANCELLED <── CANCEL_REQUESTED <┘  └──> REJECTED   ├──> CANCELLED
 //!    ├──> REJECTED                       └──> EXPIRED        └──> EXPIRED
+//!    └──> EXPIRED (stale: its time in force ended before execution got to it)
 //! ```
+//!
+//! Two edges beyond the spec's diagram, each explained at its row: PENDING →
+//! EXPIRED, and a late fill booked on a CANCELLED order.
 
 use std::fmt;
 use std::str::FromStr;
@@ -86,6 +90,9 @@ pub enum EventKind {
     FinalFill,
     /// A trader asked to cancel.
     RequestCancel,
+    /// A SUBMITTED order the venue does not know is placed again after its placement
+    /// window closed; the order records a new window first.
+    RetryPlacement,
     /// The venue confirmed a cancel (ours, or its own for the remainder of an order).
     ConfirmCancel,
     Reject,
@@ -96,11 +103,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         Self::Claim,
         Self::PartialFill,
         Self::FinalFill,
         Self::RequestCancel,
+        Self::RetryPlacement,
         Self::ConfirmCancel,
         Self::Reject,
         Self::Expire,
@@ -125,7 +133,14 @@ pub fn next(from: OrderStatus, event: EventKind) -> Result<OrderStatus, InvalidT
         // Never reached the venue, so nothing to ask it: cancel at once.
         (S::Pending, E::RequestCancel) => S::Cancelled,
         (S::Pending, E::Reject) => S::Rejected,
-        (S::Pending, E::PartialFill | E::FinalFill | E::ConfirmCancel | E::Expire) => return Err(invalid(from, event)),
+        // Stale: its work message came after its time in force ended (a DAY order of
+        // an earlier session, a market order older than the stated bound, e.g. after
+        // a dead-letter redrive). It never reached the venue, so it expires here and
+        // releases what it held instead of executing at a price nobody saw.
+        (S::Pending, E::Expire) => S::Expired,
+        (S::Pending, E::PartialFill | E::FinalFill | E::ConfirmCancel | E::RetryPlacement) => {
+            return Err(invalid(from, event));
+        }
 
         (S::Submitted | S::PartiallyFilled, E::PartialFill) => S::PartiallyFilled,
         (S::Submitted | S::PartiallyFilled, E::FinalFill) => S::Filled,
@@ -135,7 +150,10 @@ pub fn next(from: OrderStatus, event: EventKind) -> Result<OrderStatus, InvalidT
         // The venue cancelled the remainder on its own (e.g. a halt): the fills stand.
         (S::PartiallyFilled, E::ConfirmCancel) => S::Cancelled,
         (S::Submitted, E::ConfirmCancel) => S::Cancelled,
+        // Not a move: the order opens a new placement window before it is placed again.
+        (S::Submitted, E::RetryPlacement) => S::Submitted,
         (S::Submitted | S::PartiallyFilled, E::Claim) => return Err(invalid(from, event)),
+        (S::PartiallyFilled, E::RetryPlacement) => return Err(invalid(from, event)),
         // Fills are final at the venue; an order with fills cannot be rejected.
         (S::PartiallyFilled, E::Reject) => return Err(invalid(from, event)),
 
@@ -148,12 +166,23 @@ pub fn next(from: OrderStatus, event: EventKind) -> Result<OrderStatus, InvalidT
         (S::CancelRequested, E::Expire) => S::Expired,
         // The cancel arrived while the venue was still deciding, and it refused the order.
         (S::CancelRequested, E::Reject) => S::Rejected,
-        (S::CancelRequested, E::Claim | E::RequestCancel) => return Err(invalid(from, event)),
+        // A cancel requested before any placement can no longer place it.
+        (S::CancelRequested, E::Claim | E::RequestCancel | E::RetryPlacement) => return Err(invalid(from, event)),
 
         // Not a move: the order records that execution is stuck (its message in the
         // DLQ) and waits, in the status it had, for an operator's redrive.
         (S::Pending | S::Submitted | S::PartiallyFilled | S::CancelRequested, E::Stall) => from,
 
+        // The one way out of a terminal status. "Whatever the venue did is booked": a
+        // fill the venue reports for an order we hold as cancelled is real (shares
+        // bought or sold at the venue) and dropping it would leave the books wrong.
+        // The executor makes this unreachable (a cancel is confirmed on "not found at
+        // the venue" only after the order's placement window), so it happens only if
+        // the venue acted later than that window allows; it is logged as an error
+        // for an operator, and booked: the rest stays cancelled, or the order is
+        // filled. What the order held was already released; the fill releases nothing.
+        (S::Cancelled, E::PartialFill) => S::Cancelled,
+        (S::Cancelled, E::FinalFill) => S::Filled,
         (S::Filled | S::Cancelled | S::Rejected | S::Expired, _) => return Err(invalid(from, event)),
     };
     Ok(to)
@@ -167,12 +196,41 @@ fn invalid(from: OrderStatus, event: EventKind) -> InvalidTransition {
 mod tests {
     use super::*;
 
+    /// The late fills of a cancelled order (see the table) are the only events a
+    /// terminal status takes.
+    fn late_fill(from: OrderStatus, event: EventKind) -> bool {
+        from == OrderStatus::Cancelled && matches!(event, EventKind::PartialFill | EventKind::FinalFill)
+    }
+
     #[test]
-    fn terminal_statuses_take_no_event() {
+    fn terminal_statuses_take_no_event_but_a_late_fill_of_a_cancelled_order() {
         for from in OrderStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
-            for event in EventKind::ALL {
+            for event in EventKind::ALL.into_iter().filter(|e| !late_fill(from, *e)) {
                 assert_eq!(next(from, event), Err(InvalidTransition { from, event }));
             }
+        }
+        assert_eq!(
+            next(OrderStatus::Cancelled, EventKind::PartialFill),
+            Ok(OrderStatus::Cancelled)
+        );
+        assert_eq!(
+            next(OrderStatus::Cancelled, EventKind::FinalFill),
+            Ok(OrderStatus::Filled)
+        );
+    }
+
+    #[test]
+    fn a_placement_is_retried_only_from_submitted() {
+        for from in OrderStatus::ALL {
+            let expected = if from == OrderStatus::Submitted {
+                Ok(from)
+            } else {
+                Err(InvalidTransition {
+                    from,
+                    event: EventKind::RetryPlacement,
+                })
+            };
+            assert_eq!(next(from, EventKind::RetryPlacement), expected, "{from}");
         }
     }
 
@@ -198,6 +256,10 @@ mod tests {
             (S::CancelRequested, E::FinalFill, S::Filled),
             (S::Submitted, E::Stall, S::Submitted),
             (S::Pending, E::Stall, S::Pending),
+            (S::Pending, E::Expire, S::Expired),
+            (S::Submitted, E::RetryPlacement, S::Submitted),
+            (S::Cancelled, E::PartialFill, S::Cancelled),
+            (S::Cancelled, E::FinalFill, S::Filled),
         ];
         for (from, event, to) in edges {
             assert_eq!(next(from, event), Ok(to), "{from} --{event:?}-->");
@@ -209,8 +271,8 @@ mod tests {
         for from in OrderStatus::ALL {
             for event in EventKind::ALL {
                 if let Ok(to) = next(from, event) {
-                    if event == EventKind::Stall {
-                        // A stall marks the order where it is; it never moves it.
+                    if matches!(event, EventKind::Stall | EventKind::RetryPlacement) {
+                        // A stall or a new placement window marks the order where it is.
                         assert_eq!(to, from);
                         continue;
                     }

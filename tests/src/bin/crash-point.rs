@@ -210,6 +210,7 @@ async fn execute(point: CrashAfter) -> anyhow::Result<()> {
         recheck_delay_secs: 1,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
+        policy: Default::default(),
     };
     let reply = handler.handle(event).await;
     println!("{}", serde_json::to_string(&reply)?);

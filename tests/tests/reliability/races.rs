@@ -257,3 +257,107 @@ async fn race_fills_against_an_expiry() {
     row.panics = panics_so_far() - panics;
     row.record_and_check();
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack with mappings (API_URL): make test starts it"]
+async fn race_cancel_against_the_first_placement() {
+    let _knobs = KNOBS.write().await;
+    let s = stack().await;
+    let panics = panics_so_far();
+    let delay_ms = 2500;
+    let mut row = Row::new(
+        3,
+        "cancel vs first placement",
+        "the venue acts on placements 2.5 s late (the adapter gives up at 2 s); a cancel right after each claim",
+    );
+    let before: Value = s
+        .http
+        .get(format!("{}/_sim/config", std::env::var("SIMULATOR_URL").unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cash = "100000";
+    let trader = s.trader(cash, None).await.unwrap();
+    let tap = EventTap::new(&s, &trader).await.unwrap();
+    let token = s.token(&trader);
+    s.sim_config(json!({"place_delay_ms": delay_ms})).await.unwrap();
+    let bodies: Vec<Value> = (0..3)
+        .map(|_| json!({"symbol": "MSFT", "side": "buy", "type": "market", "quantity": "2"}))
+        .collect();
+    let (mut statuses, ids) = submit_all(&s, &trader, &bodies).await;
+    assert_eq!(ids.len(), bodies.len(), "every submit accepted: {statuses:?}");
+    // Cancel each as soon as it is claimed: its placement is then in flight.
+    let cancels = join_all(ids.iter().map(|id| {
+        let (s, trader, token) = (&s, &trader, &token);
+        async move {
+            let claimed = s.wait_for_status(trader, id, &["SUBMITTED"], WAIT).await;
+            let answer = s.cancel(token, id).await.unwrap();
+            (
+                claimed.is_ok(),
+                answer.status,
+                answer.body["status"].as_str().map(str::to_owned),
+            )
+        }
+    }))
+    .await;
+    row.lost_orders += cancels.iter().filter(|(claimed, _, _)| !claimed).count() as u64;
+    statuses.extend(cancels.iter().map(|(_, status, _)| *status));
+    row.lost_orders += wait_all(&s, &trader, &ids, &["FILLED", "CANCELLED"]).await;
+    s.sim_config(json!({"place_delay_ms": before["place_delay_ms"]}))
+        .await
+        .unwrap();
+    // Our books must be what the venue did: its filled quantity and its cash.
+    let dec = |v: &Value| v.as_str().and_then(|q| q.parse::<Decimal>().ok()).unwrap_or_default();
+    let mut outcome = BTreeMap::new();
+    for id in &ids {
+        let ours = s.get(&format!("/orders/{id}"), &token).await.unwrap().body;
+        let fills = s.get(&format!("/orders/{id}/fills"), &token).await.unwrap().body;
+        statuses.push(200);
+        let our_cash: Decimal = fills["fills"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| dec(&f["quantity"]) * dec(&f["price"]))
+            .sum();
+        let venue = s.sim_orders(id).await.unwrap();
+        let venue_filled: Decimal = venue.iter().map(|v| dec(&v["filled_qty"])).sum();
+        let venue_cash: Decimal = venue
+            .iter()
+            .flat_map(|v| v["fills"].as_array().cloned().unwrap_or_default())
+            .map(|f| dec(&f["qty"]) * dec(&f["price"]))
+            .sum();
+        let agrees = venue.len() <= 1
+            && dec(&ours["filled_quantity"]) == venue_filled
+            && our_cash == venue_cash
+            && match ours["status"].as_str() {
+                Some("FILLED") => venue_filled == Decimal::TWO,
+                Some("CANCELLED") => venue
+                    .iter()
+                    .all(|v| v["status"] == "canceled" || venue_filled.is_zero()),
+                _ => false,
+            };
+        if !agrees {
+            eprintln!("ours {ours} fills {fills} venue {venue:?}");
+        }
+        row.lost_orders += u64::from(!agrees);
+        *outcome
+            .entry(format!(
+                "{} (venue filled {venue_filled})",
+                ours["status"].as_str().unwrap_or("?")
+            ))
+            .or_insert(0) += 1;
+    }
+    tally(&s, &mut row, &trader, cash, &ids, &tap).await;
+    row.server_errors = server_errors(statuses.iter().copied());
+    row.operations = statuses.len() as u64;
+    let answers: Vec<String> = cancels
+        .iter()
+        .map(|(_, status, to)| format!("{status} {}", to.as_deref().unwrap_or("?")))
+        .collect();
+    row.notes = format!("outcomes {outcome:?}; cancel answers {answers:?}");
+    row.panics = panics_so_far() - panics;
+    row.record_and_check();
+}

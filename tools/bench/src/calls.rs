@@ -295,6 +295,7 @@ async fn run_on(
         recheck_delay_secs,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
+        policy: Default::default(),
     };
     let mut b = Bench {
         submit: submit::Submit {

@@ -37,6 +37,27 @@ pub async fn health(State(app): State<AppState>) -> Json<Value> {
     Json(json!({"status": "ok", "orders": sim.order_count(), "ticks": sim.ticks()}))
 }
 
+/// Runs `act` (the venue acting on an order placement) once the `place_delay_ms`
+/// knob's delay has passed, on a task of its own: a client that gives up meanwhile
+/// (its timeout drops the request) does not stop it, as with a real slow venue, and
+/// a lookup before then finds nothing. `None` if the task failed.
+pub async fn after_place_delay<T: Send + 'static>(
+    app: &AppState,
+    act: impl FnOnce(&AppState) -> T + Send + 'static,
+) -> Option<T> {
+    let delay = app.lock().knobs.place_delay_ms;
+    if delay == 0 {
+        return Some(act(app));
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        act(&app)
+    })
+    .await
+    .ok()
+}
+
 /// `GET /_sim/config` → the knobs.
 pub async fn get_config(State(app): State<AppState>) -> Json<Value> {
     Json(json!(app.lock().knobs))
@@ -172,4 +193,47 @@ pub async fn replace(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
 pub async fn drop_streams(State(app): State<AppState>) -> Json<Value> {
     app.drops.send_modify(|n| *n += 1);
     Json(json!({"status": "dropped"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{Knobs, SimConfig, spawn};
+
+    #[tokio::test]
+    async fn a_delayed_placement_is_not_found_until_it_lands_even_after_the_client_gave_up() {
+        let config = SimConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            knobs: Knobs {
+                place_delay_ms: 400,
+                ..Knobs::default()
+            },
+            ..SimConfig::default()
+        };
+        let sim = spawn(config).await.unwrap();
+        let http = reqwest::Client::new();
+        let auth = |r: reqwest::RequestBuilder| r.header("apca-api-key-id", "k").header("apca-api-secret-key", "s");
+        let body = serde_json::json!({"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market",
+            "time_in_force": "day", "client_order_id": "slow-1"});
+        let posted = auth(http.post(format!("{}/v2/orders", sim.base_url())))
+            .json(&body)
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(posted.is_err_and(|e| e.is_timeout()), "the client gives up first");
+        let find = || {
+            auth(http.get(format!(
+                "{}/v2/orders:by_client_order_id?client_order_id=slow-1",
+                sim.base_url()
+            )))
+            .send()
+        };
+        assert_eq!(find().await.unwrap().status(), 404, "not acted on yet");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let found = find().await.unwrap();
+        assert_eq!(found.status(), 200, "the venue acted on it anyway");
+        let order: serde_json::Value = found.json().await.unwrap();
+        assert_eq!(order["status"], "filled", "{order}");
+    }
 }

@@ -157,7 +157,10 @@ fn dropped() -> Response {
 /// at once); 403 `40310000` when buying power does not cover a buy.
 pub async fn place(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let new = parse_order(&body, || ulid::Ulid::new().to_string())?;
-    let placed = app.lock().place(new).map_err(refusal)?;
+    let placed = crate::admin::after_place_delay(&app, move |app| app.lock().place(new))
+        .await
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the delayed placement failed"))?
+        .map_err(refusal)?;
     Ok(Json(order_json(&placed)))
 }
 

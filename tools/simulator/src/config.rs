@@ -25,7 +25,9 @@ pub const USAGE: &str = "venue-simulator: a local Alpaca-Trading-API-v2-like exc
   --pending-new-ms N          then `pending_new` this long before it works (`new`) (default 10)
   --cancel-ms N               a cancel shows `pending_cancel` this long before `canceled` (default 50)
   --rate-limit-per-min N      requests a minute per APCA-API-KEY-ID, then 429 (default 200; 0 = off)
-  --stream-delay-ms N         delay of each trade_updates message on /stream (default 0)";
+  --stream-delay-ms N         delay of each trade_updates message on /stream (default 0)
+  --place-delay-ms N          act on an order placement only N ms after receiving it, even if the
+                              client gave up meanwhile; a lookup before then finds nothing (default 0)";
 
 /// What `GET /_sim/config` shows and `POST /_sim/config` changes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -54,6 +56,8 @@ pub struct Knobs {
     pub buying_power: Option<Decimal>,
     /// Delay of every `trade_updates` message on `/stream`.
     pub stream_delay_ms: u64,
+    /// `POST /v2/orders` takes effect this long after it arrived (a slow venue).
+    pub place_delay_ms: u64,
 }
 
 impl Default for Knobs {
@@ -72,6 +76,7 @@ impl Default for Knobs {
             rate_limit_per_min: 200,
             buying_power: None,
             stream_delay_ms: 0,
+            place_delay_ms: 0,
         }
     }
 }
@@ -95,6 +100,7 @@ pub struct KnobsPatch {
     #[serde(default, deserialize_with = "decimal_or_null")]
     pub buying_power: Option<Option<Decimal>>,
     pub stream_delay_ms: Option<u64>,
+    pub place_delay_ms: Option<u64>,
 }
 
 fn decimal_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Decimal>>, D::Error> {
@@ -131,6 +137,17 @@ fn positive(name: &str, value: u64) -> Result<u64, String> {
     }
 }
 
+/// A placement held longer than this would outlive any client's patience; refused.
+pub const MAX_PLACE_DELAY_MS: u64 = 60_000;
+
+fn at_most(name: &str, value: u64, max: u64) -> Result<u64, String> {
+    if value <= max {
+        Ok(value)
+    } else {
+        Err(format!("{name} must be at most {max}, got {value}"))
+    }
+}
+
 impl Knobs {
     /// The knobs with `patch` applied, or why the patch is refused (nothing applied).
     pub fn patched(&self, patch: &KnobsPatch) -> Result<Self, String> {
@@ -154,6 +171,11 @@ impl Knobs {
             rate_limit_per_min: patch.rate_limit_per_min.unwrap_or(self.rate_limit_per_min),
             buying_power: patch.buying_power.unwrap_or(self.buying_power),
             stream_delay_ms: patch.stream_delay_ms.unwrap_or(self.stream_delay_ms),
+            place_delay_ms: at_most(
+                "place_delay_ms",
+                patch.place_delay_ms.unwrap_or(self.place_delay_ms),
+                MAX_PLACE_DELAY_MS,
+            )?,
         })
     }
 }
@@ -244,6 +266,7 @@ impl SimConfig {
                 "--cancel-ms" => patch.cancel_ms = Some(number(&flag, &value)?),
                 "--rate-limit-per-min" => patch.rate_limit_per_min = Some(number(&flag, &value)?),
                 "--stream-delay-ms" => patch.stream_delay_ms = Some(number(&flag, &value)?),
+                "--place-delay-ms" => patch.place_delay_ms = Some(number(&flag, &value)?),
                 other => return Err(format!("unknown flag {other}\n\n{USAGE}")),
             }
         }
@@ -297,5 +320,16 @@ mod tests {
         let bad: KnobsPatch = serde_json::from_str(r#"{"latency_ms": 5, "error_rate": -0.1}"#).unwrap();
         assert!(k.patched(&bad).is_err());
         assert!(serde_json::from_str::<KnobsPatch>(r#"{"eror_rate": 1}"#).is_err());
+    }
+
+    #[test]
+    fn the_place_delay_is_a_knob_and_a_flag_with_a_bound() {
+        let p: KnobsPatch = serde_json::from_str(r#"{"place_delay_ms": 2500}"#).unwrap();
+        assert_eq!(Knobs::default().patched(&p).unwrap().place_delay_ms, 2500);
+        let c = SimConfig::from_args(args("--place-delay-ms 100")).unwrap();
+        assert_eq!(c.knobs.place_delay_ms, 100);
+        let too_long: KnobsPatch = serde_json::from_str(r#"{"place_delay_ms": 60001}"#).unwrap();
+        let e = Knobs::default().patched(&too_long).unwrap_err();
+        assert!(e.contains("place_delay_ms"), "{e}");
     }
 }

@@ -314,6 +314,13 @@ pub fn order_mutable_attrs(o: &Order) -> Vec<(String, AttributeValue)> {
     if let Some(r) = &o.reason {
         v.push(("reason".to_owned(), s(r.clone())));
     }
+    // Absent on items written before these existed; never removed once written.
+    if let Some(d) = o.placement_deadline {
+        v.push(("placement_deadline".to_owned(), s(d.to_string())));
+    }
+    if let Some(b) = o.booked_notional {
+        v.push(("booked_notional".to_owned(), n(b)));
+    }
     v
 }
 
@@ -356,6 +363,11 @@ pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
         updated_at: r.time("updated_at")?,
         reason: r.opt_str("reason").map(str::to_owned),
         audit_head: r.str("audit_head")?.to_owned(),
+        placement_deadline: r
+            .opt_str("placement_deadline")
+            .map(|_| r.time("placement_deadline"))
+            .transpose()?,
+        booked_notional: r.opt_dec("booked_notional")?,
     })
 }
 
@@ -538,8 +550,37 @@ mod tests {
             o.audit_head = "ab".repeat(32);
             o.reason = Some("because".into());
             o.average_fill_price = Some(Decimal::from_str("150.1").unwrap());
+            o.placement_deadline = Some(Timestamp::now().plus_seconds(5));
+            o.booked_notional = Some(Decimal::from_str("1576.05").unwrap());
             assert_eq!(order_from_item(&order_to_item(&o)).unwrap(), o);
         }
+    }
+
+    #[test]
+    fn an_order_item_written_before_the_executor_fields_reads_them_as_unknown() {
+        let draft = validate_order(&serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "market",
+            "quantity": "1"}))
+        .unwrap();
+        let mut o = Order::pending(
+            OrderId::new(),
+            TraderId::parse("alice").unwrap(),
+            draft,
+            Decimal::ONE,
+            Timestamp::now(),
+        );
+        o.placement_deadline = Some(Timestamp::now());
+        let mut item = order_to_item(&o);
+        item.remove("placement_deadline");
+        item.remove("booked_notional");
+        let read = order_from_item(&item).unwrap();
+        assert_eq!((read.placement_deadline, read.booked_notional), (None, None));
+        item.insert("placement_deadline".into(), s("soon"));
+        assert_eq!(
+            order_from_item(&item),
+            Err(StoreError::Corrupt(
+                "order attribute `placement_deadline` is missing or malformed".into()
+            ))
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ struct State {
     /// Operator chains of accounts, and the anchor each account keeps.
     account_audit: BTreeMap<TraderId, Vec<AccountAuditRecord>>,
     anchors: BTreeMap<TraderId, AccountAnchor>,
+    /// How many times `fills` was called (a fill must not need it).
+    fill_reads: usize,
 }
 
 impl State {
@@ -96,6 +98,19 @@ impl MemoryStore {
         let mut ids: Vec<OrderId> = self.lock().audit.keys().map(|(id, _)| *id).collect();
         ids.dedup();
         ids
+    }
+
+    /// Test hook: how many times `fills` was read.
+    pub fn fill_reads(&self) -> usize {
+        self.lock().fill_reads
+    }
+
+    /// Test hook: replace a stored order as it stands, e.g. to stand for an item an
+    /// older version wrote (without the fields added since).
+    pub fn overwrite_order(&self, order: Order) {
+        self.lock()
+            .orders
+            .insert((order.trader_id.clone(), order.order_id), order);
     }
 
     /// Test hook: replace a stored audit record as someone with table access could.
@@ -271,7 +286,8 @@ impl OrderStore for MemoryStore {
     }
 
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.fill_reads += 1;
         Ok(state
             .fills
             .iter()

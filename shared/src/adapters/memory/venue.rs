@@ -5,7 +5,10 @@
 //!
 //! Knobs: prices (`set_price`, default 100 per symbol), a manual `fill`, partial
 //! fills, a hand-moved clock for DAY expiry, and faults (`set_unavailable`,
-//! `drop_next_response`: the order is committed, the caller gets `Transient`).
+//! `drop_next_response`: the order is committed, the caller gets `Transient`;
+//! `delay_next_placement`: the caller gets `Transient` at once and the venue acts on
+//! the placement only at `land_delayed_placements`, so lookups in between find
+//! nothing, as with a slow venue behind a client that gave up).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +28,9 @@ struct Inner {
     partial_fills: bool,
     unavailable: bool,
     drop_next: bool,
+    delay_next: bool,
+    /// Placements the venue received but has not acted on yet.
+    delayed: Vec<(String, NewBookOrder)>,
     next_id: u64,
 }
 
@@ -69,6 +75,8 @@ impl MemoryVenue {
                 partial_fills: false,
                 unavailable: false,
                 drop_next: false,
+                delay_next: false,
+                delayed: Vec::new(),
                 next_id: 0,
             }),
         }
@@ -110,6 +118,26 @@ impl MemoryVenue {
     /// The next call does its work, then fails with `Transient` (a lost response).
     pub fn drop_next_response(&self) {
         self.lock().drop_next = true;
+    }
+
+    /// The next `place` answers `Transient` (the caller's timeout) before the venue
+    /// acts on it; the venue acts at `land_delayed_placements`.
+    pub fn delay_next_placement(&self) {
+        self.lock().delay_next = true;
+    }
+
+    /// The venue acts on every delayed placement now (a market order fills at the
+    /// symbol's price). Returns how many landed (a duplicate client order id does not).
+    pub fn land_delayed_placements(&self) -> usize {
+        let mut inner = self.lock();
+        let delayed = std::mem::take(&mut inner.delayed);
+        let mut landed = 0;
+        for (id, new) in delayed {
+            let price = inner.prices.get(&new.symbol).copied().unwrap_or(Self::DEFAULT_PRICE);
+            let (now, partial) = (inner.now_ms, inner.partial_fills);
+            landed += usize::from(inner.book.place(id, new, price, now, &mut || partial).is_ok());
+        }
+        landed
     }
 
     pub fn set_day_ms(&self, ms: i64) {
@@ -176,6 +204,10 @@ impl Venue for MemoryVenue {
             limit_price: order.limit_price.map(|p| p.get()),
             stop_price: order.stop_price.map(|p| p.get()),
         };
+        if std::mem::take(&mut inner.delay_next) {
+            inner.delayed.push((id, new));
+            return Err(VenueError::Transient("the venue did not answer in time".into()));
+        }
         let (now, partial) = (inner.now_ms, inner.partial_fills);
         let placed = inner.book.place(id, new, price, now, &mut || partial);
         dropped(drop, placed.map_err(to_venue_error).and_then(|o| view(&o)))
