@@ -18,8 +18,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 pub use shared::app::execute::ExecutePolicy;
 use shared::app::{ExecuteDeps, ExecuteError, execute, mark_stalled};
-use shared::ports::{Clock, OrderStore, Venue, WorkMessage, WorkQueue};
-use tracing::{Instrument, error, info_span, warn};
+use shared::ports::{Clock, OrderStore, Venue, VenueError, WorkMessage, WorkQueue};
+use tracing::{Instrument, error, info, info_span, warn};
 
 /// First retry after about this long (`RETRY_BACKOFF_BASE_MS`); doubles per receive.
 pub const BACKOFF_BASE_MS: u64 = 2_000;
@@ -30,6 +30,23 @@ const BACKOFF_CAP_SECS: u32 = 300;
 /// timeout (minutes); a few spaced tries ride out a short outage.
 const VISIBILITY_TRIES: u32 = 3;
 const VISIBILITY_RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// SQS takes a message delay of at most 15 minutes.
+const SQS_MAX_DELAY_SECS: u32 = 900;
+/// Up to this much is added to a rate-limited message's wait (one budget window).
+const RATE_LIMIT_JITTER_SECS: u32 = 5;
+
+/// The wait in whole seconds when `e` is the venue's rate limit (ours or the venue's
+/// own 429), else `None`.
+pub fn rate_limited(e: &ExecuteError) -> Option<u32> {
+    match e {
+        ExecuteError::Venue(VenueError::RateLimited { retry_after, .. }) => Some(
+            retry_after
+                .map(|d| u32::try_from(d.as_secs()).unwrap_or(SQS_MAX_DELAY_SECS))
+                .unwrap_or(RATE_LIMIT_JITTER_SECS),
+        ),
+        _ => None,
+    }
+}
 
 pub struct Execute {
     pub store: Arc<dyn OrderStore>,
@@ -149,6 +166,28 @@ impl Execute {
         let result = execute(&deps, work, id).instrument(span.clone()).await;
         let _entered = span.enter();
         let Err(e) = result else { return true };
+        if let Some(wait) = rate_limited(&e) {
+            // SPEC §6: a rate limit never dead-letters or stalls an order. The message
+            // goes back on the queue as a new one (its receive count starts again),
+            // delayed until the venue budget's next window plus a little jitter so the
+            // waiting messages do not all come back in the same second.
+            let delay = wait
+                .saturating_add((rand::random::<f64>() * f64::from(RATE_LIMIT_JITTER_SECS)) as u32)
+                .clamp(1, SQS_MAX_DELAY_SECS);
+            match self.queue.send(work, delay).await {
+                Ok(()) => {
+                    info!(delay, error = %e, "venue rate limit: the work message waits for the next window");
+                    return true;
+                }
+                Err(q) => {
+                    warn!(error = %q, "could not requeue a rate-limited message: it comes back on its visibility");
+                    if let Some(handle) = message.receipt_handle.as_deref() {
+                        self.set_backoff(handle, delay).await;
+                    }
+                    return false;
+                }
+            }
+        }
         if count >= self.max_receives {
             error!(error = %e, "retry budget spent: the message goes to the dead-letter queue; the order needs an operator (redrive the DLQ once the cause is fixed)");
             mark_stalled(&deps, work, id, &e.to_string())

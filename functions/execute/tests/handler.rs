@@ -241,3 +241,71 @@ async fn a_cancel_waiting_for_a_placement_comes_back_after_the_window_not_before
     let order = store.get_order(&demo, &a.order_id).await.unwrap().unwrap();
     assert_eq!(order.status, OrderStatus::CancelRequested);
 }
+
+/// A venue that answers every call with its rate limit (a 429, or our own budget).
+struct RateLimitedVenue;
+
+#[async_trait]
+impl Venue for RateLimitedVenue {
+    async fn place(&self, _order: &Order) -> Result<VenueOrder, VenueError> {
+        Err(limited())
+    }
+    async fn find(&self, _client_order_id: &OrderId) -> Result<Option<VenueOrder>, VenueError> {
+        Err(limited())
+    }
+    async fn cancel(&self, _venue_order_id: &str) -> Result<(), VenueError> {
+        Err(limited())
+    }
+}
+
+fn limited() -> VenueError {
+    VenueError::RateLimited {
+        retry_after: Some(Duration::from_secs(7)),
+        message: "too many requests".into(),
+    }
+}
+
+/// SPEC §6: a rate limit never dead-letters or stalls an order, even on the last
+/// delivery the queue allows: the message is sent again, delayed until the budget's
+/// next window, and this delivery is done with.
+#[tokio::test]
+async fn a_rate_limited_message_waits_for_the_next_window_and_never_stalls() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    let a = place_limit_buy(store.as_ref(), &demo, "1", "150").await;
+    let queue = Arc::new(MemoryQueue::new());
+    let h = Execute {
+        store: store.clone(),
+        venue: Arc::new(RateLimitedVenue),
+        queue: queue.clone(),
+        clock: Arc::new(SystemClock),
+        recheck_delay_secs: 1,
+        max_receives: 8,
+        backoff_base_ms: execute::BACKOFF_BASE_MS,
+        policy: Default::default(),
+    };
+    let body = format!(r#"{{"kind":"execute","trader_id":"demo","order_id":"{}"}}"#, a.order_id);
+    let mut last = event(&[body]);
+    last.records[0]
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "8".into());
+    let out = h.handle(last).await;
+    assert!(out.batch_item_failures.is_empty(), "done with: it is not dead-lettered");
+    let delays = queue.send_delays();
+    assert_eq!(delays.len(), 1, "sent again once");
+    assert!((7..=12).contains(&delays[0]), "waits for the window: {delays:?}");
+    assert_eq!(queue.messages().len(), 1);
+    assert!(queue.visibility_changes().is_empty());
+    let order = store.get_order(&demo, &a.order_id).await.unwrap().unwrap();
+    assert_eq!(order.reason, None, "not stalled");
+    assert!(
+        store
+            .records(&a.order_id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.action != "STALL"),
+        "no STALL record"
+    );
+}

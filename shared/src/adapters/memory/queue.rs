@@ -14,6 +14,7 @@ struct Inner {
     visible: VecDeque<(String, String, u32)>,
     in_flight: Vec<(String, String, u32)>,
     visibility: Vec<(String, u32)>,
+    delays: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -48,6 +49,11 @@ impl MemoryQueue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).visibility.clone()
     }
 
+    /// The delay of every `send` so far, in order (this queue delivers at once).
+    pub fn send_delays(&self) -> Vec<u32> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).delays.clone()
+    }
+
     /// The bodies of the messages waiting or in flight, decoded.
     pub fn messages(&self) -> Vec<WorkMessage> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -62,9 +68,10 @@ impl MemoryQueue {
 
 #[async_trait]
 impl WorkQueue for MemoryQueue {
-    async fn send(&self, message: &WorkMessage, _delay_seconds: u32) -> Result<(), QueueError> {
+    async fn send(&self, message: &WorkMessage, delay_seconds: u32) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| QueueError::Encode(e.to_string()))?;
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.delays.push(delay_seconds);
         inner.next_id += 1;
         let id = format!("m-{}", inner.next_id);
         inner.visible.push_back((id, body, 0));
