@@ -541,7 +541,10 @@ impl Sim {
             let price = self.prices.price(&new.symbol);
             let Self { book, dice, knobs, .. } = self;
             let rate = knobs.partial_fill_rate;
-            if let Err(e) = book.place(o.id, new, price, o.created_ms, &mut || dice.chance(rate)) {
+            // Routed now: its fills happen now, after every execution already
+            // listed, so a client paging activities by time misses none (the book
+            // dates the order from here too).
+            if let Err(e) = book.place(o.id, new, price, now, &mut || dice.chance(rate)) {
                 eprintln!("venue-simulator: routing an accepted order failed: {e}");
             }
         }
@@ -654,11 +657,12 @@ impl Sim {
 
     /// Announces every order whose shown status changed since it was last announced.
     fn announce(&mut self, now: i64) {
+        let none = Meta::default();
         let mut changes = Vec::new();
         for o in self.book.orders().iter().chain(&self.unrouted) {
-            let view = self.view(o);
-            if view.meta.announced.as_ref() != Some(&view.order.status) {
-                changes.push(view);
+            let meta = self.meta.get(&o.id).unwrap_or(&none);
+            if meta.announced.as_ref() != Some(&self.shown(o, meta)) {
+                changes.push(self.view(o));
             }
         }
         for view in changes {
