@@ -96,3 +96,44 @@ async fn an_unreadable_order_record_is_reported_after_the_ones_before_it_are_han
     );
     assert_eq!(events.published().len(), 2);
 }
+
+#[tokio::test]
+async fn near_its_deadline_the_handler_reports_the_first_record_it_did_not_start() {
+    let (events, queue, h) = setup();
+    let v = sample();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut context = Context::default();
+    // Two seconds left: less than a round's worst case (publish::ROUND_RESERVE).
+    context.deadline = now_ms + 2_000;
+    let out = h
+        .handle(LambdaEvent::new(serde_json::from_value(v.clone()).unwrap(), context))
+        .await
+        .unwrap();
+    // Nothing started: the batch's first record is reported, for Lambda to retry from.
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": seq(&v, 0)}]})
+    );
+    assert!(events.published().is_empty());
+    assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn with_time_left_the_handler_handles_the_whole_batch() {
+    let (events, _queue, h) = setup();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut context = Context::default();
+    context.deadline = now_ms + 30_000;
+    let out = h
+        .handle(LambdaEvent::new(serde_json::from_value(sample()).unwrap(), context))
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(&out).unwrap(), json!({"batchItemFailures": []}));
+    assert_eq!(events.published().len(), 3);
+}
