@@ -88,6 +88,16 @@ async fn main() -> anyhow::Result<()> {
             ),
         };
     }
+    let retries_flag = flag(&args, "--stream-max-retries", "MAPPING_STREAM_MAX_RETRIES", "");
+    if !retries_flag.is_empty() {
+        mapping_settings.stream.max_retries = match retries_flag.parse::<i64>() {
+            Ok(-1) => None,
+            Ok(n @ 0..=10_000) => Some(n as u32),
+            _ => {
+                bail!("--stream-max-retries must be -1 or 0 to 10000 (Lambda's bounds), not {retries_flag:?}\n{USAGE}")
+            }
+        };
+    }
     let pollers = mapping_settings
         .sqs_max_concurrency
         .map_or(pollers, |max| pollers.min(max));
