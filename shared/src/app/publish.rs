@@ -149,12 +149,13 @@ pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, c
 /// Changes per round of [`publish_before`]: one PutEvents call's worth (10 entries).
 pub const ROUND: usize = 10;
 
-/// [`publish_changes`] in rounds of [`ROUND`] changes that stops before `deadline`: a
-/// round starts only while `reserve` (its worst case: one SDK operation timeout) is
-/// left, and is cut off at the deadline. The first change of a round not started or
-/// not finished is reported failed, so the caller reports it to Lambda as a batch
-/// item failure instead of timing out, which would fail the whole batch and re-send
-/// its work. `None`: no deadline.
+/// [`publish_changes`] in rounds of [`ROUND`] changes that stops before `deadline`: the
+/// first round always starts (a batch always makes progress, however short the
+/// function's timeout), a later one only while `reserve` (its worst case: one SDK
+/// operation timeout) is left, and every round is cut off at the deadline. The first
+/// change of a round not started or not finished is reported failed, so the caller
+/// reports it to Lambda as a batch item failure instead of timing out, which would
+/// fail the whole batch and re-send its work. `None`: no deadline.
 pub async fn publish_before(
     events: &dyn StatusEvents,
     queue: &dyn WorkQueue,
@@ -163,14 +164,14 @@ pub async fn publish_before(
     reserve: std::time::Duration,
 ) -> Outcome {
     let mut total = Outcome::default();
-    for round in changes.chunks(ROUND) {
+    for (n, round) in changes.chunks(ROUND).enumerate() {
         let Some(first) = round.first() else { break };
         let stop = |reason: &str| Failure {
             sequence_number: first.sequence_number.clone(),
             reason: reason.to_owned(),
         };
         let out = match deadline {
-            Some(d) if tokio::time::Instant::now() + reserve >= d => {
+            Some(d) if n > 0 && tokio::time::Instant::now() + reserve >= d => {
                 total.failed = Some(stop("stopped before the function's deadline; the rest is retried"));
                 break;
             }
@@ -427,6 +428,19 @@ mod tests {
         .await;
         assert_eq!(out.failed.map(|f| f.sequence_number), Some("010".to_owned()));
         assert_eq!(out.events, 10);
+
+        // Less than the reserve from the start: the first round still runs.
+        let (events, queue) = (slow(), MemoryQueue::new());
+        let out = publish_before(
+            &events,
+            &queue,
+            &changes,
+            Some(now() + Duration::from_millis(350)),
+            Duration::from_secs(6),
+        )
+        .await;
+        assert_eq!(out.failed.map(|f| f.sequence_number), Some("010".to_owned()));
+        assert_eq!(out.events, 10, "a batch always makes progress");
 
         // Time enough: every change, as publish_changes would.
         let (events, queue) = (slow(), MemoryQueue::new());
