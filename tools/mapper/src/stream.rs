@@ -240,8 +240,11 @@ impl StreamMapping {
                     if shard.failing.as_deref() == Some(failed.as_str()) {
                         shard.attempts += 1;
                     } else {
+                        // Progress (a partial success, e.g. publish stopping before its
+                        // deadline): a new batch, counted and backed off afresh.
                         shard.failing = Some(failed.clone());
                         shard.attempts = 1;
+                        shard.backoff = BACKOFF_START;
                     }
                     let from = records.iter().position(|r| sequence_number(r) == failed).unwrap_or(0);
                     // attempts = the first try + the retries so far.
