@@ -150,9 +150,10 @@ pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, c
 pub const ROUND: usize = 10;
 
 /// [`publish_changes`] in rounds of [`ROUND`] changes that stops before `deadline`: the
-/// first round always starts (a batch always makes progress, however short the
-/// function's timeout), a later one only while `reserve` (its worst case: one SDK
-/// operation timeout) is left, and every round is cut off at the deadline. The first
+/// first round always runs (a batch always makes progress, however short the deadline
+/// a local runtime hands out; its SDK calls are bounded anyway), a later one starts
+/// only while `reserve` (its worst case: one SDK operation timeout) is left and is cut
+/// off at the deadline. The first
 /// change of a round not started or not finished is reported failed, so the caller
 /// reports it to Lambda as a batch item failure instead of timing out, which would
 /// fail the whole batch and re-send its work. `None`: no deadline.
@@ -175,14 +176,15 @@ pub async fn publish_before(
                 total.failed = Some(stop("stopped before the function's deadline; the rest is retried"));
                 break;
             }
-            Some(d) => match tokio::time::timeout_at(d, publish_changes(events, queue, round)).await {
+            Some(d) if n > 0 => match tokio::time::timeout_at(d, publish_changes(events, queue, round)).await {
                 Ok(out) => out,
                 Err(_) => {
                     total.failed = Some(stop("cut off at the function's deadline; the rest is retried"));
                     break;
                 }
             },
-            None => publish_changes(events, queue, round).await,
+            // The first round, or no deadline: it runs to its end (its SDK calls are bounded).
+            _ => publish_changes(events, queue, round).await,
         };
         total.events += out.events;
         total.messages += out.messages;
