@@ -69,10 +69,11 @@ fmt-check: ## cargo fmt --check
 clippy: ## cargo clippy, warnings are errors
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-lint-infra: venv sam-venv ## offline: cfn-lint, sam validate --lint, IAM policies vs infra/permissions.yaml and the code
+lint-infra: venv sam-venv ## offline: cfn-lint, sam validate --lint, IAM policies vs infra/permissions.yaml and the code, tools/test_template.py
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(SAM) validate --lint --template-file infra/template.yaml --region us-east-1
 	$(VENV)/bin/python tools/test_iam.py
+	$(VENV)/bin/python tools/test_template.py
 
 build: venv ## cargo lambda build --release --arm64 of every function, then each bootstrap's size (slow)
 	rustup target add aarch64-unknown-linux-gnu

@@ -240,8 +240,10 @@ start_mappings() {
     cargo build -q -p local-mappings || die "cargo build -p local-mappings failed"
     target="$(cargo_target_dir)"
     export LAMBDA_URL="http://127.0.0.1:$lambda_port"
+    # The mappings' settings (retry bounds, on-failure destination, MaximumConcurrency)
+    # come from the template; discarded stream batches go to PUBLISH_FAILURE_QUEUE_URL.
     start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
-        --pollers "${FUNCTION_CONCURRENCY:-2}" "$@"
+        --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" "$@"
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.
@@ -349,6 +351,10 @@ start_test_stack() {
     api_port="$(free_port)"
     sim_port="$(free_port)"
     export LAMBDA_PORT
+    # A poison stream record is given up after 8 retries (~20 s of the mapper's backoff),
+    # not the template's 100, so the poison-record test ends in seconds; a fault that
+    # lasts a few seconds (tests/tests/faults.rs, outages.rs) still loses nothing.
+    export MAPPING_STREAM_MAX_RETRIES="${MAPPING_STREAM_MAX_RETRIES:-8}"
     export LOCAL_JWT_SECRET_FILE="$LOG_DIR/jwt-secret"
     export STACK_LOG_DIR="$LOG_DIR"
     start_simulator "$sim_port"

@@ -443,7 +443,11 @@ def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def role_grants(role: dict[str, Any], effect: str, errors: list[str], who: str) -> Grants:
+def role_grants(
+    role: dict[str, Any], effect: str, errors: list[str], who: str, unscoped: frozenset[str] = frozenset()
+) -> Grants:
+    """(resource, action) pairs of the role's statements of `effect`. `unscoped`: actions
+    that have no resource-level permissions (X-Ray's), the only ones allowed on "*"."""
     out: Grants = set()
     for st in statements(role):
         for key in ("NotAction", "NotResource", "NotPrincipal"):
@@ -456,7 +460,9 @@ def role_grants(role: dict[str, Any], effect: str, errors: list[str], who: str) 
                 errors.append(f"{who}: wildcard action {action}")
             for r in as_list(st.get("Resource") or []):
                 name = resource_name(r)
-                if effect == "Allow" and "*" in name and not name.endswith("/stream/*"):
+                if effect == "Allow" and "*" in name and not name.endswith("/stream/*") and not (
+                    name == "*" and action in unscoped
+                ):
                     errors.append(f"{who}: {action} on wildcard resource {name}")
                 out.add((name, action))
     return out
@@ -467,6 +473,8 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
     res = template["Resources"]
     table = perms["functions"]
     audit, allowed, denied = perms["audit_table"], set(perms["audit_allowed"]), perms["audit_denied"]
+    tracing_actions = frozenset(perms["platform"]["tracing"])
+    glob_tracing = ((template.get("Globals") or {}).get("Function") or {}).get("Tracing")
 
     functions = {lid for lid, r in res.items() if r.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function")}
     listed = {f["resource"] for f in table.values()}
@@ -516,11 +524,14 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
 
         # Expected: the table's calls + the platform's needs.
         expected: Grants = {(r, a) for r, actions in (f.get("calls") or {}).items() for a in actions}
+        # The function logs to its own log group (LoggingConfig), and only there.
         log_group = res.get(f["log_group"]) or {}
-        want_name = {"Fn::Sub": "/aws/lambda/" + ((props.get("FunctionName") or {}).get("Fn::Sub") or "?")}
-        if log_group.get("Type") != "AWS::Logs::LogGroup" or (log_group.get("Properties") or {}).get("LogGroupName") != want_name:
-            errors.append(f"{who}: {f['log_group']} is not the log group /aws/lambda/<FunctionName> of {f['resource']}")
+        logging = props.get("LoggingConfig") or {}
+        if log_group.get("Type") != "AWS::Logs::LogGroup" or logging.get("LogGroup") != {"Ref": f["log_group"]}:
+            errors.append(f"{who}: {f['resource']}.LoggingConfig.LogGroup is not !Ref {f['log_group']}")
         expected |= {(f["log_group"], a) for a in perms["platform"]["log_group"]}
+        if (props.get("Tracing") or glob_tracing) == "Active":
+            expected |= {("*", a) for a in tracing_actions}
         for ev_name, ev in (props.get("Events") or {}).items():
             etype, eprops = ev.get("Type"), ev.get("Properties") or {}
             if etype == "SQS":
@@ -530,8 +541,17 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
                 expected |= {(stream + "/*", a) for a in perms["platform"]["DynamoDB"]}
             elif etype != "HttpApi":
                 errors.append(f"{who}: event {ev_name} of type {etype}: add its poller's needs to permissions.yaml platform")
+            # Lambda sends a stream mapping's failure records with the function's role.
+            dest = ((eprops.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            if dest is not None:
+                kind = str(((eprops.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Type", "SQS"))
+                actions = perms["platform"]["on_failure"].get(kind)
+                if actions is None:
+                    errors.append(f"{who}: event {ev_name}: on-failure destination type {kind} not in permissions.yaml platform")
+                else:
+                    expected |= {(resource_name(dest), a) for a in actions}
 
-        granted = role_grants(role, "Allow", errors, who)
+        granted = role_grants(role, "Allow", errors, who, tracing_actions)
         for r, a in sorted(granted - expected):
             errors.append(f"{who}: allows {a} on {r}, which permissions.yaml does not list")
         for r, a in sorted(expected - granted):
@@ -539,7 +559,7 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
 
         # Append-only audit table.
         for r, a in sorted(granted):
-            if r.split("/")[0] in (audit, "*") and a not in allowed:
+            if r.split("/")[0] in (audit, "*") and a not in allowed and not (r == "*" and a in tracing_actions):
                 errors.append(f"{who}: allows {a} on the audit table (only {sorted(allowed)} may be)")
         denies = role_grants(role, "Deny", errors, who)
         for a in denied:
@@ -552,7 +572,7 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
             for r, a in sorted(granted):
                 if a.startswith("dynamodb:") and a not in reads and not r.endswith("/stream/*"):
                     errors.append(f"{who}: read-only function allows {a} on {r}")
-                if not a.startswith(("dynamodb:", "logs:")):
+                if not a.startswith(("dynamodb:", "logs:")) and a not in tracing_actions:
                     errors.append(f"{who}: read-only function allows {a} on {r}")
             for r, actions in (f.get("calls") or {}).items():
                 for a in actions:
@@ -562,8 +582,8 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
     # Every other role of the template too: nothing beyond put/get/query on the audit table.
     for lid, r in res.items():
         if r.get("Type") == "AWS::IAM::Role" and lid not in roles:
-            for rr, a in role_grants(r, "Allow", errors, lid):
-                if rr.split("/")[0] in (audit, "*") and a not in allowed:
+            for rr, a in role_grants(r, "Allow", errors, lid, tracing_actions):
+                if rr.split("/")[0] in (audit, "*") and a not in allowed and not (rr == "*" and a in tracing_actions):
                     errors.append(f"{lid}: allows {a} on the audit table")
     for name, f in table.items():
         for r, actions in (f.get("calls") or {}).items():
@@ -777,6 +797,24 @@ def main() -> int:
         patched = src.replace(".send_message()", ".purge_queue()", 1)
         return expect_refused(check_code(template, perms, {path: patched}), "purge_queue", "sdk_operations")
 
+    def failure_destination_grant_missing() -> str:
+        def m(t: dict[str, Any]) -> None:
+            stmts = role_statements(t, "PublishRole")
+            stmts[:] = [st for st in stmts if st.get("Sid") != "StreamFailureDestination"]
+        return expect_refused(check_template(mutate(m), perms), "misses sqs:SendMessage on PublishFailureQueue")
+
+    def wildcard_beyond_tracing() -> str:
+        def m(t: dict[str, Any]) -> None:
+            for st in role_statements(t, "QueryRole"):
+                if st.get("Sid") == "Tracing":
+                    st["Action"] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetTraceSummaries"]
+        return expect_refused(check_template(mutate(m), perms), "xray:GetTraceSummaries", "wildcard")
+
+    def log_group_not_the_functions() -> str:
+        def m(t: dict[str, Any]) -> None:
+            t["Resources"]["ExecuteFunction"]["Properties"]["LoggingConfig"]["LogGroup"] = {"Ref": "PublishLogGroup"}
+        return expect_refused(check_template(mutate(m), perms), "ExecuteFunction.LoggingConfig.LogGroup")
+
     def new_function_unlisted() -> str:
         def m(t: dict[str, Any]) -> None:
             t["Resources"]["ReportFunction"] = copy.deepcopy(t["Resources"]["QueryFunction"])
@@ -799,6 +837,9 @@ def main() -> int:
     case("refuses_adapter_gaining_an_operation", adapter_gains_an_operation)
     case("refuses_unmapped_sdk_operation", unknown_operation)
     case("refuses_function_missing_from_table", new_function_unlisted)
+    case("refuses_missing_failure_destination_grant", failure_destination_grant_missing)
+    case("refuses_wildcard_beyond_tracing", wildcard_beyond_tracing)
+    case("refuses_logging_to_another_log_group", log_group_not_the_functions)
     passed = sum(1 for _, ok, _ in RESULTS if ok)
     failed = len(RESULTS) - passed
     print(f"{passed} passed, {failed} failed")

@@ -103,13 +103,15 @@ impl Stack {
         self.token_with(serde_json::json!({"sub": trader.as_str()}), 600)
     }
 
-    /// A token with `claims` over the standard ones (`iss`, `aud`, `exp` in `ttl` s).
+    /// A token with `claims` over the standard ones (`iss`, `aud`, `exp` in `ttl` s, `scope`).
     pub fn token_with(&self, claims: Value, ttl: i64) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let mut all = serde_json::json!({"iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + ttl});
+        // `scope`: the trader routes require the template's TraderScope (default orders/trade).
+        let mut all = serde_json::json!({"iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + ttl,
+            "scope": "orders/trade"});
         if let (Some(all), Some(extra)) = (all.as_object_mut(), claims.as_object()) {
             all.extend(extra.clone());
         }

@@ -96,3 +96,56 @@ async fn an_unreadable_order_record_is_reported_after_the_ones_before_it_are_han
     );
     assert_eq!(events.published().len(), 2);
 }
+
+/// `n` copies of the sample's first record (an order created), sequence numbers 1..=n.
+fn inserts(n: usize) -> Value {
+    let first = sample()["Records"][0].clone();
+    let records: Vec<Value> = (1..=n)
+        .map(|i| {
+            let mut r = first.clone();
+            r["dynamodb"]["SequenceNumber"] = json!(format!("{i:03}"));
+            r
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn near_its_deadline_the_handler_reports_the_first_record_it_did_not_start() {
+    let (events, queue, h) = setup();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut context = Context::default();
+    // Two seconds left: less than a round's worst case (publish::ROUND_RESERVE). The
+    // first round (10 records) runs, the second does not start.
+    context.deadline = now_ms + 2_000;
+    let out = h
+        .handle(LambdaEvent::new(serde_json::from_value(inserts(12)).unwrap(), context))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "011"}]})
+    );
+    assert_eq!(events.published().len(), 10);
+    assert_eq!(queue.receive(10, 0).await.unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn with_time_left_the_handler_handles_the_whole_batch() {
+    let (events, _queue, h) = setup();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut context = Context::default();
+    context.deadline = now_ms + 30_000;
+    let out = h
+        .handle(LambdaEvent::new(serde_json::from_value(sample()).unwrap(), context))
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(&out).unwrap(), json!({"batchItemFailures": []}));
+    assert_eq!(events.published().len(), 3);
+}

@@ -146,6 +146,56 @@ pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, c
     }
 }
 
+/// Changes per round of [`publish_before`]: one PutEvents call's worth (10 entries).
+pub const ROUND: usize = 10;
+
+/// [`publish_changes`] in rounds of [`ROUND`] changes that stops before `deadline`: the
+/// first round always runs (a batch always makes progress, however short the deadline
+/// a local runtime hands out; its SDK calls are bounded anyway), a later one starts
+/// only while `reserve` (its worst case: one SDK operation timeout) is left and is cut
+/// off at the deadline. The first
+/// change of a round not started or not finished is reported failed, so the caller
+/// reports it to Lambda as a batch item failure instead of timing out, which would
+/// fail the whole batch and re-send its work. `None`: no deadline.
+pub async fn publish_before(
+    events: &dyn StatusEvents,
+    queue: &dyn WorkQueue,
+    changes: &[OrderChange],
+    deadline: Option<tokio::time::Instant>,
+    reserve: std::time::Duration,
+) -> Outcome {
+    let mut total = Outcome::default();
+    for (n, round) in changes.chunks(ROUND).enumerate() {
+        let Some(first) = round.first() else { break };
+        let stop = |reason: &str| Failure {
+            sequence_number: first.sequence_number.clone(),
+            reason: reason.to_owned(),
+        };
+        let out = match deadline {
+            Some(d) if n > 0 && tokio::time::Instant::now() + reserve >= d => {
+                total.failed = Some(stop("stopped before the function's deadline; the rest is retried"));
+                break;
+            }
+            Some(d) if n > 0 => match tokio::time::timeout_at(d, publish_changes(events, queue, round)).await {
+                Ok(out) => out,
+                Err(_) => {
+                    total.failed = Some(stop("cut off at the function's deadline; the rest is retried"));
+                    break;
+                }
+            },
+            // The first round, or no deadline: it runs to its end (its SDK calls are bounded).
+            _ => publish_changes(events, queue, round).await,
+        };
+        total.events += out.events;
+        total.messages += out.messages;
+        if out.failed.is_some() {
+            total.failed = out.failed;
+            break;
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -316,5 +366,127 @@ mod tests {
             failed.reason
         );
         assert_eq!((out.events, out.messages), (4, 1));
+    }
+
+    /// Publishes after a pause per call.
+    struct SlowEvents {
+        inner: MemoryEvents,
+        pause: std::time::Duration,
+    }
+
+    #[async_trait]
+    impl StatusEvents for SlowEvents {
+        async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError> {
+            tokio::time::sleep(self.pause).await;
+            self.inner.publish(events).await
+        }
+    }
+
+    /// `n` orders created, one change each.
+    fn inserts(n: usize) -> Vec<OrderChange> {
+        (0..n)
+            .map(|i| change(&format!("{i:03}"), ChangeKind::Insert, None, Some(&order())))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done() {
+        use std::time::Duration;
+        let changes = inserts(25);
+        let slow = || SlowEvents {
+            inner: MemoryEvents::new(),
+            pause: Duration::from_millis(300),
+        };
+        let now = tokio::time::Instant::now;
+
+        // Time for one round: the second is not started (300 ms left < 400 ms reserve).
+        let (events, queue) = (slow(), MemoryQueue::new());
+        let out = publish_before(
+            &events,
+            &queue,
+            &changes,
+            Some(now() + Duration::from_millis(600)),
+            Duration::from_millis(400),
+        )
+        .await;
+        assert_eq!(
+            out.failed.as_ref().map(|f| f.sequence_number.as_str()),
+            Some("010"),
+            "{out:?}"
+        );
+        assert!(out.failed.unwrap().reason.contains("deadline"));
+        assert_eq!((out.events, out.messages), (10, 10));
+        assert_eq!(events.inner.published().len(), 10);
+
+        // A round that starts but cannot finish is cut off at the deadline.
+        let (events, queue) = (slow(), MemoryQueue::new());
+        let out = publish_before(
+            &events,
+            &queue,
+            &changes,
+            Some(now() + Duration::from_millis(450)),
+            Duration::from_millis(100),
+        )
+        .await;
+        assert_eq!(out.failed.map(|f| f.sequence_number), Some("010".to_owned()));
+        assert_eq!(out.events, 10);
+
+        // Less than the reserve from the start: the first round still runs.
+        let (events, queue) = (slow(), MemoryQueue::new());
+        let out = publish_before(
+            &events,
+            &queue,
+            &changes,
+            Some(now() + Duration::from_millis(350)),
+            Duration::from_secs(6),
+        )
+        .await;
+        assert_eq!(out.failed.map(|f| f.sequence_number), Some("010".to_owned()));
+        assert_eq!(out.events, 10, "a batch always makes progress");
+
+        // Time enough: every change, as publish_changes would.
+        let (events, queue) = (slow(), MemoryQueue::new());
+        let out = publish_before(
+            &events,
+            &queue,
+            &changes,
+            Some(now() + Duration::from_secs(5)),
+            Duration::from_millis(400),
+        )
+        .await;
+        assert_eq!((out.events, out.messages, out.failed), (25, 25, None));
+        let out = publish_before(&events, &queue, &changes, None, Duration::ZERO).await;
+        assert_eq!((out.events, out.failed), (25, None));
+    }
+
+    /// Refuses the third entry of its second call.
+    struct SecondCallRefuses {
+        inner: MemoryEvents,
+        calls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl StatusEvents for SecondCallRefuses {
+        async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+                self.inner.refuse_next(&[2]);
+            }
+            self.inner.publish(events).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_in_a_later_round_names_its_own_change() {
+        let changes = inserts(15);
+        let (events, queue) = (
+            SecondCallRefuses {
+                inner: MemoryEvents::new(),
+                calls: AtomicU32::new(0),
+            },
+            MemoryQueue::new(),
+        );
+        let out = publish_before(&events, &queue, &changes, None, std::time::Duration::ZERO).await;
+        assert_eq!(out.failed.map(|f| f.sequence_number), Some("012".to_owned()));
+        assert_eq!(out.events, 14, "round 1 and round 2 but its refused entry");
     }
 }

@@ -6,6 +6,7 @@
 //! orders-admin account --trader ID
 //! orders-admin verify-audit --order ORDER_ID [--trader ID] | --all
 //! orders-admin redrive
+//! orders-admin redrive-stream [--slack-secs N]
 //! ```
 //!
 //! `seed` is an operator change: each funding and each position deposit is recorded
@@ -16,6 +17,7 @@
 
 mod audit;
 mod redrive;
+mod stream_redrive;
 
 use std::str::FromStr;
 
@@ -31,7 +33,8 @@ const USAGE: &str = "usage:
   orders-admin account --trader ID
   orders-admin verify-audit --order ORDER_ID [--trader ID] | --all
                               (--all: every order, chain and account; exit 1 naming each finding)
-  orders-admin redrive        (moves the work DLQ back to the work queue)";
+  orders-admin redrive        (moves the work DLQ back to the work queue)
+  orders-admin redrive-stream [--slack-secs N]   (re-queues and re-announces the orders of discarded stream batches)";
 
 struct Args(Vec<String>);
 
@@ -173,6 +176,41 @@ async fn main() -> anyhow::Result<()> {
                 moved.len(),
                 resources.work_queue_url
             );
+        }
+        "redrive-stream" => {
+            let slack = match args.0.iter().position(|a| a == "--slack-secs") {
+                Some(_) => args
+                    .one("--slack-secs")?
+                    .parse::<u64>()
+                    .context("--slack-secs must be whole seconds")?,
+                None => 120,
+            };
+            let failure_queue_url = std::env::var("PUBLISH_FAILURE_QUEUE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .with_context(|| {
+                    format!("PUBLISH_FAILURE_QUEUE_URL is not set (the stack output PublishFailureQueueUrl)\n{USAGE}")
+                })?;
+            let events = shared::adapters::aws::EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(&config),
+                resources.event_bus_name.clone(),
+            );
+            let queue = shared::adapters::aws::SqsQueue::new(
+                aws_sdk_sqs::Client::new(&config),
+                resources.work_queue_url.clone(),
+            );
+            let report = stream_redrive::Redrive {
+                sqs: &aws_sdk_sqs::Client::new(&config),
+                dynamodb: &aws_sdk_dynamodb_client(&config),
+                orders_table: &resources.orders_table,
+                failure_queue_url: &failure_queue_url,
+                events: &events,
+                queue: &queue,
+                slack: std::time::Duration::from_secs(slack),
+            }
+            .run()
+            .await?;
+            stream_redrive::print(&report)?;
         }
         other => bail!("unknown command {other}\n{USAGE}"),
     }

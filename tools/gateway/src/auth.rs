@@ -2,7 +2,11 @@
 //! HS256 dev secret instead of the issuer's public keys. Only HS256 is accepted, so
 //! `alg: none` and RS/HS confusion fail before any signature is checked; `exp`,
 //! `iss` and `aud` are required and checked, `nbf` when present. The verified claims
-//! go to the function as API Gateway hands them over: a map of strings.
+//! go to the function as API Gateway hands them over: a map of strings. Scopes: as
+//! API Gateway does for a route with `AuthorizationScopes`, the token's `scope`
+//! (space-separated) or `scp` claim must hold at least one of them; the scopes are the
+//! template's (`template_scopes`: the TraderJwt authorizer's, `!Ref` resolved to the
+//! parameter's default).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +22,8 @@ pub struct JwtConfig {
     pub secret: Vec<u8>,
     pub issuer: String,
     pub audience: String,
+    /// Scopes of which the token must carry one (empty: none required).
+    pub scopes: Vec<String>,
 }
 
 impl std::fmt::Debug for JwtConfig {
@@ -26,6 +32,7 @@ impl std::fmt::Debug for JwtConfig {
             .field("secret", &"<redacted>")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("scopes", &self.scopes)
             .finish()
     }
 }
@@ -53,6 +60,54 @@ pub enum AuthError {
     MissingClaim(String),
     #[error("The bearer token is malformed")]
     Malformed,
+    #[error("The bearer token lacks the scope this route requires ({0})")]
+    Scope(String),
+}
+
+/// The authorization scopes of the template's HTTP API JWT authorizers
+/// (`Auth.Authorizers.*.AuthorizationScopes`), a `!Ref` standing for its parameter's
+/// default. Empty if the template names none.
+pub fn template_scopes(template: &str) -> Result<Vec<String>, String> {
+    use yaml_serde::Value as Y;
+    let doc: Y = yaml_serde::from_str(template).map_err(|e| format!("the template is not YAML: {e}"))?;
+    let mut out = Vec::new();
+    let resources = doc.get("Resources").and_then(Y::as_mapping).into_iter().flatten();
+    for (_, r) in resources {
+        if r.get("Type").and_then(Y::as_str) != Some("AWS::Serverless::HttpApi") {
+            continue;
+        }
+        let authorizers = r
+            .get("Properties")
+            .and_then(|p| p.get("Auth"))
+            .and_then(|a| a.get("Authorizers"))
+            .and_then(Y::as_mapping)
+            .into_iter()
+            .flatten();
+        for (_, a) in authorizers {
+            for scope in a
+                .get("AuthorizationScopes")
+                .and_then(Y::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                let text = match scope {
+                    Y::String(s) => s.clone(),
+                    Y::Tagged(t) if t.tag == "!Ref" => {
+                        let name = t.value.as_str().unwrap_or_default();
+                        doc.get("Parameters")
+                            .and_then(|p| p.get(name))
+                            .and_then(|p| p.get("Default"))
+                            .and_then(Y::as_str)
+                            .ok_or_else(|| format!("AuthorizationScopes: !Ref {name} has no string Default"))?
+                            .to_owned()
+                    }
+                    other => return Err(format!("AuthorizationScopes: cannot read {other:?}")),
+                };
+                out.push(text);
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl JwtConfig {
@@ -88,6 +143,17 @@ impl JwtConfig {
             ErrorKind::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
             _ => AuthError::Malformed,
         })?;
+        if !self.scopes.is_empty() {
+            let held: Vec<String> = match (data.claims.get("scope"), data.claims.get("scp")) {
+                (Some(Value::String(s)), _) => s.split_whitespace().map(str::to_owned).collect(),
+                (_, Some(Value::Array(items))) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+                (_, Some(Value::String(s))) => s.split_whitespace().map(str::to_owned).collect(),
+                _ => Vec::new(),
+            };
+            if !self.scopes.iter().any(|s| held.contains(s)) {
+                return Err(AuthError::Scope(self.scopes.join(" ")));
+            }
+        }
         Ok(data
             .claims
             .into_iter()
@@ -119,6 +185,10 @@ impl JwtConfig {
             "iat": now_unix,
             "exp": now_unix + ttl_secs,
         });
+        let mut claims = claims;
+        if !self.scopes.is_empty() {
+            claims["scope"] = Value::String(self.scopes.join(" "));
+        }
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
@@ -139,7 +209,42 @@ mod tests {
             secret: b"test-secret-of-enough-length-0123456789".to_vec(),
             issuer: "orders-local".into(),
             audience: "orders-api".into(),
+            scopes: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_route_with_scopes_needs_one_of_them_in_scope_or_scp() {
+        let c = JwtConfig {
+            scopes: vec!["orders/trade".into()],
+            ..config()
+        };
+        let base = serde_json::json!({"sub": "alice", "iss": "orders-local", "aud": "orders-api", "exp": now() + 60});
+        let with = |k: &str, v: Value| {
+            let mut claims = base.clone();
+            claims[k] = v;
+            bearer(&signed(claims, Algorithm::HS256, &c.secret))
+        };
+        let plain = bearer(&signed(base.clone(), Algorithm::HS256, &c.secret));
+        assert_eq!(c.verify(Some(&plain)), Err(AuthError::Scope("orders/trade".into())));
+        assert!(c.verify(Some(&with("scope", "openid orders/trade".into()))).is_ok());
+        assert!(
+            c.verify(Some(&with("scp", serde_json::json!(["orders/trade"]))))
+                .is_ok()
+        );
+        assert_eq!(
+            c.verify(Some(&with("scope", "orders/read".into()))),
+            Err(AuthError::Scope("orders/trade".into()))
+        );
+        // What `make token` mints passes.
+        let minted = c.mint("alice", 60, now()).unwrap();
+        assert!(c.verify(Some(&bearer(&minted))).is_ok());
+    }
+
+    #[test]
+    fn the_repository_template_requires_the_trader_scope() {
+        let text = include_str!("../../../infra/template.yaml");
+        assert_eq!(template_scopes(text).unwrap(), ["orders/trade"]);
     }
 
     fn now() -> u64 {

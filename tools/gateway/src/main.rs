@@ -38,7 +38,7 @@ fn env_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn jwt_config() -> anyhow::Result<JwtConfig> {
+fn jwt_config(template: &std::path::Path) -> anyhow::Result<JwtConfig> {
     let secret_file = PathBuf::from(env_or("LOCAL_JWT_SECRET_FILE", ".local/jwt-secret"));
     let secret = local_gateway::dev_secret(&secret_file).with_context(|| {
         format!(
@@ -50,6 +50,11 @@ fn jwt_config() -> anyhow::Result<JwtConfig> {
         secret,
         issuer: env_or("LOCAL_JWT_ISSUER", "orders-local"),
         audience: env_or("LOCAL_JWT_AUDIENCE", "orders-api"),
+        // The template's AuthorizationScopes: checked on every authorized route, minted by `token`.
+        scopes: std::fs::read_to_string(template)
+            .map_err(|e| e.to_string())
+            .and_then(|t| local_gateway::auth::template_scopes(&t))
+            .map_err(|e| anyhow::anyhow!("the authorizer's scopes from {}: {e}", template.display()))?,
     })
 }
 
@@ -70,7 +75,8 @@ async fn main() -> anyhow::Result<()> {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
-            println!("{}", jwt_config()?.mint(&trader, ttl, now)?);
+            let template = PathBuf::from(flag(&args, "--template").unwrap_or_else(|| "infra/template.yaml".into()));
+            println!("{}", jwt_config(&template)?.mint(&trader, ttl, now)?);
             Ok(())
         }
         _ => bail!("{USAGE}"),
@@ -92,7 +98,7 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
         .unwrap_or(1);
     let gateway = Arc::new(Gateway::new(
         routes,
-        jwt_config()?,
+        jwt_config(&template)?,
         lambda_url.clone(),
         recorder,
         per_function,

@@ -48,6 +48,7 @@ fn jwt() -> JwtConfig {
         secret: b"gateway-test-secret-0123456789abcdef".to_vec(),
         issuer: "orders-local".into(),
         audience: "orders-api".into(),
+        scopes: Vec::new(),
     }
 }
 

@@ -2,8 +2,10 @@
 //! and `cargo lambda watch` (see `main.rs` for the command line):
 //! - [`sqs`]: the work queue → the execute function (partial batch failures);
 //! - [`stream`]: the orders table's DynamoDB stream → the publish function;
-//! - [`invoke`]: the invoke API and batch responses, read as Lambda reads them.
+//! - [`invoke`]: the invoke API and batch responses, read as Lambda reads them;
+//! - [`settings`]: the mappings' settings, read from the template.
 
 pub mod invoke;
+pub mod settings;
 pub mod sqs;
 pub mod stream;

@@ -3,11 +3,23 @@
 //! ```text
 //! local-mappings [--lambda-url http://127.0.0.1:9000] [--queue-url URL] [--stream-arn ARN]
 //!                [--execute-function execute] [--publish-function publish] [--no-queue] [--no-stream]
-//!                [--from-latest] [--pollers N]
+//!                [--from-latest] [--pollers N] [--template infra/template.yaml]
+//!                [--on-failure-url URL] [--max-concurrency N]
 //! ```
 //! `--pollers N` (default 2, `MAPPING_POLLERS`): the queue's concurrent pollers, each
 //! invoking execute with its own batch, as Lambda's SQS pollers do; match it to the
 //! function's instances under cargo lambda watch (`FUNCTION_CONCURRENCY`).
+//! `--template PATH` (`MAPPING_TEMPLATE`): the mappings take their settings from the
+//! template's events (`settings`): the stream's batch size, retry bound, record age
+//! bound and bisecting, and the queue's `ScalingConfig.MaximumConcurrency`. The
+//! stream's discarded batches go to `--on-failure-url` (`PUBLISH_FAILURE_QUEUE_URL`,
+//! the stack output), required when the template names an on-failure destination.
+//! `--stream-max-retries N` (`MAPPING_STREAM_MAX_RETRIES`) overrides the template's
+//! `MaximumRetryAttempts` (-1: unbounded): the test stacks use a few, so that a poison
+//! record is given up in seconds rather than after the deployed bound.
+//! `--max-concurrency N` overrides `MaximumConcurrency`: at most N invocations of
+//! execute at once, as Lambda caps an SQS mapping: no more than N pollers receive,
+//! so no message is received (and its receive count spent) without a free slot.
 //! Defaults come from the environment (the stack env `make dev` writes):
 //! `LAMBDA_URL`, `WORK_QUEUE_URL`, `ORDERS_TABLE_STREAM_ARN`, plus `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` and the dummy credentials for the SDK. Logs one line per batch.
@@ -16,11 +28,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use local_mappings::invoke::Invoker;
+use local_mappings::settings::{self, TemplateSettings};
 use local_mappings::sqs::SqsMapping;
-use local_mappings::stream::StreamMapping;
+use local_mappings::stream::{FailureDestination, StreamMapping};
 
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
-[--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N]";
+[--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
+[--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -59,6 +73,42 @@ async fn main() -> anyhow::Result<()> {
         Ok(n @ 1..=64) => n,
         _ => bail!("--pollers must be a whole number from 1 to 64, not {pollers_flag:?}\n{USAGE}"),
     };
+    let template = flag(&args, "--template", "MAPPING_TEMPLATE", "");
+    let mut mapping_settings = if template.is_empty() {
+        TemplateSettings::default()
+    } else {
+        settings::from_template(std::path::Path::new(&template))?
+    };
+    let max_flag = flag(&args, "--max-concurrency", "MAPPING_MAX_CONCURRENCY", "");
+    if !max_flag.is_empty() {
+        mapping_settings.sqs_max_concurrency = match max_flag.parse() {
+            Ok(n @ 2..=1000) => Some(n),
+            _ => bail!(
+                "--max-concurrency must be a whole number from 2 to 1000 (Lambda's bounds), not {max_flag:?}\n{USAGE}"
+            ),
+        };
+    }
+    let retries_flag = flag(&args, "--stream-max-retries", "MAPPING_STREAM_MAX_RETRIES", "");
+    if !retries_flag.is_empty() {
+        mapping_settings.stream.max_retries = match retries_flag.parse::<i64>() {
+            Ok(-1) => None,
+            Ok(n @ 0..=10_000) => Some(n as u32),
+            _ => {
+                bail!("--stream-max-retries must be -1 or 0 to 10000 (Lambda's bounds), not {retries_flag:?}\n{USAGE}")
+            }
+        };
+    }
+    let pollers = mapping_settings
+        .sqs_max_concurrency
+        .map_or(pollers, |max| pollers.min(max));
+    let on_failure_url =
+        Some(flag(&args, "--on-failure-url", "PUBLISH_FAILURE_QUEUE_URL", "")).filter(|u| !u.is_empty());
+    if stream_arn.is_some() && mapping_settings.stream.has_destination && on_failure_url.is_none() {
+        bail!(
+            "the template's stream mapping has an on-failure destination: pass its queue URL with --on-failure-url \
+             (or PUBLISH_FAILURE_QUEUE_URL, a stack output)\n{USAGE}"
+        );
+    }
     let invoker = Invoker::new(&lambda_url).context("building the HTTP client")?;
     // Bounded calls, so that an emulator that stops answering (or a connection it
     // dropped) costs one failed poll, retried, never a mapping hung for good. The
@@ -75,7 +125,8 @@ async fn main() -> anyhow::Result<()> {
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "us-east-1".into());
-    tracing::info!(%lambda_url, queue = ?queue_url, stream = ?stream_arn, pollers, "local event source mappings");
+    tracing::info!(%lambda_url, queue = ?queue_url, stream = ?stream_arn, pollers, settings = ?mapping_settings,
+        on_failure = ?on_failure_url, "local event source mappings");
 
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(queue_url) = queue_url {
@@ -103,6 +154,11 @@ async fn main() -> anyhow::Result<()> {
                 function: flag(&args, "--publish-function", "PUBLISH_FUNCTION", "publish"),
                 region,
                 from_latest: args.iter().any(|a| a == "--from-latest"),
+                settings: mapping_settings.stream.clone(),
+                on_failure: on_failure_url.map(|queue_url| FailureDestination {
+                    client: aws_sdk_sqs::Client::new(&sdk),
+                    queue_url,
+                }),
             }
             .run(),
         );

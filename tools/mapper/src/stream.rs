@@ -11,9 +11,15 @@
 //! the consumers tolerate (events dedupe by order id and version; execute is
 //! idempotent).
 //!
-//! Retries, as Lambda does with `ReportBatchItemFailures` and unlimited retry
-//! attempts: a partial failure retries from the first reported record, a function
-//! or transport error retries the whole batch, with exponential backoff (capped).
+//! Retries, as Lambda does with `ReportBatchItemFailures`: a partial failure retries
+//! from the first reported record, a function or transport error retries the whole
+//! batch (halved first with `BisectBatchOnFunctionError`), with exponential backoff
+//! (capped). With the template's bounds (`settings::StreamSettings`, `--template`): a
+//! batch that failed `MaximumRetryAttempts` retries, and records older than
+//! `MaximumRecordAgeInSeconds`, are discarded: an invocation record naming the
+//! shard and the sequence number range (not the records) goes to the on-failure
+//! destination queue, and the mapping moves on past them, as Lambda does. Without
+//! bounds it retries forever.
 //! A retry re-reads the shard from that record, as Lambda's poller re-reads from its
 //! checkpoint, so the retried batch also carries the records written since (up to
 //! 100): while one record keeps failing (EventBridge down), the work of the orders
@@ -29,9 +35,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::invoke::{Invoker, batch_failures};
+use crate::settings::StreamSettings;
 
-/// GetRecords returns at most 1000; Lambda's default batch for streams is 100.
-const BATCH: i32 = 100;
+/// GetRecords returns at most 1000 records.
+const GET_RECORDS_MAX: i32 = 1000;
 const IDLE_POLL: Duration = Duration::from_millis(200);
 const RESCAN: Duration = Duration::from_secs(5);
 const BACKOFF_START: Duration = Duration::from_millis(200);
@@ -47,6 +54,17 @@ pub struct StreamMapping {
     /// their horizon (make test's execution phase starts on a table the API phase
     /// filled, whose orders must not execute). Shards found later start at the horizon.
     pub from_latest: bool,
+    /// Batch size and the retry bounds of the template's mapping.
+    pub settings: StreamSettings,
+    /// The on-failure destination (an SQS queue) of discarded batches.
+    pub on_failure: Option<FailureDestination>,
+}
+
+/// Where discarded batches are reported: Lambda's on-failure destination, an SQS queue.
+#[derive(Clone, Debug)]
+pub struct FailureDestination {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
 }
 
 /// Where to (re)start reading a shard when it has no live iterator.
@@ -67,6 +85,11 @@ struct Shard {
     latest: bool,
     backoff: Duration,
     finished: bool,
+    /// The record the last invocations failed at, and how many times in a row.
+    failing: Option<String>,
+    attempts: u32,
+    /// Records per invocation now (less than the batch size while bisecting).
+    limit: Option<i32>,
 }
 
 impl Shard {
@@ -78,6 +101,9 @@ impl Shard {
             latest: false,
             backoff: BACKOFF_START,
             finished: false,
+            failing: None,
+            attempts: 0,
+            limit: None,
         }
     }
 }
@@ -172,7 +198,7 @@ impl StreamMapping {
             .client
             .get_records()
             .shard_iterator(&iterator)
-            .limit(BATCH)
+            .limit(shard.limit.unwrap_or(self.settings.batch_size).min(GET_RECORDS_MAX))
             .send()
             .await
         {
@@ -190,12 +216,46 @@ impl StreamMapping {
             .map(|r| record_json(r, &self.stream_arn, &self.region))
             .collect();
         if !records.is_empty() {
+            // Records past MaximumRecordAgeInSeconds are discarded unprocessed.
+            if let Some(age) = self.settings.max_record_age {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let expired = records
+                    .iter()
+                    .take_while(|r| created(r).is_some_and(|t| now - t > age.as_secs() as i64))
+                    .count();
+                if expired > 0 {
+                    self.discard(id, shard, &records[..expired], "RecordAgeExceeded").await;
+                    return true;
+                }
+            }
             match self.invoke(&records).await {
                 None => {
                     shard.resume = records.last().map(|r| Resume::After(sequence_number(r)));
                     shard.backoff = BACKOFF_START;
+                    shard.failing = None;
+                    shard.attempts = 0;
+                    shard.limit = None;
                 }
-                Some(failed) => {
+                Some((failed, whole)) => {
+                    if shard.failing.as_deref() == Some(failed.as_str()) {
+                        shard.attempts += 1;
+                    } else {
+                        // Progress (a partial success, e.g. publish stopping before its
+                        // deadline): a new batch, counted and backed off afresh.
+                        shard.failing = Some(failed.clone());
+                        shard.attempts = 1;
+                        shard.backoff = BACKOFF_START;
+                    }
+                    let from = records.iter().position(|r| sequence_number(r) == failed).unwrap_or(0);
+                    // attempts = the first try + the retries so far.
+                    if self.settings.max_retries.is_some_and(|max| shard.attempts > max) {
+                        self.discard(id, shard, &records[from..], "RetryAttemptsExhausted")
+                            .await;
+                        return true;
+                    }
+                    if whole && self.settings.bisect {
+                        shard.limit = Some(((records.len() - from) as i32 / 2).max(1));
+                    }
                     // Re-read from the failed record after a pause (never past it).
                     shard.resume = Some(Resume::At(failed));
                     shard.iterator = None;
@@ -241,8 +301,9 @@ impl StreamMapping {
     }
 
     /// Invokes the function with `records`; the sequence number to retry from, if any:
-    /// the first reported failure, or the first record when the whole batch failed.
-    async fn invoke(&self, records: &[Value]) -> Option<String> {
+    /// the first reported failure, or the first record when the whole batch failed
+    /// (then `true`).
+    async fn invoke(&self, records: &[Value]) -> Option<(String, bool)> {
         let started = Instant::now();
         let seqs: Vec<String> = records.iter().map(sequence_number).collect();
         let refs: Vec<&str> = seqs.iter().map(String::as_str).collect();
@@ -258,13 +319,107 @@ impl StreamMapping {
         tracing::info!(function = %self.function, count = records.len(), failures,
             ms = started.elapsed().as_millis() as u64, "stream batch");
         match result {
-            Ok(failed) => seqs.into_iter().find(|s| failed.contains(s)),
+            Ok(failed) => seqs.into_iter().find(|s| failed.contains(s)).map(|s| (s, false)),
             Err(e) => {
                 tracing::warn!(function = %self.function, error = %e, "batch failed as a whole; retrying it");
-                seqs.into_iter().next()
+                seqs.into_iter().next().map(|s| (s, true))
             }
         }
     }
+
+    /// Gives `lost` up: reports it to the on-failure destination and moves the shard
+    /// past it. If the report cannot be sent, the shard stays where it is (retried).
+    async fn discard(&self, shard_id: &str, shard: &mut Shard, lost: &[Value], condition: &str) {
+        let (Some(first), Some(last)) = (lost.first(), lost.last()) else {
+            return;
+        };
+        let record = failure_record(
+            &self.function_arn(),
+            &self.stream_arn,
+            shard_id,
+            lost,
+            condition,
+            shard.attempts.max(1),
+        );
+        let (start, end) = (sequence_number(first), sequence_number(last));
+        match &self.on_failure {
+            Some(dest) => {
+                let sent = dest
+                    .client
+                    .send_message()
+                    .queue_url(&dest.queue_url)
+                    .message_body(record.to_string())
+                    .send()
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(shard = shard_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
+                        "the on-failure destination refused the failure record; retrying the batch");
+                    shard.resume = Some(Resume::At(start));
+                    shard.iterator = None;
+                    tokio::time::sleep(shard.backoff).await;
+                    return;
+                }
+                tracing::error!(shard = shard_id, start = %start, end = %end, count = lost.len(), condition,
+                    destination = %dest.queue_url, "batch discarded: failure record sent to the on-failure destination");
+            }
+            None => tracing::error!(shard = shard_id, start = %start, end = %end, count = lost.len(), condition,
+                "batch discarded: no on-failure destination, nothing records it"),
+        }
+        shard.resume = Some(Resume::After(end));
+        shard.iterator = None;
+        shard.failing = None;
+        shard.attempts = 0;
+        shard.limit = None;
+        shard.backoff = BACKOFF_START;
+    }
+
+    fn function_arn(&self) -> String {
+        format!("arn:aws:lambda:{}:123456789012:function:{}", self.region, self.function)
+    }
+}
+
+/// The invocation record Lambda sends to a stream mapping's on-failure destination
+/// when it discards a batch: the shard and the sequence number range with the
+/// records' approximate arrival times, not the records themselves.
+pub fn failure_record(
+    function_arn: &str,
+    stream_arn: &str,
+    shard_id: &str,
+    lost: &[Value],
+    condition: &str,
+    invokes: u32,
+) -> Value {
+    let iso = |t: Option<i64>| {
+        t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    };
+    let now = time::OffsetDateTime::now_utc();
+    json!({
+        "requestContext": {
+            "requestId": format!("local-{}", now.unix_timestamp_nanos()),
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invokes,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": now.format(&time::format_description::well_known::Rfc3339).ok(),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": lost.first().map(sequence_number),
+            "endSequenceNumber": lost.last().map(sequence_number),
+            "approximateArrivalOfFirstRecord": iso(lost.first().and_then(created)),
+            "approximateArrivalOfLastRecord": iso(lost.last().and_then(created)),
+            "batchSize": lost.len(),
+            "streamArn": stream_arn,
+        }
+    })
+}
+
+/// A record's `ApproximateCreationDateTime` (Unix seconds).
+fn created(record: &Value) -> Option<i64> {
+    let t = &record["dynamodb"]["ApproximateCreationDateTime"];
+    t.as_i64().or_else(|| t.as_f64().map(|f| f as i64))
 }
 
 fn sequence_number(record: &Value) -> String {

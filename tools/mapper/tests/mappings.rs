@@ -10,8 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use local_mappings::invoke::Invoker;
+use local_mappings::settings::StreamSettings;
 use local_mappings::sqs::SqsMapping;
-use local_mappings::stream::StreamMapping;
+use local_mappings::stream::{FailureDestination, StreamMapping};
 use serde_json::{Value, json};
 
 type Reply = (StatusCode, HeaderMap, Json<Value>);
@@ -236,6 +237,8 @@ async fn the_stream_is_retried_from_the_failed_record_and_nothing_is_skipped() {
         function: "publish".into(),
         region: "us-east-1".into(),
         from_latest: false,
+        settings: StreamSettings::default(),
+        on_failure: None,
     };
     let task = tokio::spawn(mapping.run());
     let sks = |e: &Value| -> Vec<String> {
@@ -273,4 +276,163 @@ async fn the_stream_is_retried_from_the_failed_record_and_nothing_is_skipped() {
     // The publish function's own event type reads it.
     let parsed: Result<aws_lambda_events::event::dynamodb::Event, _> = serde_json::from_value(calls[0].clone());
     assert!(parsed.is_ok(), "{parsed:?}");
+}
+
+/// A table with a NEW_AND_OLD_IMAGES stream; its name and stream ARN.
+async fn stream_table(ddb: &aws_sdk_dynamodb::Client) -> (String, String) {
+    use aws_sdk_dynamodb::types::*;
+    let table = unique("mapper-poison");
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let created = ddb
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("PK"))
+        .attribute_definitions(attr("SK"))
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = created
+        .table_description()
+        .unwrap()
+        .latest_stream_arn()
+        .unwrap()
+        .to_owned();
+    (table, arn)
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator (make test)"]
+async fn a_poison_record_is_retried_to_the_bound_then_reported_to_the_destination_and_passed() {
+    let sdk = sdk().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (table, stream_arn) = stream_table(&ddb).await;
+    let dest = sqs
+        .create_queue()
+        .queue_name(unique("mapper-stream-failures"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let put = async |sk: &str| {
+        ddb.put_item()
+            .table_name(&table)
+            .item("PK", aws_sdk_dynamodb::types::AttributeValue::S("TRADER#t".into()))
+            .item("SK", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .unwrap();
+    };
+    for sk in ["ORDER#1", "ORDER#2", "ORDER#3"] {
+        put(sk).await;
+    }
+    // ORDER#1 always fails (a poison record); everything else succeeds.
+    let (lambda, calls) = fake_lambda(Box::new(|_, event| {
+        let poison = event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["dynamodb"]["Keys"]["SK"]["S"] == "ORDER#1");
+        match poison {
+            Some(r) => ok(json!({"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]}]})),
+            None => ok(json!({"batchItemFailures": []})),
+        }
+    }))
+    .await;
+    let mapping = StreamMapping {
+        client: aws_sdk_dynamodbstreams::Client::new(&sdk),
+        invoker: Invoker::new(&lambda).unwrap(),
+        stream_arn: stream_arn.clone(),
+        function: "publish".into(),
+        region: "us-east-1".into(),
+        from_latest: false,
+        settings: StreamSettings {
+            max_retries: Some(2),
+            bisect: true,
+            has_destination: true,
+            ..StreamSettings::default()
+        },
+        on_failure: Some(FailureDestination {
+            client: sqs.clone(),
+            queue_url: dest.clone(),
+        }),
+    };
+    let task = tokio::spawn(mapping.run());
+    let mut reported = None;
+    for _ in 0..300 {
+        let got = sqs.receive_message().queue_url(&dest).send().await.unwrap();
+        if let Some(m) = got.messages().first() {
+            reported = Some(serde_json::from_str::<Value>(m.body().unwrap()).unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reported = reported.expect("no failure record reached the on-failure destination");
+    put("ORDER#4").await;
+    wait_until("the record after the discarded batch", async || {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["Records"][0]["dynamodb"]["Keys"]["SK"]["S"] == "ORDER#4")
+    })
+    .await;
+    task.abort();
+
+    let calls = calls.lock().unwrap().clone();
+    let seq_of = |sk: &str| {
+        calls[0]["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["dynamodb"]["Keys"]["SK"]["S"] == sk)
+            .map(|r| r["dynamodb"]["SequenceNumber"].clone())
+            .unwrap()
+    };
+    // The first try and MaximumRetryAttempts (2) retries, then never again.
+    let tries = calls
+        .iter()
+        .filter(|e| e["Records"][0]["dynamodb"]["Keys"]["SK"]["S"] == "ORDER#1")
+        .count();
+    assert_eq!(tries, 3, "{calls:#?}");
+    let info = &reported["DDBStreamBatchInfo"];
+    assert_eq!(reported["requestContext"]["condition"], "RetryAttemptsExhausted");
+    assert_eq!(reported["requestContext"]["approximateInvokeCount"], 3);
+    assert_eq!(info["startSequenceNumber"], seq_of("ORDER#1"));
+    assert_eq!(info["endSequenceNumber"], seq_of("ORDER#3"));
+    assert_eq!(info["batchSize"], 3);
+    assert_eq!(info["streamArn"], json!(stream_arn));
+    assert!(
+        info["shardId"].is_string() && info["approximateArrivalOfFirstRecord"].is_string(),
+        "{info}"
+    );
+    // The records behind the poison one in its batch were discarded with it: only
+    // ORDER#4 came after.
+    let last = calls.last().unwrap();
+    assert_eq!(last["Records"].as_array().unwrap().len(), 1, "{last}");
 }

