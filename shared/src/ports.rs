@@ -439,6 +439,8 @@ pub struct VenueOrder {
     pub average_fill_price: Option<Decimal>,
     /// Why the venue rejected, cancelled or expired the order, when it says.
     pub reason: Option<String>,
+    /// The venue order that replaced this one (status `replaced`), when the venue says.
+    pub replaced_by: Option<String>,
 }
 
 /// An order's status at the venue, as Alpaca Trading API v2 names them. A status
@@ -678,4 +680,76 @@ pub trait VenueBudget: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<(), StoreError>;
+}
+
+/// One execution at the venue, as its feed reports it (Alpaca: a FILL activity of
+/// `GET /v2/account/activities/FILL`). The venue's own figures: booked as they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueExecution {
+    /// The venue's id of this execution (Alpaca: the activity id,
+    /// `<yyyymmddhhmmssSSS>::<uuid>`); the fill's execution id in our books.
+    pub execution_id: String,
+    pub venue_order_id: String,
+    /// Our order id, when the feed carries the venue order's client order id
+    /// (Alpaca's FILL activity does not: look the venue order up).
+    pub client_order_id: Option<OrderId>,
+    pub symbol: String,
+    pub side: Side,
+    pub price: Decimal,
+    pub qty: Decimal,
+    /// The venue order's filled quantity after this execution.
+    pub cum_qty: Decimal,
+    /// What is left of the venue order after this execution.
+    pub leaves_qty: Decimal,
+    pub transaction_time: Timestamp,
+}
+
+/// Where a read of the venue's executions starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeedPosition {
+    /// Every execution after this instant (a first start, with no cursor yet).
+    Since { at: Timestamp },
+    /// Every execution after this one (the last one booked), in the venue's order.
+    After { execution_id: String, at: Timestamp },
+}
+
+impl FeedPosition {
+    /// The position just after `execution`.
+    pub fn after(execution: &VenueExecution) -> Self {
+        Self::After {
+            execution_id: execution.execution_id.clone(),
+            at: execution.transaction_time,
+        }
+    }
+}
+
+/// One page of executions, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutionPage {
+    pub executions: Vec<VenueExecution>,
+    /// The page was full: more may follow after its last execution.
+    pub more: bool,
+}
+
+/// One page of the venue's orders, oldest submission first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VenueOrderPage {
+    pub orders: Vec<VenueOrder>,
+    /// Where the next page starts (the last order's submission time) when the page
+    /// was full.
+    pub next: Option<Timestamp>,
+}
+
+/// The venue's account-wide view: every execution and order of the API key, read in
+/// pages, so the number of calls depends on how much happened, not on how many
+/// orders rest (SPEC §6).
+#[async_trait]
+pub trait VenueFeed: Send + Sync {
+    /// Up to `page_size` executions after `from`, oldest first.
+    async fn executions(&self, from: &FeedPosition, page_size: u32) -> Result<ExecutionPage, VenueError>;
+
+    /// Up to `limit` of the venue's orders (any status) submitted after `after`,
+    /// oldest first.
+    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError>;
 }
