@@ -752,4 +752,54 @@ pub trait VenueFeed: Send + Sync {
     /// Up to `limit` of the venue's orders (any status) submitted after `after`,
     /// oldest first.
     async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError>;
+
+    /// One venue order by the venue's id (its client order id may not be ours: a
+    /// replacement the venue made); `None` when the venue has no such order.
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError>;
+}
+
+/// A venue order by the venue's id, whoever's client order id it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueOrderRef {
+    pub venue_order_id: String,
+    pub client_order_id: String,
+    pub status: VenueStatus,
+    pub filled_quantity: Decimal,
+    pub replaced_by: Option<String>,
+    /// The order this one replaced (Alpaca's `replaces`).
+    pub replaces: Option<String>,
+}
+
+/// The intake's durable cursor as stored: where the next read of the feed starts,
+/// and the version it was written at (0: never written).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCursor {
+    pub position: FeedPosition,
+    pub version: u64,
+}
+
+/// What the venue intake keeps besides the orders (SPEC §6): its cursor on the
+/// venue's feed, and the locator from our order id to its trader (orders are keyed
+/// by trader; the venue knows only the order id).
+#[async_trait]
+pub trait IntakeStore: Send + Sync {
+    /// The cursor of feed `feed` (an API key's digest), if one was written.
+    async fn feed_cursor(&self, feed: &str) -> Result<Option<StoredCursor>, StoreError>;
+
+    /// Moves the cursor to `to` if it is still at version `expected` (0: not written
+    /// yet); `Conflict` otherwise, so two passes can never move it backwards.
+    async fn advance_feed_cursor(&self, feed: &str, expected: u64, to: &FeedPosition) -> Result<(), StoreError>;
+
+    /// Records whose order `order` is; idempotent (the same trader again is a no-op).
+    async fn put_order_ref(&self, order: &OrderId, trader: &TraderId) -> Result<(), StoreError>;
+
+    /// The trader of `order`, when its locator was recorded.
+    async fn order_trader(&self, order: &OrderId) -> Result<Option<TraderId>, StoreError>;
+
+    /// Records that venue order `venue_order_id` works for our `order` (a replacement
+    /// the venue made: its client order id is not ours).
+    async fn put_venue_alias(&self, venue_order_id: &str, order: &OrderId) -> Result<(), StoreError>;
+
+    /// Our order a venue order works for, when an alias was recorded.
+    async fn venue_alias(&self, venue_order_id: &str) -> Result<Option<OrderId>, StoreError>;
 }

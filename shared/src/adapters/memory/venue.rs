@@ -25,6 +25,7 @@ use crate::adapters::venue::book::{Book, BookError, BookOrder, NewBookOrder};
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::ports::{
     ExecutionPage, FeedPosition, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderPage,
+    VenueOrderRef,
 };
 
 struct Inner {
@@ -45,6 +46,8 @@ struct Inner {
     recorded: HashMap<String, usize>,
     /// The venue's clock reads `epoch` + `now_ms`.
     epoch_ms: i64,
+    /// Venue order id → the venue order that replaced it.
+    replaced_by: HashMap<String, String>,
 }
 
 impl Inner {
@@ -111,6 +114,16 @@ fn view(order: &BookOrder) -> Result<VenueOrder, VenueError> {
     Ok(order.to_venue_order(client))
 }
 
+/// `view`, showing a replaced order as `replaced` with its replacement.
+fn view_in(inner: &Inner, order: &BookOrder) -> Result<VenueOrder, VenueError> {
+    let mut v = view(order)?;
+    if let Some(new) = inner.replaced_by.get(&order.id) {
+        v.status = crate::ports::VenueStatus::Replaced;
+        v.replaced_by = Some(new.clone());
+    }
+    Ok(v)
+}
+
 impl MemoryVenue {
     /// A symbol nobody priced trades at 100, as in the simulator.
     pub const DEFAULT_PRICE: Decimal = Decimal::ONE_HUNDRED;
@@ -133,6 +146,7 @@ impl MemoryVenue {
                 executions: Vec::new(),
                 recorded: HashMap::new(),
                 epoch_ms: 0,
+                replaced_by: HashMap::new(),
             }),
         }
     }
@@ -145,6 +159,42 @@ impl MemoryVenue {
     /// and placement times are `at` plus the venue's clock.
     pub fn set_epoch(&self, at: Timestamp) {
         self.lock().epoch_ms = at.unix_millis();
+    }
+
+    /// The venue replaces the working order `client_order_id` (as for a corporate
+    /// action): the old one ends `replaced`, naming the new one, which works on for
+    /// the rest at `limit_price` under a client order id of the venue's. Returns the
+    /// new venue order id.
+    pub fn replace(&self, client_order_id: &OrderId, limit_price: Decimal) -> Result<String, VenueError> {
+        let mut inner = self.lock();
+        let now = inner.now_ms;
+        let old = inner
+            .book
+            .by_client_id(&client_order_id.to_string())
+            .cloned()
+            .ok_or(VenueError::NotFound)?;
+        inner.book.cancel(&old.id, now).map_err(to_venue_error)?;
+        inner.next_id += 1;
+        let new_id = format!("mem-{}", inner.next_id);
+        let new = NewBookOrder {
+            client_order_id: format!("venue-replacement-{}", inner.next_id),
+            symbol: old.symbol.clone(),
+            side: old.side,
+            order_type: old.order_type,
+            time_in_force: old.time_in_force,
+            qty: old.remaining(),
+            limit_price: Some(limit_price),
+            stop_price: old.stop_price,
+        };
+        let price = inner.prices.get(&old.symbol).copied().unwrap_or(Self::DEFAULT_PRICE);
+        let partial = inner.partial_fills;
+        inner
+            .book
+            .place(new_id.clone(), new, price, now, &mut || partial)
+            .map_err(to_venue_error)?;
+        inner.record_executions();
+        inner.replaced_by.insert(old.id.clone(), new_id.clone());
+        Ok(new_id)
     }
 
     /// Every execution so far, in the order they happened.
@@ -291,7 +341,7 @@ impl Venue for MemoryVenue {
         let found = inner
             .book
             .by_client_id(&client_order_id.to_string())
-            .map(view)
+            .map(|o| view_in(&inner, o))
             .transpose();
         dropped(drop, found)
     }
@@ -352,10 +402,32 @@ impl VenueFeed for MemoryVenue {
                 break;
             }
             last = Some(placed);
-            if let Ok(order) = view(o) {
+            if let Ok(order) = view_in(&inner, o) {
                 page.orders.push(order);
             }
         }
         dropped(drop, Ok(page))
+    }
+
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        let found = inner.book.get(venue_order_id).map(|o| VenueOrderRef {
+            venue_order_id: o.id.clone(),
+            client_order_id: o.client_order_id.clone(),
+            status: if inner.replaced_by.contains_key(&o.id) {
+                crate::ports::VenueStatus::Replaced
+            } else {
+                o.status.clone()
+            },
+            filled_quantity: o.filled_qty(),
+            replaced_by: inner.replaced_by.get(&o.id).cloned(),
+            replaces: inner
+                .replaced_by
+                .iter()
+                .find(|(_, new)| **new == o.id)
+                .map(|(old, _)| old.clone()),
+        });
+        dropped(drop, Ok(found))
     }
 }

@@ -21,6 +21,7 @@ use crate::config::ConfigError;
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::ports::{
     ExecutionPage, FeedPosition, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderPage,
+    VenueOrderRef,
 };
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
@@ -355,6 +356,21 @@ impl VenueFeed for AlpacaVenue {
             orders,
             next: if full { last } else { None },
         })
+    }
+
+    #[instrument(skip(self))]
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
+        if venue_order_id.is_empty() {
+            return Ok(None);
+        }
+        let url = self.url(&["v2", "orders", venue_order_id])?;
+        let (status, body) = self.exchange(Op::Find, self.http.get(url)).await?;
+        match status {
+            200..=299 => serde_json::from_slice::<OrderResponse>(&body)
+                .map(|o| Some(VenueOrderRef::from(o)))
+                .map_err(|e| VenueError::Transient(format!("unreadable order in the venue's answer: {e}"))),
+            _ => self.judge(Op::Find, status, &body).map(|_| None),
+        }
     }
 }
 

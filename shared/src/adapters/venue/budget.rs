@@ -15,7 +15,7 @@ use tracing::warn;
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::ports::{
     BudgetDecision, Clock, ExecutionPage, FeedPosition, Venue, VenueBudget, VenueError, VenueFeed, VenueOrder,
-    VenueOrderPage, VenueRate,
+    VenueOrderPage, VenueOrderRef, VenueRate,
 };
 
 pub struct BudgetedVenue<V> {
@@ -113,5 +113,10 @@ impl<V: VenueFeed> VenueFeed for BudgetedVenue<V> {
     async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError> {
         self.admit().await?;
         self.observe(self.inner.orders(after, limit).await).await
+    }
+
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.venue_order(venue_order_id).await).await
     }
 }

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::{Order, OrderId, Side, Timestamp};
-use crate::ports::{VenueExecution, VenueOrder, VenueStatus};
+use crate::ports::{VenueExecution, VenueOrder, VenueOrderRef, VenueStatus};
 
 /// `POST /v2/orders` body. Decimals go as strings, as Alpaca documents them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -59,6 +59,22 @@ pub struct OrderResponse {
     /// Alpaca's: the order that replaced this one (status `replaced`).
     #[serde(default)]
     pub replaced_by: Option<String>,
+    /// Alpaca's: the order this one replaced.
+    #[serde(default)]
+    pub replaces: Option<String>,
+}
+
+impl From<OrderResponse> for VenueOrderRef {
+    fn from(r: OrderResponse) -> Self {
+        VenueOrderRef {
+            venue_order_id: r.id,
+            client_order_id: r.client_order_id,
+            status: VenueStatus::from_alpaca(&r.status),
+            filled_quantity: r.filled_qty.unwrap_or_default(),
+            replaced_by: r.replaced_by,
+            replaces: r.replaces,
+        }
+    }
 }
 
 impl TryFrom<OrderResponse> for VenueOrder {
