@@ -5,6 +5,7 @@
 
 use rust_decimal::Decimal;
 use shared::adapters::memory::{FixedClock, MemoryIntakeStore, MemoryStore, MemoryVenue};
+use shared::app::intake::apply_statuses;
 use shared::app::{AuditContext, IntakeDeps, IntakeError, PassReport, intake_pass, plan_submit, plan_transition};
 use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Pricing, Timestamp, TraderId, validate_order};
 use shared::ports::{Clock, FeedPosition, IntakeStore, OrderStore, Venue, VenueFeed};
@@ -85,6 +86,8 @@ impl World {
             start: self.start,
             page_size,
             max_pages: 100,
+            orders_since: self.start,
+            unknown_status_alarm_secs: 600,
         };
         intake_pass(&deps).await
     }
@@ -272,9 +275,55 @@ async fn an_execution_of_an_order_that_is_not_ours_is_refused_not_booked() {
         start: w.start,
         page_size: 10,
         max_pages: 10,
+        orders_since: w.start,
+        unknown_status_alarm_secs: 600,
     };
     let report = intake_pass(&deps).await.unwrap();
     assert_eq!((report.booked, report.refused), (1, 1), "{report:?}");
     assert_eq!(w.order(&stranger).await.filled_quantity, Decimal::ZERO);
     assert!(fresh.feed_cursor(FEED).await.unwrap().is_some(), "the feed moves on");
+}
+
+#[tokio::test]
+async fn a_cancel_confirmed_by_the_venue_after_a_late_fill_books_the_fill_first() {
+    let w = world().await;
+    let order = w.working_buy("10", "150").await;
+    let reserved_at_start = w.reserved().await;
+    w.venue.fill(&order.order_id, d("3"), d("149.5")).unwrap();
+    let at_venue = w.venue.find(&order.order_id).await.unwrap().unwrap();
+    w.venue.cancel(&at_venue.venue_order_id).await.unwrap();
+    // The venue's order list is read before its execution: the order is not ended
+    // with fewer fills than the venue's.
+    let deps = IntakeDeps {
+        store: &w.store,
+        intake: &w.intake,
+        feed: &w.venue,
+        clock: &w.clock,
+        feed_key: FEED,
+        start: w.start,
+        page_size: 10,
+        max_pages: 10,
+        orders_since: w.start,
+        unknown_status_alarm_secs: 600,
+    };
+    let mut report = PassReport::default();
+    apply_statuses(&deps, &mut report).await.unwrap();
+    assert_eq!((report.ended, report.deferred), (0, 1), "{report:?}");
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    assert_eq!(w.reserved().await, reserved_at_start, "nothing released yet");
+    // A full pass books the execution, then ends the order as the venue did.
+    let pass = w.pass(10).await.unwrap();
+    assert_eq!((pass.booked, pass.ended), (1, 1), "{pass:?}");
+    let ended = w.order(&order).await;
+    assert_eq!((ended.status, ended.filled_quantity), (OrderStatus::Cancelled, d("3")));
+    assert_eq!(w.reserved().await, Decimal::ZERO, "the rest released when it ended");
+    w.assert_books_match_venue(&order, &[at_venue.venue_order_id]).await;
+    let records = shared::ports::AuditLog::records(&w.store, &order.order_id)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions.last(), Some(&"CANCEL_CONFIRM"), "{actions:?}");
+    // Passes after that change nothing.
+    let later = w.pass(10).await.unwrap();
+    assert_eq!((later.booked, later.ended), (0, 0));
 }

@@ -24,6 +24,16 @@
 //! followed through `replaces` to the order it replaced, so its fills are booked to
 //! our order.
 //!
+//! **Statuses.** After the executions, one listing of the venue's orders
+//! (`VenueFeed::orders`, submitted after `IntakeDeps::orders_since`, paged) is
+//! applied through the normal transitions (audit record and status event with
+//! them): `canceled` / `expired` / `rejected` end our order, but only once every
+//! execution of it is booked (the venue's `filled_qty` equals ours; otherwise the
+//! next pass, having booked the rest, ends it); `replaced` records the replacement
+//! as an alias of our order, which keeps working; the other statuses keep it
+//! working; an unknown status is logged at error level once our order has not
+//! changed for `unknown_status_alarm_secs` (an alarmable line, never a poll).
+//!
 //! An execution that cannot be booked (no locator, our order missing, or figures
 //! that do not fit it, e.g. more than it has left) is logged at error level with its
 //! ids and counted (`PassReport::refused`); the pass goes on, so one bad execution
@@ -34,8 +44,11 @@ use std::collections::HashMap;
 use tracing::{error, info, warn};
 
 use super::plan::{AuditContext, plan_transition};
-use crate::domain::{OrderEvent, OrderId, Timestamp};
-use crate::ports::{Clock, FeedPosition, IntakeStore, OrderStore, StoreError, VenueError, VenueExecution, VenueFeed};
+use crate::domain::{OrderEvent, OrderId, OrderStatus, Timestamp};
+use crate::ports::{
+    Clock, FeedPosition, IntakeStore, OrderStore, StoreError, VenueError, VenueExecution, VenueFeed, VenueOrder,
+    VenueStatus,
+};
 
 /// Re-reads of an order after a lost race, per execution.
 const ROUNDS: usize = 8;
@@ -55,6 +68,11 @@ pub struct IntakeDeps<'a> {
     pub page_size: u32,
     /// Pages per pass at most, so a pass ends in bounded time; the next pass goes on.
     pub max_pages: u32,
+    /// The venue's orders submitted after this are compared with ours (Alpaca lists
+    /// orders by submission time): older than the longest an order of ours rests.
+    pub orders_since: Timestamp,
+    /// An unknown venue status of an order unchanged this long is logged as an error.
+    pub unknown_status_alarm_secs: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +96,12 @@ pub struct PassReport {
     pub duplicates: u32,
     /// Executions that could not be booked (logged at error level).
     pub refused: u32,
+    /// Our orders moved to what the venue says (cancelled, expired, rejected).
+    pub ended: u32,
+    /// Orders the venue ended with fills we have not booked yet: ended next pass.
+    pub deferred: u32,
+    /// Orders in a venue status we do not know, past the alarm time.
+    pub unknown: u32,
 }
 
 enum Outcome {
@@ -116,16 +140,153 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
             break;
         }
     }
-    if report.booked > 0 || report.refused > 0 {
+    apply_statuses(deps, &mut report).await?;
+    if report.booked > 0 || report.refused > 0 || report.ended > 0 {
         info!(
             pages = report.pages,
             booked = report.booked,
             duplicates = report.duplicates,
             refused = report.refused,
+            ended = report.ended,
+            deferred = report.deferred,
             "intake pass"
         );
     }
     Ok(report)
+}
+
+/// Applies the venue's view of every order it lists (one call a page).
+pub async fn apply_statuses(deps: &IntakeDeps<'_>, report: &mut PassReport) -> Result<(), IntakeError> {
+    let mut after = deps.orders_since;
+    for _ in 0..deps.max_pages.max(1) {
+        let page = deps.feed.orders(after, 500).await?;
+        for venue in &page.orders {
+            apply_status(deps, venue, report).await?;
+        }
+        match page.next {
+            Some(next) if next > after => after = next,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+async fn apply_status(deps: &IntakeDeps<'_>, venue: &VenueOrder, report: &mut PassReport) -> Result<(), IntakeError> {
+    let id = venue.client_order_id;
+    let event = match &venue.status {
+        VenueStatus::Canceled => OrderEvent::ConfirmCancel {
+            reason: Some(venue.reason.clone().unwrap_or_else(|| "Cancelled at the venue".into())),
+        },
+        VenueStatus::Expired => OrderEvent::Expire {
+            reason: Some(venue.reason.clone().unwrap_or_else(|| "Expired at the venue".into())),
+        },
+        VenueStatus::Rejected => OrderEvent::Reject {
+            reason: venue.reason.clone().unwrap_or_else(|| "Rejected by the venue".into()),
+        },
+        // The venue replaced the order (e.g. a corporate-action price adjustment):
+        // the replacement works on for what was left, and its executions are ours.
+        // Nothing is released: our order keeps working.
+        VenueStatus::Replaced => {
+            if let Some(new) = &venue.replaced_by {
+                deps.intake.put_venue_alias(new, &id).await?;
+            }
+            return Ok(());
+        }
+        // `filled`: the executions book it and the last one ends the order.
+        // `new`, `partially_filled`: working. `pending_new`: received, not yet routed.
+        // `accepted` / `accepted_for_bidding`: taken outside session hours or for the
+        // auction; works when the session opens. `done_for_day`: no more today,
+        // resumes next session. `pending_cancel` / `pending_replace`: a cancel or
+        // replace is under way; fills may still come until it ends. `held`: waiting
+        // on a condition (e.g. a leg not yet triggered). `suspended`: not eligible
+        // for trading for now. `calculated`: done for the day, settlement figures
+        // pending. `stopped`: a trade is guaranteed, not yet executed. All keep our
+        // order working; the venue's next status says how it ends.
+        VenueStatus::Filled
+        | VenueStatus::New
+        | VenueStatus::PartiallyFilled
+        | VenueStatus::PendingNew
+        | VenueStatus::Accepted
+        | VenueStatus::DoneForDay
+        | VenueStatus::PendingCancel
+        | VenueStatus::PendingReplace
+        | VenueStatus::Held
+        | VenueStatus::Suspended
+        | VenueStatus::Calculated
+        | VenueStatus::Stopped => return Ok(()),
+        VenueStatus::Unknown(raw) => {
+            let Some(order) = our_order(deps, &id).await? else {
+                return Ok(());
+            };
+            let since = deps.clock.now().unix_seconds() - order.updated_at.unix_seconds();
+            if !order.status.is_terminal() && since >= deps.unknown_status_alarm_secs {
+                error!(order_id = %id, trader_id = %order.trader_id, venue_order_id = %venue.venue_order_id,
+                    venue_status = %raw, unchanged_secs = since, "venue status unknown: the order needs an operator");
+                report.unknown += 1;
+            }
+            return Ok(());
+        }
+    };
+    let ctx = AuditContext {
+        actor: "intake".into(),
+        request_id: Some(format!("venue-order:{}", venue.venue_order_id)),
+        idempotency_key: None,
+    };
+    for _ in 0..ROUNDS {
+        let Some(order) = our_order(deps, &id).await? else {
+            return Ok(());
+        };
+        if !matches!(
+            order.status,
+            OrderStatus::Submitted | OrderStatus::PartiallyFilled | OrderStatus::CancelRequested
+        ) {
+            return Ok(());
+        }
+        if venue.filled_quantity > order.filled_quantity {
+            // Never end an order with fewer fills booked than the venue's: its
+            // executions are read first on the next pass.
+            info!(order_id = %id, venue_filled = %venue.filled_quantity, booked = %order.filled_quantity,
+                venue_status = %venue.status, "venue ended the order with fills not booked yet: ended next pass");
+            report.deferred += 1;
+            return Ok(());
+        }
+        let event = match &event {
+            OrderEvent::Reject { reason }
+                if !order.filled_quantity.is_zero() || order.status != OrderStatus::Submitted =>
+            {
+                OrderEvent::ConfirmCancel {
+                    reason: Some(format!("{reason} (after partial fills or a cancel request)")),
+                }
+            }
+            other => other.clone(),
+        };
+        let write = match plan_transition(&order, &event, None, &ctx, deps.clock.now()) {
+            Ok(w) => w,
+            Err(e) => {
+                error!(order_id = %id, venue_status = %venue.status, error = %e,
+                    "venue status does not apply to the order");
+                return Ok(());
+            }
+        };
+        match deps.store.transition(write).await {
+            Ok(()) => {
+                info!(order_id = %id, from = %order.status, venue_status = %venue.status,
+                    "order ended as the venue says");
+                report.ended += 1;
+                return Ok(());
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+async fn our_order(deps: &IntakeDeps<'_>, id: &OrderId) -> Result<Option<crate::domain::Order>, IntakeError> {
+    let Some(trader) = deps.intake.order_trader(id).await? else {
+        return Ok(None);
+    };
+    Ok(deps.store.get_order(&trader, id).await?)
 }
 
 /// Our order that venue order `venue_order_id` works for, if any.
