@@ -3,7 +3,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use execute::{Execute, ExecutePolicy};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
+use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, Resources, SqsQueue, sdk_config};
 use shared::adapters::venue::{AlpacaConfig, AlpacaVenue};
 use shared::ports::SystemClock;
 
@@ -32,6 +32,10 @@ async fn main() -> Result<(), Error> {
     };
     let sdk = sdk_config().await;
     let handler = Arc::new(Execute {
+        intake: Arc::new(DynamoIntakeStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            resources.orders_table.clone(),
+        )),
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             resources.orders_table,

@@ -43,6 +43,7 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
     venue.set_price("AAPL", Decimal::from(100));
     let queue = Arc::new(MemoryQueue::new());
     let h = Execute {
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         store: store.clone(),
         venue: venue.clone(),
         queue: queue.clone(),
@@ -153,6 +154,7 @@ async fn a_batch_runs_its_orders_at_once_and_each_order_in_batch_order() {
     });
     venue.inner.set_price("AAPL", Decimal::from(100));
     let h = Execute {
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         store: store.clone(),
         venue: venue.clone(),
         queue: Arc::new(MemoryQueue::new()),
@@ -210,6 +212,7 @@ async fn a_cancel_waiting_for_a_placement_comes_back_after_the_window_not_before
     venue.delay_next_placement();
     let queue = Arc::new(MemoryQueue::new());
     let h = Execute {
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         store: store.clone(),
         venue: venue.clone(),
         queue: queue.clone(),
