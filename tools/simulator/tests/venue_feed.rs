@@ -104,3 +104,42 @@ async fn the_adapter_pages_through_every_fill_once_and_resumes_from_its_cursor()
     assert_eq!(new[0].cum_qty, dec("1"));
     assert!(!ids.contains(&new[0].execution_id.as_str()));
 }
+
+#[tokio::test]
+async fn a_replacement_is_found_by_the_venues_id_and_leads_back_to_our_order() {
+    let s = simulated().await;
+    s.set_price("AAPL", "190").await;
+    let ours = order(json!({"type": "limit", "limit_price": "150", "quantity": "5", "time_in_force": "gtc"}));
+    let placed = s.adapter.place(&ours).await.expect("placed");
+    let replacement = s
+        .post(
+            "/_sim/replace",
+            json!({"client_order_id": ours.order_id.to_string(), "limit_price": "140"}),
+        )
+        .await;
+    let new_id = replacement["id"].as_str().expect("replacement id").to_owned();
+
+    let old = s
+        .adapter
+        .venue_order(&placed.venue_order_id)
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(old.status, shared::ports::VenueStatus::Replaced);
+    assert_eq!(old.replaced_by.as_deref(), Some(new_id.as_str()));
+    assert_eq!(old.client_order_id, ours.order_id.to_string());
+    let new = s.adapter.venue_order(&new_id).await.expect("get").expect("there");
+    assert_eq!(new.replaces.as_deref(), Some(placed.venue_order_id.as_str()));
+    assert_ne!(
+        new.client_order_id,
+        ours.order_id.to_string(),
+        "the venue's own client order id"
+    );
+    let found = s.adapter.find(&ours.order_id).await.expect("find").expect("there");
+    assert_eq!(
+        found.replaced_by.as_deref(),
+        Some(new_id.as_str()),
+        "find carries replaced_by too"
+    );
+    assert_eq!(s.adapter.venue_order("no-such-order").await, Ok(None));
+}
