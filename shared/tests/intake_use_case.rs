@@ -88,6 +88,7 @@ impl World {
             max_pages: 100,
             orders_since: self.start,
             unknown_status_alarm_secs: 600,
+            statuses: true,
         };
         intake_pass(&deps).await
     }
@@ -277,6 +278,7 @@ async fn an_execution_of_an_order_that_is_not_ours_is_refused_not_booked() {
         max_pages: 10,
         orders_since: w.start,
         unknown_status_alarm_secs: 600,
+        statuses: true,
     };
     let report = intake_pass(&deps).await.unwrap();
     assert_eq!((report.booked, report.refused), (1, 1), "{report:?}");
@@ -305,6 +307,7 @@ async fn a_cancel_confirmed_by_the_venue_after_a_late_fill_books_the_fill_first(
         max_pages: 10,
         orders_since: w.start,
         unknown_status_alarm_secs: 600,
+        statuses: true,
     };
     let mut report = PassReport::default();
     apply_statuses(&deps, &mut report).await.unwrap();

@@ -31,6 +31,9 @@ pub struct Intake {
     pub lookback: Duration,
     pub page_size: u32,
     pub unknown_status_alarm_secs: i64,
+    /// Apply the venue's order list on every this many passes
+    /// (`INTAKE_STATUS_EVERY`, default 1: every pass).
+    pub status_every: u32,
 }
 
 /// What one invocation did.
@@ -47,8 +50,8 @@ impl Intake {
         self.clock.now().plus_seconds(-secs)
     }
 
-    /// One pass, at the handler's settings.
-    pub async fn pass(&self) -> Result<PassReport, IntakeError> {
+    /// One pass, at the handler's settings; `statuses`: apply the venue's order list.
+    pub async fn pass(&self, statuses: bool) -> Result<PassReport, IntakeError> {
         let since = self.since();
         let deps = IntakeDeps {
             store: self.store.as_ref(),
@@ -61,6 +64,7 @@ impl Intake {
             max_pages: 20,
             orders_since: since,
             unknown_status_alarm_secs: self.unknown_status_alarm_secs,
+            statuses,
         };
         intake_pass(&deps).await
     }
@@ -71,8 +75,9 @@ impl Intake {
         let mut report = RunReport::default();
         while remaining() > DEADLINE_MARGIN {
             let started = std::time::Instant::now();
+            let statuses = report.passes % self.status_every.max(1) == 0;
             report.passes += 1;
-            match self.pass().await {
+            match self.pass(statuses).await {
                 Ok(p) => {
                     report.totals.pages += p.pages;
                     report.totals.booked += p.booked;

@@ -48,6 +48,7 @@ async fn main() -> Result<(), Error> {
         lookback: Duration::from_secs(number("INTAKE_LOOKBACK_SECS", 7 * 24 * 3600)?),
         page_size: 100,
         unknown_status_alarm_secs: number("UNKNOWN_STATUS_ALARM_SECS", 600)?,
+        status_every: number("INTAKE_STATUS_EVERY", 1)?,
     });
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let handler = handler.clone();

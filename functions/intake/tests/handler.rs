@@ -38,7 +38,7 @@ impl VenueFeed for Counted {
     }
 }
 
-async fn run_with_resting(resting: usize) -> (usize, u32, Decimal) {
+async fn run_with_resting(resting: usize, status_every: u32) -> (usize, u32, Decimal) {
     let store = Arc::new(MemoryStore::new());
     let intake_store = Arc::new(MemoryIntakeStore::new());
     let venue = Arc::new(MemoryVenue::new());
@@ -82,6 +82,7 @@ async fn run_with_resting(resting: usize) -> (usize, u32, Decimal) {
         lookback: Duration::from_secs(3600),
         page_size: 100,
         unknown_status_alarm_secs: 600,
+        status_every,
     };
     // An invocation with DEADLINE_MARGIN + 1 s left: about ten passes of 100 ms.
     let deadline = Instant::now() + DEADLINE_MARGIN + Duration::from_secs(1);
@@ -99,8 +100,8 @@ async fn run_with_resting(resting: usize) -> (usize, u32, Decimal) {
 
 #[tokio::test]
 async fn venue_calls_do_not_grow_with_resting_orders() {
-    let (few_calls, few_passes, few_booked) = run_with_resting(2).await;
-    let (many_calls, many_passes, many_booked) = run_with_resting(200).await;
+    let (few_calls, few_passes, few_booked) = run_with_resting(2, 1).await;
+    let (many_calls, many_passes, many_booked) = run_with_resting(200, 1).await;
     assert!((8..=11).contains(&few_passes), "a pass every poll: {few_passes}");
     assert_eq!(
         (few_booked, many_booked),
@@ -116,5 +117,16 @@ async fn venue_calls_do_not_grow_with_resting_orders() {
     assert!(
         many_calls as u32 <= 2 * many_passes + 1,
         "200 resting orders: {many_calls} calls in {many_passes} passes"
+    );
+}
+
+#[tokio::test]
+async fn the_order_list_can_be_read_on_every_few_passes_only() {
+    let (calls, passes, booked) = run_with_resting(20, 5).await;
+    assert_eq!(booked, Decimal::ONE);
+    // One activities page a pass, one listing on every fifth pass.
+    assert!(
+        calls as u32 <= passes + passes.div_ceil(5),
+        "{calls} calls in {passes} passes"
     );
 }

@@ -44,7 +44,7 @@ use std::collections::HashMap;
 use tracing::{error, info, warn};
 
 use super::plan::{AuditContext, plan_transition};
-use crate::domain::{OrderEvent, OrderId, OrderStatus, Timestamp};
+use crate::domain::{OrderEvent, OrderId, OrderStatus, Timestamp, TraderId};
 use crate::ports::{
     Clock, FeedPosition, IntakeStore, OrderStore, StoreError, VenueError, VenueExecution, VenueFeed, VenueOrder,
     VenueStatus,
@@ -73,6 +73,9 @@ pub struct IntakeDeps<'a> {
     pub orders_since: Timestamp,
     /// An unknown venue status of an order unchanged this long is logged as an error.
     pub unknown_status_alarm_secs: i64,
+    /// Whether this pass also applies the venue's order list (a caller may do it on
+    /// every few passes only: the listing pages by submission time).
+    pub statuses: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +120,7 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
         None => (FeedPosition::Since { at: deps.start }, 0),
     };
     let mut report = PassReport::default();
-    let mut located: HashMap<String, OrderId> = HashMap::new();
+    let mut located: HashMap<String, (OrderId, TraderId)> = HashMap::new();
     while report.pages < deps.max_pages.max(1) {
         let page = deps.feed.executions(&position, deps.page_size).await?;
         report.pages += 1;
@@ -140,7 +143,9 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
             break;
         }
     }
-    apply_statuses(deps, &mut report).await?;
+    if deps.statuses {
+        apply_statuses(deps, &mut report).await?;
+    }
     if report.booked > 0 || report.refused > 0 || report.ended > 0 {
         info!(
             pages = report.pages,
@@ -290,44 +295,60 @@ async fn our_order(deps: &IntakeDeps<'_>, id: &OrderId) -> Result<Option<crate::
 }
 
 /// Our order that venue order `venue_order_id` works for, if any.
+/// Our order that the execution's venue order works for, and its trader. A client
+/// order id counts as ours only when its locator exists: a venue's own id (a
+/// replacement's) may look like one of ours.
 async fn locate(
     deps: &IntakeDeps<'_>,
     execution: &VenueExecution,
-    located: &mut HashMap<String, OrderId>,
-) -> Result<Option<OrderId>, IntakeError> {
-    if let Some(id) = execution.client_order_id {
-        return Ok(Some(id));
-    }
+    located: &mut HashMap<String, (OrderId, TraderId)>,
+) -> Result<Option<(OrderId, TraderId)>, IntakeError> {
     let first = execution.venue_order_id.as_str();
-    if let Some(id) = located.get(first) {
-        return Ok(Some(*id));
+    if let Some(found) = located.get(first) {
+        return Ok(Some(found.clone()));
     }
-    if let Some(id) = deps.intake.venue_alias(first).await? {
-        located.insert(first.to_owned(), id);
-        return Ok(Some(id));
+    let ours = |id: OrderId| async move {
+        Ok::<_, IntakeError>(deps.intake.order_trader(&id).await?.map(|trader| (id, trader)))
+    };
+    let mut found = match execution.client_order_id {
+        Some(id) => ours(id).await?,
+        None => None,
+    };
+    if found.is_none() {
+        if let Some(id) = deps.intake.venue_alias(first).await? {
+            found = ours(id).await?;
+        }
     }
     let mut venue_id = first.to_owned();
     for _ in 0..MAX_REPLACEMENTS {
+        if found.is_some() {
+            break;
+        }
         let Some(at_venue) = deps.feed.venue_order(&venue_id).await? else {
-            return Ok(None);
+            break;
         };
         if let Ok(id) = OrderId::parse(&at_venue.client_order_id) {
-            deps.intake.put_venue_alias(first, &id).await?;
-            located.insert(first.to_owned(), id);
-            return Ok(Some(id));
+            found = ours(id).await?;
+            if let Some((id, _)) = &found {
+                deps.intake.put_venue_alias(first, id).await?;
+                break;
+            }
         }
         match at_venue.replaces {
             Some(older) => venue_id = older,
-            None => return Ok(None),
+            None => break,
         }
     }
-    Ok(None)
+    if let Some(f) = &found {
+        located.insert(first.to_owned(), f.clone());
+    }
+    Ok(found)
 }
 
 async fn book(
     deps: &IntakeDeps<'_>,
     execution: &VenueExecution,
-    located: &mut HashMap<String, OrderId>,
+    located: &mut HashMap<String, (OrderId, TraderId)>,
 ) -> Result<Outcome, IntakeError> {
     let refuse = |why: &str, order: Option<&OrderId>| {
         error!(execution_id = %execution.execution_id, venue_order_id = %execution.venue_order_id,
@@ -335,11 +356,8 @@ async fn book(
             price = %execution.price, "venue execution not booked: {why}");
         Ok(Outcome::Refused)
     };
-    let Some(order_id) = locate(deps, execution, located).await? else {
-        return refuse("the venue order is not one of ours", None);
-    };
-    let Some(trader) = deps.intake.order_trader(&order_id).await? else {
-        return refuse("no locator records the order's trader", Some(&order_id));
+    let Some((order_id, trader)) = locate(deps, execution, located).await? else {
+        return refuse("no order of ours (no locator) for the venue order", None);
     };
     let ctx = AuditContext {
         actor: "intake".into(),

@@ -143,3 +143,95 @@ async fn a_replacement_is_found_by_the_venues_id_and_leads_back_to_our_order() {
     );
     assert_eq!(s.adapter.venue_order("no-such-order").await, Ok(None));
 }
+
+#[tokio::test]
+async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_order() {
+    use shared::adapters::memory::{MemoryIntakeStore, MemoryStore, place_limit_buy};
+    use shared::app::{AuditContext, IntakeDeps, intake_pass, plan_transition};
+    use shared::domain::{OrderEvent, OrderStatus, TraderId};
+    use shared::ports::{IntakeStore, OrderStore, SystemClock};
+
+    let s = simulated().await;
+    s.post("/_sim/config", json!({"partial_fill_rate": 1.0})).await;
+    s.set_price("AAPL", "190").await;
+    let store = MemoryStore::new();
+    let intake = MemoryIntakeStore::new();
+    let trader = TraderId::parse("sim-intake").expect("trader");
+    store.fund_account(&trader, dec("100000"), None).await.expect("funded");
+    let ours = place_limit_buy(&store, &trader, "8", "150").await;
+    let claim = plan_transition(
+        &ours,
+        &OrderEvent::Claim,
+        None,
+        &AuditContext::system("t"),
+        Timestamp::now(),
+    )
+    .expect("claim");
+    let claimed = claim.after.clone();
+    store.transition(claim).await.expect("claimed");
+    intake.put_order_ref(&ours.order_id, &trader).await.expect("locator");
+    let placed = s.adapter.place(&claimed).await.expect("placed");
+    s.set_price("AAPL", "149.5").await; // 4 of 8
+    let replacement = s
+        .post(
+            "/_sim/replace",
+            json!({"client_order_id": ours.order_id.to_string(), "limit_price": "140"}),
+        )
+        .await;
+    let new_id = replacement["id"].as_str().expect("replacement id").to_owned();
+    for price in ["139.5", "139.25", "139"] {
+        s.set_price("AAPL", price).await;
+    }
+    let clock = SystemClock;
+    let deps = IntakeDeps {
+        store: &store,
+        intake: &intake,
+        feed: &s.adapter,
+        clock: &clock,
+        feed_key: "sim",
+        start: Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 60_000).expect("a time"),
+        page_size: 2,
+        max_pages: 50,
+        orders_since: Timestamp::now(),
+        unknown_status_alarm_secs: 600,
+        // The simulator does not list orders (GET /v2/orders): executions only.
+        statuses: false,
+    };
+    let report = intake_pass(&deps).await.expect("a pass");
+    assert_eq!(report.refused, 0, "{report:?}");
+    let (seen, _, _) = drain(&s.adapter, FeedPosition::Since { at: deps.start }, 100).await;
+    let venue: Vec<&VenueExecution> = seen
+        .iter()
+        .filter(|e| e.venue_order_id == placed.venue_order_id || e.venue_order_id == new_id)
+        .collect();
+    assert!(
+        venue.iter().any(|e| e.venue_order_id == new_id),
+        "the replacement filled"
+    );
+    let booked = store
+        .get_order(&trader, &ours.order_id)
+        .await
+        .expect("read")
+        .expect("there");
+    let qty: rust_decimal::Decimal = venue.iter().map(|e| e.qty).sum();
+    let notional: rust_decimal::Decimal = venue.iter().map(|e| e.qty * e.price).sum();
+    assert_eq!(booked.filled_quantity, qty);
+    assert_eq!(
+        booked.booked_notional,
+        Some(notional),
+        "our books equal the venue's exactly"
+    );
+    let fills = store.fills(&trader, &ours.order_id).await.expect("fills");
+    let mut ids: Vec<&str> = fills.iter().map(|f| f.execution_id.as_str()).collect();
+    let mut venue_ids: Vec<&str> = venue.iter().map(|e| e.execution_id.as_str()).collect();
+    ids.sort();
+    venue_ids.sort();
+    assert_eq!(ids, venue_ids, "every execution once, by the venue's id");
+    assert_eq!(
+        (booked.status, booked.filled_quantity),
+        (OrderStatus::Filled, dec("8")),
+        "4 before the replacement, 4 by it"
+    );
+    let again = intake_pass(&deps).await.expect("a pass");
+    assert_eq!((again.booked, again.duplicates), (0, 0), "the cursor moved past them");
+}
