@@ -539,7 +539,9 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
             elif etype == "DynamoDB":
                 stream = resource_name(eprops["Stream"])
                 expected |= {(stream + "/*", a) for a in perms["platform"]["DynamoDB"]}
-            elif etype != "HttpApi":
+            # HttpApi and Schedule push to the function (a resource-based permission SAM
+            # adds): nothing on its role.
+            elif etype not in ("HttpApi", "Schedule"):
                 errors.append(f"{who}: event {ev_name} of type {etype}: add its poller's needs to permissions.yaml platform")
             # Lambda sends a stream mapping's failure records with the function's role.
             dest = ((eprops.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")

@@ -439,6 +439,8 @@ pub struct VenueOrder {
     pub average_fill_price: Option<Decimal>,
     /// Why the venue rejected, cancelled or expired the order, when it says.
     pub reason: Option<String>,
+    /// The venue order that replaced this one (status `replaced`), when the venue says.
+    pub replaced_by: Option<String>,
 }
 
 /// An order's status at the venue, as Alpaca Trading API v2 names them. A status
@@ -678,4 +680,126 @@ pub trait VenueBudget: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<(), StoreError>;
+}
+
+/// One execution at the venue, as its feed reports it (Alpaca: a FILL activity of
+/// `GET /v2/account/activities/FILL`). The venue's own figures: booked as they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueExecution {
+    /// The venue's id of this execution (Alpaca: the activity id,
+    /// `<yyyymmddhhmmssSSS>::<uuid>`); the fill's execution id in our books.
+    pub execution_id: String,
+    pub venue_order_id: String,
+    /// Our order id, when the feed carries the venue order's client order id
+    /// (Alpaca's FILL activity does not: look the venue order up).
+    pub client_order_id: Option<OrderId>,
+    pub symbol: String,
+    pub side: Side,
+    pub price: Decimal,
+    pub qty: Decimal,
+    /// The venue order's filled quantity after this execution.
+    pub cum_qty: Decimal,
+    /// What is left of the venue order after this execution.
+    pub leaves_qty: Decimal,
+    pub transaction_time: Timestamp,
+}
+
+/// Where a read of the venue's executions starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeedPosition {
+    /// Every execution after this instant (a first start, with no cursor yet).
+    Since { at: Timestamp },
+    /// Every execution after this one (the last one booked), in the venue's order.
+    After { execution_id: String, at: Timestamp },
+}
+
+impl FeedPosition {
+    /// The position just after `execution`.
+    pub fn after(execution: &VenueExecution) -> Self {
+        Self::After {
+            execution_id: execution.execution_id.clone(),
+            at: execution.transaction_time,
+        }
+    }
+}
+
+/// One page of executions, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutionPage {
+    pub executions: Vec<VenueExecution>,
+    /// The page was full: more may follow after its last execution.
+    pub more: bool,
+}
+
+/// One page of the venue's orders, oldest submission first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VenueOrderPage {
+    pub orders: Vec<VenueOrder>,
+    /// Where the next page starts (the last order's submission time) when the page
+    /// was full.
+    pub next: Option<Timestamp>,
+}
+
+/// The venue's account-wide view: every execution and order of the API key, read in
+/// pages, so the number of calls depends on how much happened, not on how many
+/// orders rest (SPEC §6).
+#[async_trait]
+pub trait VenueFeed: Send + Sync {
+    /// Up to `page_size` executions after `from`, oldest first.
+    async fn executions(&self, from: &FeedPosition, page_size: u32) -> Result<ExecutionPage, VenueError>;
+
+    /// Up to `limit` of the venue's orders (any status) submitted after `after`,
+    /// oldest first.
+    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError>;
+
+    /// One venue order by the venue's id (its client order id may not be ours: a
+    /// replacement the venue made); `None` when the venue has no such order.
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError>;
+}
+
+/// A venue order by the venue's id, whoever's client order id it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueOrderRef {
+    pub venue_order_id: String,
+    pub client_order_id: String,
+    pub status: VenueStatus,
+    pub filled_quantity: Decimal,
+    pub replaced_by: Option<String>,
+    /// The order this one replaced (Alpaca's `replaces`).
+    pub replaces: Option<String>,
+}
+
+/// The intake's durable cursor as stored: where the next read of the feed starts,
+/// and the version it was written at (0: never written).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCursor {
+    pub position: FeedPosition,
+    pub version: u64,
+}
+
+/// What the venue intake keeps besides the orders (SPEC §6): its cursor on the
+/// venue's feed, and the locator from our order id to its trader (orders are keyed
+/// by trader; the venue knows only the order id).
+#[async_trait]
+pub trait IntakeStore: Send + Sync {
+    /// The cursor of feed `feed` (an API key's digest), if one was written.
+    async fn feed_cursor(&self, feed: &str) -> Result<Option<StoredCursor>, StoreError>;
+
+    /// Moves the cursor to `to` if it is still at version `expected` (0: not written
+    /// yet); `Conflict` otherwise, so two passes can never move it backwards.
+    async fn advance_feed_cursor(&self, feed: &str, expected: u64, to: &FeedPosition) -> Result<(), StoreError>;
+
+    /// Records whose order `order` is; idempotent (the same trader again is a no-op).
+    async fn put_order_ref(&self, order: &OrderId, trader: &TraderId) -> Result<(), StoreError>;
+
+    /// The trader of `order`, when its locator was recorded.
+    async fn order_trader(&self, order: &OrderId) -> Result<Option<TraderId>, StoreError>;
+
+    /// Records that venue order `venue_order_id` works for our `order` (a replacement
+    /// the venue made: its client order id is not ours).
+    async fn put_venue_alias(&self, venue_order_id: &str, order: &OrderId) -> Result<(), StoreError>;
+
+    /// Our order a venue order works for, when an alias was recorded.
+    async fn venue_alias(&self, venue_order_id: &str) -> Result<Option<OrderId>, StoreError>;
 }

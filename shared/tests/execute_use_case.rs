@@ -15,6 +15,7 @@ use shared::ports::{AuditLog, Clock, OrderStore, SystemClock, WorkMessage};
 
 struct World {
     store: Arc<MemoryStore>,
+    intake: Arc<shared::adapters::memory::MemoryIntakeStore>,
     venue: Arc<MemoryVenue>,
     queue: Arc<MemoryQueue>,
     clock: Arc<FixedClock>,
@@ -33,6 +34,7 @@ async fn world() -> World {
     venue.set_price("AAPL", d("100"));
     World {
         store,
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         venue,
         queue: Arc::new(MemoryQueue::new()),
         clock: Arc::new(FixedClock::new(Timestamp::now())),
@@ -65,6 +67,7 @@ impl World {
     async fn run(&self, message: &WorkMessage) -> Result<(), shared::app::ExecuteError> {
         let deps = ExecuteDeps {
             store: self.store.as_ref(),
+            intake: self.intake.as_ref(),
             venue: self.venue.as_ref(),
             queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),
@@ -157,6 +160,24 @@ async fn a_marketable_order_fills_and_books_exactly() {
     let fills = w.store.fills(&w.trader, &order.order_id).await.unwrap();
     assert_eq!(fills.len(), 1);
     assert!(w.rechecks().is_empty(), "a filled order needs no re-check");
+}
+
+#[tokio::test]
+async fn the_order_locator_is_written_before_the_venue_hears_of_the_order() {
+    use shared::ports::IntakeStore;
+    let w = world().await;
+    let order = w.place(market_buy("3")).await;
+    w.venue.set_unavailable(true);
+    assert!(w.run(&w.execute_message(&order)).await.is_err());
+    assert_eq!(w.venue.count(&order.order_id), 0);
+    assert_eq!(
+        w.intake.order_trader(&order.order_id).await.unwrap(),
+        Some(w.trader.clone()),
+        "the intake can find the order before any venue order exists"
+    );
+    w.venue.set_unavailable(false);
+    w.run(&w.execute_message(&order)).await.unwrap();
+    assert_eq!(w.order(&order).await.status, OrderStatus::Filled);
 }
 
 #[tokio::test]

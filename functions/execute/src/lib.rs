@@ -18,7 +18,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 pub use shared::app::execute::ExecutePolicy;
 use shared::app::{ExecuteDeps, ExecuteError, execute, mark_stalled};
-use shared::ports::{Clock, OrderStore, Venue, VenueError, WorkMessage, WorkQueue};
+use shared::ports::{Clock, IntakeStore, OrderStore, Venue, VenueError, WorkMessage, WorkQueue};
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// First retry after about this long (`RETRY_BACKOFF_BASE_MS`); doubles per receive.
@@ -50,6 +50,8 @@ pub fn rate_limited(e: &ExecuteError) -> Option<u32> {
 
 pub struct Execute {
     pub store: Arc<dyn OrderStore>,
+    /// The order locators the venue intake reads (`IntakeStore::put_order_ref`).
+    pub intake: Arc<dyn IntakeStore>,
     pub venue: Arc<dyn Venue>,
     pub queue: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
@@ -157,6 +159,7 @@ impl Execute {
             info_span!("execute", message_id = id, order_id = %order, trader_id = %trader, receive_count = count);
         let deps = ExecuteDeps {
             store: self.store.as_ref(),
+            intake: self.intake.as_ref(),
             venue: self.venue.as_ref(),
             queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),

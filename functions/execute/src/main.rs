@@ -3,7 +3,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use execute::{Execute, ExecutePolicy};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::adapters::aws::{DynamoStore, DynamoVenueBudget, Resources, SqsQueue, sdk_config};
+use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, SqsQueue, sdk_config};
 use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue};
 use shared::ports::{SystemClock, VenueRate};
 
@@ -41,6 +41,7 @@ async fn main() -> Result<(), Error> {
     let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone()));
     let venue = BudgetedVenue::new(venue, budget, venue_config.key_id.clone(), rate, Arc::new(SystemClock));
     let handler = Arc::new(Execute {
+        intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), resources.orders_table.clone())),
         store: Arc::new(DynamoStore::new(dynamo, resources.orders_table, resources.audit_table)),
         venue: Arc::new(venue),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),

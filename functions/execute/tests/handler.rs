@@ -43,6 +43,7 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
     venue.set_price("AAPL", Decimal::from(100));
     let queue = Arc::new(MemoryQueue::new());
     let h = Execute {
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         store: store.clone(),
         venue: venue.clone(),
         queue: queue.clone(),
@@ -153,6 +154,7 @@ async fn a_batch_runs_its_orders_at_once_and_each_order_in_batch_order() {
     });
     venue.inner.set_price("AAPL", Decimal::from(100));
     let h = Execute {
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         store: store.clone(),
         venue: venue.clone(),
         queue: Arc::new(MemoryQueue::new()),
@@ -210,6 +212,7 @@ async fn a_cancel_waiting_for_a_placement_comes_back_after_the_window_not_before
     venue.delay_next_placement();
     let queue = Arc::new(MemoryQueue::new());
     let h = Execute {
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         store: store.clone(),
         venue: venue.clone(),
         queue: queue.clone(),
@@ -276,6 +279,7 @@ async fn a_rate_limited_message_waits_for_the_next_window_and_never_stalls() {
     let a = place_limit_buy(store.as_ref(), &demo, "1", "150").await;
     let queue = Arc::new(MemoryQueue::new());
     let h = Execute {
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
         store: store.clone(),
         venue: Arc::new(RateLimitedVenue),
         queue: queue.clone(),

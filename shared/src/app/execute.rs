@@ -43,7 +43,8 @@ use tracing::{error, info, warn};
 use super::plan::{AuditContext, plan_transition};
 use crate::domain::{Order, OrderEvent, OrderStatus, Timestamp};
 use crate::ports::{
-    Clock, OrderStore, QueueError, StoreError, Venue, VenueError, VenueOrder, VenueStatus, WorkMessage, WorkQueue,
+    Clock, IntakeStore, OrderStore, QueueError, StoreError, Venue, VenueError, VenueOrder, VenueStatus, WorkMessage,
+    WorkQueue,
 };
 
 /// Re-reads after a lost race before the message is left for a later delivery.
@@ -91,6 +92,9 @@ fn later(t: Timestamp, d: Duration) -> Timestamp {
 
 pub struct ExecuteDeps<'a> {
     pub store: &'a dyn OrderStore,
+    /// Where the order locator goes (its trader by order id), written before the
+    /// venue hears of an order, so the venue intake can find it.
+    pub intake: &'a dyn IntakeStore,
     pub venue: &'a dyn Venue,
     pub queue: &'a dyn WorkQueue,
     pub clock: &'a dyn Clock,
@@ -283,32 +287,41 @@ async fn send(
             run.claimed = matches!(step, Step::Continue(_));
             Ok(step)
         }
-        OrderStatus::Submitted => match deps.venue.place(order).await {
-            Ok(v) => {
-                info!(order_id = %order.order_id, venue_order_id = %v.venue_order_id, status = %v.status, "placed at the venue");
-                run.seen = Some(v);
-                // Read the order again: a cancel may have committed while we placed.
-                Ok(Step::Reread)
-            }
-            Err(VenueError::Rejected(reason)) => match deps.venue.find(&order.order_id).await? {
-                // Refused as a duplicate client order id: it is there after all.
-                Some(v) => {
-                    run.seen = Some(v);
-                    Ok(Step::Reread)
-                }
-                None => {
-                    info!(order_id = %order.order_id, %reason, "rejected by the venue");
-                    commit(deps, ctx, order, &OrderEvent::Reject { reason }, None).await
-                }
-            },
-            // Transient: the order may or may not be at the venue; the next delivery
-            // looks it up before anything else.
-            Err(e) => Err(e.into()),
-        },
+        OrderStatus::Submitted => {
+            // The locator first: every venue order has one before it can execute.
+            deps.intake.put_order_ref(&order.order_id, &order.trader_id).await?;
+            place(deps, ctx, run, order).await
+        }
         _ => Err(ExecuteError::Mismatch {
             order: order.order_id.to_string(),
             detail: format!("{} with fills but no venue order", order.status),
         }),
+    }
+}
+
+/// Sends the claimed `order` to the venue.
+async fn place(deps: &ExecuteDeps<'_>, ctx: &AuditContext, run: &mut Run, order: &Order) -> Result<Step, ExecuteError> {
+    match deps.venue.place(order).await {
+        Ok(v) => {
+            info!(order_id = %order.order_id, venue_order_id = %v.venue_order_id, status = %v.status, "placed at the venue");
+            run.seen = Some(v);
+            // Read the order again: a cancel may have committed while we placed.
+            Ok(Step::Reread)
+        }
+        Err(VenueError::Rejected(reason)) => match deps.venue.find(&order.order_id).await? {
+            // Refused as a duplicate client order id: it is there after all.
+            Some(v) => {
+                run.seen = Some(v);
+                Ok(Step::Reread)
+            }
+            None => {
+                info!(order_id = %order.order_id, %reason, "rejected by the venue");
+                commit(deps, ctx, order, &OrderEvent::Reject { reason }, None).await
+            }
+        },
+        // Transient: the order may or may not be at the venue; the next delivery
+        // looks it up before anything else.
+        Err(e) => Err(e.into()),
     }
 }
 

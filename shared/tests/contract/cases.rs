@@ -967,3 +967,57 @@ pub async fn a_stored_order_and_its_chain_are_anchored(f: Fixture) {
     older.version += 1;
     assert!(verify_anchored(&older, &records).is_err());
 }
+
+pub async fn the_intake_cursor_moves_only_from_the_version_read(f: Fixture) {
+    use shared::ports::FeedPosition;
+    let feed = format!("feed-{}", ulid::Ulid::new());
+    assert_eq!(f.intake.feed_cursor(&feed).await, Ok(None));
+    let first = FeedPosition::Since { at: Timestamp::now() };
+    let second = FeedPosition::After {
+        execution_id: "20260105150000000::e-1".into(),
+        at: Timestamp::now(),
+    };
+    // Two passes that both read "no cursor": one moves it.
+    let racing = join_all((0..6).map(|i| {
+        let (intake, feed) = (f.intake.clone(), feed.clone());
+        let to = if i % 2 == 0 { first.clone() } else { second.clone() };
+        tokio::spawn(async move { intake.advance_feed_cursor(&feed, 0, &to).await })
+    }))
+    .await;
+    let won = racing.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    assert_eq!(won, 1, "{racing:?}");
+    assert!(
+        racing
+            .iter()
+            .all(|r| matches!(r, Ok(Ok(()) | Err(StoreError::Conflict)))),
+        "the others are refused as conflicts: {racing:?}"
+    );
+    let stored = f.intake.feed_cursor(&feed).await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    f.intake.advance_feed_cursor(&feed, 1, &second).await.unwrap();
+    // A pass that read version 1 cannot move it back.
+    assert_eq!(
+        f.intake.advance_feed_cursor(&feed, 1, &first).await,
+        Err(StoreError::Conflict)
+    );
+    let now = f.intake.feed_cursor(&feed).await.unwrap().unwrap();
+    assert_eq!((now.position, now.version), (second, 2));
+}
+
+pub async fn order_locators_and_venue_aliases_are_kept(f: Fixture) {
+    let (trader, other) = (unique_trader(), unique_trader());
+    let order = OrderId::new();
+    assert_eq!(f.intake.order_trader(&order).await, Ok(None));
+    f.intake.put_order_ref(&order, &trader).await.unwrap();
+    f.intake.put_order_ref(&order, &trader).await.unwrap();
+    assert_eq!(
+        f.intake.put_order_ref(&order, &other).await,
+        Err(StoreError::AlreadyExists),
+        "an order has one trader"
+    );
+    assert_eq!(f.intake.order_trader(&order).await, Ok(Some(trader)));
+    let venue_id = format!("v-{}", ulid::Ulid::new());
+    assert_eq!(f.intake.venue_alias(&venue_id).await, Ok(None));
+    f.intake.put_venue_alias(&venue_id, &order).await.unwrap();
+    assert_eq!(f.intake.venue_alias(&venue_id).await, Ok(Some(order)));
+}

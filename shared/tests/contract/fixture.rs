@@ -4,10 +4,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::adapters::aws::{DynamoStore, DynamoVenueBudget, EventBridgePublisher, SqsQueue, items};
-use shared::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore, MemoryVenueBudget};
+use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, EventBridgePublisher, SqsQueue, items};
+use shared::adapters::memory::{MemoryEvents, MemoryIntakeStore, MemoryQueue, MemoryStore, MemoryVenueBudget};
 use shared::domain::{AuditRecord, OrderId, TraderId};
-use shared::ports::{AccountAdmin, AuditLog, OrderStore, StatusEvent, StatusEvents, VenueBudget, WorkQueue};
+use shared::ports::{
+    AccountAdmin, AuditLog, IntakeStore, OrderStore, StatusEvent, StatusEvents, VenueBudget, WorkQueue,
+};
 
 pub enum Backend {
     Memory {
@@ -29,6 +31,7 @@ pub struct Fixture {
     pub queue: Arc<dyn WorkQueue>,
     pub events: Arc<dyn StatusEvents>,
     pub budget: Arc<dyn VenueBudget>,
+    pub intake: Arc<dyn IntakeStore>,
     pub backend: Backend,
 }
 
@@ -47,6 +50,7 @@ pub async fn memory() -> Fixture {
         queue: Arc::new(MemoryQueue::new()),
         events: events.clone(),
         budget: Arc::new(MemoryVenueBudget::new()),
+        intake: Arc::new(MemoryIntakeStore::new()),
         backend: Backend::Memory { store, events },
     }
 }
@@ -72,6 +76,7 @@ pub async fn aws() -> Fixture {
         .expect("queue url")
         .to_owned();
     let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), orders_table.clone()));
+    let intake = Arc::new(DynamoIntakeStore::new(dynamo.clone(), orders_table.clone()));
     let store = Arc::new(DynamoStore::new(dynamo.clone(), orders_table, audit_table.clone()));
     Fixture {
         store: store.clone(),
@@ -80,6 +85,7 @@ pub async fn aws() -> Fixture {
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
         events: Arc::new(EventBridgePublisher::new(bus, env("EVENT_BUS_NAME"))),
         budget,
+        intake,
         backend: Backend::Aws {
             dynamo,
             sqs,

@@ -52,6 +52,8 @@ contract!(
     a_rejected_submit_records_its_audit_and_its_key,
     the_rate_limit_counts_per_trader_per_minute,
     the_venue_budget_caps_each_window_for_every_caller,
+    the_intake_cursor_moves_only_from_the_version_read,
+    order_locators_and_venue_aliases_are_kept,
     a_deposit_averages_the_cost_of_the_held_and_deposited_lots,
     operator_changes_are_recorded_in_the_account_chain,
     an_operation_id_is_applied_once,

@@ -191,12 +191,17 @@ async fn execute(point: CrashAfter) -> anyhow::Result<()> {
     let event: SqsEvent = serde_json::from_str(&stdin_json()?).context("stdin is not an SQS event")?;
     let resources = Resources::from_env()?;
     let sdk = sdk_config().await;
+    let intake = shared::adapters::aws::DynamoIntakeStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        resources.orders_table.clone(),
+    );
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         resources.orders_table,
         resources.audit_table,
     );
     let handler = execute::Execute {
+        intake: Arc::new(intake),
         store: Arc::new(CrashingStore {
             inner: store,
             at: point,

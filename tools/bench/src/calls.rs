@@ -284,10 +284,15 @@ async fn run_on(
         "VENUE_API_KEY_ID" | "VENUE_API_SECRET_KEY" => std::env::var(name).ok().or(Some("local".into())),
         _ => std::env::var(name).ok(),
     })?;
+    let intake = Arc::new(shared::adapters::aws::DynamoIntakeStore::new(
+        ddb.clone(),
+        &private.orders_table,
+    ));
     let store: Arc<DynamoStore> = Arc::new(DynamoStore::new(ddb, &private.orders_table, &private.audit_table));
     let venue = Arc::new(AlpacaVenue::new(&venue_config)?);
     let queue = Arc::new(SqsQueue::new(sqs, &private.queue_url));
     let execute = |recheck_delay_secs| execute::Execute {
+        intake: intake.clone(),
         store: store.clone(),
         venue: venue.clone(),
         queue: queue.clone(),

@@ -3,6 +3,7 @@
 
 mod dynamo;
 mod eventbridge;
+mod intake_store;
 pub mod items;
 mod sqs;
 pub mod stream;
@@ -10,6 +11,7 @@ mod venue_budget;
 
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
+pub use intake_store::DynamoIntakeStore;
 pub use sqs::SqsQueue;
 pub use venue_budget::DynamoVenueBudget;
 

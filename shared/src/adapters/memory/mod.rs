@@ -3,12 +3,14 @@
 //! pass the same contract suite (`shared/tests/contract.rs`).
 
 mod events;
+mod intake_store;
 mod queue;
 mod store;
 mod venue;
 mod venue_budget;
 
 pub use events::MemoryEvents;
+pub use intake_store::MemoryIntakeStore;
 pub use queue::MemoryQueue;
 pub use store::MemoryStore;
 pub use venue::MemoryVenue;

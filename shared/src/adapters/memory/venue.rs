@@ -9,6 +9,11 @@
 //! `delay_next_placement`: the caller gets `Transient` at once and the venue acts on
 //! the placement only at `land_delayed_placements`, so lookups in between find
 //! nothing, as with a slow venue behind a client that gave up).
+//!
+//! As a `VenueFeed` it reports every fill of the book as one execution, with an id
+//! given when the fill happened (`<17-digit sequence>::mem-exec-<n>`, so ids sort as
+//! they happened) and the time `epoch` + the venue's clock (`set_epoch`), and lists
+//! its orders by placement time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,8 +22,11 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::adapters::venue::book::{Book, BookError, BookOrder, NewBookOrder};
-use crate::domain::{Order, OrderId};
-use crate::ports::{Venue, VenueError, VenueOrder};
+use crate::domain::{Order, OrderId, Timestamp};
+use crate::ports::{
+    ExecutionPage, FeedPosition, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderPage,
+    VenueOrderRef,
+};
 
 struct Inner {
     book: Book,
@@ -32,6 +40,53 @@ struct Inner {
     /// Placements the venue received but has not acted on yet.
     delayed: Vec<(String, NewBookOrder)>,
     next_id: u64,
+    /// Every fill of the book as an execution, in the order they happened.
+    executions: Vec<VenueExecution>,
+    /// How many fills of each venue order are in `executions`.
+    recorded: HashMap<String, usize>,
+    /// The venue's clock reads `epoch` + `now_ms`.
+    epoch_ms: i64,
+    /// Venue order id → the venue order that replaced it.
+    replaced_by: HashMap<String, String>,
+}
+
+impl Inner {
+    fn at(&self, ms: i64) -> Timestamp {
+        Timestamp::from_unix_millis(self.epoch_ms.saturating_add(ms)).unwrap_or_else(Timestamp::now)
+    }
+
+    /// Gives every fill the book made since the last call an execution id.
+    fn record_executions(&mut self) {
+        let mut new = Vec::new();
+        for o in self.book.orders() {
+            let known = self.recorded.get(&o.id).copied().unwrap_or(0);
+            if o.fills.len() <= known {
+                continue;
+            }
+            let mut cum: Decimal = o.fills[..known].iter().map(|f| f.qty).sum();
+            for f in &o.fills[known..] {
+                cum += f.qty;
+                new.push((o.clone(), f.clone(), cum));
+            }
+        }
+        for (o, f, cum) in new {
+            let seq = self.executions.len() + 1;
+            let execution = VenueExecution {
+                execution_id: format!("{seq:017}::mem-exec-{seq}"),
+                venue_order_id: o.id.clone(),
+                client_order_id: OrderId::parse(&o.client_order_id).ok(),
+                symbol: o.symbol.clone(),
+                side: o.side,
+                price: f.price,
+                qty: f.qty,
+                cum_qty: cum,
+                leaves_qty: o.qty - cum,
+                transaction_time: self.at(f.at_ms),
+            };
+            self.executions.push(execution);
+            *self.recorded.entry(o.id.clone()).or_insert(0) += 1;
+        }
+    }
 }
 
 pub struct MemoryVenue {
@@ -59,6 +114,16 @@ fn view(order: &BookOrder) -> Result<VenueOrder, VenueError> {
     Ok(order.to_venue_order(client))
 }
 
+/// `view`, showing a replaced order as `replaced` with its replacement.
+fn view_in(inner: &Inner, order: &BookOrder) -> Result<VenueOrder, VenueError> {
+    let mut v = view(order)?;
+    if let Some(new) = inner.replaced_by.get(&order.id) {
+        v.status = crate::ports::VenueStatus::Replaced;
+        v.replaced_by = Some(new.clone());
+    }
+    Ok(v)
+}
+
 impl MemoryVenue {
     /// A symbol nobody priced trades at 100, as in the simulator.
     pub const DEFAULT_PRICE: Decimal = Decimal::ONE_HUNDRED;
@@ -78,6 +143,10 @@ impl MemoryVenue {
                 delay_next: false,
                 delayed: Vec::new(),
                 next_id: 0,
+                executions: Vec::new(),
+                recorded: HashMap::new(),
+                epoch_ms: 0,
+                replaced_by: HashMap::new(),
             }),
         }
     }
@@ -86,12 +155,62 @@ impl MemoryVenue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The venue's clock starts at `at` (the default is the Unix epoch): transaction
+    /// and placement times are `at` plus the venue's clock.
+    pub fn set_epoch(&self, at: Timestamp) {
+        self.lock().epoch_ms = at.unix_millis();
+    }
+
+    /// The venue replaces the working order `client_order_id` (as for a corporate
+    /// action): the old one ends `replaced`, naming the new one, which works on for
+    /// the rest at `limit_price` under a client order id of the venue's. Returns the
+    /// new venue order id.
+    pub fn replace(&self, client_order_id: &OrderId, limit_price: Decimal) -> Result<String, VenueError> {
+        let mut inner = self.lock();
+        let now = inner.now_ms;
+        let old = inner
+            .book
+            .by_client_id(&client_order_id.to_string())
+            .cloned()
+            .ok_or(VenueError::NotFound)?;
+        inner.book.cancel(&old.id, now).map_err(to_venue_error)?;
+        inner.next_id += 1;
+        let new_id = format!("mem-{}", inner.next_id);
+        let new = NewBookOrder {
+            client_order_id: format!("venue-replacement-{}", inner.next_id),
+            symbol: old.symbol.clone(),
+            side: old.side,
+            order_type: old.order_type,
+            time_in_force: old.time_in_force,
+            qty: old.remaining(),
+            limit_price: Some(limit_price),
+            stop_price: old.stop_price,
+        };
+        let price = inner.prices.get(&old.symbol).copied().unwrap_or(Self::DEFAULT_PRICE);
+        let partial = inner.partial_fills;
+        inner
+            .book
+            .place(new_id.clone(), new, price, now, &mut || partial)
+            .map_err(to_venue_error)?;
+        inner.record_executions();
+        inner.replaced_by.insert(old.id.clone(), new_id.clone());
+        Ok(new_id)
+    }
+
+    /// Every execution so far, in the order they happened.
+    pub fn all_executions(&self) -> Vec<VenueExecution> {
+        let mut inner = self.lock();
+        inner.record_executions();
+        inner.executions.clone()
+    }
+
     /// Moves `symbol` to `price` and fills the resting orders it crosses.
     pub fn set_price(&self, symbol: &str, price: Decimal) {
         let mut inner = self.lock();
         inner.prices.insert(symbol.to_owned(), price);
         let (now, partial) = (inner.now_ms, inner.partial_fills);
         inner.book.on_price(symbol, price, now, &mut || partial);
+        inner.record_executions();
     }
 
     /// Fills `quantity` of the order at `price`, whatever the market does.
@@ -102,6 +221,7 @@ impl MemoryVenue {
             .book
             .fill(&client_order_id.to_string(), quantity, price, now)
             .map_err(to_venue_error)?;
+        inner.record_executions();
         view(&order)
     }
 
@@ -136,6 +256,7 @@ impl MemoryVenue {
             let price = inner.prices.get(&new.symbol).copied().unwrap_or(Self::DEFAULT_PRICE);
             let (now, partial) = (inner.now_ms, inner.partial_fills);
             landed += usize::from(inner.book.place(id, new, price, now, &mut || partial).is_ok());
+            inner.record_executions();
         }
         landed
     }
@@ -210,6 +331,7 @@ impl Venue for MemoryVenue {
         }
         let (now, partial) = (inner.now_ms, inner.partial_fills);
         let placed = inner.book.place(id, new, price, now, &mut || partial);
+        inner.record_executions();
         dropped(drop, placed.map_err(to_venue_error).and_then(|o| view(&o)))
     }
 
@@ -219,7 +341,7 @@ impl Venue for MemoryVenue {
         let found = inner
             .book
             .by_client_id(&client_order_id.to_string())
-            .map(view)
+            .map(|o| view_in(&inner, o))
             .transpose();
         dropped(drop, found)
     }
@@ -234,5 +356,78 @@ impl Venue for MemoryVenue {
             .map(|_| ())
             .map_err(to_venue_error);
         dropped(drop, cancelled)
+    }
+}
+
+#[async_trait]
+impl VenueFeed for MemoryVenue {
+    async fn executions(&self, from: &FeedPosition, page_size: u32) -> Result<ExecutionPage, VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        inner.record_executions();
+        let start = match from {
+            FeedPosition::Since { at } => inner
+                .executions
+                .iter()
+                .position(|e| e.transaction_time > *at)
+                .unwrap_or(inner.executions.len()),
+            FeedPosition::After { execution_id, .. } => {
+                inner
+                    .executions
+                    .iter()
+                    .position(|e| e.execution_id == *execution_id)
+                    .ok_or_else(|| VenueError::Rejected(format!("page_token `{execution_id}` is not an execution")))?
+                    + 1
+            }
+        };
+        let size = page_size.max(1) as usize;
+        let executions: Vec<VenueExecution> = inner.executions.iter().skip(start).take(size).cloned().collect();
+        let more = executions.len() == size;
+        dropped(drop, Ok(ExecutionPage { executions, more }))
+    }
+
+    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        let limit = limit.max(1) as usize;
+        let mut page = VenueOrderPage::default();
+        let mut last = None;
+        for o in inner.book.orders() {
+            let placed = inner.at(o.created_ms);
+            if placed <= after {
+                continue;
+            }
+            if page.orders.len() == limit {
+                page.next = last;
+                break;
+            }
+            last = Some(placed);
+            if let Ok(order) = view_in(&inner, o) {
+                page.orders.push(order);
+            }
+        }
+        dropped(drop, Ok(page))
+    }
+
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        let found = inner.book.get(venue_order_id).map(|o| VenueOrderRef {
+            venue_order_id: o.id.clone(),
+            client_order_id: o.client_order_id.clone(),
+            status: if inner.replaced_by.contains_key(&o.id) {
+                crate::ports::VenueStatus::Replaced
+            } else {
+                o.status.clone()
+            },
+            filled_quantity: o.filled_qty(),
+            replaced_by: inner.replaced_by.get(&o.id).cloned(),
+            replaces: inner
+                .replaced_by
+                .iter()
+                .find(|(_, new)| **new == o.id)
+                .map(|(old, _)| old.clone()),
+        });
+        dropped(drop, Ok(found))
     }
 }

@@ -1,6 +1,8 @@
 //! The `Venue` port over Alpaca Trading API v2 REST (paper trading, or the local
 //! exchange simulator that speaks the same subset):
-//! `POST /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`.
+//! `POST /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`;
+//! and the account-wide `VenueFeed`: `GET /v2/account/activities/FILL` and
+//! `GET /v2/orders?status=all`, both paged.
 //!
 //! `classify` is the one place HTTP outcomes become port results; `transport` the
 //! one place transport failures do. The secret key is sent as a sensitive header and
@@ -14,10 +16,13 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue};
 use tracing::instrument;
 
-use super::wire::{OrderRequest, OrderResponse, error_message};
+use super::wire::{FillActivity, ListedOrder, OrderRequest, OrderResponse, error_message};
 use crate::config::ConfigError;
-use crate::domain::{Order, OrderId};
-use crate::ports::{Venue, VenueError, VenueOrder};
+use crate::domain::{Order, OrderId, Timestamp};
+use crate::ports::{
+    ExecutionPage, FeedPosition, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderPage,
+    VenueOrderRef,
+};
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 
@@ -111,13 +116,15 @@ pub enum Op {
     Place,
     Find,
     Cancel,
+    /// An account-wide list (activities, orders).
+    List,
 }
 
 /// The one mapping of an HTTP status and body to the port's result. `Ok(None)` is
 /// "no order in the answer": a cancel accepted, or a find that found nothing.
 pub fn classify(op: Op, status: u16, body: &[u8]) -> Result<Option<VenueOrder>, VenueError> {
     match status {
-        200..=299 if op == Op::Cancel => Ok(None),
+        200..=299 if matches!(op, Op::Cancel | Op::List) => Ok(None),
         200..=299 => {
             let parsed: OrderResponse = serde_json::from_slice(body)
                 .map_err(|e| VenueError::Transient(format!("unreadable order in the venue's answer: {e}")))?;
@@ -232,21 +239,138 @@ impl AlpacaVenue {
     }
 
     async fn call(&self, op: Op, request: reqwest::RequestBuilder) -> Result<Option<VenueOrder>, VenueError> {
+        let (status, body) = self.exchange(op, request).await?;
+        self.judge(op, status, &body)
+    }
+
+    /// Sends `request`; the status and body, or the transport failure.
+    async fn exchange(&self, op: Op, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), VenueError> {
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let wait = retry_after(response.headers(), time::OffsetDateTime::now_utc().unix_timestamp());
-        let body = response.bytes().await.map_err(transport)?;
-        let result = match classify(op, status, &body) {
-            Err(VenueError::RateLimited { message, .. }) => Err(VenueError::RateLimited {
+        let body = response.bytes().await.map_err(transport)?.to_vec();
+        if status == 429 {
+            let message = error_message(&body);
+            tracing::warn!(?op, status, %message, "venue call rate limited");
+            return Err(VenueError::RateLimited {
                 retry_after: wait,
                 message,
-            }),
-            other => other,
-        };
+            });
+        }
+        Ok((status, body))
+    }
+
+    fn judge(&self, op: Op, status: u16, body: &[u8]) -> Result<Option<VenueOrder>, VenueError> {
+        let result = classify(op, status, body);
         if let Err(e) = &result {
             tracing::warn!(?op, status, error = %e, "venue call failed");
         }
         result
+    }
+
+    /// A GET of an account-wide list whose 2xx body is a JSON array of `T`.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>, VenueError> {
+        let url = self.url(path)?;
+        let (status, body) = self.exchange(Op::List, self.http.get(url).query(query)).await?;
+        if !(200..=299).contains(&status) {
+            self.judge(Op::List, status, &body)?;
+            return Err(VenueError::Transient(format!("unexpected HTTP status {status}")));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            VenueError::Transient(format!(
+                "unreadable list in the venue's answer to /{}: {e}",
+                path.join("/")
+            ))
+        })
+    }
+}
+
+/// Alpaca's largest `page_size` of account activities.
+pub const MAX_ACTIVITY_PAGE: u32 = 100;
+/// Alpaca's largest `limit` of `GET /v2/orders`.
+pub const MAX_ORDER_PAGE: u32 = 500;
+
+/// How far before the cursor's execution the activities query starts. Alpaca pages
+/// by `page_token` (the last activity id); the `after` bound only keeps the query
+/// small and must include that activity, whose time is rounded to milliseconds.
+const CURSOR_OVERLAP_SECS: i64 = 1;
+
+/// The query of one page of FILL activities after `from`, oldest first.
+pub fn activities_query(from: &FeedPosition, page_size: u32) -> Vec<(&'static str, String)> {
+    let mut query = vec![
+        ("direction", "asc".to_owned()),
+        ("page_size", page_size.clamp(1, MAX_ACTIVITY_PAGE).to_string()),
+    ];
+    match from {
+        FeedPosition::Since { at } => query.push(("after", at.to_string())),
+        FeedPosition::After { execution_id, at } => {
+            query.push(("after", at.plus_seconds(-CURSOR_OVERLAP_SECS).to_string()));
+            query.push(("page_token", execution_id.clone()));
+        }
+    }
+    query
+}
+
+#[async_trait]
+impl VenueFeed for AlpacaVenue {
+    #[instrument(skip(self))]
+    async fn executions(&self, from: &FeedPosition, page_size: u32) -> Result<ExecutionPage, VenueError> {
+        let query = activities_query(from, page_size);
+        let size = page_size.clamp(1, MAX_ACTIVITY_PAGE) as usize;
+        let raw: Vec<FillActivity> = self.list(&["v2", "account", "activities", "FILL"], &query).await?;
+        let more = raw.len() >= size;
+        let executions = raw
+            .into_iter()
+            .map(VenueExecution::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(VenueError::Transient)?;
+        Ok(ExecutionPage { executions, more })
+    }
+
+    #[instrument(skip(self))]
+    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError> {
+        let limit = limit.clamp(1, MAX_ORDER_PAGE);
+        let query = [
+            ("status", "all".to_owned()),
+            ("direction", "asc".to_owned()),
+            ("limit", limit.to_string()),
+            ("after", after.to_string()),
+        ];
+        let raw: Vec<ListedOrder> = self.list(&["v2", "orders"], &query).await?;
+        let full = raw.len() >= limit as usize;
+        let mut last = None;
+        let mut orders = Vec::with_capacity(raw.len());
+        for listed in raw {
+            last = Some(listed.submitted().map_err(VenueError::Transient)?);
+            match VenueOrder::try_from(listed.order) {
+                Ok(order) => orders.push(order),
+                // Another client of the same key placed it: not ours to book.
+                Err(e) => tracing::debug!(error = %e, "venue order that is not ours skipped"),
+            }
+        }
+        Ok(VenueOrderPage {
+            orders,
+            next: if full { last } else { None },
+        })
+    }
+
+    #[instrument(skip(self))]
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
+        if venue_order_id.is_empty() {
+            return Ok(None);
+        }
+        let url = self.url(&["v2", "orders", venue_order_id])?;
+        let (status, body) = self.exchange(Op::Find, self.http.get(url)).await?;
+        match status {
+            200..=299 => serde_json::from_slice::<OrderResponse>(&body)
+                .map(|o| Some(VenueOrderRef::from(o)))
+                .map_err(|e| VenueError::Transient(format!("unreadable order in the venue's answer: {e}"))),
+            _ => self.judge(Op::Find, status, &body).map(|_| None),
+        }
     }
 }
 

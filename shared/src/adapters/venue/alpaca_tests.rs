@@ -120,3 +120,28 @@ fn a_rate_limit_says_when_to_come_back() {
     let far = headers(&[("x-ratelimit-reset", "99999999999")]);
     assert_eq!(retry_after(&far, now), Some(MAX_RETRY_AFTER), "capped");
 }
+
+#[test]
+fn the_activities_query_pages_ascending_from_the_cursor() {
+    let at = crate::domain::Timestamp::parse("2024-01-02T15:00:00.500Z").unwrap();
+    let first = activities_query(&FeedPosition::Since { at }, 500);
+    assert_eq!(
+        first,
+        vec![
+            ("direction", "asc".to_owned()),
+            ("page_size", MAX_ACTIVITY_PAGE.to_string()),
+            ("after", "2024-01-02T15:00:00.5Z".to_owned()),
+        ]
+    );
+    let next = activities_query(
+        &FeedPosition::After {
+            execution_id: "20240102150000500::x".into(),
+            at,
+        },
+        2,
+    );
+    assert_eq!(next[1], ("page_size", "2".to_owned()));
+    // The bound starts before the cursor's execution, so the page token is in the query.
+    assert_eq!(next[2], ("after", "2024-01-02T14:59:59.5Z".to_owned()));
+    assert_eq!(next[3], ("page_token", "20240102150000500::x".to_owned()));
+}

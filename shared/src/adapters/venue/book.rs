@@ -87,6 +87,7 @@ impl BookOrder {
             filled_quantity: self.filled_qty(),
             average_fill_price: self.average_price(),
             reason: self.reason.clone(),
+            replaced_by: None,
         }
     }
 

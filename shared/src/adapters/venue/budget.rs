@@ -3,7 +3,8 @@
 //! is spent the call is not made and answers `RateLimited` with the time the next
 //! window opens. A 429 that gets through anyway (another client on the same key, a
 //! venue window aligned differently) spends the windows until the venue's
-//! `Retry-After`, so no instance asks again before the venue said it may.
+//! `Retry-After`, so no instance asks again before the venue said it may. The same
+//! holds for the account-wide `VenueFeed` calls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::warn;
 
-use crate::domain::{Order, OrderId};
-use crate::ports::{BudgetDecision, Clock, Venue, VenueBudget, VenueError, VenueOrder, VenueRate};
+use crate::domain::{Order, OrderId, Timestamp};
+use crate::ports::{
+    BudgetDecision, Clock, ExecutionPage, FeedPosition, Venue, VenueBudget, VenueError, VenueFeed, VenueOrder,
+    VenueOrderPage, VenueOrderRef, VenueRate,
+};
 
 pub struct BudgetedVenue<V> {
     inner: V,
@@ -23,7 +27,7 @@ pub struct BudgetedVenue<V> {
     clock: Arc<dyn Clock>,
 }
 
-impl<V: Venue> BudgetedVenue<V> {
+impl<V> BudgetedVenue<V> {
     pub fn new(
         inner: V,
         budget: Arc<dyn VenueBudget>,
@@ -94,5 +98,25 @@ impl<V: Venue> Venue for BudgetedVenue<V> {
     async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError> {
         self.admit().await?;
         self.observe(self.inner.cancel(venue_order_id).await).await
+    }
+}
+
+/// The feed's list calls take from the same budget as the order calls: one request
+/// each, whatever the page holds.
+#[async_trait]
+impl<V: VenueFeed> VenueFeed for BudgetedVenue<V> {
+    async fn executions(&self, from: &FeedPosition, page_size: u32) -> Result<ExecutionPage, VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.executions(from, page_size).await).await
+    }
+
+    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.orders(after, limit).await).await
+    }
+
+    async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.venue_order(venue_order_id).await).await
     }
 }

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::domain::{Order, OrderId};
-use crate::ports::{VenueOrder, VenueStatus};
+use crate::domain::{Order, OrderId, Side, Timestamp};
+use crate::ports::{VenueExecution, VenueOrder, VenueOrderRef, VenueStatus};
 
 /// `POST /v2/orders` body. Decimals go as strings, as Alpaca documents them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -59,6 +59,22 @@ pub struct OrderResponse {
     /// Alpaca's: the order that replaced this one (status `replaced`).
     #[serde(default)]
     pub replaced_by: Option<String>,
+    /// Alpaca's: the order this one replaced.
+    #[serde(default)]
+    pub replaces: Option<String>,
+}
+
+impl From<OrderResponse> for VenueOrderRef {
+    fn from(r: OrderResponse) -> Self {
+        VenueOrderRef {
+            venue_order_id: r.id,
+            client_order_id: r.client_order_id,
+            status: VenueStatus::from_alpaca(&r.status),
+            filled_quantity: r.filled_qty.unwrap_or_default(),
+            replaced_by: r.replaced_by,
+            replaces: r.replaces,
+        }
+    }
 }
 
 impl TryFrom<OrderResponse> for VenueOrder {
@@ -75,11 +91,103 @@ impl TryFrom<OrderResponse> for VenueOrder {
             status: VenueStatus::from_alpaca(&r.status),
             filled_quantity: r.filled_qty.unwrap_or_default(),
             average_fill_price: r.filled_avg_price,
-            // The port has no field for it yet: a replaced order says which order
-            // replaced it in its reason, so it is not lost.
+            // A replaced order also names its replacement in its reason, for people.
             reason: r
                 .reason
-                .or_else(|| r.replaced_by.map(|id| format!("replaced by venue order {id}"))),
+                .or_else(|| r.replaced_by.as_ref().map(|id| format!("replaced by venue order {id}"))),
+            replaced_by: r.replaced_by,
+        })
+    }
+}
+
+/// An order of `GET /v2/orders`: the order object, with the submission time the
+/// list is paged by.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ListedOrder {
+    #[serde(flatten)]
+    pub order: OrderResponse,
+    #[serde(default)]
+    pub submitted_at: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+impl ListedOrder {
+    /// When the venue received it (`submitted_at`, else `created_at`), as the list
+    /// orders and pages by it.
+    pub fn submitted(&self) -> Result<Timestamp, String> {
+        let raw = self
+            .submitted_at
+            .as_deref()
+            .or(self.created_at.as_deref())
+            .ok_or_else(|| format!("venue order {} has no submitted_at", self.order.id))?;
+        Timestamp::parse(raw).map_err(|e| format!("venue order {}: submitted_at `{raw}`: {e}", self.order.id))
+    }
+}
+
+/// A FILL activity of `GET /v2/account/activities/FILL` (the document's
+/// `TradingActivities`): the fields this service books.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FillActivity {
+    pub id: String,
+    #[serde(default)]
+    pub activity_type: Option<String>,
+    pub order_id: String,
+    pub symbol: String,
+    pub side: String,
+    #[serde(deserialize_with = "decimal_or_null")]
+    pub price: Option<Decimal>,
+    #[serde(deserialize_with = "decimal_or_null")]
+    pub qty: Option<Decimal>,
+    #[serde(deserialize_with = "decimal_or_null")]
+    pub cum_qty: Option<Decimal>,
+    #[serde(default, deserialize_with = "decimal_or_null")]
+    pub leaves_qty: Option<Decimal>,
+    pub transaction_time: String,
+}
+
+impl TryFrom<FillActivity> for VenueExecution {
+    type Error = String;
+
+    fn try_from(a: FillActivity) -> Result<Self, String> {
+        let bad = |what: &str| format!("FILL activity {}: {what}", a.id);
+        if let Some(kind) = a.activity_type.as_deref().filter(|k| *k != "FILL") {
+            return Err(bad(&format!("activity_type `{kind}` is not FILL")));
+        }
+        let side = match a.side.as_str() {
+            "buy" => Side::Buy,
+            // Alpaca reports a short sale as `sell_short`: a sell all the same.
+            "sell" | "sell_short" => Side::Sell,
+            other => return Err(bad(&format!("side `{other}` is not buy or sell"))),
+        };
+        let price = a
+            .price
+            .filter(|p| *p > Decimal::ZERO)
+            .ok_or_else(|| bad("no positive price"))?;
+        let qty = a
+            .qty
+            .filter(|q| *q > Decimal::ZERO)
+            .ok_or_else(|| bad("no positive qty"))?;
+        let cum_qty = a
+            .cum_qty
+            .filter(|c| *c >= qty)
+            .ok_or_else(|| bad("cum_qty missing or below qty"))?;
+        let transaction_time = Timestamp::parse(&a.transaction_time)
+            .map_err(|e| bad(&format!("transaction_time `{}`: {e}", a.transaction_time)))?;
+        if a.order_id.is_empty() {
+            return Err(bad("no order_id"));
+        }
+        Ok(VenueExecution {
+            execution_id: a.id,
+            venue_order_id: a.order_id,
+            client_order_id: None,
+            symbol: a.symbol,
+            side,
+            price,
+            qty,
+            cum_qty,
+            leaves_qty: a.leaves_qty.unwrap_or_default(),
+            transaction_time,
         })
     }
 }

@@ -123,3 +123,73 @@ fn a_replaced_order_names_its_replacement() {
     assert_eq!(order.status, VenueStatus::Replaced);
     assert_eq!(order.reason.as_deref(), Some("replaced by venue order v-2"));
 }
+
+fn activity(fields: serde_json::Value) -> Result<VenueExecution, String> {
+    let mut json = serde_json::json!({
+        "activity_type": "FILL", "cum_qty": "2", "id": "20220202135509981::2d7be4ff-d1f3-43e9-856a-0f5cf5c5088e",
+        "leaves_qty": "0", "order_id": "b5abe576-6a8a-49f3-a353-46b72c1ccae9", "order_status": "filled",
+        "price": "174.785", "qty": "2", "side": "buy", "symbol": "AAPL",
+        "transaction_time": "2022-02-02T18:55:09.981482Z", "type": "fill"
+    });
+    if let (serde_json::Value::Object(base), serde_json::Value::Object(extra)) = (&mut json, fields) {
+        base.extend(extra);
+    }
+    let parsed: FillActivity = serde_json::from_value(json).map_err(|e| e.to_string())?;
+    VenueExecution::try_from(parsed)
+}
+
+#[test]
+fn a_fill_activity_is_the_venues_execution_with_its_own_id_price_and_time() {
+    // The document's example of `TradingActivities`, with a sub-cent price.
+    let e = activity(serde_json::json!({})).unwrap();
+    assert_eq!(
+        e.execution_id,
+        "20220202135509981::2d7be4ff-d1f3-43e9-856a-0f5cf5c5088e"
+    );
+    assert_eq!(e.venue_order_id, "b5abe576-6a8a-49f3-a353-46b72c1ccae9");
+    assert_eq!(e.client_order_id, None, "a FILL activity does not carry it");
+    assert_eq!((e.side, e.symbol.as_str()), (Side::Buy, "AAPL"));
+    assert_eq!(e.price, Decimal::from_str("174.785").unwrap(), "not rounded");
+    assert_eq!(
+        (e.qty, e.cum_qty, e.leaves_qty),
+        (Decimal::TWO, Decimal::TWO, Decimal::ZERO)
+    );
+    assert_eq!(
+        e.transaction_time,
+        Timestamp::parse("2022-02-02T18:55:09.981Z").unwrap()
+    );
+    let short = activity(serde_json::json!({"side": "sell_short"})).unwrap();
+    assert_eq!(short.side, Side::Sell);
+}
+
+#[test]
+fn a_fill_activity_that_cannot_be_booked_is_refused_by_name() {
+    for (fields, says) in [
+        (serde_json::json!({"price": "0"}), "price"),
+        (serde_json::json!({"qty": null}), "qty"),
+        (serde_json::json!({"cum_qty": "1"}), "cum_qty"),
+        (serde_json::json!({"side": "up"}), "side"),
+        (serde_json::json!({"transaction_time": "today"}), "transaction_time"),
+        (serde_json::json!({"activity_type": "DIV"}), "activity_type"),
+    ] {
+        let err = activity(fields.clone()).unwrap_err();
+        assert!(err.contains(says), "{fields}: {err}");
+    }
+}
+
+#[test]
+fn a_listed_order_carries_its_replacement_and_submission_time() {
+    let id = OrderId::new().to_string();
+    let listed: ListedOrder = serde_json::from_value(serde_json::json!({
+        "id": "old-1", "client_order_id": id, "status": "replaced", "filled_qty": "1", "filled_avg_price": "10",
+        "replaced_by": "new-2", "submitted_at": "2024-01-02T15:00:00.123456Z"
+    }))
+    .unwrap();
+    assert_eq!(
+        listed.submitted().unwrap(),
+        Timestamp::parse("2024-01-02T15:00:00.123Z").unwrap()
+    );
+    let order = VenueOrder::try_from(listed.order).unwrap();
+    assert_eq!(order.status, VenueStatus::Replaced);
+    assert_eq!(order.replaced_by.as_deref(), Some("new-2"));
+}

@@ -1,0 +1,69 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use intake::Intake;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, sdk_config};
+use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue};
+use shared::domain::audit::sha256_hex;
+use shared::ports::{SystemClock, VenueRate};
+
+/// A whole number from `var`, or `default`; failing fast with the variable's name.
+fn number<T: std::str::FromStr>(var: &'static str, default: T) -> Result<T, Error> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("environment variable {var}: `{v}` is not a whole number").into()),
+        Err(_) => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::config::init_tracing();
+    let resources = Resources::from_env()?;
+    let venue_config = AlpacaConfig::from_env()?;
+    let sdk = sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let clock = Arc::new(SystemClock);
+    let feed = BudgetedVenue::new(
+        AlpacaVenue::new(&venue_config)?,
+        Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone())),
+        venue_config.key_id.clone(),
+        VenueRate::ALPACA,
+        clock.clone(),
+    );
+    let poll_secs: u64 = number("INTAKE_POLL_SECS", 2)?;
+    if poll_secs == 0 {
+        return Err("environment variable INTAKE_POLL_SECS: must be at least 1".into());
+    }
+    let handler = Arc::new(Intake {
+        intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), resources.orders_table.clone())),
+        store: Arc::new(DynamoStore::new(dynamo, resources.orders_table, resources.audit_table)),
+        feed: Arc::new(feed),
+        clock,
+        feed_key: sha256_hex(venue_config.key_id.as_bytes())[..16].to_owned(),
+        poll: Duration::from_secs(poll_secs),
+        lookback: Duration::from_secs(number("INTAKE_LOOKBACK_SECS", 7 * 24 * 3600)?),
+        page_size: 100,
+        unknown_status_alarm_secs: number("UNKNOWN_STATUS_ALARM_SECS", 600)?,
+        status_every: number("INTAKE_STATUS_EVERY", 1)?,
+    });
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let handler = handler.clone();
+        async move {
+            let deadline = event.context.deadline();
+            let report = handler
+                .run(|| {
+                    deadline
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default()
+                })
+                .await;
+            Ok::<_, Error>(serde_json::json!({"passes": report.passes, "failed": report.failed,
+                "booked": report.totals.booked, "ended": report.totals.ended}))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,332 @@
+//! The venue intake over the in-memory ports: each venue execution booked once on
+//! our order at the venue's price, quantity and time, keyed by the venue's execution
+//! id, across replayed pages, restarts and a crash between booking and moving the
+//! cursor; a replacement the venue made has its fills booked to our order.
+
+use rust_decimal::Decimal;
+use shared::adapters::memory::{FixedClock, MemoryIntakeStore, MemoryStore, MemoryVenue};
+use shared::app::intake::apply_statuses;
+use shared::app::{AuditContext, IntakeDeps, IntakeError, PassReport, intake_pass, plan_submit, plan_transition};
+use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Pricing, Timestamp, TraderId, validate_order};
+use shared::ports::{Clock, FeedPosition, IntakeStore, OrderStore, Venue, VenueFeed};
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+const FEED: &str = "feed-test";
+
+struct World {
+    store: MemoryStore,
+    intake: MemoryIntakeStore,
+    venue: MemoryVenue,
+    clock: FixedClock,
+    trader: TraderId,
+    start: Timestamp,
+}
+
+async fn world() -> World {
+    let store = MemoryStore::new();
+    let trader = TraderId::parse("intake-alice").unwrap();
+    store.fund_account(&trader, d("100000"), None).await.unwrap();
+    let start = Timestamp::parse("2026-01-05T15:00:00Z").unwrap();
+    let venue = MemoryVenue::new();
+    venue.set_epoch(start.plus_seconds(1));
+    venue.set_price("AAPL", d("190"));
+    World {
+        store,
+        intake: MemoryIntakeStore::new(),
+        venue,
+        clock: FixedClock::new(start.plus_seconds(600)),
+        trader,
+        start,
+    }
+}
+
+impl World {
+    /// A GTC limit buy submitted, claimed with its locator, and placed at the venue,
+    /// as the executor does.
+    async fn working_buy(&self, qty: &str, limit: &str) -> Order {
+        let account = self.store.get_account(&self.trader).await.unwrap().unwrap();
+        let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": qty,
+            "limit_price": limit, "time_in_force": "gtc"});
+        let new = plan_submit(
+            OrderId::new(),
+            validate_order(&body).unwrap(),
+            &account,
+            &Pricing::default(),
+            &AuditContext::system("t"),
+            self.clock.now(),
+        )
+        .unwrap();
+        let order = new.order.clone();
+        self.store.create_order(new).await.unwrap();
+        let claim = plan_transition(
+            &order,
+            &OrderEvent::Claim,
+            None,
+            &AuditContext::system("t"),
+            self.clock.now(),
+        )
+        .unwrap();
+        let claimed = claim.after.clone();
+        self.store.transition(claim).await.unwrap();
+        self.intake.put_order_ref(&order.order_id, &self.trader).await.unwrap();
+        self.venue.place(&claimed).await.unwrap();
+        claimed
+    }
+
+    async fn pass(&self, page_size: u32) -> Result<PassReport, IntakeError> {
+        let deps = IntakeDeps {
+            store: &self.store,
+            intake: &self.intake,
+            feed: &self.venue,
+            clock: &self.clock,
+            feed_key: FEED,
+            start: self.start,
+            page_size,
+            max_pages: 100,
+            orders_since: self.start,
+            unknown_status_alarm_secs: 600,
+            statuses: true,
+        };
+        intake_pass(&deps).await
+    }
+
+    async fn order(&self, order: &Order) -> Order {
+        self.store
+            .get_order(&self.trader, &order.order_id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn cash(&self) -> Decimal {
+        self.store.get_account(&self.trader).await.unwrap().unwrap().cash
+    }
+
+    async fn reserved(&self) -> Decimal {
+        self.store.get_account(&self.trader).await.unwrap().unwrap().reserved
+    }
+
+    /// Our books of `order` equal the venue's executions of it: the same ids, and the
+    /// same filled quantity and notional, exactly.
+    async fn assert_books_match_venue(&self, order: &Order, venue_order_ids: &[String]) {
+        let executions: Vec<_> = self
+            .venue
+            .all_executions()
+            .into_iter()
+            .filter(|e| venue_order_ids.contains(&e.venue_order_id))
+            .collect();
+        let fills = self.store.fills(&self.trader, &order.order_id).await.unwrap();
+        let mut ids: Vec<&str> = fills.iter().map(|f| f.execution_id.as_str()).collect();
+        ids.sort();
+        let mut venue_ids: Vec<&str> = executions.iter().map(|e| e.execution_id.as_str()).collect();
+        venue_ids.sort();
+        assert_eq!(ids, venue_ids, "each venue execution booked once, by its id");
+        for e in &executions {
+            let f = fills.iter().find(|f| f.execution_id == e.execution_id).unwrap();
+            assert_eq!(
+                (f.quantity, f.price, f.executed_at),
+                (e.qty, e.price, e.transaction_time)
+            );
+        }
+        let ours = self.order(order).await;
+        let qty: Decimal = executions.iter().map(|e| e.qty).sum();
+        let notional: Decimal = executions.iter().map(|e| e.qty * e.price).sum();
+        assert_eq!(ours.filled_quantity, qty);
+        assert_eq!(
+            ours.booked_notional,
+            Some(notional),
+            "booked notional equals the venue's exactly"
+        );
+    }
+}
+
+#[tokio::test]
+async fn executions_are_booked_once_at_the_venues_figures_across_replays_and_restarts() {
+    let w = world().await;
+    let order = w.working_buy("10", "150").await;
+    let cash_before = w.cash().await;
+    w.venue.fill(&order.order_id, d("3"), d("149.9951")).unwrap();
+    w.venue.advance_ms(250);
+    w.venue.fill(&order.order_id, d("2"), d("149.5")).unwrap();
+    w.venue.advance_ms(250);
+    w.venue.fill(&order.order_id, d("5"), d("149.25")).unwrap();
+    let venue_id = w.venue.find(&order.order_id).await.unwrap().unwrap().venue_order_id;
+
+    let first = w.pass(2).await.unwrap();
+    assert_eq!((first.booked, first.duplicates, first.refused), (3, 0, 0), "{first:?}");
+    assert!(first.pages >= 2, "read in pages of two");
+    w.assert_books_match_venue(&order, std::slice::from_ref(&venue_id))
+        .await;
+    let filled = w.order(&order).await;
+    assert_eq!(filled.status, OrderStatus::Filled);
+    let notional = d("3") * d("149.9951") + d("2") * d("149.5") + d("5") * d("149.25");
+    let cash_after = w.cash().await;
+    assert!(
+        (cash_before - cash_after - notional).abs() < d("0.03"),
+        "cash moves by the venue's notional"
+    );
+
+    // A restart reads from the cursor: nothing again.
+    let again = w.pass(2).await.unwrap();
+    assert_eq!((again.booked, again.duplicates), (0, 0));
+    // A replay of every page (the cursor back at the start) books nothing twice.
+    let at = w.intake.feed_cursor(FEED).await.unwrap().unwrap();
+    w.intake
+        .advance_feed_cursor(FEED, at.version, &FeedPosition::Since { at: w.start })
+        .await
+        .unwrap();
+    let replay = w.pass(2).await.unwrap();
+    assert_eq!(
+        (replay.booked, replay.duplicates, replay.refused),
+        (0, 3, 0),
+        "{replay:?}"
+    );
+    w.assert_books_match_venue(&order, &[venue_id]).await;
+    assert_eq!(w.cash().await, cash_after);
+    assert_eq!(w.order(&order).await.version, filled.version);
+}
+
+#[tokio::test]
+async fn the_cursor_survives_a_crash_between_booking_and_moving_it() {
+    let w = world().await;
+    let order = w.working_buy("6", "150").await;
+    for (qty, price) in [("1", "149"), ("1", "148.5"), ("2", "148"), ("2", "147.75")] {
+        w.venue.fill(&order.order_id, d(qty), d(price)).unwrap();
+        w.venue.advance_ms(100);
+    }
+    let venue_id = w.venue.find(&order.order_id).await.unwrap().unwrap().venue_order_id;
+    w.intake.fail_next_advance();
+    assert!(w.pass(2).await.is_err(), "the cursor write was lost");
+    assert_eq!(
+        w.intake.feed_cursor(FEED).await.unwrap(),
+        None,
+        "the cursor did not move"
+    );
+    assert_eq!(
+        w.order(&order).await.filled_quantity,
+        d("2"),
+        "the first page was booked"
+    );
+    let after = w.pass(2).await.unwrap();
+    assert_eq!((after.booked, after.duplicates), (2, 2), "{after:?}");
+    w.assert_books_match_venue(&order, &[venue_id]).await;
+    // Two passes racing: the one that read an older cursor cannot move it back.
+    let at = w.intake.feed_cursor(FEED).await.unwrap().unwrap();
+    let stale = w
+        .intake
+        .advance_feed_cursor(FEED, at.version - 1, &FeedPosition::Since { at: w.start })
+        .await;
+    assert!(stale.is_err());
+    assert_eq!(w.intake.feed_cursor(FEED).await.unwrap(), Some(at));
+}
+
+#[tokio::test]
+async fn a_replacements_fills_are_booked_to_our_order_and_nothing_is_released_early() {
+    let w = world().await;
+    let order = w.working_buy("10", "150").await;
+    let reserved_at_start = w.reserved().await;
+    w.venue.fill(&order.order_id, d("4"), d("149.5")).unwrap();
+    let old_id = w.venue.find(&order.order_id).await.unwrap().unwrap().venue_order_id;
+    let new_id = w.venue.replace(&order.order_id, d("140")).unwrap();
+    assert_eq!(
+        w.venue.venue_order(&old_id).await.unwrap().unwrap().replaced_by,
+        Some(new_id.clone())
+    );
+    w.pass(100).await.unwrap();
+    let partly = w.order(&order).await;
+    assert_eq!(
+        (partly.status, partly.filled_quantity),
+        (OrderStatus::PartiallyFilled, d("4"))
+    );
+    let held = w.reserved().await;
+    assert!(
+        held > Decimal::ZERO && held < reserved_at_start,
+        "the rest stays reserved: {held}"
+    );
+
+    w.venue.advance_ms(1_000);
+    w.venue.set_price("AAPL", d("139.5"));
+    let report = w.pass(100).await.unwrap();
+    assert_eq!((report.booked, report.refused), (1, 0), "{report:?}");
+    w.assert_books_match_venue(&order, &[old_id, new_id.clone()]).await;
+    let done = w.order(&order).await;
+    assert_eq!((done.status, done.filled_quantity), (OrderStatus::Filled, d("10")));
+    assert_eq!(w.reserved().await, Decimal::ZERO, "released as it filled, not before");
+    // The replacement was located once and remembered.
+    assert_eq!(w.intake.venue_alias(&new_id).await.unwrap(), Some(order.order_id));
+}
+
+#[tokio::test]
+async fn an_execution_of_an_order_that_is_not_ours_is_refused_not_booked() {
+    let w = world().await;
+    let order = w.working_buy("1", "200").await; // marketable: fills on arrival
+    let stranger = w.working_buy("1", "200").await;
+    // The locator of `stranger` never written: as for an order of another client.
+    let fresh = MemoryIntakeStore::new();
+    fresh.put_order_ref(&order.order_id, &w.trader).await.unwrap();
+    let deps = IntakeDeps {
+        store: &w.store,
+        intake: &fresh,
+        feed: &w.venue,
+        clock: &w.clock,
+        feed_key: FEED,
+        start: w.start,
+        page_size: 10,
+        max_pages: 10,
+        orders_since: w.start,
+        unknown_status_alarm_secs: 600,
+        statuses: true,
+    };
+    let report = intake_pass(&deps).await.unwrap();
+    assert_eq!((report.booked, report.refused), (1, 1), "{report:?}");
+    assert_eq!(w.order(&stranger).await.filled_quantity, Decimal::ZERO);
+    assert!(fresh.feed_cursor(FEED).await.unwrap().is_some(), "the feed moves on");
+}
+
+#[tokio::test]
+async fn a_cancel_confirmed_by_the_venue_after_a_late_fill_books_the_fill_first() {
+    let w = world().await;
+    let order = w.working_buy("10", "150").await;
+    let reserved_at_start = w.reserved().await;
+    w.venue.fill(&order.order_id, d("3"), d("149.5")).unwrap();
+    let at_venue = w.venue.find(&order.order_id).await.unwrap().unwrap();
+    w.venue.cancel(&at_venue.venue_order_id).await.unwrap();
+    // The venue's order list is read before its execution: the order is not ended
+    // with fewer fills than the venue's.
+    let deps = IntakeDeps {
+        store: &w.store,
+        intake: &w.intake,
+        feed: &w.venue,
+        clock: &w.clock,
+        feed_key: FEED,
+        start: w.start,
+        page_size: 10,
+        max_pages: 10,
+        orders_since: w.start,
+        unknown_status_alarm_secs: 600,
+        statuses: true,
+    };
+    let mut report = PassReport::default();
+    apply_statuses(&deps, &mut report).await.unwrap();
+    assert_eq!((report.ended, report.deferred), (0, 1), "{report:?}");
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    assert_eq!(w.reserved().await, reserved_at_start, "nothing released yet");
+    // A full pass books the execution, then ends the order as the venue did.
+    let pass = w.pass(10).await.unwrap();
+    assert_eq!((pass.booked, pass.ended), (1, 1), "{pass:?}");
+    let ended = w.order(&order).await;
+    assert_eq!((ended.status, ended.filled_quantity), (OrderStatus::Cancelled, d("3")));
+    assert_eq!(w.reserved().await, Decimal::ZERO, "the rest released when it ended");
+    w.assert_books_match_venue(&order, &[at_venue.venue_order_id]).await;
+    let records = shared::ports::AuditLog::records(&w.store, &order.order_id)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions.last(), Some(&"CANCEL_CONFIRM"), "{actions:?}");
+    // Passes after that change nothing.
+    let later = w.pass(10).await.unwrap();
+    assert_eq!((later.booked, later.ended), (0, 0));
+}
