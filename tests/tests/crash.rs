@@ -100,7 +100,17 @@ mod crash {
     async fn settle(s: &Stack, row: &mut Row, trader: &TraderId, id: &OrderId, tap: &EventTap, published: u64) {
         let ids = vec![id.to_string()];
         let order = s.order(trader, id).await.unwrap();
-        row.lost_orders = u64::from(order.status.to_string() != "FILLED" || order.version != 3);
+        // Claim, fill, and one more version for each placement retried after its
+        // window closed (a restart slower than the placement window re-opens it first,
+        // as a PLACEMENT_RETRY record: `app::execute`).
+        let retries = s
+            .audit_actions(trader)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|a| a.as_str() == "PLACEMENT_RETRY")
+            .count() as u64;
+        row.lost_orders = u64::from(order.status.to_string() != "FILLED" || order.version != 3 + retries);
         row.duplicated_venue_orders = duplicated_venue_orders(s, &ids).await.unwrap();
         let at_venue = s.sim_orders(&id.to_string()).await.unwrap().len();
         row.lost_orders += u64::from(at_venue == 0);
