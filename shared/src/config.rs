@@ -6,12 +6,41 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use crate::domain::{Price, Pricing, Symbol};
+use crate::ports::VenueRate;
 
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {var}: {problem}")]
 pub struct ConfigError {
     pub var: &'static str,
     pub problem: String,
+}
+
+/// A whole number from `var`, or `default` when it is not set.
+pub fn number_from_env<T: FromStr>(var: &'static str, default: T) -> Result<T, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) => v.trim().parse().map_err(|_| ConfigError {
+            var,
+            problem: format!("`{v}` is not a whole number"),
+        }),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The venue budget every function that calls the venue draws from (they must all
+/// read the same): `VENUE_RATE_LIMIT_PER_MIN` (default 200, Alpaca's limit per API
+/// key) and `VENUE_RATE_WINDOW_SECS` (default 5).
+pub fn venue_rate_from_env() -> Result<VenueRate, ConfigError> {
+    let rate = VenueRate {
+        per_minute: number_from_env("VENUE_RATE_LIMIT_PER_MIN", VenueRate::ALPACA.per_minute)?,
+        window_secs: number_from_env("VENUE_RATE_WINDOW_SECS", VenueRate::ALPACA.window_secs)?,
+    };
+    if rate.per_minute == 0 || rate.window_secs == 0 {
+        return Err(ConfigError {
+            var: "VENUE_RATE_LIMIT_PER_MIN",
+            problem: "the venue rate and its window must be at least 1".into(),
+        });
+    }
+    Ok(rate)
 }
 
 /// `REFERENCE_PRICES` (`AAPL=190.12,MSFT=410`) values market and stop orders;

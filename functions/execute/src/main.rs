@@ -5,21 +5,8 @@ use execute::{Execute, ExecutePolicy};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, SqsQueue, sdk_config};
 use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue};
-use shared::ports::{SystemClock, VenueRate};
-
-/// `RECHECK_DELAY_SECS` (default 5), `MAX_RECEIVES` (default 8, the template's
-/// maxReceiveCount), `RETRY_BACKOFF_BASE_MS` (default 2000) and the venue budget's
-/// `VENUE_RATE_LIMIT_PER_MIN` (default 200, Alpaca's) and `VENUE_RATE_WINDOW_SECS`
-/// (default 5), failing fast with the variable's name.
-fn number<T: std::str::FromStr>(var: &'static str, default: T) -> Result<T, Error> {
-    match std::env::var(var) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("environment variable {var}: `{v}` is not a whole number").into()),
-        Err(_) => Ok(default),
-    }
-}
+use shared::config::{number_from_env, venue_rate_from_env};
+use shared::ports::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,10 +21,7 @@ async fn main() -> Result<(), Error> {
     let sdk = sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     // Every venue call draws from the deployment's budget for this API key.
-    let rate = VenueRate {
-        per_minute: number("VENUE_RATE_LIMIT_PER_MIN", VenueRate::ALPACA.per_minute)?,
-        window_secs: number("VENUE_RATE_WINDOW_SECS", VenueRate::ALPACA.window_secs)?,
-    };
+    let rate = venue_rate_from_env()?;
     let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone()));
     let venue = BudgetedVenue::new(venue, budget, venue_config.key_id.clone(), rate, Arc::new(SystemClock));
     let handler = Arc::new(Execute {
@@ -46,9 +30,9 @@ async fn main() -> Result<(), Error> {
         venue: Arc::new(venue),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
         clock: Arc::new(SystemClock),
-        recheck_delay_secs: number("RECHECK_DELAY_SECS", 5)?,
-        max_receives: number("MAX_RECEIVES", 8)?,
-        backoff_base_ms: number("RETRY_BACKOFF_BASE_MS", execute::BACKOFF_BASE_MS)?,
+        recheck_delay_secs: number_from_env("RECHECK_DELAY_SECS", 5)?,
+        max_receives: number_from_env("MAX_RECEIVES", 8)?,
+        backoff_base_ms: number_from_env("RETRY_BACKOFF_BASE_MS", execute::BACKOFF_BASE_MS)?,
         policy,
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {

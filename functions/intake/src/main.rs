@@ -5,19 +5,9 @@ use intake::Intake;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, sdk_config};
 use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue};
+use shared::config::{number_from_env, venue_rate_from_env};
 use shared::domain::audit::sha256_hex;
-use shared::ports::{SystemClock, VenueRate};
-
-/// A whole number from `var`, or `default`; failing fast with the variable's name.
-fn number<T: std::str::FromStr>(var: &'static str, default: T) -> Result<T, Error> {
-    match std::env::var(var) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("environment variable {var}: `{v}` is not a whole number").into()),
-        Err(_) => Ok(default),
-    }
-}
+use shared::ports::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -31,10 +21,10 @@ async fn main() -> Result<(), Error> {
         AlpacaVenue::new(&venue_config)?,
         Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone())),
         venue_config.key_id.clone(),
-        VenueRate::ALPACA,
+        venue_rate_from_env()?,
         clock.clone(),
     );
-    let poll_secs: u64 = number("INTAKE_POLL_SECS", 2)?;
+    let poll_secs: u64 = number_from_env("INTAKE_POLL_SECS", 2)?;
     if poll_secs == 0 {
         return Err("environment variable INTAKE_POLL_SECS: must be at least 1".into());
     }
@@ -45,10 +35,10 @@ async fn main() -> Result<(), Error> {
         clock,
         feed_key: sha256_hex(venue_config.key_id.as_bytes())[..16].to_owned(),
         poll: Duration::from_secs(poll_secs),
-        lookback: Duration::from_secs(number("INTAKE_LOOKBACK_SECS", 7 * 24 * 3600)?),
+        lookback: Duration::from_secs(number_from_env("INTAKE_LOOKBACK_SECS", 7 * 24 * 3600)?),
         page_size: 100,
-        unknown_status_alarm_secs: number("UNKNOWN_STATUS_ALARM_SECS", 600)?,
-        status_every: number("INTAKE_STATUS_EVERY", 1)?,
+        unknown_status_alarm_secs: number_from_env("UNKNOWN_STATUS_ALARM_SECS", 600)?,
+        status_every: number_from_env("INTAKE_STATUS_EVERY", 1)?,
     });
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let handler = handler.clone();
