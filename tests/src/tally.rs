@@ -97,11 +97,13 @@ pub async fn wrong_balance(
             let (q, p) = (dec(&f["quantity"]), dec(&f["price"]));
             let symbol = order["symbol"].as_str().unwrap_or_default().to_owned();
             let position = positions.entry(symbol).or_default();
+            // Each booked fill moves cash by its notional to the cent (`money::cents`).
+            let notional = shared::domain::money::cents(q * p);
             if buy {
-                cash -= q * p;
+                cash -= notional;
                 *position += q;
             } else {
-                cash += q * p;
+                cash += notional;
                 *position -= q;
             }
         }
