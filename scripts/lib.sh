@@ -174,6 +174,15 @@ reference_prices() {
     echo "${REFERENCE_PRICES:-AAPL=190.12,MSFT=410.50,GOOG=175.25,AMZN=185.40,TSLA=250.00}"
 }
 
+# The local venue's request limit a minute per API key: the simulator answers 429 past
+# it and the functions' venue budget (VENUE_RATE_LIMIT_PER_MIN) paces to it, so the
+# two always agree. Alpaca's is 200; the local stacks default to 6000 so that the
+# test suites, which run many traders at once, are not paced to one desk's key
+# (VENUE_RATE_LIMIT_PER_MIN=200 make dev runs at Alpaca's).
+venue_rate_limit() {
+    echo "${VENUE_RATE_LIMIT_PER_MIN:-6000}"
+}
+
 # The functions' environment: the stack's resources plus pricing and log format.
 write_functions_env() {
     local stack_env="$1" out="$2"
@@ -188,6 +197,8 @@ write_functions_env() {
         echo "VENUE_API_KEY_ID=${VENUE_API_KEY_ID:-local}"
         echo "VENUE_API_SECRET_KEY=${VENUE_API_SECRET_KEY:-local}"
         echo "RECHECK_DELAY_SECS=${RECHECK_DELAY_SECS:-1}"
+        # The venue budget paces to the limit the simulator enforces (one knob).
+        echo "VENUE_RATE_LIMIT_PER_MIN=$(venue_rate_limit)"
         # execute's retry backoff starts at 200 ms (production: 2 s), so a message's
         # retry budget (MAX_RECEIVES=8) is spent in 25-40 s, not in minutes: the
         # outage tests watch an order stall and get dead-lettered.
@@ -205,9 +216,8 @@ write_functions_env() {
 #   start_simulator PORT [simulator flags...]
 # Every /v2 exchange is recorded as JSON lines to $SIM_RECORDING (default
 # $LOG_DIR/venue-exchanges.jsonl), which tools/check_alpaca.py checks against Alpaca's
-# document. The per-key rate limit is SIM_RATE_LIMIT_PER_MIN (default 0 = off in
-# these stacks; the simulator's own default is Alpaca's 200): per-order re-checks
-# would spend it as soon as a few orders rest.
+# document. Its per-key rate limit is venue_rate_limit's, the one the functions'
+# venue budget paces to.
 start_simulator() {
     local port="$1" target
     shift
@@ -216,7 +226,7 @@ start_simulator() {
     target="$(cargo_target_dir)"
     export SIM_RECORDING="${SIM_RECORDING:-$LOG_DIR/venue-exchanges.jsonl}"
     start_bg simulator "$target/debug/venue-simulator" --listen "127.0.0.1:$port" \
-        --rate-limit-per-min "${SIM_RATE_LIMIT_PER_MIN:-0}" "$@"
+        --rate-limit-per-min "$(venue_rate_limit)" "$@"
     export SIMULATOR_URL="http://127.0.0.1:$port"
     export VENUE_BASE_URL="$SIMULATOR_URL"
     wait_for_http "$SIMULATOR_URL/_sim/health" simulator 30

@@ -91,6 +91,23 @@ impl Stack {
         Ok(body["orders"].as_array().cloned().unwrap_or_default())
     }
 
+    /// The venue's orders for `order_id` once it has at least one, polling until
+    /// `timeout`: a claimed order reaches the venue a moment later, or later still
+    /// when the venue budget holds it for the next window.
+    pub async fn wait_at_venue(&self, order_id: &str, timeout: Duration) -> anyhow::Result<Vec<Value>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let orders = self.sim_orders(order_id).await?;
+            if !orders.is_empty() {
+                return Ok(orders);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("order {order_id} did not reach the venue within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// `POST /_faults` on the emulator (`{"put_events": "error"}`).
     pub async fn emulator_faults(&self, faults: Value) -> anyhow::Result<()> {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL")?;

@@ -124,7 +124,9 @@ mod faults {
         // Every call's answer is lost: the orders reach the venue, ours stay SUBMITTED.
         for id in &ids {
             s.wait_for_status(&t, id, &["SUBMITTED"], WAIT).await.unwrap();
+            s.wait_at_venue(id, WAIT).await.unwrap();
         }
+        // The retries that follow look the orders up instead of placing them again.
         tokio::time::sleep(Duration::from_secs(3)).await;
         for id in &ids {
             assert_eq!(
