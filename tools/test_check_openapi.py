@@ -403,6 +403,28 @@ def test_a_replayed_201_without_its_header_fails():
     assert_fails(rec, "POST /api/v1/orders 201 headers.idempotent-replayed:", "repeats an earlier response body")
 
 
+def test_a_replay_recorded_before_its_original_passes():
+    # The replay was answered from the stored outcome while the original request was
+    # still finishing: the gateway records the replay first.
+    rec = full_recording()
+    original = find(rec, "POST /api/v1/orders", 201, nth=0)
+    replay = find(rec, "POST /api/v1/orders", 201, nth=1)
+    assert original["body"] == replay["body"] and "idempotent-replayed" in replay["headers"]
+    i, j = rec.index(original), rec.index(replay)
+    rec[i], rec[j] = replay, original
+    rec = [{**x, "line": n} for n, x in enumerate(rec, 1)]
+    assert failures(SPEC, rec) == []
+
+
+def test_two_originals_of_one_body_fail_in_any_order():
+    rec = full_recording()
+    replay = find(rec, "POST /api/v1/orders", 201, nth=1)
+    del replay["headers"]["idempotent-replayed"]
+    rec.insert(0, rec.pop(rec.index(replay)))
+    rec = [{**x, "line": n} for n, x in enumerate(rec, 1)]
+    assert_fails(rec, "POST /api/v1/orders 201 headers.idempotent-replayed:", "two answers claim to be the original")
+
+
 def test_an_api_header_where_it_is_not_documented_fails():
     rec = full_recording()
     find(rec, "POST /api/v1/orders", 400)["headers"]["idempotent-replayed"] = "true"
