@@ -183,6 +183,26 @@ venue_rate_limit() {
     echo "${VENUE_RATE_LIMIT_PER_MIN:-6000}"
 }
 
+# Creates (or updates) the secret NAME holding the venue keys in the emulator at
+# $AWS_ENDPOINT_URL, as `aws secretsmanager create-secret` would; prints its ARN.
+#   put_venue_secret NAME KEY_ID SECRET_KEY
+put_venue_secret() {
+    "$VENV_PY" - "$@" <<'PY'
+import json, os, sys
+
+import boto3
+
+name, key_id, secret_key = sys.argv[1:4]
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+value = json.dumps({"key_id": key_id, "secret_key": secret_key})
+try:
+    arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+except sm.exceptions.ResourceExistsException:
+    arn = sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+print(arn)
+PY
+}
+
 # The functions' environment: the stack's resources plus pricing and log format.
 write_functions_env() {
     local stack_env="$1" out="$2"
@@ -194,8 +214,13 @@ write_functions_env() {
         # The execute function's venue (the exchange simulator locally) and re-check delay.
         # cargo-lambda's env-file parser needs values with '=' or ',' quoted.
         [[ -z "${VENUE_BASE_URL:-}" ]] || echo "VENUE_BASE_URL=\"$VENUE_BASE_URL\""
-        echo "VENUE_API_KEY_ID=${VENUE_API_KEY_ID:-local}"
-        echo "VENUE_API_SECRET_KEY=${VENUE_API_SECRET_KEY:-local}"
+        # The venue's keys as a deployed stack keeps them: a Secrets Manager secret (in
+        # the emulator) that execute and intake read at start, again after
+        # VENUE_SECRET_REFRESH_SECS and after a 401; only its ARN is in their environment.
+        local arn
+        arn="$(put_venue_secret "${ORDERS_TABLE%-OrdersTable}/venue" "${VENUE_API_KEY_ID:-local}" \
+            "${VENUE_API_SECRET_KEY:-local}")" || die "could not put the venue secret into the emulator"
+        echo "VENUE_SECRET_ARN=\"$arn\""
         echo "RECHECK_DELAY_SECS=${RECHECK_DELAY_SECS:-1}"
         # The venue budget paces to the limit the simulator enforces (one knob).
         echo "VENUE_RATE_LIMIT_PER_MIN=$(venue_rate_limit)"

@@ -335,8 +335,10 @@ class CodeScan:
         return out
 
     # -- functions -------------------------------------------------------------
-    def env_to_logical(self) -> dict[str, str]:
-        """Resources field -> logical id, via mod.rs's env var names and the template's Globals."""
+    def env_to_logical(self, function: str) -> dict[str, str]:
+        """Resources field -> logical id, via mod.rs's env var names and the template's
+        Globals; then permissions.yaml's `function_fields` (a resource a main.rs names
+        by a variable of that name), via the function's own Environment."""
         mod = mask(self.read(f"{ADAPTERS}/mod.rs"))
         src = self.read(f"{ADAPTERS}/mod.rs")
         variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
@@ -347,6 +349,14 @@ class CodeScan:
             if not (isinstance(value, dict) and "Ref" in value):
                 raise ScanError(f"{env} (Resources.{m.group(1)}) is not a !Ref in the template's Globals")
             out[m.group(1)] = value["Ref"]
+        own = self.template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+        for field_name, env in self.perms.get("function_fields", {}).items():
+            value = own.get(env)
+            if value is None:
+                continue
+            if not (isinstance(value, dict) and "Ref" in value):
+                raise ScanError(f"{function}: {env} ({field_name}) is not a !Ref in its Environment")
+            out[field_name] = value["Ref"]
         return out
 
     def app_modules(self, masked: str, seen: set[str]) -> list[str]:
@@ -370,7 +380,7 @@ class CodeScan:
 
     def function_grants(self, name: str) -> Grants:
         adapters = self.adapters()
-        fields = self.env_to_logical()
+        fields = self.env_to_logical(self.perms["functions"][name]["resource"])
         main = mask(without_tests(self.read(f"functions/{name}/src/main.rs")))
         main_src = without_tests(self.read(f"functions/{name}/src/main.rs"))
         built: dict[str, dict[str, str]] = {}  # struct -> self.<param> -> logical id
@@ -381,7 +391,7 @@ class CodeScan:
                     raise ScanError(f"functions/{name}/src/main.rs: {struct}::new with {len(args)} resources")
                 mapping = {}
                 for param, arg in zip(ad.resource_params, args):
-                    fm = re.fullmatch(r"&?\s*resources\s*\.\s*(\w+)(?:\.clone\(\))?", arg.strip())
+                    fm = re.fullmatch(r"&?\s*(?:resources\s*\.\s*)?(\w+)(?:\.clone\(\))?", arg.strip())
                     if not fm or fm.group(1) not in fields:
                         raise ScanError(f"functions/{name}/src/main.rs: {struct}::new gets `{arg}`, not a Resources field")
                     mapping[f"self.{param}"] = fields[fm.group(1)]

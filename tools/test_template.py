@@ -157,14 +157,29 @@ def check_alarms(t: dict[str, Any]) -> list[str]:
     return errors
 
 
+SECRET_VARIABLES = ("VENUE_API_KEY_ID", "VENUE_API_SECRET_KEY")
+
+
 def check_secrets_not_in_config(t: dict[str, Any]) -> list[str]:
-    """4 (part): nothing secret resolved into a function's configuration."""
+    """4: nothing secret in a function's configuration (no resolved reference, no key
+    variable); the functions that call the venue get only the secret's ARN, a !Ref to
+    a required parameter that takes nothing but a Secrets Manager ARN."""
     errors = []
-    envs = [((t.get("Globals") or {}).get("Function") or {}).get("Environment")]
-    envs += [(fn.get("Properties") or {}).get("Environment") for fn in functions(t).values()]
-    for env in envs:
+    envs = {"Globals": ((t.get("Globals") or {}).get("Function") or {}).get("Environment")}
+    envs |= {lid: (fn.get("Properties") or {}).get("Environment") for lid, fn in functions(t).items()}
+    for lid, env in envs.items():
         if "{{resolve:secretsmanager" in str(env) or "{{resolve:ssm-secure" in str(env):
-            errors.append(f"a function environment resolves a secret: {env}")
+            errors.append(f"{lid}: a function environment resolves a secret: {env}")
+        for var in SECRET_VARIABLES:
+            if var in ((env or {}).get("Variables") or {}):
+                errors.append(f"{lid}: {var} is in the function's configuration")
+    for lid in ("ExecuteFunction", "IntakeFunction"):
+        ref = (((envs.get(lid) or {}).get("Variables") or {}).get("VENUE_SECRET_ARN") or {})
+        param = (t.get("Parameters") or {}).get(ref.get("Ref", "") if isinstance(ref, dict) else "")
+        if not param:
+            errors.append(f"{lid}: VENUE_SECRET_ARN is not a !Ref to a parameter")
+        elif "Default" in param or ":secretsmanager:" not in str(param.get("AllowedPattern", "")):
+            errors.append(f"{lid}: VENUE_SECRET_ARN's parameter has a default or takes more than a secret's ARN")
     return errors
 
 
@@ -295,10 +310,8 @@ def main() -> int:
         "prod_config_cannot_keep_placeholders": lambda t: check_prod_config(t, samconfig),
         "scopes_audit_policy_rule_targets_tracing_names": check_hardening,
     }
-    # Known open, reported but not failing the run: issue 16 item 4 (venue keys read from
-    # Secrets Manager at runtime) is not built yet; the template still resolves the keys
-    # into execute's environment. Remove the entry once it is, and the check holds it.
-    pending = {"no_secret_in_function_configuration": "issue 16 item 4 (venue keys from Secrets Manager at runtime) open"}
+    # Known open, reported but not failing the run (none now).
+    pending: dict[str, str] = {}
     print("infra/template.yaml and samconfig.toml against issue 16")
     for name, check in checks.items():
         if name in pending:
@@ -331,7 +344,7 @@ def main() -> int:
 
     def set_env(t: dict[str, Any]) -> None:
         env = props(t, "ExecuteFunction").setdefault("Environment", {}).setdefault("Variables", {})
-        env["VENUE_API_SECRET_KEY"] = {"Fn::Sub": "{{resolve:secretsmanager:${VenueSecretId}:SecretString:secret_key}}"}
+        env["VENUE_API_SECRET_KEY"] = {"Fn::Sub": "{{resolve:secretsmanager:${VenueSecretArn}:SecretString:secret_key}}"}
 
     def prod_placeholder(cfg: dict[str, Any]) -> dict[str, Any]:
         c = copy.deepcopy(cfg)
@@ -356,6 +369,8 @@ def main() -> int:
         ("refuses_a_silent_long_iterator_alarm", check_alarms, lambda t: props(t, "PublishIteratorAgeLongAlarm").update(TreatMissingData="notBreaching"), "silence"),
         ("refuses_a_venue_alarm_without_its_filter", check_alarms, lambda t: res(t).pop("VenueErrorsMetric"), "VenueErrors"),
         ("refuses_a_secret_in_the_environment", check_secrets_not_in_config, set_env, "resolves a secret"),
+        ("refuses_a_plain_key_in_the_environment", check_secrets_not_in_config, lambda t: props(t, "IntakeFunction")["Environment"]["Variables"].update(VENUE_API_KEY_ID="PKTEST"), "VENUE_API_KEY_ID is in"),
+        ("refuses_a_default_secret", check_secrets_not_in_config, lambda t: t["Parameters"]["VenueSecretArn"].update(Default="arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"), "has a default"),
         ("refuses_an_uncapped_work_mapping", check_concurrency, lambda t: event_of(t, "SQS")[1].pop("ScalingConfig"), "MaximumConcurrency"),
         ("refuses_unreserved_submit", check_concurrency, lambda t: props(t, "SubmitFunction").pop("ReservedConcurrentExecutions"), "SubmitFunction"),
         ("refuses_a_placeholder_default", lambda t: check_prod_config(t, samconfig), lambda t: t["Parameters"]["JwtIssuer"].update(Default="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"), "JwtIssuer has a default"),

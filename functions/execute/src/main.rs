@@ -3,8 +3,10 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use execute::{Execute, ExecutePolicy};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, SqsQueue, sdk_config};
-use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue};
+use shared::adapters::aws::{
+    DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, SecretsManagerKeys, SqsQueue, sdk_config,
+};
+use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue, KeySource, KeysFrom};
 use shared::config::{number_from_env, venue_rate_from_env};
 use shared::ports::SystemClock;
 
@@ -13,17 +15,30 @@ async fn main() -> Result<(), Error> {
     shared::config::init_tracing();
     let resources = Resources::from_env()?;
     let venue_config = AlpacaConfig::from_env()?;
-    let venue = AlpacaVenue::new(&venue_config)?;
     let policy = ExecutePolicy {
         venue_timeout: venue_config.timeout,
         max_immediate_age: shared::config::max_market_order_age_from_env()?,
     };
     let sdk = sdk_config().await;
+    // The venue's keys: read from the secret at start (and again as the adapter
+    // needs), or fixed in the environment (the local stacks).
+    let venue = match &venue_config.keys {
+        KeysFrom::Secret { venue_secret, refresh } => {
+            let secret = Arc::new(SecretsManagerKeys::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                venue_secret.clone(),
+            ));
+            let first = secret.load().await?;
+            AlpacaVenue::with_source(&venue_config, secret, first, *refresh)?
+        }
+        KeysFrom::Fixed(_) => AlpacaVenue::new(&venue_config)?,
+    };
+    let key_id = venue.key_id();
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     // Every venue call draws from the deployment's budget for this API key.
     let rate = venue_rate_from_env()?;
     let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone()));
-    let venue = BudgetedVenue::new(venue, budget, venue_config.key_id.clone(), rate, Arc::new(SystemClock));
+    let venue = BudgetedVenue::new(venue, budget, key_id, rate, Arc::new(SystemClock));
     let handler = Arc::new(Execute {
         intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), resources.orders_table.clone())),
         store: Arc::new(DynamoStore::new(dynamo, resources.orders_table, resources.audit_table)),

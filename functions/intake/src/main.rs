@@ -3,8 +3,10 @@ use std::time::Duration;
 
 use intake::Intake;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, sdk_config};
-use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue};
+use shared::adapters::aws::{
+    DynamoIntakeStore, DynamoStore, DynamoVenueBudget, Resources, SecretsManagerKeys, sdk_config,
+};
+use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue, KeySource, KeysFrom};
 use shared::config::{number_from_env, venue_rate_from_env};
 use shared::domain::audit::sha256_hex;
 use shared::ports::SystemClock;
@@ -17,10 +19,24 @@ async fn main() -> Result<(), Error> {
     let sdk = sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let clock = Arc::new(SystemClock);
+    // The venue's keys: read from the secret at start (and again as the adapter
+    // needs), or fixed in the environment (the local stacks).
+    let venue = match &venue_config.keys {
+        KeysFrom::Secret { venue_secret, refresh } => {
+            let secret = Arc::new(SecretsManagerKeys::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                venue_secret.clone(),
+            ));
+            let first = secret.load().await?;
+            AlpacaVenue::with_source(&venue_config, secret, first, *refresh)?
+        }
+        KeysFrom::Fixed(_) => AlpacaVenue::new(&venue_config)?,
+    };
+    let key_id = venue.key_id();
     let feed = BudgetedVenue::new(
-        AlpacaVenue::new(&venue_config)?,
+        venue,
         Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone())),
-        venue_config.key_id.clone(),
+        key_id.clone(),
         venue_rate_from_env()?,
         clock.clone(),
     );
@@ -33,7 +49,7 @@ async fn main() -> Result<(), Error> {
         store: Arc::new(DynamoStore::new(dynamo, resources.orders_table, resources.audit_table)),
         feed: Arc::new(feed),
         clock,
-        feed_key: sha256_hex(venue_config.key_id.as_bytes())[..16].to_owned(),
+        feed_key: sha256_hex(key_id.as_bytes())[..16].to_owned(),
         poll: Duration::from_secs(poll_secs),
         lookback: Duration::from_secs(number_from_env("INTAKE_LOOKBACK_SECS", 7 * 24 * 3600)?),
         page_size: 100,

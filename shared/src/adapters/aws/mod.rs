@@ -5,6 +5,7 @@ mod dynamo;
 mod eventbridge;
 mod intake_store;
 pub mod items;
+mod secrets;
 mod sqs;
 pub mod stream;
 mod venue_budget;
@@ -12,6 +13,7 @@ mod venue_budget;
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
 pub use intake_store::DynamoIntakeStore;
+pub use secrets::{SecretsManagerKeys, parse_keys};
 pub use sqs::SqsQueue;
 pub use venue_budget::DynamoVenueBudget;
 

@@ -7,9 +7,17 @@
 //! `classify` is the one place HTTP outcomes become port results; `transport` the
 //! one place transport failures do. The secret key is sent as a sensitive header and
 //! never logged (the config's `Debug` masks it).
+//!
+//! **Keys.** Fixed (`VENUE_API_KEY_ID` / `VENUE_API_SECRET_KEY`: the local stacks and
+//! tools), or read at runtime from a `KeySource` (a deployed function: the secret named
+//! by `VENUE_SECRET_ARN`, never in its configuration). Read keys are cached and read
+//! again once older than `VENUE_SECRET_REFRESH_SECS` (default 300: a rotated key is
+//! picked up within five minutes) and at once after the venue answers 401, when the
+//! refused request is sent once more if the keys changed.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Url;
@@ -26,54 +34,107 @@ use crate::ports::{
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 
-/// Where the venue is and how to sign in to it.
-#[derive(Clone)]
-pub struct AlpacaConfig {
-    /// e.g. `https://paper-api.alpaca.markets` or `http://127.0.0.1:8900`.
-    pub base_url: Url,
+/// The venue's API key pair. `Debug` shows the key id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VenueKeys {
     pub key_id: String,
     secret_key: String,
-    /// Whole-request timeout (connect, send, read the body).
-    pub timeout: Duration,
 }
 
-impl fmt::Debug for AlpacaConfig {
+impl fmt::Debug for VenueKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlpacaConfig")
-            .field("base_url", &self.base_url.as_str())
+        f.debug_struct("VenueKeys")
             .field("key_id", &self.key_id)
             .field("secret_key", &"<redacted>")
-            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
+impl VenueKeys {
+    /// Both must be non-empty and fit in an HTTP header; the error names which one is
+    /// wrong (never its value: it may be the secret).
+    pub fn new(key_id: &str, secret_key: &str) -> Result<Self, String> {
+        for (name, value) in [("the key id", key_id), ("the secret key", secret_key)] {
+            if value.trim().is_empty() {
+                return Err(format!("{name} is empty"));
+            }
+            if HeaderValue::from_str(value.trim()).is_err() {
+                return Err(format!("{name} holds characters not allowed in an HTTP header"));
+            }
+        }
+        Ok(Self {
+            key_id: key_id.trim().to_owned(),
+            secret_key: secret_key.trim().to_owned(),
+        })
+    }
+
+    /// The two auth headers, the secret marked sensitive (never logged by reqwest).
+    fn headers(&self) -> Result<(HeaderValue, HeaderValue), VenueError> {
+        let bad = || VenueError::Transient("the venue keys do not fit in an HTTP header".into());
+        let key = HeaderValue::from_str(&self.key_id).map_err(|_| bad())?;
+        let mut secret = HeaderValue::from_str(&self.secret_key).map_err(|_| bad())?;
+        secret.set_sensitive(true);
+        Ok((key, secret))
+    }
+}
+
+/// Where the keys are read at runtime (a secret store). The error says what failed,
+/// never a secret value.
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    async fn load(&self) -> Result<VenueKeys, String>;
+}
+
+/// The default age after which keys read from a `KeySource` are read again.
+pub const DEFAULT_KEY_REFRESH: Duration = Duration::from_secs(300);
+
+/// Where the venue's keys come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeysFrom {
+    /// Given in the environment (local stacks, tools, tests).
+    Fixed(VenueKeys),
+    /// A secret read at runtime (`VENUE_SECRET_ARN`), again after `refresh`.
+    Secret { venue_secret: String, refresh: Duration },
+}
+
+/// Where the venue is and how to sign in to it.
+#[derive(Clone, Debug)]
+pub struct AlpacaConfig {
+    /// e.g. `https://paper-api.alpaca.markets` or `http://127.0.0.1:8900`.
+    pub base_url: Url,
+    pub keys: KeysFrom,
+    /// Whole-request timeout (connect, send, read the body).
+    pub timeout: Duration,
+}
+
 impl AlpacaConfig {
+    /// Fixed keys; panics never: invalid keys are refused when the adapter starts.
     pub fn new(base_url: Url, key_id: &str, secret_key: &str, timeout: Duration) -> Self {
         Self {
             base_url,
-            key_id: key_id.to_owned(),
-            secret_key: secret_key.to_owned(),
+            keys: KeysFrom::Fixed(VenueKeys {
+                key_id: key_id.to_owned(),
+                secret_key: secret_key.to_owned(),
+            }),
             timeout,
         }
     }
 
-    /// `VENUE_BASE_URL`, `VENUE_API_KEY_ID`, `VENUE_API_SECRET_KEY`, and
-    /// `VENUE_TIMEOUT_MS` (default 2000).
+    /// `VENUE_BASE_URL`, the keys (`VENUE_SECRET_ARN` with `VENUE_SECRET_REFRESH_SECS`,
+    /// else `VENUE_API_KEY_ID` and `VENUE_API_SECRET_KEY`), and `VENUE_TIMEOUT_MS`
+    /// (default 2000).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// As `from_env`, reading variables through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |var: &str| get(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let required = |var: &'static str| {
-            get(var)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError {
-                    var,
-                    problem: "is not set".to_owned(),
-                })
+            set(var).ok_or(ConfigError {
+                var,
+                problem: "is not set".to_owned(),
+            })
         };
         let raw_url = required("VENUE_BASE_URL")?;
         let base_url = Url::parse(&raw_url)
@@ -83,17 +144,37 @@ impl AlpacaConfig {
                 var: "VENUE_BASE_URL",
                 problem: format!("`{raw_url}` is not an http(s) URL"),
             })?;
-        let key_id = required("VENUE_API_KEY_ID")?;
-        let secret_key = required("VENUE_API_SECRET_KEY")?;
-        for (var, value) in [("VENUE_API_KEY_ID", &key_id), ("VENUE_API_SECRET_KEY", &secret_key)] {
-            if HeaderValue::from_str(value).is_err() {
-                // The value itself is not echoed: it may be the secret.
-                return Err(ConfigError {
-                    var,
-                    problem: "holds characters not allowed in an HTTP header".to_owned(),
-                });
+        let keys = match set("VENUE_SECRET_ARN") {
+            Some(venue_secret) => {
+                let refresh = match set("VENUE_SECRET_REFRESH_SECS") {
+                    None => DEFAULT_KEY_REFRESH,
+                    Some(raw) => raw
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .map(Duration::from_secs)
+                        .ok_or(ConfigError {
+                            var: "VENUE_SECRET_REFRESH_SECS",
+                            problem: format!("`{raw}` is not a positive number of seconds"),
+                        })?,
+                };
+                KeysFrom::Secret { venue_secret, refresh }
             }
-        }
+            None => {
+                let key_id = required("VENUE_API_KEY_ID")?;
+                let secret_key = required("VENUE_API_SECRET_KEY")?;
+                for (var, value) in [("VENUE_API_KEY_ID", &key_id), ("VENUE_API_SECRET_KEY", &secret_key)] {
+                    if HeaderValue::from_str(value).is_err() {
+                        // The value itself is not echoed: it may be the secret.
+                        return Err(ConfigError {
+                            var,
+                            problem: "holds characters not allowed in an HTTP header".to_owned(),
+                        });
+                    }
+                }
+                KeysFrom::Fixed(VenueKeys { key_id, secret_key })
+            }
+        };
         let timeout_ms = match get("VENUE_TIMEOUT_MS") {
             None => DEFAULT_TIMEOUT_MS,
             Some(raw) => raw.trim().parse::<u64>().ok().filter(|ms| *ms > 0).ok_or(ConfigError {
@@ -101,12 +182,85 @@ impl AlpacaConfig {
                 problem: format!("`{raw}` is not a positive number of milliseconds"),
             })?,
         };
-        Ok(Self::new(
+        Ok(Self {
             base_url,
-            &key_id,
-            &secret_key,
-            Duration::from_millis(timeout_ms),
-        ))
+            keys,
+            timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+}
+
+/// The keys in use, and where to read them again.
+struct Keys {
+    source: Option<Arc<dyn KeySource>>,
+    refresh: Duration,
+    current: RwLock<(VenueKeys, Instant)>,
+    /// One reader of the source at a time: a burst of 401s reads it once.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl Keys {
+    fn now(&self) -> VenueKeys {
+        match self.current.read() {
+            Ok(c) => c.0.clone(),
+            Err(poisoned) => poisoned.into_inner().0.clone(),
+        }
+    }
+
+    fn age(&self) -> Duration {
+        match self.current.read() {
+            Ok(c) => c.1.elapsed(),
+            Err(poisoned) => poisoned.into_inner().1.elapsed(),
+        }
+    }
+
+    fn store(&self, keys: VenueKeys) {
+        let mut current = match self.current.write() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *current = (keys, Instant::now());
+    }
+
+    /// The keys to sign with: read again first once older than `refresh` (a failed
+    /// read keeps the old keys and is retried on the next call).
+    async fn get(&self) -> VenueKeys {
+        if let Some(source) = &self.source
+            && self.age() >= self.refresh
+        {
+            let _one = self.reading.lock().await;
+            if self.age() >= self.refresh {
+                match source.load().await {
+                    Ok(keys) => self.store(keys),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "venue keys could not be read again; the cached ones are used")
+                    }
+                }
+            }
+        }
+        self.now()
+    }
+
+    /// After a 401 to a request signed with `used`: whether newer keys are there now
+    /// (another caller read them, or this read found them rotated).
+    async fn renewed_after_401(&self, used: &VenueKeys) -> bool {
+        let Some(source) = &self.source else { return false };
+        let _one = self.reading.lock().await;
+        if self.now() != *used {
+            return true;
+        }
+        match source.load().await {
+            Ok(keys) if keys != *used => {
+                tracing::info!(key_id = %keys.key_id, "venue keys rotated: read again after a 401");
+                self.store(keys);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "venue keys could not be read again after a 401");
+                false
+            }
+        }
     }
 }
 
@@ -195,27 +349,47 @@ fn transport(e: reqwest::Error) -> VenueError {
 pub struct AlpacaVenue {
     http: reqwest::Client,
     base_url: Url,
+    keys: Keys,
 }
 
 impl AlpacaVenue {
-    /// One client per process (connection pool); fails only if the TLS stack
-    /// cannot start.
+    /// With fixed keys (`KeysFrom::Fixed`). One client per process (connection pool);
+    /// fails if the keys do not fit in a header, if the config names a secret (use
+    /// `with_source`), or if the TLS stack cannot start.
     pub fn new(config: &AlpacaConfig) -> Result<Self, ConfigError> {
-        let bad = |problem: String| ConfigError {
-            var: "VENUE_API_KEY_ID",
-            problem,
+        let keys = match &config.keys {
+            KeysFrom::Fixed(keys) => VenueKeys::new(&keys.key_id, &keys.secret_key).map_err(|problem| ConfigError {
+                var: "VENUE_API_KEY_ID",
+                problem,
+            })?,
+            KeysFrom::Secret { .. } => {
+                return Err(ConfigError {
+                    var: "VENUE_SECRET_ARN",
+                    problem: "names a secret, but no secret reader was given (AlpacaVenue::with_source)".into(),
+                });
+            }
         };
-        let mut headers = HeaderMap::new();
-        let key = HeaderValue::from_str(&config.key_id).map_err(|_| bad("not a valid header value".into()))?;
-        let mut secret = HeaderValue::from_str(&config.secret_key).map_err(|_| ConfigError {
-            var: "VENUE_API_SECRET_KEY",
-            problem: "not a valid header value".into(),
-        })?;
-        secret.set_sensitive(true);
-        headers.insert("APCA-API-KEY-ID", key);
-        headers.insert("APCA-API-SECRET-KEY", secret);
+        Self::build(config, keys, None, DEFAULT_KEY_REFRESH)
+    }
+
+    /// With `first`, the keys the caller read from `source` at start (so a function
+    /// never starts without them), read again every `refresh` and after a 401.
+    pub fn with_source(
+        config: &AlpacaConfig,
+        source: Arc<dyn KeySource>,
+        first: VenueKeys,
+        refresh: Duration,
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, first, Some(source), refresh)
+    }
+
+    fn build(
+        config: &AlpacaConfig,
+        keys: VenueKeys,
+        source: Option<Arc<dyn KeySource>>,
+        refresh: Duration,
+    ) -> Result<Self, ConfigError> {
         let http = reqwest::Client::builder()
-            .default_headers(headers)
             .timeout(config.timeout)
             .build()
             .map_err(|e| ConfigError {
@@ -225,7 +399,18 @@ impl AlpacaVenue {
         Ok(Self {
             http,
             base_url: config.base_url.clone(),
+            keys: Keys {
+                source,
+                refresh,
+                current: RwLock::new((keys, Instant::now())),
+                reading: tokio::sync::Mutex::new(()),
+            },
         })
+    }
+
+    /// The key id in use (it names the shared venue budget and the intake's cursor).
+    pub fn key_id(&self) -> String {
+        self.keys.now().key_id
     }
 
     /// `base_url` + path segments, each percent-encoded as needed.
@@ -243,12 +428,19 @@ impl AlpacaVenue {
         self.judge(op, status, &body)
     }
 
-    /// Sends `request`; the status and body, or the transport failure.
+    /// Sends `request` signed with the current keys; the status and body, or the
+    /// transport failure. A 401 with keys read from a source reads them again and, if
+    /// they changed (rotated), sends the request once more.
     async fn exchange(&self, op: Op, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), VenueError> {
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers(), time::OffsetDateTime::now_utc().unix_timestamp());
-        let body = response.bytes().await.map_err(transport)?.to_vec();
+        let keys = self.keys.get().await;
+        let again = request.try_clone();
+        let (mut status, mut wait, mut body) = self.send(request, &keys).await?;
+        if status == 401
+            && let Some(again) = again
+            && self.keys.renewed_after_401(&keys).await
+        {
+            (status, wait, body) = self.send(again, &self.keys.now()).await?;
+        }
         if status == 429 {
             let message = error_message(&body);
             tracing::warn!(?op, status, %message, "venue call rate limited");
@@ -258,6 +450,24 @@ impl AlpacaVenue {
             });
         }
         Ok((status, body))
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        keys: &VenueKeys,
+    ) -> Result<(u16, Option<Duration>, Vec<u8>), VenueError> {
+        let (key, secret) = keys.headers()?;
+        let response = request
+            .header("APCA-API-KEY-ID", key)
+            .header("APCA-API-SECRET-KEY", secret)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers(), time::OffsetDateTime::now_utc().unix_timestamp());
+        let body = response.bytes().await.map_err(transport)?.to_vec();
+        Ok((status, wait, body))
     }
 
     fn judge(&self, op: Op, status: u16, body: &[u8]) -> Result<Option<VenueOrder>, VenueError> {

@@ -90,6 +90,152 @@ fn config_names_the_variable_and_hides_the_secret() {
     assert!(!e.problem.contains('\n'));
 }
 
+#[test]
+fn a_secret_arn_replaces_the_keys_in_the_environment() {
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/venue-AbCdEf";
+    let with_secret = [("VENUE_BASE_URL", "http://127.0.0.1:8900"), ("VENUE_SECRET_ARN", arn)];
+    let config = AlpacaConfig::from_lookup(lookup(&with_secret)).unwrap();
+    assert_eq!(
+        config.keys,
+        KeysFrom::Secret {
+            venue_secret: arn.into(),
+            refresh: DEFAULT_KEY_REFRESH
+        }
+    );
+    // A secret cannot be read without a reader: `new` refuses it, naming the variable.
+    assert_eq!(AlpacaVenue::new(&config).err().map(|e| e.var), Some("VENUE_SECRET_ARN"));
+    let mut every_minute = with_secret.to_vec();
+    every_minute.push(("VENUE_SECRET_REFRESH_SECS", "60"));
+    let config = AlpacaConfig::from_lookup(lookup(&every_minute)).unwrap();
+    assert!(matches!(config.keys, KeysFrom::Secret { refresh, .. } if refresh == Duration::from_secs(60)));
+    for bad in ["0", "soon", "-5"] {
+        every_minute[2] = ("VENUE_SECRET_REFRESH_SECS", bad);
+        assert_eq!(
+            AlpacaConfig::from_lookup(lookup(&every_minute)).unwrap_err().var,
+            "VENUE_SECRET_REFRESH_SECS",
+            "{bad}"
+        );
+    }
+}
+
+/// A key source whose value the test rotates, counting its reads.
+struct Rotating {
+    keys: std::sync::Mutex<VenueKeys>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl KeySource for Rotating {
+    async fn load(&self) -> Result<VenueKeys, String> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.keys.lock().unwrap().clone())
+    }
+}
+
+/// A venue on 127.0.0.1 that answers `GET /v2/orders:by_client_order_id` with the
+/// order when the request carries `APCA-API-KEY-ID: <accepted>`, else 401 as Alpaca
+/// does; it returns the key ids it saw.
+async fn venue_accepting(accepted: &'static str, order: Vec<u8>) -> (Url, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let server = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(Ok((mut socket, _))) = tokio::time::timeout(Duration::from_millis(500), listener.accept()).await {
+            let mut buf = vec![0u8; 8192];
+            let n = socket.read(&mut buf).await.unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+            let key = request
+                .lines()
+                .find_map(|l| l.strip_prefix("apca-api-key-id:"))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default();
+            let (status, body) = if key == accepted {
+                ("200 OK", order.clone())
+            } else {
+                (
+                    "401 Unauthorized",
+                    br#"{"code":40110000,"message":"request is not authorized"}"#.to_vec(),
+                )
+            };
+            seen.push(key);
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket.write_all(&body).await.unwrap();
+        }
+        seen
+    });
+    (url, server)
+}
+
+#[tokio::test]
+async fn a_401_after_a_rotation_reads_the_secret_again_and_retries_once() {
+    let id = OrderId::new();
+    let (url, server) = venue_accepting("new-key", order_json(&id)).await;
+    let source = Arc::new(Rotating {
+        keys: std::sync::Mutex::new(VenueKeys::new("old-key", "old-secret").unwrap()),
+        reads: Default::default(),
+    });
+    let config = AlpacaConfig {
+        base_url: url,
+        keys: KeysFrom::Secret {
+            venue_secret: "arn:test".into(),
+            refresh: Duration::from_secs(3600),
+        },
+        timeout: Duration::from_secs(2),
+    };
+    let first = source.load().await.unwrap();
+    let venue = AlpacaVenue::with_source(&config, source.clone(), first, Duration::from_secs(3600)).unwrap();
+    assert_eq!(venue.key_id(), "old-key");
+    // Not rotated yet: the 401 reads the secret, finds the same keys, and stops there.
+    assert!(matches!(venue.find(&id).await, Err(VenueError::Transient(m)) if m.contains("401")));
+    // Rotated: the 401 reads the new keys and the same request goes once more.
+    *source.keys.lock().unwrap() = VenueKeys::new("new-key", "new-secret").unwrap();
+    let found = venue.find(&id).await.unwrap().unwrap();
+    assert_eq!(found.client_order_id, id);
+    assert_eq!(venue.key_id(), "new-key");
+    // Signed with the new keys from now on, without reading the secret again.
+    venue.find(&id).await.unwrap();
+    let reads = source.reads.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(reads, 3, "at start, after each 401");
+    let seen = server.await.unwrap();
+    assert_eq!(seen, ["old-key", "old-key", "new-key", "new-key"]);
+}
+
+#[tokio::test]
+async fn keys_older_than_the_refresh_are_read_again_before_a_call() {
+    let id = OrderId::new();
+    let (url, server) = venue_accepting("k2", order_json(&id)).await;
+    let source = Arc::new(Rotating {
+        keys: std::sync::Mutex::new(VenueKeys::new("k1", "s1").unwrap()),
+        reads: Default::default(),
+    });
+    let config = AlpacaConfig {
+        base_url: url,
+        keys: KeysFrom::Fixed(VenueKeys::new("unused", "unused").unwrap()),
+        timeout: Duration::from_secs(2),
+    };
+    let first = source.load().await.unwrap();
+    let venue = AlpacaVenue::with_source(&config, source.clone(), first, Duration::from_millis(50)).unwrap();
+    *source.keys.lock().unwrap() = VenueKeys::new("k2", "s2").unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    // The refresh is due: the call is signed with the rotated keys, no 401 needed.
+    venue.find(&id).await.unwrap();
+    assert_eq!(source.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(server.await.unwrap(), ["k2"]);
+}
+
+#[test]
+fn keys_refuse_empty_or_header_breaking_values_without_echoing_them() {
+    assert!(VenueKeys::new("", "s").unwrap_err().contains("key id"));
+    let e = VenueKeys::new("k", "abc\nxyz").unwrap_err();
+    assert!(e.contains("secret key") && !e.contains("xyz"), "{e}");
+    assert!(!format!("{:?}", VenueKeys::new("k", "s3cr3t").unwrap()).contains("s3cr3t"));
+}
+
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {

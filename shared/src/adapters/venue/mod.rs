@@ -12,6 +12,6 @@ pub mod book;
 mod budget;
 mod wire;
 
-pub use alpaca::{AlpacaConfig, AlpacaVenue};
+pub use alpaca::{AlpacaConfig, AlpacaVenue, KeySource, KeysFrom, VenueKeys};
 pub use book::{Book, BookError, BookFill, BookOrder, NewBookOrder};
 pub use budget::BudgetedVenue;
