@@ -19,7 +19,7 @@ FUNCTIONS := $(sort $(notdir $(wildcard functions/*)))
 ENV ?= default
 PORT ?= 4566
 
-.PHONY: help venv sam-venv dev emulator test fmt-check clippy lint-infra build deploy fmt token seed events reliability bench verify-audit
+.PHONY: help venv sam-venv dev emulator test fmt-check clippy lint-infra build deploy fmt token seed events reliability bench charts verify-audit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ reliability: venv ## every reliability and security scenario, the 5-minute soak 
 
 bench: venv ## every benchmark on a fresh local stack; writes BENCHMARKS.md (slow: release builds)
 	@bash scripts/bench.sh
+
+charts: ## redraw bench-charts/*.svg from BENCHMARKS.md (make bench does it after a run)
+	@python3 tools/bench_charts.py
 
 verify-audit: ## check every order, audit chain and account of the running local stack (make dev); exit 1 naming each finding
 	@test -f .local/stack.env || { echo "make verify-audit: .local/stack.env not found; start the stack with make dev first" >&2; exit 1; }

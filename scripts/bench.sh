@@ -126,3 +126,5 @@ REFERENCE_PRICES="$(reference_prices)" cargo run -q -p loadgen --locked -- run "
 
 cat "$BENCH_OUT"/*.md >BENCHMARKS.md
 log "BENCHMARKS.md written ($(ls "$BENCH_OUT" | wc -l) parts)"
+"$VENV_PY" tools/bench_charts.py --benchmarks BENCHMARKS.md --out bench-charts ||
+    die "drawing the charts of BENCHMARKS.md failed (tools/bench_charts.py)"

@@ -64,6 +64,7 @@ fi
 
 log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
 "$VENV_PY" tools/test_check_openapi.py || die "the OpenAPI checker's self-test failed"
+"$VENV_PY" tools/test_bench_charts.py || die "the benchmark charts' self-test failed"
 "$VENV_PY" tools/check_openapi.py --spec infra/openapi.yaml --recording "$LOG_DIR/exchanges.jsonl" ||
     die "infra/openapi.yaml does not match the responses of the test run"
 log "the exchange simulator's answers against Alpaca's Trading API document (tools/check_alpaca.py)"
