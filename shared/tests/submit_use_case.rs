@@ -8,8 +8,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use shared::adapters::memory::{FixedClock, MemoryStore};
-use shared::app::{Reply, SubmitDeps, SubmitRequest, submit};
+use shared::app::{SubmitDeps, SubmitRequest};
 use shared::domain::{OrderStatus, Pricing, RiskLimits, Timestamp, TraderId};
+use shared::http::submit::{Reply, submit};
 use shared::http::{ApiError, Problem};
 use shared::ports::{AuditLog, Clock, OrderStore};
 
@@ -367,4 +368,94 @@ async fn a_refused_submit_names_its_audit_chain_and_only_its_trader_can_read_it(
         .await
         .unwrap_err();
     assert_eq!(Problem::from(&err).status, 404);
+}
+
+/// A caller that is not HTTP (an operator tool, a WebSocket) renders replies its own
+/// way and gets the domain's outcomes and errors: no status code comes from the use case.
+struct PlainReplies;
+
+impl shared::app::SubmitReplies for PlainReplies {
+    fn accepted(&self, order: &shared::domain::Order) -> Result<shared::app::StoredReply, shared::app::AppError> {
+        Ok(shared::app::StoredReply {
+            status: 0,
+            body: format!("accepted {}", order.order_id),
+        })
+    }
+
+    fn refused(
+        &self,
+        error: &shared::domain::OrderError,
+        audit_id: shared::domain::OrderId,
+    ) -> shared::app::StoredReply {
+        shared::app::StoredReply {
+            status: 1,
+            body: format!("refused {audit_id}: {error}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_use_case_answers_domain_outcomes_to_a_caller_that_is_not_http() {
+    use shared::app::{AppError, SubmitOutcome};
+    use shared::domain::OrderError;
+    let limits = RiskLimits {
+        orders_per_minute: 4,
+        ..RiskLimits::default()
+    };
+    let w = World::new("olga", 1_500, Some(limits)).await;
+    let deps = SubmitDeps {
+        store: w.store.as_ref(),
+        clock: w.clock.as_ref(),
+        pricing: &w.pricing,
+    };
+    let req = |body: &'static str, key: Option<&'static str>| SubmitRequest {
+        trader: TraderId::parse("olga").unwrap(),
+        body: body.as_bytes(),
+        idempotency_key: key,
+        request_id: None,
+    };
+    let small = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "100"}"#;
+
+    let accepted = shared::app::submit(&deps, &PlainReplies, req(small, Some("k1")))
+        .await
+        .unwrap();
+    let SubmitOutcome::Accepted { order, reply } = &accepted else {
+        panic!("{accepted:?}")
+    };
+    assert_eq!(order.status, OrderStatus::Pending);
+    assert_eq!(reply.body, format!("accepted {}", order.order_id));
+    assert_eq!(w.orders("olga").await, vec![(**order).clone()]);
+
+    // The same key and body: the reply this caller rendered, as stored.
+    let again = shared::app::submit(&deps, &PlainReplies, req(small, Some("k1")))
+        .await
+        .unwrap();
+    assert_eq!(again, SubmitOutcome::Replayed(reply.clone()));
+
+    // $1,502.50 against $1,400 of buying power left: refused, with the record's id.
+    let refused = shared::app::submit(&deps, &PlainReplies, req(LIMIT_BUY, None))
+        .await
+        .unwrap();
+    let SubmitOutcome::Refused { error, audit_id, reply } = &refused else {
+        panic!("{refused:?}")
+    };
+    assert!(matches!(error, OrderError::InsufficientFunds { .. }), "{error:?}");
+    assert_eq!(reply.body, format!("refused {audit_id}: {error}"));
+    let records = w.store.records(audit_id).await.unwrap();
+    assert_eq!(records.len(), 1);
+
+    // The key again with another body: an error naming the key, nothing stored.
+    let reused = shared::app::submit(&deps, &PlainReplies, req(LIMIT_BUY, Some("k1"))).await;
+    assert_eq!(reused, Err(AppError::IdempotencyKeyReused("k1".into())));
+
+    // The rate limit is an error, not an outcome: it carries the wait, no status.
+    let limited = shared::app::submit(&deps, &PlainReplies, req(small, None)).await;
+    assert_eq!(
+        limited,
+        Err(AppError::Order(OrderError::RateLimited {
+            limit: 4,
+            retry_after_secs: 50
+        }))
+    );
+    assert_eq!(w.orders("olga").await.len(), 1);
 }

@@ -10,26 +10,9 @@
 //! is harmless: events are at-least-once (consumers dedupe by order id and
 //! version) and the executor claims orders idempotently.
 
-use crate::domain::{Order, OrderStatus};
+use crate::domain::OrderStatus;
+pub use crate::domain::change::{ChangeKind, OrderChange};
 use crate::ports::{PublishError, StatusEvent, StatusEvents, WorkMessage, WorkQueue};
-
-/// What happened to the item, as the stream names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeKind {
-    Insert,
-    Modify,
-    Remove,
-}
-
-/// One committed change of an order item, decoded from a stream record.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OrderChange {
-    /// The stream record's sequence number: what a partial batch failure names.
-    pub sequence_number: String,
-    pub kind: ChangeKind,
-    pub old: Option<Order>,
-    pub new: Option<Order>,
-}
 
 /// What one change calls for.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -205,7 +188,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::{MemoryEvents, MemoryQueue};
-    use crate::domain::{OrderId, Timestamp, TraderId, validate_order};
+    use crate::domain::{Order, OrderId, Timestamp, TraderId, validate_order};
     use crate::ports::{QueueError, ReceivedMessage};
 
     fn order() -> Order {
