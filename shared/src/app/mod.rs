@@ -10,6 +10,7 @@ pub mod plan;
 pub mod publish;
 pub mod query;
 pub mod submit;
+pub mod submit_outcome;
 
 pub use cancel::{CancelDeps, cancel};
 pub use error::AppError;
