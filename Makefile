@@ -66,7 +66,7 @@ verify-audit: ## check every order, audit chain and account of the running local
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
 
-check-layers: ## use cases import no shared::http, adapters no shared::app; files over 400 lines say why (tools/check_layers.py)
+check-layers: ## layers: use cases import no shared::http, adapters no shared::app, domain and ports nothing outer; files over 400 lines say why
 	@test -n "$(PYTHON)" || { echo "make check-layers: python3.11 (or python3) not found" >&2; exit 1; }
 	@$(PYTHON) tools/check_layers.py --self-test
 	@$(PYTHON) tools/check_layers.py

@@ -9,6 +9,9 @@
    alone turns them into status codes and problem+json.
 2. No file under shared/src/adapters/ imports a use case: `crate::app` or `shared::app`.
    Adapters implement ports and know the domain and the ports only.
+   Below them: the domain (shared/src/domain/) imports none of the ports, use cases,
+   HTTP layer, adapters or config, and the ports (shared/src/ports.rs, or ports/ once
+   split) none of the use cases, HTTP layer or adapters.
 3. No source file (.rs, .py, .sh under shared/, functions/, tools/, tests/, scripts/)
    is over 400 lines unless one of its first 20 lines says why it stays long, with the
    marker `Long because:` (in a comment or docstring), e.g.
@@ -34,15 +37,19 @@ SOURCE_SUFFIXES = (".rs", ".py", ".sh")
 SKIP_DIRS = {"target", ".venv", ".venv-sam", "__pycache__", "node_modules", ".aws-sam", ".git"}
 
 
-def import_pattern(module: str) -> re.Pattern[str]:
-    """`crate::m`, `shared::m`, and `m` inside a `crate::{...}` / `shared::{...}` group."""
-    return re.compile(rf"\b(?:crate|shared)::(?:{module}\b|\{{[^}}]*\b{module}\b)")
+def import_pattern(modules: str) -> re.Pattern[str]:
+    """`crate::m`, `shared::m`, and `m` inside a `crate::{...}` / `shared::{...}` group,
+    for each m of `modules` (`a|b`)."""
+    return re.compile(rf"\b(?:crate|shared)::(?:(?:{modules})\b|\{{[^}}]*\b(?:{modules})\b)")
 
 
-# (directory whose files are checked, the module they must not use, why)
+# (file or directory whose .rs files are checked, the modules they must not use, why)
 LAYER_RULES = (
     ("shared/src/app", "http", "a use case imports the HTTP layer"),
     ("shared/src/adapters", "app", "an adapter imports a use case"),
+    ("shared/src/domain", "ports|app|http|adapters|config", "the domain imports an outer layer"),
+    ("shared/src/ports.rs", "app|http|adapters", "a port imports an outer layer"),
+    ("shared/src/ports", "app|http|adapters", "a port imports an outer layer"),
 )
 
 
@@ -56,6 +63,9 @@ def code_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def files_under(root: Path, rel: str, suffixes: tuple[str, ...]) -> Iterator[Path]:
     base = root / rel
+    if base.is_file() and base.suffix in suffixes:
+        yield base
+        return
     if not base.is_dir():
         return
     for path in sorted(base.rglob("*")):
@@ -120,6 +130,12 @@ def self_test() -> int:
     expect("adapter imports app", {"shared/src/adapters/aws/s.rs": "use crate::app::publish::OrderChange;\n"}, 1)
     expect("adapter calls app", {"shared/src/adapters/m.rs": "let n = crate::app::plan_submit(x);\n"}, 1)
     expect("adapter imports ports", {"shared/src/adapters/m.rs": "use crate::ports::OrderStore;\n"}, 0)
+    expect("domain imports a port", {"shared/src/domain/o.rs": "use crate::ports::StoreError;\n"}, 1)
+    expect("domain imports config", {"shared/src/domain/o.rs": "use crate::{config, domain::Order};\n"}, 1)
+    expect("domain imports itself", {"shared/src/domain/o.rs": "use crate::domain::money::usd;\n"}, 0)
+    expect("ports import app", {"shared/src/ports.rs": "use crate::app::AppError;\n"}, 1)
+    expect("split ports import http", {"shared/src/ports/store.rs": "use shared::http::Problem;\n"}, 1)
+    expect("ports import the domain", {"shared/src/ports.rs": "use crate::domain::Order;\n"}, 0)
     expect("long file", {"tools/big.py": long_body}, 1)
     expect("long file with header", {"tools/big.py": "# Long because: a table.\n" + long_body}, 0)
     expect("header too far down", {"tools/big.py": "\n" * HEADER_LINES + "# Long because: x\n" + long_body}, 1)
