@@ -19,7 +19,7 @@ FUNCTIONS := $(sort $(notdir $(wildcard functions/*)))
 ENV ?= default
 PORT ?= 4566
 
-.PHONY: help venv sam-venv dev emulator test fmt-check clippy lint-infra build deploy fmt token seed events reliability bench charts verify-audit
+.PHONY: help venv sam-venv dev emulator test fmt-check check-layers clippy lint-infra build deploy fmt token seed events reliability bench charts verify-audit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,7 +50,7 @@ dev: ## local stack in the foreground: emulator, resources, demo trader (Ctrl-C 
 emulator: venv ## only the emulator, in the foreground (PORT=4566)
 	@$(VENV)/bin/python tools/emulator.py --host 127.0.0.1 --port $(PORT)
 
-test: fmt-check clippy lint-infra ## everything CI runs: fmt, clippy, cfn-lint, emulator self-check, cargo tests incl. emulator ones
+test: fmt-check check-layers clippy lint-infra ## everything CI runs: fmt, layers, clippy, cfn-lint, emulator self-check, cargo tests incl. emulator ones
 	@bash scripts/test.sh
 
 reliability: venv ## every reliability and security scenario, the 5-minute soak included; writes RELIABILITY.md
@@ -68,6 +68,11 @@ verify-audit: ## check every order, audit chain and account of the running local
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
+
+check-layers: ## layers: use cases import no shared::http, adapters no shared::app, domain and ports nothing outer; files over 400 lines say why
+	@test -n "$(PYTHON)" || { echo "make check-layers: python3.11 (or python3) not found" >&2; exit 1; }
+	@$(PYTHON) tools/check_layers.py --self-test
+	@$(PYTHON) tools/check_layers.py
 
 clippy: ## cargo clippy, warnings are errors
 	cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,5 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by scripts/dev.sh and scripts/test.sh. Source it; do not run it.
+# Long because: every local stack (make dev, make test, reliability, bench) is started by
+# these same helpers, so the stacks cannot drift apart; each function is one concern.
 #
 #   start_bg NAME CMD...   run CMD in the background in its own process group, output to
 #                          $LOG_DIR/NAME.log; stop_all (run by the EXIT trap) stops it.

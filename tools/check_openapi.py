@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# Long because: one contract check (schema walk, statuses, headers, coverage) whose parts share the document.
 """Checks real HTTP exchanges against the API's OpenAPI 3.1 document.
 
     .venv/bin/python tools/check_openapi.py --spec infra/openapi.yaml --recording FILE

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Long because: moto's server with the patches a local stack needs (DynamoDB lock, streams, faults, TTL), each
+# documented where it is.
 """Local AWS emulator: moto's server app with DynamoDB serialized.
 
     tools/emulator.py --host 127.0.0.1 --port 4566 [--verbose]

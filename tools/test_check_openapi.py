@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# Long because: one self-test per kind of breakage the contract check must catch.
 """Self-test of tools/check_openapi.py against infra/openapi.yaml.
 
     .venv/bin/python tools/test_check_openapi.py

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# Long because: one self-check per emulator patch, each with the plain-moto failure it guards against.
 """Self-check of tools/emulator.py (run by scripts/test.sh; ~10 s).
 
 Starts the emulator on a free port (or uses --endpoint) and checks:

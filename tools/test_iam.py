@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# Long because: the code scan, the permissions table and the self-checks that the checks bite belong together.
 """The functions' IAM policies grant exactly what their code calls (make lint-infra).
 
     .venv/bin/python tools/test_iam.py

@@ -1,3 +1,5 @@
+// Long because: every port and its value types; the split into one file per port (issue 21 item 3) is under way
+// separately.
 //! The ports: narrow traits the use cases need. Each has an AWS adapter and an
 //! in-memory adapter; `shared/tests/contract.rs` holds both to the same behaviour.
 

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use shared::adapters::memory::{MemoryStore, place_limit_buy};
+use shared::adapters::memory::MemoryStore;
+use shared::app::AppError;
+use shared::app::fixtures::place_limit_buy;
 use shared::app::{AuditContext, CancelDeps, cancel, plan_transition};
 use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Timestamp, TraderId};
-use shared::http::{ApiError, Problem};
+use shared::http::Problem;
 use shared::ports::{OrderStore, SystemClock};
 
 struct World {
@@ -43,7 +45,7 @@ impl World {
         after
     }
 
-    async fn cancel(&self, id: &str) -> Result<Order, ApiError> {
+    async fn cancel(&self, id: &str) -> Result<Order, AppError> {
         let deps = CancelDeps {
             store: self.store.as_ref(),
             clock: &SystemClock,

@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
-use shared::adapters::memory::{MemoryStore, place_limit_buy};
-use shared::app::{CancelDeps, SubmitDeps, SubmitRequest, cancel, submit};
+use shared::adapters::memory::MemoryStore;
+use shared::app::fixtures::place_limit_buy;
+use shared::app::{CancelDeps, SubmitDeps, SubmitRequest, cancel};
 use shared::domain::AuditRecord;
 use shared::domain::{
     Account, Fill, IdempotencyKey, Order, OrderId, OrderStatus, Pricing, RiskLimits, Symbol, Timestamp, TraderId,
 };
 use shared::http::Problem;
+use shared::http::submit::submit;
 use shared::ports::{
     IdempotencyRecord, NewOrder, OrderPage, OrderStore, RateDecision, StoreError, SystemClock, TransitionWrite,
 };

@@ -1,3 +1,5 @@
+// Long because: the execute use case's scenarios over one in-memory world (redelivery, lost answers, outages, fills,
+// re-checks, cancels).
 //! The execute use case over the in-memory ports (the venue double runs the same
 //! matching book as the exchange simulator): exactly one venue order per order under
 //! redelivery, lost responses and outages; fills booked exactly; resting orders

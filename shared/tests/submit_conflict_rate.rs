@@ -22,9 +22,10 @@ use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
 use shared::adapters::aws::{DynamoStore, sdk_config};
-use shared::app::{AuditContext, SubmitDeps, SubmitRequest, plan_transition, submit};
+use shared::app::{AuditContext, SubmitDeps, SubmitRequest, plan_transition};
 use shared::domain::{Order, OrderEvent, Pricing, RiskLimits, TraderId};
 use shared::http::Problem;
+use shared::http::submit::submit;
 use shared::ports::{OrderStore, StoreError, SystemClock};
 
 fn env(name: &str) -> String {

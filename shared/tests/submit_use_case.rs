@@ -8,8 +8,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use shared::adapters::memory::{FixedClock, MemoryStore};
-use shared::app::{Reply, SubmitDeps, SubmitRequest, submit};
+use shared::app::{SubmitDeps, SubmitRequest};
 use shared::domain::{OrderStatus, Pricing, RiskLimits, Timestamp, TraderId};
+use shared::http::submit::{Reply, submit};
 use shared::http::{ApiError, Problem};
 use shared::ports::{AuditLog, Clock, OrderStore};
 

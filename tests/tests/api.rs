@@ -1,3 +1,4 @@
+// Long because: the HTTP API end to end, one test per SPEC behaviour over one shared stack.
 //! The HTTP API end to end (SPEC §3–§5): real HTTP to the local gateway, the JWT
 //! authorizer, the functions under `cargo lambda watch`, DynamoDB and SQS on the
 //! emulator. `make test` starts the stack and runs these (`--include-ignored`).

@@ -1,3 +1,4 @@
+// Long because: one table of forged tokens (issue 6 scenario 6) and the checks each must fail.
 //! Auth attacks (issue 6, scenario 6) through the local gateway's JWT authorizer.
 //! Every forged token claims to be the victim: missing or non-bearer credentials,
 //! expired, not yet valid, wrong issuer or audience, bad signature, `alg: none`,

@@ -31,7 +31,9 @@ mod reliability {
     // 3 races and 7 audit integrity: tests/tests/reliability/{races,audit}.rs.
     mod audit;
     mod races;
-    // 4: a stale order's late work message (issue 15).
+    // 4: a stale order's late work message (issue 15), a throttled execute backlog
+    // (issue 16).
+    mod backlog;
     mod stale;
 
     pub(crate) static KNOBS: RwLock<()> = RwLock::const_new(());

@@ -32,7 +32,7 @@ impl Cancel {
         };
         match cancel(&deps, &trader, &id, request_id).instrument(span).await {
             Ok(order) => json_response(200, &order),
-            Err(e) => problem_response(&e),
+            Err(e) => problem_response(&e.into()),
         }
     }
 }

@@ -6,7 +6,8 @@ use cancel::Cancel;
 use lambda_http::Body;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use shared::adapters::memory::{MemoryStore, place_limit_buy};
+use shared::adapters::memory::MemoryStore;
+use shared::app::fixtures::place_limit_buy;
 use shared::domain::TraderId;
 use shared::ports::{OrderStore, SystemClock};
 

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
 use execute::Execute;
 use rust_decimal::Decimal;
-use shared::adapters::memory::{MemoryQueue, MemoryStore, MemoryVenue, place_limit_buy};
+use shared::adapters::memory::{MemoryQueue, MemoryStore, MemoryVenue};
+use shared::app::fixtures::place_limit_buy;
 use shared::domain::{Order, OrderId, OrderStatus, TraderId};
 use shared::ports::{AuditLog, OrderStore, SystemClock, Venue, VenueError, VenueOrder};
 

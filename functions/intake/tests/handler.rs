@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use intake::{DEADLINE_MARGIN, Intake};
 use rust_decimal::Decimal;
-use shared::adapters::memory::{MemoryIntakeStore, MemoryStore, MemoryVenue, place_limit_buy};
+use shared::adapters::memory::{MemoryIntakeStore, MemoryStore, MemoryVenue};
+use shared::app::fixtures::place_limit_buy;
 use shared::app::{AuditContext, plan_transition};
 use shared::domain::{OrderEvent, Timestamp, TraderId};
 use shared::ports::{

@@ -67,9 +67,9 @@ impl Query {
                 "GET /api/v1/account" => query::account(store, &trader, self.clock.now())
                     .await
                     .map(|v| json_response(200, &v)),
-                other => Err(ApiError::NotFound(format!("No route {other}"))),
+                other => return problem_response(&ApiError::NotFound(format!("No route {other}"))),
             };
-            result.unwrap_or_else(|e| problem_response(&e))
+            result.unwrap_or_else(|e| problem_response(&e.into()))
         }
         .instrument(span)
         .await

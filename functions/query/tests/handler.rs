@@ -6,7 +6,8 @@ use lambda_http::Body;
 use query::Query;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::adapters::memory::{MemoryStore, place_limit_buy};
+use shared::adapters::memory::MemoryStore;
+use shared::app::fixtures::place_limit_buy;
 use shared::domain::{Order, TraderId};
 use shared::ports::{OrderStore, SystemClock};
 

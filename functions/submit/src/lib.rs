@@ -1,12 +1,14 @@
 //! `POST /api/v1/orders`: the submit handler. Everything but HTTP lives in
-//! `shared::app::submit`; this maps the request in and the reply out.
+//! `shared::app::submit` (rendered by `shared::http::submit`); this maps the request
+//! in and the reply out.
 
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
-use shared::app::{SubmitDeps, SubmitRequest, submit};
+use shared::app::{SubmitDeps, SubmitRequest};
 use shared::domain::Pricing;
 use shared::http::lambda::{body, problem_response, reply_response, request_id, trader};
+use shared::http::submit::submit;
 use shared::ports::{Clock, OrderStore};
 use tracing::Instrument;
 

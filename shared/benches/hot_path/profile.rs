@@ -8,8 +8,9 @@
 use std::hint::black_box;
 
 use futures::executor::block_on;
-use shared::app::{SubmitDeps, SubmitRequest, submit};
+use shared::app::{SubmitDeps, SubmitRequest};
 use shared::http::lambda::{body, reply_response, request_id, trader};
+use shared::http::submit::submit;
 
 use crate::world::{LIMIT_BUY, SUBMIT_EVENT, World};
 

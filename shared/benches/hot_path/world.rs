@@ -7,9 +7,10 @@ use futures::executor::block_on;
 use rust_decimal::Decimal;
 
 use shared::adapters::memory::{FixedClock, MemoryStore};
-use shared::app::{AuditContext, Reply, SubmitDeps, SubmitRequest, plan_submit, submit};
+use shared::app::{AuditContext, SubmitDeps, SubmitRequest, plan_submit};
 use shared::domain::{Account, Order, OrderId, Pricing, RiskLimits, Timestamp, TraderId, validate_order};
 use shared::http::ApiError;
+use shared::http::submit::{Reply, submit};
 use shared::ports::OrderStore;
 
 /// The SPEC's example order (a limit buy holding 1,502.50 of cash).

@@ -1,15 +1,15 @@
 //! The cancel use case (SPEC §3): PENDING → CANCELLED at once (the executor has not
 //! claimed it, so the reservation is released here); SUBMITTED or PARTIALLY_FILLED →
 //! CANCEL_REQUESTED, whose cancel message the outbox (the orders table's stream,
-//! `app::publish`) sends to execute; anything else → 409. A cancel
+//! `app::publish`) sends to execute; anything else is refused with `CannotCancel` (its current status). A cancel
 //! that loses a race (a fill, the executor's claim) reads the order again and
 //! decides on its real state.
 
 use tracing::info;
 
+use super::error::AppError;
 use super::plan::{AuditContext, plan_transition};
 use crate::domain::{Order, OrderError, OrderEvent, OrderId, TraderId};
-use crate::http::problem::ApiError;
 use crate::ports::{Clock, OrderStore, StoreError};
 
 /// How many times a cancel re-reads and retries after losing a race.
@@ -26,9 +26,9 @@ pub async fn cancel(
     trader: &TraderId,
     order_id: &str,
     request_id: Option<String>,
-) -> Result<Order, ApiError> {
+) -> Result<Order, AppError> {
     // An id that cannot exist is as not-found as one that does not.
-    let id = OrderId::parse(order_id).map_err(|_| ApiError::OrderNotFound(order_id.to_owned()))?;
+    let id = OrderId::parse(order_id).map_err(|_| AppError::OrderNotFound(order_id.to_owned()))?;
     let ctx = AuditContext {
         actor: trader.to_string(),
         request_id,
@@ -39,7 +39,7 @@ pub async fn cancel(
             .store
             .get_order(trader, &id)
             .await?
-            .ok_or_else(|| ApiError::OrderNotFound(id.to_string()))?;
+            .ok_or_else(|| AppError::OrderNotFound(id.to_string()))?;
         if !order.status.is_cancellable() {
             return Err(OrderError::CannotCancel { status: order.status }.into());
         }
@@ -60,7 +60,5 @@ pub async fn cancel(
         info!(order_id = %id, trader_id = %trader, status = %after.status, "cancel accepted");
         return Ok(after);
     }
-    Err(ApiError::Conflict(format!(
-        "Order {id} is changing quickly; retry the cancel"
-    )))
+    Err(AppError::OrderContended(id))
 }

@@ -1,3 +1,5 @@
+// Long because: one use case, the execute step per order status (claim, place, reconcile, fill, cancel, re-check),
+// being changed separately; split left for later.
 //! The execute use case (SPEC §5 execute side, §6): one work message brings its order
 //! one step closer to what the venue says, and never sends it to the venue twice.
 //!

@@ -1,3 +1,4 @@
+// Long because: one use case, a pass over the venue feed with its cursor and booking; being changed separately.
 //! The venue intake (SPEC §6, issue 14): one reader of the venue's executions for
 //! the whole deployment, instead of a look per resting order. Its venue calls per
 //! pass depend on how much happened at the venue, never on how many orders rest.

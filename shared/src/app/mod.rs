@@ -1,15 +1,20 @@
-//! Use cases. They take ports, never AWS types.
+//! Use cases. They take ports, never AWS or HTTP types: they return domain outcomes
+//! and `AppError`s, which `shared::http` turns into responses.
 
 pub mod cancel;
+pub mod error;
 pub mod execute;
+pub mod fixtures;
 pub mod intake;
 pub mod plan;
 pub mod publish;
 pub mod query;
 pub mod submit;
+pub mod submit_outcome;
 
 pub use cancel::{CancelDeps, cancel};
+pub use error::AppError;
 pub use execute::{ExecuteDeps, ExecuteError, execute, mark_stalled};
 pub use intake::{IntakeDeps, IntakeError, PassReport, intake_pass};
 pub use plan::{AuditContext, plan_rejected_submit, plan_submit, plan_transition};
-pub use submit::{Reply, SubmitDeps, SubmitRequest, submit};
+pub use submit::{StoredReply, SubmitDeps, SubmitOutcome, SubmitReplies, SubmitRequest, submit};

@@ -5,11 +5,11 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::error::AppError;
 use super::plan::REFUSED_SUBMIT;
 use crate::domain::{
     AuditRecord, FieldError, Fill, Order, OrderId, OrderStatus, RiskLimits, Symbol, Timestamp, TraderId,
 };
-use crate::http::problem::ApiError;
 use crate::ports::{AuditLog, OrderStore};
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -62,8 +62,8 @@ fn money<S: serde::Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error
     s.serialize_str(&crate::domain::money::cents(*amount).to_string())
 }
 
-fn bad(field: &str, message: String) -> ApiError {
-    ApiError::BadParameter(FieldError::new(field, message))
+fn bad(field: &str, message: String) -> AppError {
+    AppError::InvalidParameter(FieldError::new(field, message))
 }
 
 /// Cursors are opaque to clients: the hex of the last order id of a page, versioned.
@@ -71,7 +71,7 @@ fn encode_cursor(id: OrderId) -> String {
     format!("c1{}", hex::encode(id.to_string()))
 }
 
-fn decode_cursor(raw: &str) -> Result<OrderId, ApiError> {
+fn decode_cursor(raw: &str) -> Result<OrderId, AppError> {
     let invalid = || {
         bad(
             "cursor",
@@ -86,15 +86,15 @@ fn decode_cursor(raw: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(&text).map_err(|_| invalid())
 }
 
-async fn owned_order(store: &dyn OrderStore, trader: &TraderId, raw_id: &str) -> Result<Order, ApiError> {
-    let id = OrderId::parse(raw_id).map_err(|_| ApiError::OrderNotFound(raw_id.to_owned()))?;
+async fn owned_order(store: &dyn OrderStore, trader: &TraderId, raw_id: &str) -> Result<Order, AppError> {
+    let id = OrderId::parse(raw_id).map_err(|_| AppError::OrderNotFound(raw_id.to_owned()))?;
     store
         .get_order(trader, &id)
         .await?
-        .ok_or_else(|| ApiError::OrderNotFound(id.to_string()))
+        .ok_or_else(|| AppError::OrderNotFound(id.to_string()))
 }
 
-pub async fn get_order(store: &dyn OrderStore, trader: &TraderId, id: &str) -> Result<Order, ApiError> {
+pub async fn get_order(store: &dyn OrderStore, trader: &TraderId, id: &str) -> Result<Order, AppError> {
     owned_order(store, trader, id).await
 }
 
@@ -104,7 +104,7 @@ pub async fn list_orders(
     status: Option<&str>,
     limit: Option<&str>,
     cursor: Option<&str>,
-) -> Result<OrderList, ApiError> {
+) -> Result<OrderList, AppError> {
     let status = status
         .filter(|s| !s.is_empty())
         .map(|s| {
@@ -130,7 +130,7 @@ pub async fn list_orders(
     })
 }
 
-pub async fn fills(store: &dyn OrderStore, trader: &TraderId, id: &str) -> Result<FillList, ApiError> {
+pub async fn fills(store: &dyn OrderStore, trader: &TraderId, id: &str) -> Result<FillList, AppError> {
     let order = owned_order(store, trader, id).await?;
     Ok(FillList {
         fills: store.fills(trader, &order.order_id).await?,
@@ -142,8 +142,8 @@ pub async fn audit(
     log: &dyn AuditLog,
     trader: &TraderId,
     id: &str,
-) -> Result<AuditList, ApiError> {
-    let order_id = OrderId::parse(id).map_err(|_| ApiError::OrderNotFound(id.to_owned()))?;
+) -> Result<AuditList, AppError> {
+    let order_id = OrderId::parse(id).map_err(|_| AppError::OrderNotFound(id.to_owned()))?;
     if let Some(order) = store.get_order(trader, &order_id).await? {
         return Ok(AuditList {
             records: log.records(&order.order_id).await?,
@@ -159,14 +159,12 @@ pub async fn audit(
     if own_refusal {
         Ok(AuditList { records })
     } else {
-        Err(ApiError::OrderNotFound(order_id.to_string()))
+        Err(AppError::OrderNotFound(order_id.to_string()))
     }
 }
 
-pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) -> Result<AccountView, ApiError> {
-    let a = store.get_account(trader).await?.ok_or_else(|| {
-        ApiError::NotFound("No trading account exists for this trader; ask an operator to open one".into())
-    })?;
+pub async fn account(store: &dyn OrderStore, trader: &TraderId, now: Timestamp) -> Result<AccountView, AppError> {
+    let a = store.get_account(trader).await?.ok_or(AppError::AccountNotFound)?;
     Ok(AccountView {
         buying_power: a.buying_power(),
         realized_pnl_today: a.realized_pnl_on(now.trading_day()),
@@ -212,12 +210,14 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_garbage_is_a_400() {
+    fn cursors_round_trip_and_garbage_is_an_invalid_cursor() {
         let id = OrderId::new();
         assert_eq!(decode_cursor(&encode_cursor(id)), Ok(id));
         for junk in ["", "c1zz", "abc", "c1414243"] {
-            let e = decode_cursor(junk).unwrap_err();
-            assert_eq!(crate::http::Problem::from(&e).status, 400, "{junk}");
+            match decode_cursor(junk) {
+                Err(AppError::InvalidParameter(f)) => assert_eq!(f.field, "cursor", "{junk}"),
+                other => panic!("{junk}: {other:?}"),
+            }
         }
     }
 }

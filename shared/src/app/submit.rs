@@ -2,18 +2,22 @@
 //! writing nothing) → rate limit (the first write) → idempotency replay → validate →
 //! risk → one transaction (order, reservation, audit, idempotency record), retried
 //! with backoff when it loses to a concurrent transaction on the account.
-//! Returns the HTTP reply, since that reply is what an idempotent retry must get back
-//! byte for byte. Nothing is sent from here: the committed order reaches the work
-//! queue through the orders table's stream (the outbox, `app::publish`), so an
+//! Returns a domain outcome (accepted, refused, replayed) or an `AppError`; the reply
+//! an idempotent retry must get back byte for byte is rendered by the caller's
+//! `SubmitReplies` (the HTTP layer's is `http::submit::ProblemJson`, and
+//! `http::submit::submit` wraps this use case for the API) and stored with the key in
+//! the same transaction. Nothing is sent from here: the committed order reaches the
+//! work queue through the orders table's stream (the outbox, `app::publish`), so an
 //! order can never be committed and not queued.
 
 use serde_json::Value;
 use tracing::info;
 
+use super::error::AppError;
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
+pub use super::submit_outcome::{StoredReply, SubmitOutcome, SubmitReplies};
 use crate::domain::audit::sha256_hex;
 use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, validate_order};
-use crate::http::problem::{ApiError, Problem};
 use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
@@ -33,40 +37,6 @@ pub struct SubmitRequest<'a> {
     pub request_id: Option<String>,
 }
 
-/// An HTTP reply: status, JSON body, and whether it is a replay.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub replayed: bool,
-    pub retry_after_secs: Option<u64>,
-}
-
-impl Reply {
-    /// `body` is `p.body()`, made once for both the reply and the key's record.
-    fn problem(p: &Problem, body: String) -> Self {
-        Self {
-            status: p.status,
-            body,
-            replayed: false,
-            retry_after_secs: p.retry_after_secs,
-        }
-    }
-
-    fn replay(r: &IdempotencyRecord) -> Self {
-        Self {
-            status: r.status,
-            body: r.body.clone(),
-            replayed: true,
-            retry_after_secs: None,
-        }
-    }
-
-    pub fn is_problem(&self) -> bool {
-        self.status >= 400
-    }
-}
-
 /// SHA-256 of the body as parsed JSON: `serde_json` writes object keys sorted, so
 /// key order and whitespace do not make two requests different. Written straight
 /// into a buffer of about the raw body's size: the same bytes `Value`'s `Display`
@@ -80,24 +50,17 @@ fn request_hash(body: &Value, raw_len: usize) -> String {
     sha256_hex(&canonical)
 }
 
-/// The order as the 201 body, in one buffer: `to_string` starts at 128 bytes and
-/// grew twice for every order (issue 7 profile).
-fn order_json(order: &crate::domain::Order) -> Result<String, ApiError> {
-    let mut out = Vec::with_capacity(ORDER_JSON_CAPACITY);
-    serde_json::to_writer(&mut out, order).map_err(|e| ApiError::Internal(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-/// An order's JSON is about 480 bytes (longer with a client order id).
-const ORDER_JSON_CAPACITY: usize = 640;
-
-/// Handles one submit. `Err` only for failures that must not be stored as the key's
-/// outcome (malformed input, rate limit, a dependency down): the client may retry those
-/// with the same key.
-pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Reply, ApiError> {
+/// Handles one submit; `replies` renders the replies stored with the key. `Err` only
+/// for failures that must not be stored as the key's outcome (malformed input, rate
+/// limit, a dependency down): the client may retry those with the same key.
+pub async fn submit(
+    deps: &SubmitDeps<'_>,
+    replies: &dyn SubmitReplies,
+    req: SubmitRequest<'_>,
+) -> Result<SubmitOutcome, AppError> {
     let now = deps.clock.now();
     if req.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::BodyTooLarge {
+        return Err(AppError::BodyTooLarge {
             size: req.body.len(),
             limit: MAX_BODY_BYTES,
         });
@@ -106,10 +69,10 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
         .idempotency_key
         .map(|k| {
             IdempotencyKey::parse(k)
-                .map_err(|e| ApiError::BadParameter(FieldError::new("Idempotency-Key", e.to_string())))
+                .map_err(|e| AppError::InvalidParameter(FieldError::new("Idempotency-Key", e.to_string())))
         })
         .transpose()?;
-    let body: Value = serde_json::from_slice(req.body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let body: Value = serde_json::from_slice(req.body).map_err(|e| AppError::MalformedJson(e.to_string()))?;
     let hash = request_hash(&body, req.body.len());
 
     // The account first: it holds the trader's limits. A caller with a valid token but
@@ -119,7 +82,7 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
     // succeeds once an operator opens the account).
     let Some(account) = deps.store.get_account(&req.trader).await? else {
         tracing::warn!(trader_id = %req.trader, "submit refused: no account");
-        return Err(ApiError::Order(OrderError::NoAccount));
+        return Err(AppError::Order(OrderError::NoAccount));
     };
     // The per-trader rate limit is the first write, before anything a request can
     // multiply: replays, refusals (each writes an audit record), orders. A replay
@@ -130,7 +93,7 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
         .await?
     {
         let limit = account.limits.orders_per_minute;
-        return Err(ApiError::Order(OrderError::RateLimited {
+        return Err(AppError::Order(OrderError::RateLimited {
             limit,
             retry_after_secs,
         }));
@@ -154,18 +117,17 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
     };
     let draft = match validate_order(&body) {
         Ok(d) => d,
-        Err(e) => return reject(deps, &req.trader, &body, e, &ctx, &outcome).await,
+        Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };
     let order_id = OrderId::new();
     let mut new = match plan_submit(order_id, draft, &account, deps.pricing, &ctx, now) {
         Ok(n) => n,
-        Err(e) => return reject(deps, &req.trader, &body, e, &ctx, &outcome).await,
+        Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };
-    let order_json = order_json(&new.order)?;
-    new.idempotency = outcome.record(201, &order_json, Some(order_id));
-    let reservation = new.reservation.clone();
+    let reply = replies.accepted(&new.order)?;
+    new.idempotency = outcome.record(&reply, Some(order_id));
 
-    match commit(deps, new).await {
+    match commit(deps, &new).await {
         Ok(Committed::Now) => {}
         Ok(Committed::Earlier) => {
             // An earlier attempt of this very request landed (its answer was lost):
@@ -173,11 +135,9 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
             info!(order_id = %order_id, trader_id = %req.trader, "order accepted by an earlier attempt");
             return match key.as_ref() {
                 Some(_) => replay_after_race(deps, &req.trader, key.as_ref(), &hash, now).await,
-                None => Ok(Reply {
-                    status: 201,
-                    body: order_json,
-                    replayed: false,
-                    retry_after_secs: None,
+                None => Ok(SubmitOutcome::Accepted {
+                    order: Box::new(new.order),
+                    reply,
                 }),
             };
         }
@@ -192,23 +152,19 @@ pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Rep
             | StoreError::NoAccount),
         ) => {
             // The snapshot was stale: explain the refusal with the account as it is now.
-            let error = explain(deps, &req.trader, refusal, &reservation, &account.limits, now).await?;
-            return reject(deps, &req.trader, &body, error, &ctx, &outcome).await;
+            let error = explain(deps, &req.trader, refusal, &new.reservation, &account.limits, now).await?;
+            return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
         }
         Err(StoreError::Conflict) => {
             // Every attempt lost to a concurrent transaction on the account.
-            return Err(ApiError::Conflict(
-                "The account changed during the submit; retry the request".into(),
-            ));
+            return Err(AppError::AccountContended);
         }
         Err(e) => return Err(e.into()),
     }
     info!(order_id = %order_id, trader_id = %req.trader, "order accepted");
-    Ok(Reply {
-        status: 201,
-        body: order_json,
-        replayed: false,
-        retry_after_secs: None,
+    Ok(SubmitOutcome::Accepted {
+        order: Box::new(new.order),
+        reply,
     })
 }
 
@@ -244,8 +200,8 @@ enum Committed {
 /// second order: if an earlier attempt did land, the retry fails on the order id's
 /// (or the key's) condition. A refusal on the account's conditions (buying power,
 /// open orders, daily loss) is real and is returned as is, never retried.
-async fn commit(deps: &SubmitDeps<'_>, new: NewOrder) -> Result<Committed, StoreError> {
-    let (trader, order_id) = (new.order.trader_id.clone(), new.order.order_id);
+async fn commit(deps: &SubmitDeps<'_>, new: &NewOrder) -> Result<Committed, StoreError> {
+    let (trader, order_id) = (&new.order.trader_id, new.order.order_id);
     let mut attempt = 1;
     loop {
         let result = deps.store.create_order(new.clone()).await;
@@ -257,7 +213,7 @@ async fn commit(deps: &SubmitDeps<'_>, new: NewOrder) -> Result<Committed, Store
                 tokio::time::sleep(backoff(attempt)).await;
             }
             Err(StoreError::AlreadyExists | StoreError::IdempotencyKeyTaken) if attempt > 1 => {
-                return match deps.store.get_order(&trader, &order_id).await? {
+                return match deps.store.get_order(trader, &order_id).await? {
                     Some(_) => Ok(Committed::Earlier),
                     // The key was taken by another request, not by us.
                     None => Err(StoreError::IdempotencyKeyTaken),
@@ -277,13 +233,13 @@ struct KeyOutcome<'a> {
 }
 
 impl KeyOutcome<'_> {
-    fn record(&self, status: u16, body: &str, order_id: Option<OrderId>) -> Option<IdempotencyRecord> {
+    fn record(&self, reply: &StoredReply, order_id: Option<OrderId>) -> Option<IdempotencyRecord> {
         self.key.map(|k| IdempotencyRecord {
             trader_id: self.trader.clone(),
             key: k.clone(),
             request_hash: self.hash.to_owned(),
-            status,
-            body: body.to_owned(),
+            status: reply.status,
+            body: reply.body.clone(),
             order_id,
             created_at: self.now,
             expires_at: IdempotencyRecord::expiry(self.now),
@@ -291,11 +247,11 @@ impl KeyOutcome<'_> {
     }
 }
 
-fn replay_or_mismatch(found: &IdempotencyRecord, hash: &str) -> Result<Reply, ApiError> {
+fn replay_or_mismatch(found: &IdempotencyRecord, hash: &str) -> Result<SubmitOutcome, AppError> {
     if found.request_hash == hash {
-        Ok(Reply::replay(found))
+        Ok(SubmitOutcome::Replayed(StoredReply::of(found)))
     } else {
-        Err(ApiError::IdempotencyMismatch(found.key.to_string()))
+        Err(AppError::IdempotencyKeyReused(found.key.to_string()))
     }
 }
 
@@ -306,16 +262,14 @@ async fn replay_after_race(
     key: Option<&IdempotencyKey>,
     hash: &str,
     now: crate::domain::Timestamp,
-) -> Result<Reply, ApiError> {
+) -> Result<SubmitOutcome, AppError> {
     let found = match key {
         Some(k) => deps.store.idempotency(trader, k, now).await?,
         None => None,
     };
     match found {
         Some(r) => replay_or_mismatch(&r, hash),
-        None => Err(ApiError::Conflict(
-            "A request with the same Idempotency-Key is in progress; retry".into(),
-        )),
+        None => Err(AppError::KeyInProgress),
     }
 }
 
@@ -327,7 +281,7 @@ async fn explain(
     reservation: &Reservation,
     limits: &crate::domain::RiskLimits,
     now: crate::domain::Timestamp,
-) -> Result<OrderError, ApiError> {
+) -> Result<OrderError, AppError> {
     let Some(account) = deps.store.get_account(trader).await? else {
         return Ok(OrderError::NoAccount);
     };
@@ -356,31 +310,31 @@ async fn explain(
     })
 }
 
-/// Records a refused submit (audit record, and the 422 as the key's outcome) and
-/// answers with the problem.
+/// Records a refused submit (audit record, and the refusal's reply as the key's
+/// outcome) and answers with the refusal.
 async fn reject(
     deps: &SubmitDeps<'_>,
+    replies: &dyn SubmitReplies,
     trader: &TraderId,
     body: &Value,
     error: OrderError,
     ctx: &AuditContext,
     outcome: &KeyOutcome<'_>,
-) -> Result<Reply, ApiError> {
+) -> Result<SubmitOutcome, AppError> {
     if error == OrderError::NoAccount {
         // The account went away during the submit: as for a caller without one,
         // nothing permanent is written.
-        return Err(ApiError::Order(error));
+        return Err(AppError::Order(error));
     }
-    let mut problem = Problem::from(&ApiError::Order(error.clone()));
     let now = deps.clock.now();
+    // The client can find the refusal's record under this id (the API names it in
+    // the reply: GET /orders/{audit_id}/audit).
     let audit_id = OrderId::new();
-    // The client can find the refusal's record: GET /orders/{audit_id}/audit.
-    problem.audit_id = Some(audit_id.to_string());
+    let reply = replies.refused(&error, audit_id);
     let audit = plan_rejected_submit(audit_id, trader, Some(body.clone()), &error, ctx, now);
-    let problem_body = problem.body();
-    let record = outcome.record(problem.status, &problem_body, None);
+    let record = outcome.record(&reply, None);
     match deps.store.record_rejection(audit, record).await {
-        Ok(()) => Ok(Reply::problem(&problem, problem_body)),
+        Ok(()) => Ok(SubmitOutcome::Refused { error, audit_id, reply }),
         Err(StoreError::IdempotencyKeyTaken) => replay_after_race(deps, trader, outcome.key, outcome.hash, now).await,
         Err(e) => Err(e.into()),
     }

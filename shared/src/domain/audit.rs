@@ -1,3 +1,5 @@
+// Long because: the audit chain and its verifier are one contract (what is hashed is what is checked); a third is
+// their tamper tests.
 //! Audit records (SPEC §8): one per state change and per rejected submit, chained per
 //! order by SHA-256 so that any edit, deletion or reordering is detectable. The
 //! sequence number of a state change equals the order version it produced, so the

@@ -8,9 +8,11 @@
 //! - `validation`, `risk`: the submit checks of SPEC §4.
 //! - `audit`: hash-chained audit records and their verifier.
 //! - `error`: every refusal, with its user-facing message.
+//! - `change`: a committed change of an order, as the orders table's stream carries it.
 
 pub mod account;
 pub mod audit;
+pub mod change;
 pub mod error;
 pub mod ids;
 pub mod money;
@@ -26,6 +28,7 @@ pub use audit::{
     SUBMIT_REJECTED, deposit_snapshots, deposited, fund_snapshots, verify_account_chain, verify_anchored, verify_chain,
     verify_orphan,
 };
+pub use change::{ChangeKind, OrderChange};
 pub use error::{FieldError, IdError, OrderError};
 pub use ids::{ClientOrderId, IdempotencyKey, OrderId, Symbol, TraderId};
 pub use money::{Price, Quantity, usd};

@@ -1,3 +1,4 @@
+// Long because: the order aggregate's fields and what every event does to it, with its tests.
 //! The order aggregate: its fields (SPEC §2/§3) and what each event does to it and to
 //! the trader's money. `Order::apply` is pure: it returns the next order and the
 //! account effect; stores commit both in one transaction.

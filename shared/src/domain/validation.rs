@@ -1,3 +1,4 @@
+// Long because: every field rule of SPEC §4.1 in one pass over the body; nearly half is its per-field tests.
 //! Syntax validation of a submit body (SPEC §4.1). Works on the parsed JSON value so
 //! that every problem is reported per field, all at once, instead of stopping at the
 //! first serde error. Decimals are accepted as strings or numbers.

@@ -5,7 +5,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::problem::{ApiError, CONTENT_TYPE, Problem};
-use crate::app::Reply;
+use super::submit::Reply;
+use crate::app::AppError;
 use crate::domain::TraderId;
 
 /// The trader is the verified token's `sub`. The function refuses a request without
@@ -67,7 +68,7 @@ pub fn problem_response(err: &ApiError) -> Response<Body> {
 pub fn json_response<T: serde::Serialize>(status: u16, value: &T) -> Response<Body> {
     match serde_json::to_string(value) {
         Ok(body) => response(status, "application/json", body),
-        Err(e) => problem_response(&ApiError::Internal(e.to_string())),
+        Err(e) => problem_response(&ApiError::from(AppError::Internal(e.to_string()))),
     }
 }
 
@@ -83,9 +84,6 @@ pub fn reply_response(reply: &Reply) -> Response<Body> {
             "idempotent-replayed",
             lambda_http::http::HeaderValue::from_static("true"),
         );
-    }
-    if let Some(secs) = reply.retry_after_secs.and_then(|s| s.to_string().parse().ok()) {
-        r.headers_mut().insert("retry-after", secs);
     }
     r
 }

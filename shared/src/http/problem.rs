@@ -4,55 +4,37 @@
 
 use serde::Serialize;
 
+use crate::app::AppError;
 use crate::domain::{FieldError, OrderError};
-use crate::ports::{QueueError, StoreError};
+use crate::ports::StoreError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-/// Errors of the HTTP layer itself, plus everything below it.
+/// Errors of the HTTP layer itself (who is calling, which route), and every use-case
+/// error below it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    #[error("The request body is not valid JSON: {0}")]
-    MalformedJson(String),
-    #[error("The request body is {size} bytes; the limit is {limit} bytes")]
-    BodyTooLarge { size: usize, limit: usize },
     #[error("{0}")]
     Unauthorized(String),
-    #[error("Order {0} was not found")]
-    OrderNotFound(String),
+    /// A route the function does not serve.
     #[error("{0}")]
     NotFound(String),
-    #[error("{}", .0.message)]
-    BadParameter(FieldError),
-    #[error("Idempotency-Key {0} was already used with a different request body; use a new key for a different order")]
-    IdempotencyMismatch(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// The request event itself could not be read.
+    #[error("The request body is not valid JSON: {0}")]
+    MalformedJson(String),
     #[error(transparent)]
-    Order(#[from] OrderError),
-    #[error(
-        "{service} is unavailable; the request may or may not have taken effect: retry it (with the same Idempotency-Key for a submit) ({detail})"
-    )]
-    Unavailable { service: &'static str, detail: String },
-    #[error("Internal error; reference {0}")]
-    Internal(String),
+    App(#[from] AppError),
+}
+
+impl From<OrderError> for ApiError {
+    fn from(e: OrderError) -> Self {
+        Self::App(AppError::Order(e))
+    }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable { service, detail } => Self::Unavailable { service, detail },
-            other => Self::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<QueueError> for ApiError {
-    fn from(e: QueueError) -> Self {
-        Self::Unavailable {
-            service: "SQS",
-            detail: e.to_string(),
-        }
+        Self::App(AppError::from(e))
     }
 }
 
@@ -96,24 +78,37 @@ impl From<&ApiError> for Problem {
     fn from(e: &ApiError) -> Self {
         let d = e.to_string();
         match e {
-            ApiError::MalformedJson(_) => Problem::new(400, "malformed-json", "Malformed JSON", d),
-            ApiError::BodyTooLarge { .. } => Problem::new(413, "body-too-large", "Request body too large", d),
             ApiError::Unauthorized(_) => Problem::new(401, "unauthorized", "Unauthorized", d),
-            ApiError::OrderNotFound(_) | ApiError::NotFound(_) => Problem::new(404, "not-found", "Not found", d),
-            ApiError::BadParameter(field) => {
+            ApiError::NotFound(_) => Problem::new(404, "not-found", "Not found", d),
+            ApiError::MalformedJson(_) => Problem::new(400, "malformed-json", "Malformed JSON", d),
+            ApiError::App(app) => Problem::from(app),
+        }
+    }
+}
+
+impl From<&AppError> for Problem {
+    fn from(e: &AppError) -> Self {
+        let d = e.to_string();
+        match e {
+            AppError::MalformedJson(_) => Problem::new(400, "malformed-json", "Malformed JSON", d),
+            AppError::BodyTooLarge { .. } => Problem::new(413, "body-too-large", "Request body too large", d),
+            AppError::OrderNotFound(_) | AppError::AccountNotFound => Problem::new(404, "not-found", "Not found", d),
+            AppError::InvalidParameter(field) => {
                 let mut p = Problem::new(400, "bad-parameter", "Invalid request parameter", d);
                 p.errors = vec![field.clone()];
                 p
             }
-            ApiError::IdempotencyMismatch(_) => Problem::new(
+            AppError::IdempotencyKeyReused(_) => Problem::new(
                 422,
                 "idempotency-key-reused",
                 "Idempotency key reused with another request",
                 d,
             ),
-            ApiError::Conflict(_) => Problem::new(409, "conflict", "Conflict", d),
-            ApiError::Order(o) => order_problem(o),
-            ApiError::Unavailable { service, .. } => Problem::new(
+            AppError::AccountContended | AppError::KeyInProgress | AppError::OrderContended(_) => {
+                Problem::new(409, "conflict", "Conflict", d)
+            }
+            AppError::Order(o) => Problem::from(o),
+            AppError::Unavailable { service, .. } => Problem::new(
                 503,
                 "dependency-unavailable",
                 "Dependency unavailable",
@@ -121,8 +116,14 @@ impl From<&ApiError> for Problem {
                     "{service} is unavailable; the request may or may not have taken effect: retry it (with the same Idempotency-Key for a submit)"
                 ),
             ),
-            ApiError::Internal(_) => Problem::new(500, "internal", "Internal error", d),
+            AppError::Internal(_) => Problem::new(500, "internal", "Internal error", d),
         }
+    }
+}
+
+impl From<&OrderError> for Problem {
+    fn from(e: &OrderError) -> Self {
+        order_problem(e)
     }
 }
 
@@ -180,21 +181,21 @@ mod tests {
         let cases: Vec<(ApiError, u16)> = vec![
             (ApiError::MalformedJson("eof".into()), 400),
             (
-                ApiError::BodyTooLarge {
+                ApiError::from(AppError::BodyTooLarge {
                     size: 70_000,
                     limit: 65_536,
-                },
+                }),
                 413,
             ),
             (ApiError::Unauthorized("Missing bearer token".into()), 401),
-            (ApiError::OrderNotFound("01J".into()), 404),
+            (ApiError::from(AppError::OrderNotFound("01J".into())), 404),
             (
                 ApiError::from(OrderError::CannotCancel {
                     status: OrderStatus::Filled,
                 }),
                 409,
             ),
-            (ApiError::IdempotencyMismatch("k".into()), 422),
+            (ApiError::from(AppError::IdempotencyKeyReused("k".into())), 422),
             (
                 ApiError::from(OrderError::RateLimited {
                     limit: 100,
@@ -230,6 +231,102 @@ mod tests {
         assert_eq!(
             p.detail,
             "DynamoDB is unavailable; the request may or may not have taken effect: retry it (with the same Idempotency-Key for a submit)"
+        );
+    }
+
+    /// Every use-case error's whole problem body, as the API answered before the use
+    /// cases stopped building problems themselves (infra/openapi.yaml and the e2e
+    /// suites hold clients to these).
+    #[test]
+    fn every_use_case_error_keeps_its_problem_body() {
+        let id = crate::domain::OrderId::parse("01M89CR8R9WRJ3P3W4H1SDS5EG").unwrap();
+        let cases: Vec<(AppError, serde_json::Value)> = vec![
+            (
+                AppError::MalformedJson("EOF while parsing".into()),
+                serde_json::json!({"type": "/problems/malformed-json", "title": "Malformed JSON", "status": 400,
+                    "detail": "The request body is not valid JSON: EOF while parsing"}),
+            ),
+            (
+                AppError::BodyTooLarge {
+                    size: 20_000,
+                    limit: 16_384,
+                },
+                serde_json::json!({"type": "/problems/body-too-large", "title": "Request body too large",
+                    "status": 413, "detail": "The request body is 20000 bytes; the limit is 16384 bytes"}),
+            ),
+            (
+                AppError::InvalidParameter(FieldError::new("limit", "Limit must be a whole number from 1 to 200")),
+                serde_json::json!({"type": "/problems/bad-parameter", "title": "Invalid request parameter",
+                    "status": 400, "detail": "Limit must be a whole number from 1 to 200",
+                    "errors": [{"field": "limit", "message": "Limit must be a whole number from 1 to 200"}]}),
+            ),
+            (
+                AppError::OrderNotFound("nope".into()),
+                serde_json::json!({"type": "/problems/not-found", "title": "Not found", "status": 404,
+                    "detail": "Order nope was not found"}),
+            ),
+            (
+                AppError::AccountNotFound,
+                serde_json::json!({"type": "/problems/not-found", "title": "Not found", "status": 404,
+                    "detail": "No trading account exists for this trader; ask an operator to open one"}),
+            ),
+            (
+                AppError::IdempotencyKeyReused("key-1".into()),
+                serde_json::json!({"type": "/problems/idempotency-key-reused",
+                    "title": "Idempotency key reused with another request", "status": 422,
+                    "detail": "Idempotency-Key key-1 was already used with a different request body; use a new key for a different order"}),
+            ),
+            (
+                AppError::AccountContended,
+                serde_json::json!({"type": "/problems/conflict", "title": "Conflict", "status": 409,
+                    "detail": "The account changed during the submit; retry the request"}),
+            ),
+            (
+                AppError::KeyInProgress,
+                serde_json::json!({"type": "/problems/conflict", "title": "Conflict", "status": 409,
+                    "detail": "A request with the same Idempotency-Key is in progress; retry"}),
+            ),
+            (
+                AppError::OrderContended(id),
+                serde_json::json!({"type": "/problems/conflict", "title": "Conflict", "status": 409,
+                    "detail": "Order 01M89CR8R9WRJ3P3W4H1SDS5EG is changing quickly; retry the cancel"}),
+            ),
+            (
+                AppError::Order(OrderError::CannotCancel {
+                    status: OrderStatus::Filled,
+                }),
+                serde_json::json!({"type": "/problems/order-not-cancellable", "title": "Order cannot be cancelled",
+                    "status": 409, "detail": "Cannot cancel order in FILLED status. Only PENDING, SUBMITTED or PARTIALLY_FILLED orders can be cancelled."}),
+            ),
+            (
+                AppError::Order(OrderError::NoAccount),
+                serde_json::json!({"type": "/problems/no-account", "title": "No trading account", "status": 422,
+                    "detail": "No trading account exists for this trader; ask an operator to open one"}),
+            ),
+            (
+                AppError::Unavailable {
+                    service: "DynamoDB",
+                    detail: "timeout".into(),
+                },
+                serde_json::json!({"type": "/problems/dependency-unavailable", "title": "Dependency unavailable",
+                    "status": 503, "detail": "DynamoDB is unavailable; the request may or may not have taken effect: retry it (with the same Idempotency-Key for a submit)"}),
+            ),
+            (
+                AppError::Internal("boom".into()),
+                serde_json::json!({"type": "/problems/internal", "title": "Internal error", "status": 500,
+                    "detail": "Internal error; reference boom"}),
+            ),
+        ];
+        for (e, want) in cases {
+            let body: serde_json::Value = serde_json::from_str(&Problem::from(&e).body()).unwrap();
+            assert_eq!(body, want, "{e:?}");
+            // Through the HTTP layer's own error, the same body.
+            assert_eq!(Problem::from(&ApiError::from(e.clone())), Problem::from(&e), "{e:?}");
+        }
+        let p = Problem::from(&ApiError::NotFound("No route GET /api/v1/nope".into()));
+        assert_eq!(
+            (p.status, p.kind.as_str(), p.detail.as_str()),
+            (404, "/problems/not-found", "No route GET /api/v1/nope")
         );
     }
 }

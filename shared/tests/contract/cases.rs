@@ -1,3 +1,4 @@
+// Long because: the one contract suite both stores must pass, a case per port behaviour, each short.
 //! The contract cases. Each takes a fresh fixture and uses its own trader ids.
 
 use std::collections::HashSet;

@@ -1,3 +1,4 @@
+// Long because: verify-audit walks orders and chains both ways in one pass; a third is its tests.
 //! `verify-audit`: every audit chain verified and anchored to what it records
 //! (SPEC §8; what is compared: `shared::domain::audit`'s header).
 //!

@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use shared::adapters::aws::DynamoStore;
-use shared::app::{CancelDeps, SubmitDeps, SubmitRequest, cancel, submit};
+use shared::app::{CancelDeps, SubmitDeps, SubmitRequest, cancel};
 use shared::domain::{Pricing, RiskLimits, TraderId};
+use shared::http::submit::submit;
 use shared::ports::{OrderStore, SystemClock};
 
 use crate::floor::Floor;

@@ -1,3 +1,5 @@
+// Long because: one load level: its three runs (HTTP, in process, floor) and their report (figures, Markdown, JSON)
+// read together.
 //! One load level of `orders-load run`: the HTTP run, our handlers in process and
 //! the floor, at the same concurrency against the same emulator, one after another;
 //! and what they measured, as figures, Markdown and JSON.

@@ -1,3 +1,5 @@
+// Long because: one event source mapping (shard order, batching, partial-failure retries) whose parts share the shard
+// state.
 //! The DynamoDB Streams event source mapping: read every shard of the stream in
 //! order (a child shard only after its parent is finished), hand records to the
 //! function in batches of up to 100 as the exact Lambda DynamoDB stream event,

@@ -1,3 +1,4 @@
+// Long because: the mappings' end-to-end cases against the emulator and one fake invoke API they share.
 //! The mappings against the local emulator (`AWS_ENDPOINT_URL`; `make test` runs
 //! these) and a fake invoke API that records every event and fails on cue. Each
 //! test makes its own queue or table.

@@ -1,3 +1,5 @@
+// Long because: the simulator's one state behind one lock (book, price path, knobs, fault dice, persistence); being
+// changed separately.
 //! The simulator's state: the matching book, the price path, the knobs and the fault
 //! dice, behind one lock (never held across an await). With `--state FILE` the book
 //! and the price path are written after every change, atomically (write a temporary

@@ -1,3 +1,4 @@
+// Long because: Alpaca v2's order and error JSON as the simulator speaks it, with its tests (a third of the file).
 //! Alpaca Trading API v2 JSON as the simulator speaks it: the order request it
 //! accepts (decimals as strings or numbers), the order object it returns (decimals
 //! as strings, like Alpaca) and Alpaca's error body `{"code": ..., "message": ...}`.

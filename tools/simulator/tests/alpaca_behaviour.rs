@@ -1,3 +1,4 @@
+// Long because: one scenario per behaviour of Alpaca's published document, each short; a suite read as one list.
 //! The simulator answers as Alpaca's published Trading API document ("Trading API"
 //! 2.0.1, `tools/simulator/spec/trading-api.json`) and Alpaca's streaming docs say:
 //! error codes, the rate limit, `accepted` before `new`, asynchronous cancels,

@@ -146,7 +146,8 @@ async fn a_replacement_is_found_by_the_venues_id_and_leads_back_to_our_order() {
 
 #[tokio::test]
 async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_order() {
-    use shared::adapters::memory::{MemoryIntakeStore, MemoryStore, place_limit_buy};
+    use shared::adapters::memory::{MemoryIntakeStore, MemoryStore};
+    use shared::app::fixtures::place_limit_buy;
     use shared::app::{AuditContext, IntakeDeps, intake_pass, plan_transition};
     use shared::domain::{OrderEvent, OrderStatus, TraderId};
     use shared::ports::{IntakeStore, OrderStore, SystemClock};

@@ -1,3 +1,5 @@
+// Long because: one adapter for every aggregate of the orders table; the split per aggregate (issue 21 item 3) is
+// under way separately.
 //! `OrderStore` and `AuditLog` on DynamoDB. Every multi-item change is one
 //! `TransactWriteItems`; which condition failed is read from the cancellation
 //! reasons (by item position), so callers get the same `StoreError` as from the

@@ -1,3 +1,5 @@
+// Long because: the one item mapping of the orders and audit tables (every attribute name in one place), with its
+// round-trip tests; split with dynamo.rs.
 //! DynamoDB item mapping: the only place attribute maps are built or read.
 //!
 //! Orders table (single table), keys:

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::items::{Item, SK, order_from_item};
-use crate::app::publish::{ChangeKind, OrderChange};
 use crate::domain::Order;
+use crate::domain::{ChangeKind, OrderChange};
 
 /// Order items' sort key prefix.
 const ORDER_PREFIX: &str = "ORDER#";

@@ -45,35 +45,3 @@ impl Clock for FixedClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
-
-/// Test fixture: commits an AAPL limit buy of `quantity` at `price` for `trader`,
-/// planned from the account as stored, as the submit path would. Panics when the
-/// order cannot be placed (tests set the account up for it).
-pub async fn place_limit_buy(
-    store: &dyn crate::ports::OrderStore,
-    trader: &crate::domain::TraderId,
-    quantity: &str,
-    price: &str,
-) -> crate::domain::Order {
-    let account = store
-        .get_account(trader)
-        .await
-        .ok()
-        .flatten()
-        .expect("fixture: the trader has an account");
-    let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": quantity,
-        "limit_price": price});
-    let draft = crate::domain::validate_order(&body).expect("fixture: a valid order");
-    let new = crate::app::plan_submit(
-        crate::domain::OrderId::new(),
-        draft,
-        &account,
-        &crate::domain::Pricing::default(),
-        &crate::app::AuditContext::system("fixture"),
-        Timestamp::now(),
-    )
-    .expect("fixture: the account can afford it");
-    let order = new.order.clone();
-    store.create_order(new).await.expect("fixture: the order commits");
-    order
-}

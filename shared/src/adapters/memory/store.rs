@@ -1,3 +1,5 @@
+// Long because: the in-memory twin of the whole DynamoDB store (orders, accounts, idempotency, rate, re-checks,
+// audit) under one lock, so every transaction stays all-or-nothing.
 //! `OrderStore` + `AuditLog` in memory. Every write checks all its conditions before
 //! changing anything, in the same precedence as the DynamoDB adapter reports them.
 

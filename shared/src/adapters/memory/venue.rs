@@ -1,3 +1,5 @@
+// Long because: the whole Venue and VenueFeed double over the shared book, faults included; a split would break its
+// one lock.
 //! `Venue` in memory, for fast executor tests. It runs the same matching book as the
 //! exchange simulator (`adapters::venue::book`), so it refuses duplicate client
 //! order ids, fills, expires and cancels as the simulator does; the contract suite

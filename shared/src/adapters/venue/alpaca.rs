@@ -1,3 +1,5 @@
+// Long because: every Alpaca v2 call the Venue and VenueFeed ports make, with their error mapping; the wire types and
+// tests are already in wire.rs and alpaca_tests.rs.
 //! The `Venue` port over Alpaca Trading API v2 REST (paper trading, or the local
 //! exchange simulator that speaks the same subset):
 //! `POST /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`;

@@ -1,0 +1,294 @@
+//! The publish use case's tests: the effects of each change and the outbox pass over
+//! failing events and queues.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::adapters::memory::{MemoryEvents, MemoryQueue};
+use crate::domain::{Order, OrderId, Timestamp, TraderId, validate_order};
+use crate::ports::{QueueError, ReceivedMessage};
+
+fn order() -> Order {
+    let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
+        "limit_price": "150.25", "client_order_id": "c-1"});
+    let draft = validate_order(&body).unwrap();
+    let trader = TraderId::parse("alice").unwrap();
+    Order::pending(OrderId::new(), trader, draft, Decimal::from(1503), Timestamp::now())
+}
+
+fn moved(o: &Order, status: OrderStatus) -> Order {
+    let mut next = o.clone();
+    next.status = status;
+    next.version += 1;
+    next
+}
+
+fn change(seq: &str, kind: ChangeKind, old: Option<&Order>, new: Option<&Order>) -> OrderChange {
+    OrderChange {
+        sequence_number: seq.into(),
+        kind,
+        old: old.cloned(),
+        new: new.cloned(),
+    }
+}
+
+/// A lifecycle: created, submitted, cancel requested, an untouched rewrite, cancelled.
+fn lifecycle() -> Vec<OrderChange> {
+    let pending = order();
+    let submitted = moved(&pending, OrderStatus::Submitted);
+    let requested = moved(&submitted, OrderStatus::CancelRequested);
+    let cancelled = moved(&requested, OrderStatus::Cancelled);
+    vec![
+        change("1", ChangeKind::Insert, None, Some(&pending)),
+        change("2", ChangeKind::Modify, Some(&pending), Some(&submitted)),
+        change("3", ChangeKind::Modify, Some(&submitted), Some(&requested)),
+        change("4", ChangeKind::Modify, Some(&requested), Some(&requested)),
+        change("5", ChangeKind::Modify, Some(&requested), Some(&cancelled)),
+    ]
+}
+
+#[tokio::test]
+async fn every_versioned_change_is_announced_and_queues_its_work() {
+    let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
+    let changes = lifecycle();
+    let out = publish_changes(&events, &queue, &changes).await;
+    assert_eq!(
+        out,
+        Outcome {
+            events: 4,
+            messages: 2,
+            failed: None
+        }
+    );
+
+    let published = events.published();
+    let moves: Vec<_> = published
+        .iter()
+        .map(|e| (e.previous_status, e.new_status, e.version))
+        .collect();
+    use OrderStatus::*;
+    assert_eq!(
+        moves,
+        [
+            (None, Pending, 1),
+            (Some(Pending), Submitted, 2),
+            (Some(Submitted), CancelRequested, 3),
+            (Some(CancelRequested), Cancelled, 4)
+        ]
+    );
+    assert_eq!(published[0].client_order_id.as_deref(), Some("c-1"));
+    let bodies: Vec<_> = queue
+        .receive(10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    let o = changes[0].new.as_ref().unwrap();
+    let expect = |kind: &str| format!(r#"{{"kind":"{kind}","trader_id":"alice","order_id":"{}"}}"#, o.order_id);
+    assert_eq!(bodies, [expect("execute"), expect("cancel")]);
+}
+
+#[tokio::test]
+async fn removals_and_inserts_of_non_pending_orders_queue_nothing() {
+    let o = moved(&order(), OrderStatus::Submitted);
+    let changes = [
+        change("1", ChangeKind::Insert, None, Some(&o)),
+        change("2", ChangeKind::Remove, Some(&o), None),
+    ];
+    let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
+    let out = publish_changes(&events, &queue, &changes).await;
+    assert_eq!(
+        out,
+        Outcome {
+            events: 1,
+            messages: 0,
+            failed: None
+        }
+    );
+    assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_entry_fails_its_own_record_and_the_bus_down_fails_the_first() {
+    let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
+    // Events of records 1, 2, 3, 5: entry 2 is record "3"'s, entry 3 record "5"'s.
+    events.refuse_next(&[3, 2]);
+    let out = publish_changes(&events, &queue, &lifecycle()).await;
+    let failed = out.failed.unwrap();
+    assert_eq!(failed.sequence_number, "3");
+    assert!(failed.reason.contains("InternalFailure"), "{}", failed.reason);
+    assert_eq!(out.events, 2);
+
+    events.fail_next(1);
+    let out = publish_changes(&events, &queue, &lifecycle()).await;
+    assert_eq!(out.failed.map(|f| f.sequence_number).as_deref(), Some("1"));
+    assert_eq!(out.events, 0);
+}
+
+/// Sends succeed until `ok` of them went through.
+struct FlakyQueue {
+    ok: AtomicU32,
+}
+
+#[async_trait]
+impl WorkQueue for FlakyQueue {
+    async fn send(&self, _m: &WorkMessage, _d: u32) -> Result<(), QueueError> {
+        self.ok
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| QueueError::Unavailable("injected".into()))
+    }
+    async fn receive(&self, _max: u32, _wait: u32) -> Result<Vec<ReceivedMessage>, QueueError> {
+        Ok(Vec::new())
+    }
+    async fn delete(&self, _r: &str) -> Result<(), QueueError> {
+        Ok(())
+    }
+    async fn change_visibility(&self, _r: &str, _s: u32) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_unqueued_message_fails_its_record_even_when_its_event_went_out() {
+    let events = MemoryEvents::new();
+    let queue = FlakyQueue { ok: AtomicU32::new(1) };
+    let out = publish_changes(&events, &queue, &lifecycle()).await;
+    let failed = out.failed.unwrap();
+    assert_eq!(
+        failed.sequence_number, "3",
+        "the cancel message of record 3 was refused"
+    );
+    assert!(
+        failed.reason.starts_with("work message not queued"),
+        "{}",
+        failed.reason
+    );
+    assert_eq!((out.events, out.messages), (4, 1));
+}
+
+/// Publishes after a pause per call.
+struct SlowEvents {
+    inner: MemoryEvents,
+    pause: std::time::Duration,
+}
+
+#[async_trait]
+impl StatusEvents for SlowEvents {
+    async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError> {
+        tokio::time::sleep(self.pause).await;
+        self.inner.publish(events).await
+    }
+}
+
+/// `n` orders created, one change each.
+fn inserts(n: usize) -> Vec<OrderChange> {
+    (0..n)
+        .map(|i| change(&format!("{i:03}"), ChangeKind::Insert, None, Some(&order())))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done() {
+    use std::time::Duration;
+    let changes = inserts(25);
+    let slow = || SlowEvents {
+        inner: MemoryEvents::new(),
+        pause: Duration::from_millis(300),
+    };
+    let now = tokio::time::Instant::now;
+
+    // Time for one round: the second is not started (300 ms left < 400 ms reserve).
+    let (events, queue) = (slow(), MemoryQueue::new());
+    let out = publish_before(
+        &events,
+        &queue,
+        &changes,
+        Some(now() + Duration::from_millis(600)),
+        Duration::from_millis(400),
+    )
+    .await;
+    assert_eq!(
+        out.failed.as_ref().map(|f| f.sequence_number.as_str()),
+        Some("010"),
+        "{out:?}"
+    );
+    assert!(out.failed.unwrap().reason.contains("deadline"));
+    assert_eq!((out.events, out.messages), (10, 10));
+    assert_eq!(events.inner.published().len(), 10);
+
+    // A round that starts but cannot finish is cut off at the deadline.
+    let (events, queue) = (slow(), MemoryQueue::new());
+    let out = publish_before(
+        &events,
+        &queue,
+        &changes,
+        Some(now() + Duration::from_millis(450)),
+        Duration::from_millis(100),
+    )
+    .await;
+    assert_eq!(out.failed.map(|f| f.sequence_number), Some("010".to_owned()));
+    assert_eq!(out.events, 10);
+
+    // Less than the reserve from the start: the first round still runs.
+    let (events, queue) = (slow(), MemoryQueue::new());
+    let out = publish_before(
+        &events,
+        &queue,
+        &changes,
+        Some(now() + Duration::from_millis(350)),
+        Duration::from_secs(6),
+    )
+    .await;
+    assert_eq!(out.failed.map(|f| f.sequence_number), Some("010".to_owned()));
+    assert_eq!(out.events, 10, "a batch always makes progress");
+
+    // Time enough: every change, as publish_changes would.
+    let (events, queue) = (slow(), MemoryQueue::new());
+    let out = publish_before(
+        &events,
+        &queue,
+        &changes,
+        Some(now() + Duration::from_secs(5)),
+        Duration::from_millis(400),
+    )
+    .await;
+    assert_eq!((out.events, out.messages, out.failed), (25, 25, None));
+    let out = publish_before(&events, &queue, &changes, None, Duration::ZERO).await;
+    assert_eq!((out.events, out.failed), (25, None));
+}
+
+/// Refuses the third entry of its second call.
+struct SecondCallRefuses {
+    inner: MemoryEvents,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl StatusEvents for SecondCallRefuses {
+    async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+            self.inner.refuse_next(&[2]);
+        }
+        self.inner.publish(events).await
+    }
+}
+
+#[tokio::test]
+async fn a_failure_in_a_later_round_names_its_own_change() {
+    let changes = inserts(15);
+    let (events, queue) = (
+        SecondCallRefuses {
+            inner: MemoryEvents::new(),
+            calls: AtomicU32::new(0),
+        },
+        MemoryQueue::new(),
+    );
+    let out = publish_before(&events, &queue, &changes, None, std::time::Duration::ZERO).await;
+    assert_eq!(out.failed.map(|f| f.sequence_number), Some("012".to_owned()));
+    assert_eq!(out.events, 14, "round 1 and round 2 but its refused entry");
+}

@@ -1,0 +1,387 @@
+//! The floor's calls for one worker's trader: the AWS calls of an order's life as
+//! `shared` issues them (see the module above), on items of the same shape and size.
+
+use aws_sdk_dynamodb::types::{AttributeValue as Av, Put, TransactWriteItem, Update};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use serde_json::json;
+
+use super::{Floor, Item, n, names_in, s};
+use crate::mix::Kind;
+
+/// The calls, for one worker's trader.
+pub(super) struct Ops<'a> {
+    pub(super) f: &'a Floor,
+    pub(super) queue: &'a str,
+    pub(super) trader: &'a str,
+    pub(super) calls: usize,
+    pub(super) errors: usize,
+}
+
+const SNAPSHOT: &str = r#"{"order_id":"01M89CR8R9WRJ3P3W4H1SDS5EG","client_order_id":null,"trader_id":"e2e-01m89cr8r9wrj3p3w4h1sds5eg","symbol":"AAPL","side":"buy","type":"limit","quantity":"10","limit_price":"150.25","stop_price":null,"time_in_force":"day","status":"PENDING","filled_quantity":"0","average_fill_price":null,"reserved_amount":"1502.50","version":1,"created_at":"2026-11-25T13:01:37.907Z","updated_at":"2026-11-25T13:01:37.907Z","reason":null}"#;
+
+impl Ops<'_> {
+    fn pk(&self) -> String {
+        format!("TRADER#{}", self.trader)
+    }
+
+    fn check<T, E: std::fmt::Display>(&mut self, what: &str, r: Result<T, E>) {
+        self.calls += 1;
+        if let Err(e) = r {
+            self.errors += 1;
+            eprintln!("orders-load floor: {what}: {e}");
+        }
+    }
+
+    fn order_item(&self, id: &str, status: &str, version: u64) -> Item {
+        let pk = self.pk();
+        let mut i: Item = [
+            ("PK", s(pk.clone())),
+            ("SK", s(format!("ORDER#{id}"))),
+            ("GSI1PK", s(format!("{pk}#{status}"))),
+            ("GSI1SK", s(format!("ORDER#{id}"))),
+            ("order_id", s(id)),
+            ("trader_id", s(self.trader)),
+            ("symbol", s("AAPL")),
+            ("side", s("buy")),
+            ("type", s("limit")),
+            ("quantity", n(3)),
+            ("limit_price", n("209.13")),
+            ("time_in_force", s("day")),
+            ("status", s(status)),
+            ("filled_quantity", n(0)),
+            ("reserved_amount", n("627.39")),
+            ("version", n(version)),
+            ("updated_at", s("2026-11-25T13:01:37.907Z")),
+            ("created_at", s("2026-11-25T13:01:37.907Z")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        i.insert("average_fill_price".into(), n("190.06"));
+        i
+    }
+
+    fn audit_item(&self, id: &str, seq: u64) -> Item {
+        [
+            ("PK", s(format!("AUDIT#{id}"))),
+            ("SK", s(format!("{seq:08}"))),
+            ("order_id", s(id)),
+            ("sequence", n(seq)),
+            ("trader_id", s(self.trader)),
+            ("actor", s(self.trader)),
+            ("action", s("SUBMIT")),
+            ("at", s("2026-11-25T13:01:37.907Z")),
+            ("before", s(SNAPSHOT)),
+            ("after", s(SNAPSHOT)),
+            ("request_id", s("4b4e2a3c-1c1f-4b8e-9f1a-0d3c2b1a0f9e")),
+            ("prev_hash", s("0".repeat(64))),
+            ("hash", s("f".repeat(64))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn put(table: &str, item: Item) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "PK")
+            .build();
+        TransactWriteItem::builder().set_put(put.ok()).build()
+    }
+
+    fn update(&self, sk: String, set: &str, condition: &str, values: &[(&str, Av)]) -> TransactWriteItem {
+        let mut u = Update::builder()
+            .table_name(&self.f.orders)
+            .key("PK", s(self.pk()))
+            .key("SK", s(sk))
+            .update_expression(set)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names_in(&[set, condition])));
+        for (k, v) in values {
+            u = u.expression_attribute_values(*k, v.clone());
+        }
+        TransactWriteItem::builder().set_update(u.build().ok()).build()
+    }
+
+    fn account_update(&self) -> TransactWriteItem {
+        self.update(
+            "ACCOUNT".into(),
+            "SET #reserved = #reserved + :a, #available = #available - :a, #open_orders = #open_orders + :one",
+            "attribute_exists(#PK) AND #available >= :a AND #open_orders < :max",
+            &[(":a", n("0.01")), (":one", n(1)), (":max", n(1_000_000))],
+        )
+    }
+
+    fn order_update(&self, id: &str, status: &str, from: u64) -> TransactWriteItem {
+        self.update(
+            format!("ORDER#{id}"),
+            "SET #status = :st, #version = :to, #filled_quantity = :fq, #updated_at = :at, #GSI1PK = :g",
+            "#status <> :never AND #version = :from",
+            &[
+                (":st", s(status)),
+                (":to", n(from + 1)),
+                (":from", n(from)),
+                (":fq", n(3)),
+                (":at", s("2026-11-25T13:01:38.101Z")),
+                (":g", s(format!("{}#{status}", self.pk()))),
+                (":never", s("NONE")),
+            ],
+        )
+    }
+
+    async fn transact(&mut self, items: Vec<TransactWriteItem>) {
+        let r = self
+            .f
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        self.check("TransactWriteItems", r);
+    }
+
+    pub(super) async fn seed_account(&mut self) {
+        let r = self
+            .f
+            .ddb
+            .put_item()
+            .table_name(&self.f.orders)
+            .item("PK", s(self.pk()))
+            .item("SK", s("ACCOUNT"))
+            .item("trader_id", s(self.trader))
+            .item("cash", n(10_000_000))
+            .item("available", n(10_000_000))
+            .item("reserved", n(0))
+            .item("open_orders", n(0))
+            .item("realized_pnl", n(0))
+            .item("orders_per_minute", n(1_000_000))
+            .send()
+            .await;
+        self.check("PutItem account", r);
+    }
+
+    async fn get_order(&mut self, id: &str) {
+        let r = self
+            .f
+            .ddb
+            .get_item()
+            .table_name(&self.f.orders)
+            .key("PK", s(self.pk()))
+            .key("SK", s(format!("ORDER#{id}")))
+            .consistent_read(true)
+            .send()
+            .await;
+        self.check("GetItem order", r);
+    }
+
+    async fn query_account(&mut self) {
+        let r = self
+            .f
+            .ddb
+            .query()
+            .table_name(&self.f.orders)
+            .consistent_read(true)
+            .key_condition_expression("#PK = :pk AND begins_with(#SK, :p)")
+            .expression_attribute_names("#PK", "PK")
+            .expression_attribute_names("#SK", "SK")
+            .expression_attribute_values(":pk", s(self.pk()))
+            .expression_attribute_values(":p", s("ACCOUNT"))
+            .send()
+            .await;
+        self.check("Query account", r);
+    }
+
+    pub(super) async fn submit(&mut self, id: &str) {
+        let key = ulid::Ulid::new().to_string();
+        let r = self
+            .f
+            .ddb
+            .get_item()
+            .table_name(&self.f.orders)
+            .key("PK", s(self.pk()))
+            .key("SK", s(format!("IDEMPOTENCY#{key}")))
+            .consistent_read(true)
+            .send()
+            .await;
+        self.check("GetItem idempotency", r);
+        self.query_account().await;
+        let r = self
+            .f
+            .ddb
+            .update_item()
+            .table_name(&self.f.orders)
+            .key("PK", s(self.pk()))
+            .key("SK", s(format!("RATE#{}", crate::tap::unix_ms_now() / 60_000)))
+            .update_expression("SET #c = if_not_exists(#c, :zero) + :one, #exp = :exp")
+            .expression_attribute_names("#exp", "expires_at")
+            .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(1_000_000))
+            .expression_attribute_values(":exp", n(crate::tap::unix_ms_now() / 1000 + 180))
+            .send()
+            .await;
+        self.check("UpdateItem rate", r);
+        let mut idem = self.order_item(id, "PENDING", 1);
+        idem.insert("SK".into(), s(format!("IDEMPOTENCY#{key}")));
+        idem.insert("body".into(), s(SNAPSHOT));
+        let items = vec![
+            Self::put(&self.f.orders, self.order_item(id, "PENDING", 1)),
+            Self::put(&self.f.audit, self.audit_item(id, 1)),
+            Self::put(&self.f.orders, idem),
+            self.account_update(),
+        ];
+        self.transact(items).await;
+    }
+
+    async fn put_event(&mut self, id: &str, previous: Option<&str>, status: &str, version: u64) {
+        let detail = json!({"order_id": id, "trader_id": self.trader, "client_order_id": null, "symbol": "AAPL",
+            "side": "buy", "previous_status": previous, "new_status": status, "filled_quantity": "3",
+            "average_price": "190.06", "version": version, "timestamp": shared::domain::Timestamp::now().to_string()});
+        let entry = PutEventsRequestEntry::builder()
+            .source("orders-floor")
+            .detail_type("Order Status Changed")
+            .detail(detail.to_string())
+            .event_bus_name(&self.f.bus)
+            .build();
+        let r = self.f.events.put_events().entries(entry).send().await;
+        self.check("PutEvents", r);
+    }
+
+    async fn send(&mut self, id: &str) {
+        let body = json!({"type": "execute", "trader_id": self.trader, "order_id": id}).to_string();
+        let r = self
+            .f
+            .sqs
+            .send_message()
+            .queue_url(self.queue)
+            .message_body(body)
+            .send()
+            .await;
+        self.check("SendMessage", r);
+    }
+
+    /// ReceiveMessage … DeleteMessage around `work`, as the event-source mapping does.
+    async fn receive_and_delete(&mut self) {
+        let r = self
+            .f
+            .sqs
+            .receive_message()
+            .queue_url(self.queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await;
+        let handles: Vec<String> = r
+            .as_ref()
+            .map(|o| {
+                o.messages()
+                    .iter()
+                    .filter_map(|m| m.receipt_handle().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.check("ReceiveMessage", r);
+        for h in handles {
+            let r = self
+                .f
+                .sqs
+                .delete_message()
+                .queue_url(self.queue)
+                .receipt_handle(h)
+                .send()
+                .await;
+            self.check("DeleteMessage", r);
+        }
+    }
+
+    pub(super) async fn execute(&mut self, id: &str, kind: Kind) {
+        self.put_event(id, None, "PENDING", 1).await;
+        self.send(id).await;
+        self.receive_and_delete().await;
+        self.get_order(id).await;
+        let claim = vec![
+            self.order_update(id, "SUBMITTED", 1),
+            Self::put(&self.f.audit, self.audit_item(id, 2)),
+        ];
+        self.transact(claim).await;
+        self.get_order(id).await;
+        self.put_event(id, Some("PENDING"), "SUBMITTED", 2).await;
+        if kind == Kind::RestingLimit {
+            let r = self
+                .f
+                .ddb
+                .update_item()
+                .table_name(&self.f.orders)
+                .key("PK", s(self.pk()))
+                .key("SK", s(format!("RECHECK#{id}")))
+                .update_expression("SET #seq = :to, #exp = :exp")
+                .condition_expression("attribute_not_exists(#seq) OR #seq = :from")
+                .expression_attribute_names("#seq", "seq")
+                .expression_attribute_names("#exp", "expires_at")
+                .expression_attribute_values(":from", n(0))
+                .expression_attribute_values(":to", n(1))
+                .expression_attribute_values(":exp", n(crate::tap::unix_ms_now() / 1000 + 604_800))
+                .send()
+                .await;
+            self.check("UpdateItem recheck", r);
+            self.send(id).await;
+            return;
+        }
+        self.query_account().await;
+        let mut fill = self.order_item(id, "FILL", 1);
+        fill.insert("SK".into(), s(format!("FILL#{id}#venue-order-id:3")));
+        let items = vec![
+            self.order_update(id, "FILLED", 2),
+            Self::put(&self.f.audit, self.audit_item(id, 3)),
+            Self::put(&self.f.orders, fill),
+            self.account_update(),
+            self.update(
+                "POSITION#AAPL".into(),
+                "SET #quantity = :q, #average_cost = :c, #version = :v, #symbol = :s",
+                "attribute_not_exists(#version) OR #version < :v",
+                &[
+                    (":q", n(3)),
+                    (":c", n("190.06")),
+                    (":v", n(crate::tap::unix_ms_now())),
+                    (":s", s("AAPL")),
+                ],
+            ),
+        ];
+        self.transact(items).await;
+        self.put_event(id, Some("SUBMITTED"), "FILLED", 3).await;
+    }
+
+    pub(super) async fn cancel(&mut self, id: &str, version: u64) {
+        self.get_order(id).await;
+        self.query_account().await;
+        let items = vec![
+            self.order_update(id, "CANCEL_REQUESTED", version),
+            Self::put(&self.f.audit, self.audit_item(id, 3)),
+            self.account_update(),
+        ];
+        self.transact(items).await;
+    }
+
+    /// What follows an accepted cancel of a resting order: its publish, the venue
+    /// cancel's execute, and the publish of CANCELLED.
+    pub(super) async fn cancel_rest(&mut self, id: &str) {
+        self.put_event(id, Some("SUBMITTED"), "CANCEL_REQUESTED", 3).await;
+        self.send(id).await;
+        // The re-check message of the claim and this cancel message.
+        self.receive_and_delete().await;
+        self.get_order(id).await;
+        self.query_account().await;
+        let items = vec![
+            self.order_update(id, "CANCELLED", 3),
+            Self::put(&self.f.audit, self.audit_item(id, 4)),
+            self.account_update(),
+        ];
+        self.transact(items).await;
+        self.put_event(id, Some("CANCEL_REQUESTED"), "CANCELLED", 4).await;
+    }
+}
