@@ -198,13 +198,15 @@ def latency_chart(levels: list[Level]) -> str:
     return svg.render()
 
 
-def throughput_chart(levels: list[Level]) -> str:
-    pts = [(lv.traders, lv.ours_per_s, lv.floor_per_s) for lv in levels if lv.ours_per_s and lv.floor_per_s]
+def line_chart(title: str, x_label: str, series: list[tuple[str, str, list[tuple[float, float, str]]]]) -> str:
+    """Lines over a log-scale x axis: `series` is (name, colour, [(x, y, tip)])."""
     left, right, top, bottom = 70, 560, 50, 300
-    svg = Svg(700, 350, "Whole order lives per second against concurrent traders")
-    hi = max(max(o, f) for _, o, f in pts) * 1.15
-    xs = [t for t, _, _ in pts]
-    x_of = lambda t: left + (math.log10(t) - math.log10(min(xs))) / max(math.log10(max(xs)) - math.log10(min(xs)), 1e-9) * (right - left)  # noqa: E731
+    svg = Svg(700, 350, title)
+    points = [p for _, _, pts in series for p in pts]
+    hi = max(y for _, y, _ in points) * 1.15 or 1
+    xs = sorted({x for x, _, _ in points})
+    span = max(math.log10(xs[-1]) - math.log10(xs[0]), 1e-9)
+    x_of = lambda t: left + (math.log10(t) - math.log10(xs[0])) / span * (right - left)  # noqa: E731
     y_of = lambda v: bottom - v / hi * (bottom - top)  # noqa: E731
     svg.line(left, bottom, right, bottom)
     svg.line(left, top, left, bottom)
@@ -212,16 +214,25 @@ def throughput_chart(levels: list[Level]) -> str:
         v = hi * k / 5
         svg.line(left, y_of(v), right, y_of(v), "#eee")
         svg.text(left - 6, y_of(v) + 4, f"{v:.0f}", anchor="end")
-    for who, idx, colour in (("ours", 1, OURS), ("floor", 2, FLOOR)):
-        line = [(x_of(p[0]), y_of(p[idx])) for p in pts]
-        svg.polyline(line, colour)
-        for p, (x, y) in zip(pts, line):
-            svg.point(x, y, colour, f"{who}, {p[0]} traders: {p[idx]:g} lives/s")
-    for t in xs:
-        svg.text(x_of(t), bottom + 16, f"{t}")
-    svg.text((left + right) / 2, bottom + 34, "concurrent traders (log scale)")
-    svg.legend(right + 20, top + 10, [("ours", OURS), ("floor", FLOOR)])
+    for _, colour, pts in series:
+        svg.polyline([(x_of(x), y_of(y)) for x, y, _ in pts], colour)
+        for x, y, tip in pts:
+            svg.point(x_of(x), y_of(y), colour, tip)
+    for x in xs:
+        svg.text(x_of(x), bottom + 16, f"{x:g}")
+    svg.text((left + right) / 2, bottom + 34, f"{x_label} (log scale)")
+    if len(series) > 1:
+        svg.legend(right + 20, top + 10, [(name, colour) for name, colour, _ in series])
     return svg.render()
+
+
+def throughput_chart(levels: list[Level]) -> str:
+    measured = [lv for lv in levels if lv.ours_per_s and lv.floor_per_s]
+    return line_chart("Whole order lives per second against concurrent traders", "concurrent traders", [
+        (who, colour, [(lv.traders, getattr(lv, attr), f"{who}, {lv.traders} traders: {getattr(lv, attr):g} lives/s")
+                       for lv in measured])
+        for who, attr, colour in (("ours", "ours_per_s", OURS), ("floor", "floor_per_s", FLOOR))
+    ])
 
 
 def cost_chart(services: list[str], kinds: list[tuple[str, list[float]]]) -> str:
@@ -247,25 +258,9 @@ def cost_chart(services: list[str], kinds: list[tuple[str, list[float]]]) -> str
 
 
 def venue_calls_chart(points: list[tuple[float, float]]) -> str:
-    left, right, top, bottom = 70, 600, 50, 300
-    svg = Svg(700, 350, "Venue calls per minute against resting orders")
-    hi = max(y for _, y in points) * 1.2 or 1
-    xs = [x for x, _ in points]
-    x_of = lambda t: left + (math.log10(t) - math.log10(min(xs))) / max(math.log10(max(xs)) - math.log10(min(xs)), 1e-9) * (right - left)  # noqa: E731
-    y_of = lambda v: bottom - v / hi * (bottom - top)  # noqa: E731
-    svg.line(left, bottom, right, bottom)
-    svg.line(left, top, left, bottom)
-    for k in range(6):
-        v = hi * k / 5
-        svg.line(left, y_of(v), right, y_of(v), "#eee")
-        svg.text(left - 6, y_of(v) + 4, f"{v:.0f}", anchor="end")
-    line = [(x_of(x), y_of(y)) for x, y in points]
-    svg.polyline(line, OURS)
-    for (x, y), (px, py) in zip(points, line):
-        svg.point(px, py, OURS, f"{x:g} resting orders: {y:g} venue calls a minute")
-        svg.text(px, bottom + 16, f"{x:g}")
-    svg.text((left + right) / 2, bottom + 34, "resting orders (log scale)")
-    return svg.render()
+    return line_chart("Venue calls per minute against resting orders", "resting orders", [
+        ("venue calls", OURS, [(x, y, f"{x:g} resting orders: {y:g} venue calls a minute") for x, y in points]),
+    ])
 
 
 def draw(text: str) -> dict[str, str]:
