@@ -124,18 +124,6 @@ impl OrderStore for CrashingStore {
     ) -> Result<(), StoreError> {
         self.inner.record_rejection(audit, idempotency).await
     }
-    async fn advance_recheck(
-        &self,
-        trader: &TraderId,
-        order: &OrderId,
-        from: u64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.inner.advance_recheck(trader, order, from, now).await
-    }
-    async fn rewind_recheck(&self, trader: &TraderId, order: &OrderId, from: u64) -> Result<(), StoreError> {
-        self.inner.rewind_recheck(trader, order, from).await
-    }
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError> {
         self.inner.take_rate_token(trader, limit, now).await
     }
@@ -212,7 +200,6 @@ async fn execute(point: CrashAfter) -> anyhow::Result<()> {
         }),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
         clock: Arc::new(SystemClock),
-        recheck_delay_secs: 1,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
         policy: Default::default(),
