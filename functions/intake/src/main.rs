@@ -45,14 +45,14 @@ async fn main() -> Result<(), Error> {
         let handler = handler.clone();
         async move {
             let deadline = event.context.deadline();
-            // A caller may bound the run below the invocation's deadline (the local
-            // stacks' schedule: `{"run_secs": N}`, one run every N seconds).
-            let run_until = event
-                .payload
-                .get("run_secs")
-                .and_then(serde_json::Value::as_u64)
-                .map(|secs| std::time::SystemTime::now() + Duration::from_secs(secs) + intake::DEADLINE_MARGIN);
-            let stop = run_until.map_or(deadline, |until| until.min(deadline));
+            // The local stacks' schedule says how long to run (`{"run_secs": N}`, one run
+            // every N seconds): under cargo lambda watch the invocation's deadline is not
+            // the template's timeout. EventBridge's event has no such field: the
+            // deadline rules.
+            let stop = match event.payload.get("run_secs").and_then(serde_json::Value::as_u64) {
+                Some(secs) => std::time::SystemTime::now() + Duration::from_secs(secs) + intake::DEADLINE_MARGIN,
+                None => deadline,
+            };
             let report = handler
                 .run(|| stop.duration_since(std::time::SystemTime::now()).unwrap_or_default())
                 .await;
