@@ -130,7 +130,11 @@ mod execution {
             .iter()
             .map(|f| {
                 let id = f["execution_id"].as_str().unwrap().to_owned();
-                (id, f["qty"].as_str().unwrap().to_owned(), f["price"].as_str().unwrap().to_owned())
+                (
+                    id,
+                    f["qty"].as_str().unwrap().to_owned(),
+                    f["price"].as_str().unwrap().to_owned(),
+                )
             })
             .collect();
         let ours = s.get(&format!("/orders/{id}/fills"), &token).await.unwrap();

@@ -26,7 +26,9 @@ impl Schedule {
             .ok_or_else(|| format!("--schedule {raw:?}: expected NAME=SECS, e.g. intake=60"))?;
         let name = name.trim();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("--schedule {raw:?}: the function name must be letters, digits, - or _"));
+            return Err(format!(
+                "--schedule {raw:?}: the function name must be letters, digits, - or _"
+            ));
         }
         let secs: u64 = secs
             .trim()
