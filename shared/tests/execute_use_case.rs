@@ -644,6 +644,8 @@ async fn a_recheck_queued_before_the_chains_went_is_a_plain_look() {
     let order = w.place(limit_buy("2", "90")).await;
     w.run(&w.execute_message(&order)).await.unwrap();
     let before = w.order(&order).await;
+    // Placed before the working index existed: only its queued re-check knows it.
+    w.intake.remove_working(&order.order_id).await.unwrap();
     let old = WorkMessage::Recheck {
         trader_id: w.trader.clone(),
         order_id: order.order_id,
@@ -654,4 +656,10 @@ async fn a_recheck_queued_before_the_chains_went_is_a_plain_look() {
     let after = w.order(&order).await;
     assert_eq!((after.status, after.version), (before.status, before.version));
     assert_eq!(w.venue.count(&order.order_id), 1, "never placed again");
+    let working = w.intake.working_orders().await.unwrap();
+    assert_eq!(
+        working.iter().map(|o| o.order_id).collect::<Vec<_>>(),
+        vec![order.order_id],
+        "the look puts it in the working index, so the sweep sees it end"
+    );
 }

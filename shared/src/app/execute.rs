@@ -347,7 +347,16 @@ async fn reconcile(
             return Ok(Step::Continue(Box::new(order.clone())));
         }
         // Working (or its cancel under way): the intake books its executions and the
-        // sweep ends it when the venue does.
+        // sweep ends it when the venue does. An order placed before the working index
+        // existed (its last re-check still queued) joins it here; for any other the
+        // put rewrites the same item.
+        deps.intake
+            .put_working(&WorkingOrder {
+                order_id: order.order_id,
+                trader_id: order.trader_id.clone(),
+                venue_order_id: None,
+            })
+            .await?;
         return Ok(Step::Done);
     }
     if venue.filled_quantity != order.filled_quantity {
