@@ -213,7 +213,7 @@ write_functions_env() {
         echo "REFERENCE_PRICES=\"$(reference_prices)\""
         echo "MARKET_COLLAR=${MARKET_COLLAR:-0.05}"
         echo "LOG_FORMAT=${LOG_FORMAT:-text}"
-        # The execute function's venue (the exchange simulator locally) and re-check delay.
+        # The venue of execute and intake (the exchange simulator locally).
         # cargo-lambda's env-file parser needs values with '=' or ',' quoted.
         [[ -z "${VENUE_BASE_URL:-}" ]] || echo "VENUE_BASE_URL=\"$VENUE_BASE_URL\""
         # The venue's keys as a deployed stack keeps them: a Secrets Manager secret (in
@@ -223,7 +223,10 @@ write_functions_env() {
         arn="$(put_venue_secret "${ORDERS_TABLE%-OrdersTable}/venue" "${VENUE_API_KEY_ID:-local}" \
             "${VENUE_API_SECRET_KEY:-local}")" || die "could not put the venue secret into the emulator"
         echo "VENUE_SECRET_ARN=\"$arn\""
-        echo "RECHECK_DELAY_SECS=${RECHECK_DELAY_SECS:-1}"
+        # The venue intake: a pass over the venue's executions every second, and its
+        # reconciliation sweep on every pass (production: every 2 s and every fifth).
+        echo "INTAKE_POLL_SECS=${INTAKE_POLL_SECS:-1}"
+        echo "INTAKE_STATUS_EVERY=${INTAKE_STATUS_EVERY:-1}"
         # The venue budget paces to the limit the simulator enforces (one knob).
         echo "VENUE_RATE_LIMIT_PER_MIN=$(venue_rate_limit)"
         # execute's retry backoff starts at 200 ms (production: 2 s), so a message's
@@ -261,9 +264,11 @@ start_simulator() {
 
 # Lambda's event source mappings, locally (tools/mapper): the work queue -> execute and
 # the orders table's stream -> publish, invoking through cargo lambda watch on
-# LAMBDA_PORT. Reads WORK_QUEUE_URL, ORDERS_TABLE_STREAM_ARN and the AWS_* variables
-# from the (exported) stack env. Starts both functions first, so that their first
-# compile does not hold up the first batch.
+# LAMBDA_PORT; and the template's schedule of the venue intake (one run of
+# INTAKE_SCHEDULE_SECS, default 10, after another). Reads WORK_QUEUE_URL,
+# ORDERS_TABLE_STREAM_ARN and the AWS_* variables from the (exported) stack env.
+# Starts the functions first, so that their first compile does not hold up the
+# first batch.
 #   start_mappings LAMBDA_PORT [local-mappings flags...]
 start_mappings() {
     local lambda_port="$1" target fn
@@ -273,6 +278,9 @@ start_mappings() {
         invoke_direct "http://127.0.0.1:$lambda_port" "$fn" '{"Records":[]}' | grep -q '"batchItemFailures"' ||
             die "function $fn did not answer an empty batch (see $LOG_DIR/functions.log)"
     done
+    log "starting function intake under cargo lambda watch (the first start compiles it)"
+    invoke_direct "http://127.0.0.1:$lambda_port" intake '{"run_secs":0}' | grep -q '"passes"' ||
+        die "function intake did not answer a run of no passes (see $LOG_DIR/functions.log)"
     log "building the local event source mappings (cargo build -p local-mappings)"
     cargo build -q -p local-mappings || die "cargo build -p local-mappings failed"
     target="$(cargo_target_dir)"
@@ -280,7 +288,8 @@ start_mappings() {
     # The mappings' settings (retry bounds, on-failure destination, MaximumConcurrency)
     # come from the template; discarded stream batches go to PUBLISH_FAILURE_QUEUE_URL.
     start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
-        --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" "$@"
+        --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" \
+        --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" "$@"
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.

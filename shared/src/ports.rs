@@ -196,22 +196,6 @@ pub trait OrderStore: Send + Sync {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<(), StoreError>;
 
-    /// Moves the re-check chain of a resting order from `from` (0: no chain yet) to
-    /// `from + 1`; false when it is no longer at `from` (a duplicate message already
-    /// moved it). Only the caller that moved it sends the next re-check, so however
-    /// often a message is delivered, one chain per order exists.
-    async fn advance_recheck(
-        &self,
-        trader: &TraderId,
-        order: &OrderId,
-        from: u64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
-
-    /// Undoes `advance_recheck(.., from, ..)` when the next re-check could not be
-    /// sent, so the message's redelivery can try again.
-    async fn rewind_recheck(&self, trader: &TraderId, order: &OrderId, from: u64) -> Result<(), StoreError>;
-
     /// Counts one submit against the trader's fixed one-minute window (the minute of
     /// `now`), refusing it once `limit` submits were counted in that window.
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError>;
@@ -303,9 +287,9 @@ pub enum WorkMessage {
     Execute { trader_id: TraderId, order_id: OrderId },
     /// Cancel a working order at the venue.
     Cancel { trader_id: TraderId, order_id: OrderId },
-    /// Look at a resting order again for fills and expiry. `seq` is the order's
-    /// re-check chain position (see `OrderStore::advance_recheck`): a duplicate of
-    /// this message can never start a second chain.
+    /// Look at an order again. No longer sent (the venue intake and its sweep follow
+    /// resting orders); one still queued or dead-lettered from before is handled as
+    /// a look at the order, as `Execute` is. `seq` is read and ignored.
     Recheck {
         trader_id: TraderId,
         order_id: OrderId,
@@ -734,13 +718,15 @@ pub struct ExecutionPage {
     pub more: bool,
 }
 
-/// One page of the venue's orders, oldest submission first.
+/// One page of the venue's open orders, oldest submission first (Alpaca:
+/// `GET /v2/orders?status=open&direction=asc`), whoever's client order id they carry
+/// (a replacement the venue made carries one of its own).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VenueOrderPage {
-    pub orders: Vec<VenueOrder>,
-    /// Where the next page starts (the last order's submission time) when the page
-    /// was full.
-    pub next: Option<Timestamp>,
+pub struct OpenOrderPage {
+    pub orders: Vec<VenueOrderRef>,
+    /// The last listed order's venue id when the page was full: the next page starts
+    /// after it.
+    pub next: Option<String>,
 }
 
 /// The venue's account-wide view: every execution and order of the API key, read in
@@ -751,9 +737,10 @@ pub trait VenueFeed: Send + Sync {
     /// Up to `page_size` executions after `from`, oldest first.
     async fn executions(&self, from: &FeedPosition, page_size: u32) -> Result<ExecutionPage, VenueError>;
 
-    /// Up to `limit` of the venue's orders (any status) submitted after `after`,
-    /// oldest first.
-    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError>;
+    /// Up to `limit` of the venue's open orders (every status but the final ones),
+    /// oldest submission first, after venue order `after` (exclusive; `None`: from the
+    /// first). One call a page, however many orders it holds.
+    async fn open_orders(&self, after: Option<&str>, limit: u32) -> Result<OpenOrderPage, VenueError>;
 
     /// One venue order by the venue's id (its client order id may not be ours: a
     /// replacement the venue made); `None` when the venue has no such order.
@@ -804,4 +791,26 @@ pub trait IntakeStore: Send + Sync {
 
     /// Our order a venue order works for, when an alias was recorded.
     async fn venue_alias(&self, venue_order_id: &str) -> Result<Option<OrderId>, StoreError>;
+
+    /// Adds (or rewrites) `order` in the working index: the orders of ours that reached
+    /// the venue and have not ended, which the reconciliation sweep compares with the
+    /// venue's open orders. Put with the locator, before the venue hears of the order.
+    async fn put_working(&self, order: &WorkingOrder) -> Result<(), StoreError>;
+
+    /// Every order in the working index.
+    async fn working_orders(&self) -> Result<Vec<WorkingOrder>, StoreError>;
+
+    /// Takes `order` out of the working index (it ended); removing one that is not
+    /// there is not an error.
+    async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError>;
+}
+
+/// An order of ours working at the venue, as the working index keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkingOrder {
+    pub order_id: OrderId,
+    pub trader_id: TraderId,
+    /// The venue order that works for ours when the venue replaced it (`replaced_by`,
+    /// followed by the sweep); `None` while our order id is its client order id.
+    pub venue_order_id: Option<String>,
 }

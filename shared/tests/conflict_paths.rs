@@ -107,12 +107,6 @@ impl OrderStore for AlwaysConflicting {
     async fn take_rate_token(&self, t: &TraderId, l: u32, n: Timestamp) -> Result<RateDecision, StoreError> {
         self.0.take_rate_token(t, l, n).await
     }
-    async fn advance_recheck(&self, t: &TraderId, o: &OrderId, f: u64, n: Timestamp) -> Result<bool, StoreError> {
-        self.0.advance_recheck(t, o, f, n).await
-    }
-    async fn rewind_recheck(&self, t: &TraderId, o: &OrderId, f: u64) -> Result<(), StoreError> {
-        self.0.rewind_recheck(t, o, f).await
-    }
 }
 
 #[tokio::test]

@@ -2,13 +2,16 @@
 //! our order at the venue's price, quantity and time, keyed by the venue's execution
 //! id, across replayed pages, restarts and a crash between booking and moving the
 //! cursor; a replacement the venue made has its fills booked to our order.
+//!
+//! Long because: one scenario per execution path of the intake (replays, restarts, crashes,
+//! replacements, sweep corrections), each needing its own setup of the in-memory ports.
 
 use rust_decimal::Decimal;
 use shared::adapters::memory::{FixedClock, MemoryIntakeStore, MemoryStore, MemoryVenue};
-use shared::app::intake::apply_statuses;
+use shared::app::intake::sweep;
 use shared::app::{AuditContext, IntakeDeps, IntakeError, PassReport, intake_pass, plan_submit, plan_transition};
 use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Pricing, Timestamp, TraderId, validate_order};
-use shared::ports::{Clock, FeedPosition, IntakeStore, OrderStore, Venue, VenueFeed};
+use shared::ports::{Clock, FeedPosition, IntakeStore, OrderStore, Venue, VenueFeed, VenueStatus, WorkingOrder};
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -72,6 +75,14 @@ impl World {
         let claimed = claim.after.clone();
         self.store.transition(claim).await.unwrap();
         self.intake.put_order_ref(&order.order_id, &self.trader).await.unwrap();
+        self.intake
+            .put_working(&WorkingOrder {
+                order_id: order.order_id,
+                trader_id: self.trader.clone(),
+                venue_order_id: None,
+            })
+            .await
+            .unwrap();
         self.venue.place(&claimed).await.unwrap();
         claimed
     }
@@ -81,12 +92,12 @@ impl World {
             store: &self.store,
             intake: &self.intake,
             feed: &self.venue,
+            venue: &self.venue,
             clock: &self.clock,
             feed_key: FEED,
             start: self.start,
             page_size,
             max_pages: 100,
-            orders_since: self.start,
             unknown_status_alarm_secs: 600,
             statuses: true,
         };
@@ -271,12 +282,12 @@ async fn an_execution_of_an_order_that_is_not_ours_is_refused_not_booked() {
         store: &w.store,
         intake: &fresh,
         feed: &w.venue,
+        venue: &w.venue,
         clock: &w.clock,
         feed_key: FEED,
         start: w.start,
         page_size: 10,
         max_pages: 10,
-        orders_since: w.start,
         unknown_status_alarm_secs: 600,
         statuses: true,
     };
@@ -300,17 +311,17 @@ async fn a_cancel_confirmed_by_the_venue_after_a_late_fill_books_the_fill_first(
         store: &w.store,
         intake: &w.intake,
         feed: &w.venue,
+        venue: &w.venue,
         clock: &w.clock,
         feed_key: FEED,
         start: w.start,
         page_size: 10,
         max_pages: 10,
-        orders_since: w.start,
         unknown_status_alarm_secs: 600,
         statuses: true,
     };
     let mut report = PassReport::default();
-    apply_statuses(&deps, &mut report).await.unwrap();
+    sweep(&deps, &mut report).await.unwrap();
     assert_eq!((report.ended, report.deferred), (0, 1), "{report:?}");
     assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
     assert_eq!(w.reserved().await, reserved_at_start, "nothing released yet");
@@ -329,4 +340,123 @@ async fn a_cancel_confirmed_by_the_venue_after_a_late_fill_books_the_fill_first(
     // Passes after that change nothing.
     let later = w.pass(10).await.unwrap();
     assert_eq!((later.booked, later.ended), (0, 0));
+}
+
+#[tokio::test]
+async fn the_sweep_lists_open_orders_and_looks_up_only_the_orders_that_ended() {
+    let w = world().await;
+    // Nothing of ours works: the sweep asks the venue nothing.
+    let idle = w.pass(10).await.unwrap();
+    assert_eq!((idle.listed, idle.looked_up), (0, 0), "{idle:?}");
+    let limits = shared::domain::RiskLimits {
+        max_open_orders: 1_000,
+        ..Default::default()
+    };
+    w.store
+        .fund_account(&w.trader, Decimal::ZERO, Some(limits))
+        .await
+        .unwrap();
+    let mut resting = Vec::new();
+    for _ in 0..620 {
+        resting.push(w.working_buy("1", "150").await);
+    }
+    let calm = w.pass(10).await.unwrap();
+    assert_eq!(
+        (calm.listed, calm.looked_up, calm.ended),
+        (2, 0, 0),
+        "620 open orders: two listing calls of 500, no lookups: {calm:?}"
+    );
+    // The venue ends two on its own (a halt cancels one, one is rejected): one lookup
+    // each, and each is corrected through the normal transition.
+    w.venue.end(&resting[3].order_id, VenueStatus::Canceled).unwrap();
+    w.venue.end(&resting[600].order_id, VenueStatus::Rejected).unwrap();
+    let (finds, _) = w.venue.calls();
+    let report = w.pass(10).await.unwrap();
+    assert_eq!((report.listed, report.looked_up, report.ended), (2, 2, 2), "{report:?}");
+    assert_eq!(w.venue.calls().0, finds + 2);
+    let halted = w.order(&resting[3]).await;
+    assert_eq!(halted.status, OrderStatus::Cancelled);
+    assert_eq!(w.order(&resting[600]).await.status, OrderStatus::Rejected);
+    let records = shared::ports::AuditLog::records(&w.store, &resting[3].order_id)
+        .await
+        .unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("CANCEL_CONFIRM", "intake")
+    );
+    assert_eq!(
+        w.intake.working_orders().await.unwrap().len(),
+        618,
+        "the ended ones left the index"
+    );
+    let next = w.pass(10).await.unwrap();
+    assert_eq!((next.looked_up, next.ended), (0, 0), "corrected once: {next:?}");
+    for o in resting
+        .iter()
+        .filter(|o| o.order_id != resting[3].order_id && o.order_id != resting[600].order_id)
+    {
+        assert_eq!(w.order(o).await.version, o.version, "the resting ones are untouched");
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_follows_a_replacement_and_releases_nothing_while_it_works() {
+    let w = world().await;
+    let order = w.working_buy("10", "150").await;
+    w.venue.fill(&order.order_id, d("4"), d("149.5")).unwrap();
+    let reserved = {
+        w.pass(100).await.unwrap();
+        w.reserved().await
+    };
+    let new_id = w.venue.replace(&order.order_id, d("140")).unwrap();
+    let report = w.pass(100).await.unwrap();
+    assert_eq!((report.replaced, report.ended), (1, 0), "{report:?}");
+    let working = w.intake.working_orders().await.unwrap();
+    assert_eq!(working.len(), 1);
+    assert_eq!(working[0].venue_order_id.as_deref(), Some(new_id.as_str()));
+    assert_eq!(w.intake.venue_alias(&new_id).await.unwrap(), Some(order.order_id));
+    assert_eq!(w.order(&order).await.status, OrderStatus::PartiallyFilled);
+    assert_eq!(
+        w.reserved().await,
+        reserved,
+        "nothing released while the replacement works"
+    );
+    // The replacement is open: later sweeps find it in the list, no lookups.
+    let calm = w.pass(100).await.unwrap();
+    assert_eq!((calm.looked_up, calm.replaced), (0, 0), "{calm:?}");
+    // The venue cancels the replacement after one more fill: booked, then ended.
+    w.venue.set_price("AAPL", d("139"));
+    let venue_new = w.venue.orders().into_iter().find(|o| o.id == new_id).unwrap();
+    assert!(venue_new.status.is_final(), "the replacement filled at 139");
+    let done = w.pass(100).await.unwrap();
+    assert_eq!(done.booked, 1, "{done:?}");
+    let ours = w.order(&order).await;
+    assert_eq!((ours.status, ours.filled_quantity), (OrderStatus::Filled, d("10")));
+    assert_eq!(w.reserved().await, Decimal::ZERO);
+    w.pass(100).await.unwrap();
+    assert!(w.intake.working_orders().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_replacement_the_venue_cancels_ends_our_order_with_every_fill_booked() {
+    let w = world().await;
+    let order = w.working_buy("10", "150").await;
+    w.venue.fill(&order.order_id, d("4"), d("149.5")).unwrap();
+    let new_id = w.venue.replace(&order.order_id, d("140")).unwrap();
+    w.pass(100).await.unwrap();
+    // A fill of the replacement, then the venue cancels what is left of it; the sweep
+    // sees the executions booked first (in the same pass), then ends our order.
+    let venue_new = w.venue.orders().into_iter().find(|o| o.id == new_id).unwrap();
+    let client = venue_new.client_order_id.clone();
+    w.venue.set_price("AAPL", d("141"));
+    let ours_before = w.order(&order).await;
+    assert_eq!(ours_before.filled_quantity, d("4"));
+    w.venue.cancel(&new_id).await.unwrap();
+    let report = w.pass(100).await.unwrap();
+    assert_eq!(report.ended, 1, "{report:?} ({client})");
+    assert_eq!(report.looked_up, 2, "our venue order, then its replacement: {report:?}");
+    let ended = w.order(&order).await;
+    assert_eq!((ended.status, ended.filled_quantity), (OrderStatus::Cancelled, d("4")));
+    assert_eq!(w.reserved().await, Decimal::ZERO, "released when it ended, not before");
 }

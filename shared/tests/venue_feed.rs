@@ -131,28 +131,41 @@ async fn each_fill_is_an_execution_read_in_pages_after_a_cursor() {
 }
 
 #[tokio::test]
-async fn orders_are_listed_by_placement_with_their_replacement() {
+async fn open_orders_are_listed_by_placement_with_their_replacement_and_paged_by_order_id() {
     let venue = MemoryVenue::new();
     venue.set_epoch(epoch());
+    venue.set_price("AAPL", dec("190"));
     let a = limit_buy("10", "150");
     venue.place(&a).await.unwrap();
     venue.advance_ms(1_000);
     let b = limit_buy("5", "150");
     venue.place(&b).await.unwrap();
-    let all = VenueFeed::orders(&venue, epoch().plus_seconds(-1), 500).await.unwrap();
-    let ids: Vec<OrderId> = all.orders.iter().map(|o| o.client_order_id).collect();
-    assert_eq!(ids, vec![a.order_id, b.order_id]);
+    let filled = limit_buy("1", "200"); // marketable: fills on arrival, not open
+    venue.place(&filled).await.unwrap();
+    let all = venue.open_orders(None, 500).await.unwrap();
+    let ids: Vec<String> = all.orders.iter().map(|o| o.client_order_id.clone()).collect();
+    assert_eq!(ids, vec![a.order_id.to_string(), b.order_id.to_string()]);
     assert_eq!(all.next, None);
-    let page = VenueFeed::orders(&venue, epoch().plus_seconds(-1), 1).await.unwrap();
+    let page = venue.open_orders(None, 1).await.unwrap();
     assert_eq!(page.orders.len(), 1);
     assert_eq!(
-        page.next,
-        Some(epoch()),
-        "the next page starts after the last one's placement"
+        page.next.as_deref(),
+        Some(all.orders[0].venue_order_id.as_str()),
+        "the next page starts after the last one's venue order"
     );
-    let rest = VenueFeed::orders(&venue, epoch(), 1).await.unwrap();
-    assert_eq!(rest.orders[0].client_order_id, b.order_id);
-    assert!(all.orders.iter().all(|o| o.replaced_by.is_none()));
+    let rest = venue.open_orders(page.next.as_deref(), 1).await.unwrap();
+    assert_eq!(rest.orders[0].client_order_id, b.order_id.to_string());
+    // A replacement is open under the venue's own client order id; the replaced one
+    // is not listed.
+    let new_id = venue.replace(&a.order_id, dec("140")).unwrap();
+    let now = venue.open_orders(None, 500).await.unwrap();
+    let venue_ids: Vec<&str> = now.orders.iter().map(|o| o.venue_order_id.as_str()).collect();
+    assert_eq!(venue_ids, vec![all.orders[1].venue_order_id.as_str(), new_id.as_str()]);
+    assert_eq!(
+        now.orders[1].replaces.as_deref(),
+        Some(all.orders[0].venue_order_id.as_str())
+    );
+    assert_eq!(venue.calls().1, 4, "each listing is one call");
 }
 
 #[tokio::test]
@@ -171,7 +184,7 @@ async fn every_feed_page_takes_one_request_from_the_shared_budget() {
     );
     let since = FeedPosition::Since { at: epoch() };
     assert!(venue.executions(&since, 100).await.is_ok());
-    assert!(VenueFeed::orders(&venue, epoch(), 500).await.is_ok());
+    assert!(venue.open_orders(None, 500).await.is_ok());
     assert!(matches!(
         venue.executions(&since, 100).await,
         Err(VenueError::RateLimited { .. })

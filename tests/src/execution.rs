@@ -91,6 +91,22 @@ impl Stack {
         Ok(body["orders"].as_array().cloned().unwrap_or_default())
     }
 
+    /// How many times a function looked `order_id` up at the venue by client order id
+    /// (`GET /v2/orders:by_client_order_id`), from the simulator's recording of every
+    /// exchange (`$STACK_LOG_DIR/venue-exchanges.jsonl`).
+    pub fn venue_lookups(&self, order_id: &str) -> anyhow::Result<usize> {
+        let dir = std::env::var("STACK_LOG_DIR").context("STACK_LOG_DIR is not set: make test starts the stack")?;
+        let path = std::path::Path::new(&dir).join("venue-exchanges.jsonl");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let wanted = format!("client_order_id={order_id}");
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|x| x["route"] == "GET /v2/orders:by_client_order_id")
+            .filter(|x| x["query"].as_str().is_some_and(|q| q.contains(&wanted)))
+            .count())
+    }
+
     /// The venue's orders for `order_id` once it has at least one, polling until
     /// `timeout`: a claimed order reaches the venue a moment later, or later still
     /// when the venue budget holds it for the next window.

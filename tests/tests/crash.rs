@@ -1,8 +1,10 @@
 //! Crash points (issue 6, scenario 1): the execute function killed (exit 137) right
-//! after each step between claim, venue call, fill write and event publish, then
-//! "restarted": the same message delivered again to the real function. Every order
-//! must end FILLED with exactly one venue order, right balances, an intact audit
-//! chain, and every status event delivered at least once.
+//! after each step between claim and venue call, the venue intake killed right after
+//! its fill write, and publish after its event publish, then "restarted": the same
+//! message delivered again to the real function (the intake: its next run). Every
+//! order must end FILLED with exactly one venue order and one fill per venue
+//! execution, right balances, an intact audit chain, and every status event delivered
+//! at least once.
 //!
 //! Runs on a stack WITHOUT event-source mappings (`scripts/stack.sh ENV --no-mappings`,
 //! make test's phase 1): submitted orders stay PENDING until the test drives them,
@@ -61,6 +63,18 @@ mod crash {
         }
     }
 
+    /// One intake run at a time: a run books every execution in the venue's feed, so
+    /// one that ran between the intake crash test's placement and its crash point
+    /// would leave that crash point nothing to book.
+    static INTAKE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    /// One run of the real intake function (a pass or two over the venue's
+    /// executions, as its schedule runs it).
+    async fn run_intake(s: &Stack) {
+        let _one = INTAKE.lock().await;
+        s.invoke("intake", &json!({"run_secs": 1})).await.unwrap();
+    }
+
     /// Runs the crash-point binary with `event` on stdin; its exit code (None if a
     /// signal ended it). `env` overrides variables of the stack's environment.
     fn crash_point(args: &[&str], event: &Value, env: &[(&str, &str)]) -> Option<i32> {
@@ -98,6 +112,8 @@ mod crash {
     /// FILLED at version 3, one venue order, balances, audit chain, and the events of
     /// every version once the stream is handed to the real publish function.
     async fn settle(s: &Stack, row: &mut Row, trader: &TraderId, id: &OrderId, tap: &EventTap, published: u64) {
+        // The intake books the venue's executions (execute books none).
+        run_intake(s).await;
         let ids = vec![id.to_string()];
         let order = s.order(trader, id).await.unwrap();
         // Claim, fill, and one more version for each placement retried after its
@@ -156,8 +172,7 @@ mod crash {
         let at_venue = s.sim_orders(&id.to_string()).await.unwrap();
         let (status, version, venue) = match point {
             "after-claim" => ("SUBMITTED", 2, 0),
-            "after-place" => ("SUBMITTED", 2, 1),
-            _ => ("FILLED", 3, 1),
+            _ => ("SUBMITTED", 2, 1),
         };
         assert_eq!(
             (left.status.to_string().as_str(), left.version, at_venue.len()),
@@ -190,7 +205,50 @@ mod crash {
     #[tokio::test]
     #[ignore = "needs the local stack without mappings: scripts/stack.sh ENV --no-mappings"]
     async fn killed_after_the_fill_write_the_redelivery_changes_nothing() {
-        execute_crash_point("after-fill", "CRSHF").await;
+        // The fill write is the venue intake's: execute places the order (the venue
+        // fills it at once), the intake books the fill and is killed before its cursor
+        // moves past it; its next run reads the execution again and books nothing.
+        let s = stack().await;
+        immediate_venue(&s).await;
+        let panics = panics_so_far();
+        let mut row = Row::new(
+            1,
+            "intake killed after the fill write",
+            "process exit 137 mid-pass, then the next run",
+        );
+        let (trader, id, tap) = pending_order(&s, "CRSHF").await;
+        let work = WorkMessage::Execute {
+            trader_id: trader.clone(),
+            order_id: id,
+        };
+        {
+            let _one = INTAKE.lock().await;
+            s.invoke("execute", &e2e::crash::sqs_event(&work, 1).unwrap())
+                .await
+                .unwrap();
+            let placed = s.order(&trader, &id).await.unwrap();
+            assert_eq!((placed.status.to_string().as_str(), placed.version), ("SUBMITTED", 2));
+            s.wait_at_venue(&id.to_string(), WAIT).await.unwrap();
+            assert_eq!(
+                crash_point(&["intake", "after-fill", &id.to_string()], &json!({}), &[]),
+                Some(137),
+                "killed after the fill write"
+            );
+            let left = s.order(&trader, &id).await.unwrap();
+            assert_eq!(
+                (left.status.to_string().as_str(), left.version),
+                ("FILLED", 3),
+                "state left by the crash after the fill write"
+            );
+        }
+        row.operations = 3;
+        settle(&s, &mut row, &trader, &id, &tap, 0).await;
+        let fills = s.get(&format!("/orders/{id}/fills"), &s.token(&trader)).await.unwrap();
+        let fills = fills.body["fills"].as_array().cloned().unwrap_or_default();
+        assert_eq!(fills.len(), 1, "one fill for the one venue execution: {fills:?}");
+        venue_as_found(&s).await;
+        row.panics = panics_so_far() - panics;
+        row.record_and_check();
     }
 
     #[tokio::test]

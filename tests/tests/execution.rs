@@ -96,11 +96,22 @@ mod execution {
             .unwrap();
         let id = r.body["order_id"].as_str().unwrap().to_owned();
         s.wait_for_status(&t, &id, &["SUBMITTED"], WAIT).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        s.wait_at_venue(&id, WAIT).await.unwrap();
+        // Placed: execute is done with it. While it rests, nothing looks it up at the
+        // venue (no per-order re-check): the intake's sweep sees it in the venue's
+        // list of open orders, whatever their number.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let placed_lookups = s.venue_lookups(&id).unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
         let resting = s.get(&format!("/orders/{id}"), &token).await.unwrap();
         assert_eq!(
             resting.body["status"], "SUBMITTED",
             "it rests while the market is above the limit"
+        );
+        assert_eq!(
+            s.venue_lookups(&id).unwrap(),
+            placed_lookups,
+            "a resting order costs no venue call of its own"
         );
 
         s.sim_prices(json!({"RESTX": "89.50"})).await.unwrap();
@@ -110,7 +121,34 @@ mod execution {
             avg <= rust_decimal::Decimal::from(90),
             "filled at {avg}, above its limit"
         );
-        assert_eq!(s.sim_orders(&id).await.unwrap().len(), 1);
+        let at_venue = s.sim_orders(&id).await.unwrap();
+        assert_eq!(at_venue.len(), 1);
+        // Booked as the venue's own executions: its ids, quantities and prices.
+        let venue: Vec<(String, String, String)> = at_venue[0]["fills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let id = f["execution_id"].as_str().unwrap().to_owned();
+                (
+                    id,
+                    f["qty"].as_str().unwrap().to_owned(),
+                    f["price"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let ours = s.get(&format!("/orders/{id}/fills"), &token).await.unwrap();
+        let fills = ours.body["fills"].as_array().cloned().unwrap();
+        assert_eq!(fills.len(), venue.len(), "{fills:?} vs {venue:?}");
+        for f in &fills {
+            let execution = f["execution_id"].as_str().unwrap();
+            assert!(
+                venue.iter().any(|(id, qty, price)| execution.ends_with(id.as_str())
+                    && dec(&f["quantity"]) == qty.parse::<rust_decimal::Decimal>().unwrap()
+                    && dec(&f["price"]) == price.parse::<rust_decimal::Decimal>().unwrap()),
+                "our fill {f} is one of the venue's executions {venue:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -55,7 +55,6 @@ pub struct Execute {
     pub venue: Arc<dyn Venue>,
     pub queue: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
-    pub recheck_delay_secs: u32,
     /// The work queue's `maxReceiveCount`: the delivery after which SQS dead-letters.
     pub max_receives: u32,
     /// First backoff in milliseconds (`BACKOFF_BASE_MS` in production; the test
@@ -161,9 +160,7 @@ impl Execute {
             store: self.store.as_ref(),
             intake: self.intake.as_ref(),
             venue: self.venue.as_ref(),
-            queue: self.queue.as_ref(),
             clock: self.clock.as_ref(),
-            recheck_delay_secs: self.recheck_delay_secs,
             policy: self.policy,
         };
         let result = execute(&deps, work, id).instrument(span.clone()).await;

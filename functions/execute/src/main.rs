@@ -45,7 +45,6 @@ async fn main() -> Result<(), Error> {
         venue: Arc::new(venue),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
         clock: Arc::new(SystemClock),
-        recheck_delay_secs: number_from_env("RECHECK_DELAY_SECS", 5)?,
         max_receives: number_from_env("MAX_RECEIVES", 8)?,
         backoff_base_ms: number_from_env("RETRY_BACKOFF_BASE_MS", execute::BACKOFF_BASE_MS)?,
         policy,

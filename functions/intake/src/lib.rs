@@ -1,16 +1,18 @@
 //! The venue intake function (SPEC §6): run by a schedule once a minute, it makes
 //! intake passes (`shared::app::intake_pass`) every `poll` until shortly before its
-//! own timeout, so the venue sees a constant number of calls a minute (at 2 s: about
-//! 30 passes, each one activities page and one order listing when nothing happened)
-//! whatever the number of resting orders. A pass that fails is logged and the next
-//! one goes on from the durable cursor: nothing is lost, nothing booked twice.
+//! own timeout, so the venue sees a constant number of calls a minute whatever the
+//! number of resting orders: at 2 s, about 30 passes, each one activities page,
+//! and a reconciliation sweep on every `status_every`-th pass (ceil(open / 500)
+//! listing calls, plus one lookup per order of ours that left the venue's open list
+//! and is not ended by its executions). A pass that fails is logged and the next one
+//! goes on from the durable cursor: nothing is lost, nothing booked twice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use shared::app::{IntakeDeps, IntakeError, PassReport, intake_pass};
 use shared::domain::Timestamp;
-use shared::ports::{Clock, IntakeStore, OrderStore, VenueFeed};
+use shared::ports::{Clock, IntakeStore, OrderStore, Venue, VenueFeed};
 use tracing::{error, info, warn};
 
 /// Stop starting passes this long before the invocation's deadline: a pass's own
@@ -21,18 +23,20 @@ pub struct Intake {
     pub store: Arc<dyn OrderStore>,
     pub intake: Arc<dyn IntakeStore>,
     pub feed: Arc<dyn VenueFeed>,
+    /// The sweep's lookups of single orders (the same budgeted venue as `feed`).
+    pub venue: Arc<dyn Venue>,
     pub clock: Arc<dyn Clock>,
     /// Names the cursor: a digest of the venue API key id.
     pub feed_key: String,
     /// `INTAKE_POLL_SECS` (default 2).
     pub poll: Duration,
-    /// How far back the first start reads executions, and how far back the venue's
-    /// orders are compared (`INTAKE_LOOKBACK_SECS`, default 7 days).
+    /// How far back the first start reads executions (`INTAKE_LOOKBACK_SECS`,
+    /// default 7 days).
     pub lookback: Duration,
     pub page_size: u32,
     pub unknown_status_alarm_secs: i64,
-    /// Apply the venue's order list on every this many passes
-    /// (`INTAKE_STATUS_EVERY`, default 1: every pass).
+    /// Sweep on every this many passes (`INTAKE_STATUS_EVERY`, default 5: every
+    /// 10 s at the default poll).
     pub status_every: u32,
 }
 
@@ -50,19 +54,19 @@ impl Intake {
         self.clock.now().plus_seconds(-secs)
     }
 
-    /// One pass, at the handler's settings; `statuses`: apply the venue's order list.
+    /// One pass, at the handler's settings; `statuses`: sweep too.
     pub async fn pass(&self, statuses: bool) -> Result<PassReport, IntakeError> {
         let since = self.since();
         let deps = IntakeDeps {
             store: self.store.as_ref(),
             intake: self.intake.as_ref(),
             feed: self.feed.as_ref(),
+            venue: self.venue.as_ref(),
             clock: self.clock.as_ref(),
             feed_key: &self.feed_key,
             start: since,
             page_size: self.page_size,
             max_pages: 20,
-            orders_since: since,
             unknown_status_alarm_secs: self.unknown_status_alarm_secs,
             statuses,
         };
@@ -86,6 +90,9 @@ impl Intake {
                     report.totals.ended += p.ended;
                     report.totals.deferred += p.deferred;
                     report.totals.unknown += p.unknown;
+                    report.totals.replaced += p.replaced;
+                    report.totals.listed += p.listed;
+                    report.totals.looked_up += p.looked_up;
                 }
                 Err(e @ IntakeError::Venue(_)) => {
                     report.failed += 1;
@@ -107,6 +114,8 @@ impl Intake {
             failed = report.failed,
             booked = report.totals.booked,
             ended = report.totals.ended,
+            listed = report.totals.listed,
+            looked_up = report.totals.looked_up,
             "intake run"
         );
         report

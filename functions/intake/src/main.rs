@@ -33,13 +33,13 @@ async fn main() -> Result<(), Error> {
         KeysFrom::Fixed(_) => AlpacaVenue::new(&venue_config)?,
     };
     let key_id = venue.key_id();
-    let feed = BudgetedVenue::new(
+    let feed = Arc::new(BudgetedVenue::new(
         venue,
         Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone())),
         key_id.clone(),
         venue_rate_from_env()?,
         clock.clone(),
-    );
+    ));
     let poll_secs: u64 = number_from_env("INTAKE_POLL_SECS", 2)?;
     if poll_secs == 0 {
         return Err("environment variable INTAKE_POLL_SECS: must be at least 1".into());
@@ -47,25 +47,30 @@ async fn main() -> Result<(), Error> {
     let handler = Arc::new(Intake {
         intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), resources.orders_table.clone())),
         store: Arc::new(DynamoStore::new(dynamo, resources.orders_table, resources.audit_table)),
-        feed: Arc::new(feed),
+        feed: feed.clone(),
+        venue: feed,
         clock,
         feed_key: sha256_hex(key_id.as_bytes())[..16].to_owned(),
         poll: Duration::from_secs(poll_secs),
         lookback: Duration::from_secs(number_from_env("INTAKE_LOOKBACK_SECS", 7 * 24 * 3600)?),
         page_size: 100,
         unknown_status_alarm_secs: number_from_env("UNKNOWN_STATUS_ALARM_SECS", 600)?,
-        status_every: number_from_env("INTAKE_STATUS_EVERY", 1)?,
+        status_every: number_from_env("INTAKE_STATUS_EVERY", 5)?,
     });
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let handler = handler.clone();
         async move {
             let deadline = event.context.deadline();
+            // The local stacks' schedule says how long to run (`{"run_secs": N}`, one run
+            // every N seconds): under cargo lambda watch the invocation's deadline is not
+            // the template's timeout. EventBridge's event has no such field: the
+            // deadline rules.
+            let stop = match event.payload.get("run_secs").and_then(serde_json::Value::as_u64) {
+                Some(secs) => std::time::SystemTime::now() + Duration::from_secs(secs) + intake::DEADLINE_MARGIN,
+                None => deadline,
+            };
             let report = handler
-                .run(|| {
-                    deadline
-                        .duration_since(std::time::SystemTime::now())
-                        .unwrap_or_default()
-                })
+                .run(|| stop.duration_since(std::time::SystemTime::now()).unwrap_or_default())
                 .await;
             Ok::<_, Error>(serde_json::json!({"passes": report.passes, "failed": report.failed,
                 "booked": report.totals.booked, "ended": report.totals.ended}))

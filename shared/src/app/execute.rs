@@ -10,15 +10,17 @@
 //!   by client order id; it is placed only when the venue has never seen it. A
 //!   place refused as a duplicate is looked up too. So a redelivered, retried or
 //!   post-crash message finds the one venue order instead of making a second.
-//! - **Fills from cumulative figures.** The venue reports the cumulative filled
-//!   quantity and average price; the increment since our last look is one fill,
-//!   its execution id `<venue order id>:<cumulative quantity>`, so a replayed look
-//!   is deduplicated by the store (`AlreadyExists`) and by the order's version.
-//! - **Resting orders** are looked at again by a delayed re-check message. The
-//!   chain of re-checks is guarded in the store (`advance_recheck`): only the
-//!   handler that advanced it sends the next one, so duplicates never fork it.
+//! - **No fills here, no re-checks.** Execute books no fill: every execution is the
+//!   venue's own, booked by the venue intake (`app::intake`) by its execution id at
+//!   the venue's price, quantity and time. Before an order reaches the venue it gets
+//!   its locator and a place in the working index (`IntakeStore::put_working`);
+//!   from then on the intake books its executions and the reconciliation sweep ends
+//!   it when the venue does, so a resting order costs no venue call of its own (no
+//!   per-order re-check chain). Execute ends an order itself only when the venue's
+//!   answer in hand already says so and every execution of it is booked.
 //! - **Cancels** of working orders go to the venue; a fill that arrives meanwhile
-//!   is applied (the status table allows it).
+//!   is booked by the intake (the status table allows it), and the sweep confirms
+//!   the cancel once the venue's order has ended.
 //! - **A placement window.** The claim records until when the placement that follows
 //!   may still be acted on by the venue (`ExecutePolicy::placement_window`: the
 //!   adapter's whole-request timeout plus `PLACEMENT_MARGIN`); a placement outside
@@ -39,14 +41,12 @@
 
 use std::time::Duration;
 
-use rust_decimal::Decimal;
 use tracing::{error, info, warn};
 
 use super::plan::{AuditContext, plan_transition};
 use crate::domain::{Order, OrderEvent, OrderStatus, Timestamp};
 use crate::ports::{
-    Clock, IntakeStore, OrderStore, QueueError, StoreError, Venue, VenueError, VenueOrder, VenueStatus, WorkMessage,
-    WorkQueue,
+    Clock, IntakeStore, OrderStore, StoreError, Venue, VenueError, VenueOrder, VenueStatus, WorkMessage, WorkingOrder,
 };
 
 /// Re-reads after a lost race before the message is left for a later delivery.
@@ -94,14 +94,12 @@ fn later(t: Timestamp, d: Duration) -> Timestamp {
 
 pub struct ExecuteDeps<'a> {
     pub store: &'a dyn OrderStore,
-    /// Where the order locator goes (its trader by order id), written before the
-    /// venue hears of an order, so the venue intake can find it.
+    /// Where the order locator (its trader by order id) and the working index entry
+    /// go, written before the venue hears of an order, so the venue intake can book
+    /// its executions and the sweep see it end.
     pub intake: &'a dyn IntakeStore,
     pub venue: &'a dyn Venue,
-    pub queue: &'a dyn WorkQueue,
     pub clock: &'a dyn Clock,
-    /// Delay of the re-check of a resting order.
-    pub recheck_delay_secs: u32,
     pub policy: ExecutePolicy,
 }
 
@@ -111,8 +109,6 @@ pub enum ExecuteError {
     Venue(#[from] VenueError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
     #[error("order {0} kept changing under the executor")]
     Contended(String),
     /// The venue's figures cannot apply to the order (e.g. more filled than ordered).
@@ -196,10 +192,11 @@ async fn step(
                 };
                 if let Some(v) = at_venue {
                     if v.filled_quantity > order.filled_quantity {
+                        // The venue intake books it (its locator was written before the
+                        // placement): logged here for an operator.
                         error!(order_id = %order.order_id, trader_id = %order.trader_id, venue_filled = %v.filled_quantity,
                             booked = %order.filled_quantity,
-                            "late fill: the venue filled an order held as cancelled (it acted after the placement window); booking it");
-                        return apply_fill(deps, ctx, run, order, v).await;
+                            "late fill: the venue filled an order held as cancelled (it acted after the placement window); the intake books it");
                     }
                     if v.status.is_open() {
                         warn!(order_id = %order.order_id, "cancelled order still working at the venue: cancelling it there");
@@ -290,8 +287,16 @@ async fn send(
             Ok(step)
         }
         OrderStatus::Submitted => {
-            // The locator first: every venue order has one before it can execute.
+            // The locator and the working index first: every venue order has both
+            // before it can execute.
             deps.intake.put_order_ref(&order.order_id, &order.trader_id).await?;
+            deps.intake
+                .put_working(&WorkingOrder {
+                    order_id: order.order_id,
+                    trader_id: order.trader_id.clone(),
+                    venue_order_id: None,
+                })
+                .await?;
             place(deps, ctx, run, order).await
         }
         _ => Err(ExecuteError::Mismatch {
@@ -335,15 +340,39 @@ async fn reconcile(
     order: &Order,
     venue: VenueOrder,
 ) -> Result<Step, ExecuteError> {
-    if venue.filled_quantity > order.filled_quantity {
-        return apply_fill(deps, ctx, run, order, venue).await;
+    if venue.status.is_open() {
+        let cancelling = order.status == OrderStatus::CancelRequested || matches!(message, WorkMessage::Cancel { .. });
+        if cancelling && !run.cancel_sent && venue.status != VenueStatus::PendingCancel {
+            cancel_at_venue(deps, &venue).await?;
+            run.cancel_sent = true;
+            run.seen = deps.venue.find(&order.order_id).await?;
+            return Ok(Step::Continue(Box::new(order.clone())));
+        }
+        // Working (or its cancel under way): the intake books its executions and the
+        // sweep ends it when the venue does. An order placed before the working index
+        // existed (its last re-check still queued) joins it here; for any other the
+        // put rewrites the same item.
+        deps.intake
+            .put_working(&WorkingOrder {
+                order_id: order.order_id,
+                trader_id: order.trader_id.clone(),
+                venue_order_id: None,
+            })
+            .await?;
+        return Ok(Step::Done);
+    }
+    if venue.filled_quantity != order.filled_quantity {
+        // Ended at the venue with executions not booked yet: the intake books them,
+        // then the sweep ends the order (never with fewer fills than the venue's).
+        info!(order_id = %order.order_id, venue_status = %venue.status, venue_filled = %venue.filled_quantity,
+            booked = %order.filled_quantity, "ended at the venue; its executions are booked by the intake");
+        return Ok(Step::Done);
     }
     let reason = |default: &str| Some(venue.reason.clone().unwrap_or_else(|| default.to_owned()));
     let event = match &venue.status {
-        VenueStatus::Filled => return Ok(Step::Done),
-        VenueStatus::Canceled | VenueStatus::Replaced => OrderEvent::ConfirmCancel {
-            reason: reason("Cancelled at the venue"),
-        },
+        // Its executions (booked) ended it, or the sweep follows the replacement that
+        // works on for it: nothing to do here.
+        VenueStatus::Filled | VenueStatus::Replaced => return Ok(Step::Done),
         VenueStatus::Expired => OrderEvent::Expire {
             reason: reason("Expired at the venue"),
         },
@@ -355,18 +384,9 @@ async fn reconcile(
         VenueStatus::Rejected => OrderEvent::ConfirmCancel {
             reason: reason("Rejected by the venue after partial fills"),
         },
-        _open => {
-            let cancelling =
-                order.status == OrderStatus::CancelRequested || matches!(message, WorkMessage::Cancel { .. });
-            if cancelling && !run.cancel_sent && venue.status != VenueStatus::PendingCancel {
-                cancel_at_venue(deps, &venue).await?;
-                run.cancel_sent = true;
-                run.seen = deps.venue.find(&order.order_id).await?;
-                return Ok(Step::Continue(Box::new(order.clone())));
-            }
-            schedule_recheck(deps, message, order).await?;
-            return Ok(Step::Done);
-        }
+        _cancelled => OrderEvent::ConfirmCancel {
+            reason: reason("Cancelled at the venue"),
+        },
     };
     commit(deps, ctx, order, &event, None).await
 }
@@ -382,62 +402,6 @@ async fn cancel_at_venue(deps: &ExecuteDeps<'_>, venue: &VenueOrder) -> Result<(
 fn stale(deps: &ExecuteDeps<'_>, order: &Order) -> Option<String> {
     let max_age = i64::try_from(deps.policy.max_immediate_age.as_secs()).unwrap_or(i64::MAX);
     order.stale_reason(deps.clock.now(), max_age)
-}
-
-/// The increment since our last look as one fill: quantity and the price that makes
-/// our booked notional equal the venue's cumulative notional.
-async fn apply_fill(
-    deps: &ExecuteDeps<'_>,
-    ctx: &AuditContext,
-    run: &mut Run,
-    order: &Order,
-    venue: VenueOrder,
-) -> Result<Step, ExecuteError> {
-    let mismatch = |detail: String| ExecuteError::Mismatch {
-        order: order.order_id.to_string(),
-        detail,
-    };
-    let quantity = venue.filled_quantity - order.filled_quantity;
-    if quantity > order.remaining() {
-        return Err(mismatch(format!(
-            "venue filled {} of {}",
-            venue.filled_quantity,
-            order.quantity.get()
-        )));
-    }
-    let average = venue
-        .average_fill_price
-        .ok_or_else(|| mismatch("fills without an average price".into()))?;
-    // What we booked so far, exactly (the order's average is rounded), as the order
-    // keeps it. An item written before it kept it reads its fills this once: the
-    // fill written now carries the sum on.
-    let booked: Decimal = match order.booked_notional {
-        Some(b) => b,
-        None if order.filled_quantity.is_zero() => Decimal::ZERO,
-        None => deps
-            .store
-            .fills(&order.trader_id, &order.order_id)
-            .await?
-            .iter()
-            .map(|f| f.quantity * f.price)
-            .sum(),
-    };
-    let mut order = order.clone();
-    order.booked_notional = Some(booked);
-    let order = &order;
-    let price = ((average * venue.filled_quantity - booked) / quantity).round_dp(crate::domain::money::PRICE_SCALE);
-    if price <= Decimal::ZERO {
-        return Err(mismatch(format!("derived fill price {price}")));
-    }
-    let account = deps.store.get_account(&order.trader_id).await?;
-    let event = OrderEvent::Fill {
-        execution_id: format!("{}:{}", venue.venue_order_id, venue.filled_quantity.normalize()),
-        quantity,
-        price,
-    };
-    info!(order_id = %order.order_id, %quantity, %price, "fill");
-    run.seen = Some(venue);
-    commit(deps, ctx, order, &event, account.as_ref()).await
 }
 
 /// Plans and commits one transition; a lost race means "read it again".
@@ -488,32 +452,6 @@ async fn commit_with(
         Err(StoreError::Conflict | StoreError::AlreadyExists) => Ok(Step::Reread),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Asks for another look at a resting order later, once per chain position.
-async fn schedule_recheck(deps: &ExecuteDeps<'_>, message: &WorkMessage, order: &Order) -> Result<(), ExecuteError> {
-    let from = match message {
-        WorkMessage::Recheck { seq, .. } => *seq,
-        _ => 0,
-    };
-    let (trader, id) = (&order.trader_id, &order.order_id);
-    if !deps.store.advance_recheck(trader, id, from, deps.clock.now()).await? {
-        // Another delivery of this message (or an older chain) already carries on.
-        return Ok(());
-    }
-    let next = WorkMessage::Recheck {
-        trader_id: trader.clone(),
-        order_id: *id,
-        seq: from + 1,
-    };
-    if let Err(e) = deps.queue.send(&next, deps.recheck_delay_secs).await {
-        // Undo, so this message's redelivery can advance the chain again.
-        if let Err(undo) = deps.store.rewind_recheck(trader, id, from).await {
-            warn!(order_id = %id, error = %undo, "could not rewind the re-check chain");
-        }
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 /// The retry budget of `message` is spent (SQS dead-letters it next): the order

@@ -25,15 +25,25 @@
 //! followed through `replaces` to the order it replaced, so its fills are booked to
 //! our order.
 //!
-//! **Statuses.** After the executions, one listing of the venue's orders
-//! (`VenueFeed::orders`, submitted after `IntakeDeps::orders_since`, paged) is
-//! applied through the normal transitions (audit record and status event with
-//! them): `canceled` / `expired` / `rejected` end our order, but only once every
-//! execution of it is booked (the venue's `filled_qty` equals ours; otherwise the
-//! next pass, having booked the rest, ends it); `replaced` records the replacement
-//! as an alias of our order, which keeps working; the other statuses keep it
-//! working; an unknown status is logged at error level once our order has not
-//! changed for `unknown_status_alarm_secs` (an alarmable line, never a poll).
+//! **The reconciliation sweep** (`sweep`, after the executions, on every pass the
+//! caller asks for it). Our working index (`IntakeStore::put_working`: every order
+//! of ours that reached the venue and has not ended) is compared with the venue's
+//! open orders (`VenueFeed::open_orders`, 500 a call: ceil(open / 500) calls, none
+//! when nothing of ours works). An order of ours that is working but no longer open
+//! at the venue has ended there (or was replaced): one `Venue::find` for it, so the
+//! sweep's calls grow with the orders that changed, never with the resting ones.
+//! What the venue says is applied through the normal transitions (audit record and
+//! status event with them): `canceled` / `expired` / `rejected` end our order, but
+//! only once every execution of it is booked (the venue's filled quantity equals
+//! ours; otherwise the next pass, having booked the rest, ends it); `replaced`
+//! follows `replaced_by` to the venue order that now works for ours (recorded as an
+//! alias and in the working index: our order keeps working, nothing is released);
+//! the other statuses keep it working (see `keeps_working`). An unknown status is
+//! logged at error level once our order has not changed for
+//! `unknown_status_alarm_secs` (an alarmable line, never a poll). Each correction is
+//! logged as `reconciliation correction` (the metric's line) and counted in the
+//! pass report; its transition publishes the order's status event as every
+//! transition does. An order found ended on our side leaves the index.
 //!
 //! An execution that cannot be booked (no locator, our order missing, or figures
 //! that do not fit it, e.g. more than it has left) is logged at error level with its
@@ -45,10 +55,12 @@ use std::collections::HashMap;
 use tracing::{error, info, warn};
 
 use super::plan::{AuditContext, plan_transition};
-use crate::domain::{OrderEvent, OrderId, OrderStatus, Timestamp, TraderId};
+use rust_decimal::Decimal;
+
+use crate::domain::{Order, OrderEvent, OrderId, OrderStatus, Timestamp, TraderId};
 use crate::ports::{
-    Clock, FeedPosition, IntakeStore, OrderStore, StoreError, VenueError, VenueExecution, VenueFeed, VenueOrder,
-    VenueStatus,
+    Clock, FeedPosition, IntakeStore, OrderStore, StoreError, Venue, VenueError, VenueExecution, VenueFeed,
+    VenueOrderRef, VenueStatus, WorkingOrder,
 };
 
 /// Re-reads of an order after a lost race, per execution.
@@ -60,6 +72,8 @@ pub struct IntakeDeps<'a> {
     pub store: &'a dyn OrderStore,
     pub intake: &'a dyn IntakeStore,
     pub feed: &'a dyn VenueFeed,
+    /// The sweep's look at one order that left the venue's open list.
+    pub venue: &'a dyn Venue,
     pub clock: &'a dyn Clock,
     /// Names the feed's cursor: a digest of the venue API key.
     pub feed_key: &'a str,
@@ -69,13 +83,9 @@ pub struct IntakeDeps<'a> {
     pub page_size: u32,
     /// Pages per pass at most, so a pass ends in bounded time; the next pass goes on.
     pub max_pages: u32,
-    /// The venue's orders submitted after this are compared with ours (Alpaca lists
-    /// orders by submission time): older than the longest an order of ours rests.
-    pub orders_since: Timestamp,
     /// An unknown venue status of an order unchanged this long is logged as an error.
     pub unknown_status_alarm_secs: i64,
-    /// Whether this pass also applies the venue's order list (a caller may do it on
-    /// every few passes only: the listing pages by submission time).
+    /// Whether this pass also sweeps (a caller may sweep on every few passes only).
     pub statuses: bool,
 }
 
@@ -100,12 +110,18 @@ pub struct PassReport {
     pub duplicates: u32,
     /// Executions that could not be booked (logged at error level).
     pub refused: u32,
-    /// Our orders moved to what the venue says (cancelled, expired, rejected).
+    /// Corrections: our orders moved to what the venue says (cancelled, expired,
+    /// rejected).
     pub ended: u32,
     /// Orders the venue ended with fills we have not booked yet: ended next pass.
     pub deferred: u32,
     /// Orders in a venue status we do not know, past the alarm time.
     pub unknown: u32,
+    /// Venue orders that replaced ours, followed this pass.
+    pub replaced: u32,
+    /// Pages of the venue's open orders read, and orders looked up one by one.
+    pub listed: u32,
+    pub looked_up: u32,
 }
 
 enum Outcome {
@@ -145,9 +161,9 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
         }
     }
     if deps.statuses {
-        apply_statuses(deps, &mut report).await?;
+        sweep(deps, &mut report).await?;
     }
-    if report.booked > 0 || report.refused > 0 || report.ended > 0 {
+    if report.booked > 0 || report.refused > 0 || report.ended > 0 || report.replaced > 0 {
         info!(
             pages = report.pages,
             booked = report.booked,
@@ -155,108 +171,257 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
             refused = report.refused,
             ended = report.ended,
             deferred = report.deferred,
+            replaced = report.replaced,
+            listed = report.listed,
+            looked_up = report.looked_up,
             "intake pass"
         );
     }
     Ok(report)
 }
 
-/// Applies the venue's view of every order it lists (one call a page).
-pub async fn apply_statuses(deps: &IntakeDeps<'_>, report: &mut PassReport) -> Result<(), IntakeError> {
-    let mut after = deps.orders_since;
-    for _ in 0..deps.max_pages.max(1) {
-        let page = deps.feed.orders(after, 500).await?;
-        for venue in &page.orders {
-            apply_status(deps, venue, report).await?;
+/// Open orders a listing call asks for (Alpaca's largest `limit`).
+const OPEN_ORDERS_PAGE: u32 = 500;
+/// Pages of the venue's open orders one sweep reads at most (500 each); past that,
+/// the orders not listed are looked up one by one (and a warning says so).
+const MAX_LISTING_PAGES: u32 = 200;
+
+/// Whether an order in venue status `status` keeps working at the venue: every
+/// status but the final ones.
+///
+/// - `new`, `partially_filled`: working. `pending_new`: received, not yet routed.
+/// - `accepted` / `accepted_for_bidding`: taken outside session hours or for the
+///   auction; works when the session opens.
+/// - `done_for_day`: no more today, resumes next session.
+/// - `pending_cancel` / `pending_replace`: a cancel or replace is under way; fills may
+///   still come until it ends.
+/// - `held`: waiting on a condition (e.g. a leg not yet triggered). `suspended`: not
+///   eligible for trading for now. `calculated`: done for the day, settlement figures
+///   pending. `stopped`: a trade is guaranteed, not yet executed.
+/// - an unknown status: kept working, and alarmed once it lasts (`sweep`).
+pub fn keeps_working(status: &VenueStatus) -> bool {
+    status.is_open()
+}
+
+/// The reconciliation sweep (module docs): the venue's open orders against our
+/// working index.
+pub async fn sweep(deps: &IntakeDeps<'_>, report: &mut PassReport) -> Result<(), IntakeError> {
+    let working = deps.intake.working_orders().await?;
+    if working.is_empty() {
+        return Ok(());
+    }
+    let mut by_client: HashMap<String, VenueOrderRef> = HashMap::new();
+    let mut by_venue: HashMap<String, VenueOrderRef> = HashMap::new();
+    let mut after: Option<String> = None;
+    let mut complete = false;
+    for _ in 0..MAX_LISTING_PAGES {
+        let page = deps.feed.open_orders(after.as_deref(), OPEN_ORDERS_PAGE).await?;
+        report.listed += 1;
+        for o in page.orders {
+            by_client.insert(o.client_order_id.clone(), o.clone());
+            by_venue.insert(o.venue_order_id.clone(), o);
         }
         match page.next {
-            Some(next) if next > after => after = next,
-            _ => break,
+            Some(next) if Some(&next) != after.as_ref() => after = Some(next),
+            _ => {
+                complete = true;
+                break;
+            }
+        }
+    }
+    if !complete {
+        warn!(
+            listed = by_venue.len(),
+            "more open venue orders than one sweep lists: the rest are looked up one by one"
+        );
+    }
+    for w in &working {
+        let open = match &w.venue_order_id {
+            Some(venue) => by_venue.get(venue),
+            None => by_client.get(&w.order_id.to_string()),
+        };
+        match open {
+            Some(v) => {
+                if let VenueStatus::Unknown(raw) = &v.status {
+                    alarm_unknown(deps, w, &v.venue_order_id, raw, report).await?;
+                }
+            }
+            None => settle(deps, w, report).await?,
         }
     }
     Ok(())
 }
 
-async fn apply_status(deps: &IntakeDeps<'_>, venue: &VenueOrder, report: &mut PassReport) -> Result<(), IntakeError> {
-    let id = venue.client_order_id;
-    let event = match &venue.status {
-        VenueStatus::Canceled => OrderEvent::ConfirmCancel {
-            reason: Some(venue.reason.clone().unwrap_or_else(|| "Cancelled at the venue".into())),
-        },
-        VenueStatus::Expired => OrderEvent::Expire {
-            reason: Some(venue.reason.clone().unwrap_or_else(|| "Expired at the venue".into())),
-        },
-        VenueStatus::Rejected => OrderEvent::Reject {
-            reason: venue.reason.clone().unwrap_or_else(|| "Rejected by the venue".into()),
-        },
-        // The venue replaced the order (e.g. a corporate-action price adjustment):
-        // the replacement works on for what was left, and its executions are ours.
-        // Nothing is released: our order keeps working.
-        VenueStatus::Replaced => {
-            if let Some(new) = &venue.replaced_by {
-                deps.intake.put_venue_alias(new, &id).await?;
-            }
-            return Ok(());
+/// An unknown venue status of an open order: an error line once our order has not
+/// changed for `unknown_status_alarm_secs`.
+async fn alarm_unknown(
+    deps: &IntakeDeps<'_>,
+    w: &WorkingOrder,
+    venue_order_id: &str,
+    raw: &str,
+    report: &mut PassReport,
+) -> Result<(), IntakeError> {
+    let Some(order) = deps.store.get_order(&w.trader_id, &w.order_id).await? else {
+        return Ok(());
+    };
+    let since = deps.clock.now().unix_seconds() - order.updated_at.unix_seconds();
+    if !order.status.is_terminal() && since >= deps.unknown_status_alarm_secs {
+        error!(order_id = %w.order_id, trader_id = %w.trader_id, venue_order_id, venue_status = %raw,
+            unchanged_secs = since, "venue status unknown: the order needs an operator");
+        report.unknown += 1;
+    }
+    Ok(())
+}
+
+/// What the venue says of an order of ours that left its open list: the status of the
+/// venue order now working for it (after any replacements), and the quantity filled
+/// across all of them.
+struct AtVenue {
+    venue_order_id: String,
+    status: VenueStatus,
+    filled: Decimal,
+    reason: Option<String>,
+    /// Venue orders that replaced ours, in order.
+    replacements: Vec<String>,
+}
+
+/// One look at the venue by our order id (plus one per replacement followed: rare,
+/// the venue replaces for corporate actions); `None` when the venue has no such
+/// order (a placement not landed yet, which execute decides).
+async fn at_venue(
+    deps: &IntakeDeps<'_>,
+    w: &WorkingOrder,
+    report: &mut PassReport,
+) -> Result<Option<AtVenue>, IntakeError> {
+    report.looked_up += 1;
+    let Some(first) = deps.venue.find(&w.order_id).await? else {
+        return Ok(None);
+    };
+    let mut next = first
+        .replaced_by
+        .clone()
+        .filter(|_| first.status == VenueStatus::Replaced);
+    let mut state = AtVenue {
+        venue_order_id: first.venue_order_id,
+        status: first.status,
+        filled: first.filled_quantity,
+        reason: first.reason,
+        replacements: Vec::new(),
+    };
+    for _ in 0..MAX_REPLACEMENTS {
+        let Some(id) = next.take() else { break };
+        report.looked_up += 1;
+        let Some(v) = deps.feed.venue_order(&id).await? else {
+            break;
+        };
+        state.filled += v.filled_quantity;
+        state.venue_order_id = v.venue_order_id;
+        state.status = v.status;
+        state.reason = None;
+        state.replacements.push(id);
+        next = v.replaced_by.filter(|_| state.status == VenueStatus::Replaced);
+    }
+    Ok(Some(state))
+}
+
+/// An order of ours that is in the working index but not among the venue's open
+/// orders.
+async fn settle(deps: &IntakeDeps<'_>, w: &WorkingOrder, report: &mut PassReport) -> Result<(), IntakeError> {
+    let Some(order) = deps.store.get_order(&w.trader_id, &w.order_id).await? else {
+        warn!(order_id = %w.order_id, trader_id = %w.trader_id, "working index names an order that does not exist; removed");
+        deps.intake.remove_working(&w.order_id).await?;
+        return Ok(());
+    };
+    if order.status.is_terminal() {
+        // Ended on our side (its last execution booked, or execute saw it end).
+        deps.intake.remove_working(&w.order_id).await?;
+        return Ok(());
+    }
+    let Some(v) = at_venue(deps, w, report).await? else {
+        return Ok(());
+    };
+    for replacement in &v.replacements {
+        deps.intake.put_venue_alias(replacement, &w.order_id).await?;
+    }
+    if keeps_working(&v.status) {
+        let follows = v.replacements.last();
+        if follows.is_some() && follows != w.venue_order_id.as_ref() {
+            // The venue replaced our order: the replacement works on for what was left,
+            // and its executions are ours. Nothing is released.
+            info!(order_id = %w.order_id, venue_order_id = %v.venue_order_id, venue_status = %v.status,
+                "reconciliation: the venue replaced the order; following its replacement");
+            deps.intake
+                .put_working(&WorkingOrder {
+                    venue_order_id: Some(v.venue_order_id.clone()),
+                    ..w.clone()
+                })
+                .await?;
+            report.replaced += 1;
         }
-        // `filled`: the executions book it and the last one ends the order.
-        // `new`, `partially_filled`: working. `pending_new`: received, not yet routed.
-        // `accepted` / `accepted_for_bidding`: taken outside session hours or for the
-        // auction; works when the session opens. `done_for_day`: no more today,
-        // resumes next session. `pending_cancel` / `pending_replace`: a cancel or
-        // replace is under way; fills may still come until it ends. `held`: waiting
-        // on a condition (e.g. a leg not yet triggered). `suspended`: not eligible
-        // for trading for now. `calculated`: done for the day, settlement figures
-        // pending. `stopped`: a trade is guaranteed, not yet executed. All keep our
-        // order working; the venue's next status says how it ends.
-        VenueStatus::Filled
-        | VenueStatus::New
-        | VenueStatus::PartiallyFilled
-        | VenueStatus::PendingNew
-        | VenueStatus::Accepted
-        | VenueStatus::DoneForDay
-        | VenueStatus::PendingCancel
-        | VenueStatus::PendingReplace
-        | VenueStatus::Held
-        | VenueStatus::Suspended
-        | VenueStatus::Calculated
-        | VenueStatus::Stopped => return Ok(()),
-        VenueStatus::Unknown(raw) => {
-            let Some(order) = our_order(deps, &id).await? else {
-                return Ok(());
-            };
-            let since = deps.clock.now().unix_seconds() - order.updated_at.unix_seconds();
-            if !order.status.is_terminal() && since >= deps.unknown_status_alarm_secs {
-                error!(order_id = %id, trader_id = %order.trader_id, venue_order_id = %venue.venue_order_id,
-                    venue_status = %raw, unchanged_secs = since, "venue status unknown: the order needs an operator");
-                report.unknown += 1;
-            }
+        // Otherwise it was placed (or routed) after the listing: still working.
+        return Ok(());
+    }
+    end_order(deps, w, order, &v, report).await
+}
+
+/// Ends our order as the venue ended its order, once every execution is booked.
+async fn end_order(
+    deps: &IntakeDeps<'_>,
+    w: &WorkingOrder,
+    mut order: Order,
+    v: &AtVenue,
+    report: &mut PassReport,
+) -> Result<(), IntakeError> {
+    let id = w.order_id;
+    let reason = |default: &str| Some(v.reason.clone().unwrap_or_else(|| default.to_owned()));
+    let event = match &v.status {
+        VenueStatus::Canceled => Some(OrderEvent::ConfirmCancel {
+            reason: reason("Cancelled at the venue"),
+        }),
+        VenueStatus::Expired => Some(OrderEvent::Expire {
+            reason: reason("Expired at the venue"),
+        }),
+        VenueStatus::Rejected => Some(OrderEvent::Reject {
+            reason: v.reason.clone().unwrap_or_else(|| "Rejected by the venue".into()),
+        }),
+        // Filled: its executions end our order, once they are all booked.
+        VenueStatus::Filled => None,
+        other => {
+            error!(order_id = %id, venue_order_id = %v.venue_order_id, venue_status = %other,
+                "venue order replaced more often than followed, or its replacement is missing: the order needs an operator");
             return Ok(());
         }
     };
     let ctx = AuditContext {
         actor: "intake".into(),
-        request_id: Some(format!("venue-order:{}", venue.venue_order_id)),
+        request_id: Some(format!("sweep:venue-order:{}", v.venue_order_id)),
         idempotency_key: None,
     };
-    for _ in 0..ROUNDS {
-        let Some(order) = our_order(deps, &id).await? else {
-            return Ok(());
-        };
-        if !matches!(
-            order.status,
-            OrderStatus::Submitted | OrderStatus::PartiallyFilled | OrderStatus::CancelRequested
-        ) {
+    for round in 0..ROUNDS {
+        if round > 0 {
+            match deps.store.get_order(&w.trader_id, &id).await? {
+                Some(o) => order = o,
+                None => return Ok(()),
+            }
+        }
+        if order.status.is_terminal() {
+            deps.intake.remove_working(&id).await?;
             return Ok(());
         }
-        if venue.filled_quantity > order.filled_quantity {
+        if v.filled > order.filled_quantity {
             // Never end an order with fewer fills booked than the venue's: its
             // executions are read first on the next pass.
-            info!(order_id = %id, venue_filled = %venue.filled_quantity, booked = %order.filled_quantity,
-                venue_status = %venue.status, "venue ended the order with fills not booked yet: ended next pass");
+            info!(order_id = %id, venue_filled = %v.filled, booked = %order.filled_quantity,
+                venue_status = %v.status, "venue ended the order with fills not booked yet: ended next pass");
             report.deferred += 1;
             return Ok(());
         }
-        let event = match &event {
+        let Some(event) = event.as_ref().filter(|_| v.filled == order.filled_quantity) else {
+            error!(order_id = %id, venue_filled = %v.filled, booked = %order.filled_quantity, venue_status = %v.status,
+                "our books of the order do not match the venue's: the order needs an operator");
+            return Ok(());
+        };
+        let event = match event {
             OrderEvent::Reject { reason }
                 if !order.filled_quantity.is_zero() || order.status != OrderStatus::Submitted =>
             {
@@ -269,16 +434,20 @@ async fn apply_status(deps: &IntakeDeps<'_>, venue: &VenueOrder, report: &mut Pa
         let write = match plan_transition(&order, &event, None, &ctx, deps.clock.now()) {
             Ok(w) => w,
             Err(e) => {
-                error!(order_id = %id, venue_status = %venue.status, error = %e,
+                error!(order_id = %id, venue_status = %v.status, error = %e,
                     "venue status does not apply to the order");
                 return Ok(());
             }
         };
+        let to = write.after.status;
         match deps.store.transition(write).await {
             Ok(()) => {
-                info!(order_id = %id, from = %order.status, venue_status = %venue.status,
-                    "order ended as the venue says");
+                // The metric's line (one per correction).
+                info!(metric = "ReconciliationCorrections", order_id = %id, trader_id = %w.trader_id,
+                    venue_order_id = %v.venue_order_id, from = %order.status, to = %to, venue_status = %v.status,
+                    "reconciliation correction");
                 report.ended += 1;
+                deps.intake.remove_working(&id).await?;
                 return Ok(());
             }
             Err(StoreError::Conflict) => continue,
@@ -286,13 +455,6 @@ async fn apply_status(deps: &IntakeDeps<'_>, venue: &VenueOrder, report: &mut Pa
         }
     }
     Err(StoreError::Conflict.into())
-}
-
-async fn our_order(deps: &IntakeDeps<'_>, id: &OrderId) -> Result<Option<crate::domain::Order>, IntakeError> {
-    let Some(trader) = deps.intake.order_trader(id).await? else {
-        return Ok(None);
-    };
-    Ok(deps.store.get_order(&trader, id).await?)
 }
 
 /// Our order that venue order `venue_order_id` works for, if any.

@@ -13,7 +13,9 @@ use shared::domain::{
     Account, IdempotencyKey, Order, OrderEvent, OrderId, OrderStatus, Pricing, RiskLimits, Timestamp, TraderId,
     validate_order, verify_account_chain, verify_anchored, verify_chain,
 };
-use shared::ports::{IdempotencyRecord, NewOrder, OperatorAction, RateDecision, StatusEvent, StoreError, WorkMessage};
+use shared::ports::{
+    IdempotencyRecord, NewOrder, OperatorAction, RateDecision, StatusEvent, StoreError, WorkMessage, WorkingOrder,
+};
 
 use crate::fixture::{Fixture, unique_trader};
 
@@ -582,25 +584,38 @@ pub async fn a_message_hidden_for_zero_seconds_comes_back_at_once(f: Fixture) {
     f.queue.delete(&again[0].receipt_handle).await.unwrap();
 }
 
-pub async fn the_recheck_chain_advances_once_per_position(f: Fixture) {
-    let (t, o, now) = (unique_trader(), OrderId::new(), Timestamp::now());
-    assert!(f.store.advance_recheck(&t, &o, 0, now).await.unwrap());
-    assert!(
-        !f.store.advance_recheck(&t, &o, 0, now).await.unwrap(),
-        "a duplicate cannot restart it"
+pub async fn the_working_index_keeps_orders_until_removed(f: Fixture) {
+    let trader = unique_trader();
+    let ours: Vec<OrderId> = (0..7).map(|_| OrderId::new()).collect();
+    let mine = |all: Vec<WorkingOrder>| -> Vec<WorkingOrder> {
+        let mut v: Vec<WorkingOrder> = all.into_iter().filter(|w| ours.contains(&w.order_id)).collect();
+        v.sort_by_key(|w| w.order_id.to_string());
+        v
+    };
+    let entry = |id: &OrderId, venue: Option<&str>| WorkingOrder {
+        order_id: *id,
+        trader_id: trader.clone(),
+        venue_order_id: venue.map(str::to_owned),
+    };
+    for id in &ours {
+        f.intake.put_working(&entry(id, None)).await.unwrap();
+    }
+    let mut want: Vec<WorkingOrder> = ours.iter().map(|id| entry(id, None)).collect();
+    want.sort_by_key(|w| w.order_id.to_string());
+    assert_eq!(
+        mine(f.intake.working_orders().await.unwrap()),
+        want,
+        "every shard is read"
     );
-    let racing = join_all((0..10).map(|_| f.store.advance_recheck(&t, &o, 1, now))).await;
-    assert_eq!(racing.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
-    assert!(racing.iter().all(Result::is_ok));
-    // Rewinding the position just taken lets a redelivery take it again...
-    f.store.rewind_recheck(&t, &o, 1).await.unwrap();
-    assert!(f.store.advance_recheck(&t, &o, 1, now).await.unwrap());
-    // ...and rewinding a position the chain has left does nothing.
-    f.store.rewind_recheck(&t, &o, 0).await.unwrap();
-    assert!(!f.store.advance_recheck(&t, &o, 0, now).await.unwrap());
-    assert!(f.store.advance_recheck(&t, &o, 2, now).await.unwrap());
-    // Chains are per order.
-    assert!(f.store.advance_recheck(&t, &OrderId::new(), 0, now).await.unwrap());
+    // Following a replacement rewrites the entry; removing takes it out, twice is fine.
+    f.intake.put_working(&entry(&ours[0], Some("venue-2"))).await.unwrap();
+    f.intake.remove_working(&ours[1]).await.unwrap();
+    f.intake.remove_working(&ours[1]).await.unwrap();
+    let now = mine(f.intake.working_orders().await.unwrap());
+    assert_eq!(now.len(), 6);
+    assert!(now.iter().all(|w| w.order_id != ours[1]));
+    let replaced = now.iter().find(|w| w.order_id == ours[0]).unwrap();
+    assert_eq!(replaced.venue_order_id.as_deref(), Some("venue-2"));
 }
 
 pub async fn status_events_are_published_beyond_one_put_events_batch(f: Fixture) {

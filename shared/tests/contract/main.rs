@@ -45,7 +45,7 @@ contract!(
     work_messages_round_trip_and_are_deleted,
     work_messages_sent_together_all_arrive,
     a_message_hidden_for_zero_seconds_comes_back_at_once,
-    the_recheck_chain_advances_once_per_position,
+    the_working_index_keeps_orders_until_removed,
     status_events_are_published_beyond_one_put_events_batch,
     an_idempotency_key_commits_with_its_order_and_is_taken_once,
     concurrent_submits_with_one_key_make_one_order,

@@ -7,9 +7,13 @@
 //! after it runs, no reply is written, exactly as if the sandbox were killed.
 //!
 //! ```text
-//! crash-point execute after-claim|after-place|after-fill < sqs-event.json
+//! crash-point execute after-claim|after-place < sqs-event.json
+//! crash-point intake after-fill ORDER_ID
 //! crash-point publish < dynamodb-stream-event.json
 //! ```
+//! `intake after-fill ORDER_ID` makes one pass of the real venue intake (the fills
+//! are its to write: execute books none) and dies right after the fill that
+//! completed ORDER_ID committed, before the cursor moved past it.
 //!
 //! Exit status: 137 at the crash point; 0 when the run finished without reaching it
 //! (the reply is printed); 1 when setup or the event failed.
@@ -42,8 +46,8 @@ enum CrashAfter {
     Claim,
     /// The venue accepted the order; nothing recorded about it.
     Place,
-    /// The fill that completed the order committed (FILLED).
-    Fill,
+    /// The fill that completed this order committed (FILLED).
+    Fill(OrderId),
 }
 
 fn die(point: &str, order: &OrderId) -> ! {
@@ -93,7 +97,7 @@ impl OrderStore for CrashingStore {
             CrashAfter::Claim if from == OrderStatus::Pending && to == OrderStatus::Submitted => {
                 die("after the claim", &id)
             }
-            CrashAfter::Fill if to == OrderStatus::Filled => die("after the fill write", &id),
+            CrashAfter::Fill(order) if to == OrderStatus::Filled && order == id => die("after the fill write", &id),
             _ => Ok(()),
         }
     }
@@ -123,18 +127,6 @@ impl OrderStore for CrashingStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<(), StoreError> {
         self.inner.record_rejection(audit, idempotency).await
-    }
-    async fn advance_recheck(
-        &self,
-        trader: &TraderId,
-        order: &OrderId,
-        from: u64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.inner.advance_recheck(trader, order, from, now).await
-    }
-    async fn rewind_recheck(&self, trader: &TraderId, order: &OrderId, from: u64) -> Result<(), StoreError> {
-        self.inner.rewind_recheck(trader, order, from).await
     }
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError> {
         self.inner.take_rate_token(trader, limit, now).await
@@ -212,13 +204,44 @@ async fn execute(point: CrashAfter) -> anyhow::Result<()> {
         }),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
         clock: Arc::new(SystemClock),
-        recheck_delay_secs: 1,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
         policy: Default::default(),
     };
     let reply = handler.handle(event).await;
     println!("{}", serde_json::to_string(&reply)?);
+    Ok(())
+}
+
+/// One pass of the venue intake, with its sweep, over a store that dies at `point`;
+/// the cursor is the deployed intake's (the digest of the venue key id).
+async fn intake(point: CrashAfter) -> anyhow::Result<()> {
+    let resources = Resources::from_env()?;
+    let sdk = sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let config = venue_config()?;
+    let venue = Arc::new(AlpacaVenue::new(&config)?);
+    let handler = intake::Intake {
+        intake: Arc::new(shared::adapters::aws::DynamoIntakeStore::new(
+            dynamo.clone(),
+            resources.orders_table.clone(),
+        )),
+        store: Arc::new(CrashingStore {
+            inner: DynamoStore::new(dynamo, resources.orders_table, resources.audit_table),
+            at: point,
+        }),
+        feed: venue.clone(),
+        venue,
+        clock: Arc::new(SystemClock),
+        feed_key: shared::domain::audit::sha256_hex(config.key_id.as_bytes())[..16].to_owned(),
+        poll: std::time::Duration::from_secs(1),
+        lookback: std::time::Duration::from_secs(7 * 24 * 3600),
+        page_size: 100,
+        unknown_status_alarm_secs: 600,
+        status_every: 1,
+    };
+    let report = handler.pass(true).await?;
+    println!("{report:?}");
     Ok(())
 }
 
@@ -253,10 +276,13 @@ async fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["execute", "after-claim"] => execute(CrashAfter::Claim).await,
         ["execute", "after-place"] => execute(CrashAfter::Place).await,
-        ["execute", "after-fill"] => execute(CrashAfter::Fill).await,
+        ["intake", "after-fill", order] => {
+            let order = OrderId::parse(order).map_err(|e| anyhow::anyhow!("ORDER_ID {order}: {e}"))?;
+            intake(CrashAfter::Fill(order)).await
+        }
         ["publish"] => publish().await,
         _ => bail!(
-            "usage: crash-point execute after-claim|after-place|after-fill < sqs-event.json\n       crash-point publish < dynamodb-stream-event.json"
+            "usage: crash-point execute after-claim|after-place < sqs-event.json\n       crash-point intake after-fill ORDER_ID\n       crash-point publish < dynamodb-stream-event.json"
         ),
     }
 }

@@ -291,13 +291,13 @@ async fn run_on(
     let store: Arc<DynamoStore> = Arc::new(DynamoStore::new(ddb, &private.orders_table, &private.audit_table));
     let venue = Arc::new(AlpacaVenue::new(&venue_config)?);
     let queue = Arc::new(SqsQueue::new(sqs, &private.queue_url));
-    let execute = |recheck_delay_secs| execute::Execute {
+    // The argument was the re-check delay; execute no longer schedules re-checks.
+    let execute = |_: u32| execute::Execute {
         intake: intake.clone(),
         store: store.clone(),
         venue: venue.clone(),
         queue: queue.clone(),
         clock: Arc::new(SystemClock),
-        recheck_delay_secs,
         max_receives: 8,
         backoff_base_ms: execute::BACKOFF_BASE_MS,
         policy: Default::default(),

@@ -3,9 +3,11 @@
 //! - [`sqs`]: the work queue → the execute function (partial batch failures);
 //! - [`stream`]: the orders table's DynamoDB stream → the publish function;
 //! - [`invoke`]: the invoke API and batch responses, read as Lambda reads them;
-//! - [`settings`]: the mappings' settings, read from the template.
+//! - [`settings`]: the mappings' settings, read from the template;
+//! - [`schedule`]: a function invoked on a schedule (the intake), as EventBridge does.
 
 pub mod invoke;
+pub mod schedule;
 pub mod settings;
 pub mod sqs;
 pub mod stream;

@@ -4,7 +4,7 @@
 //! local-mappings [--lambda-url http://127.0.0.1:9000] [--queue-url URL] [--stream-arn ARN]
 //!                [--execute-function execute] [--publish-function publish] [--no-queue] [--no-stream]
 //!                [--from-latest] [--pollers N] [--template infra/template.yaml]
-//!                [--on-failure-url URL] [--max-concurrency N]
+//!                [--on-failure-url URL] [--max-concurrency N] [--schedule NAME=SECS]...
 //! ```
 //! `--pollers N` (default 2, `MAPPING_POLLERS`): the queue's concurrent pollers, each
 //! invoking execute with its own batch, as Lambda's SQS pollers do; match it to the
@@ -20,6 +20,9 @@
 //! `--max-concurrency N` overrides `MaximumConcurrency`: at most N invocations of
 //! execute at once, as Lambda caps an SQS mapping: no more than N pollers receive,
 //! so no message is received (and its receive count spent) without a free slot.
+//! `--schedule NAME=SECS` (repeatable; `MAPPING_SCHEDULES`, comma-separated): invoke
+//! function NAME every SECS seconds, one run at a time, as the template's schedule
+//! does (`schedule`): the local stacks run the venue intake this way.
 //! Defaults come from the environment (the stack env `make dev` writes):
 //! `LAMBDA_URL`, `WORK_QUEUE_URL`, `ORDERS_TABLE_STREAM_ARN`, plus `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` and the dummy credentials for the SDK. Logs one line per batch.
@@ -28,13 +31,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use local_mappings::invoke::Invoker;
+use local_mappings::schedule::Schedule;
 use local_mappings::settings::{self, TemplateSettings};
 use local_mappings::sqs::SqsMapping;
 use local_mappings::stream::{FailureDestination, StreamMapping};
 
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
 [--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
-[--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N]";
+[--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]...";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -63,7 +67,27 @@ async fn main() -> anyhow::Result<()> {
     let stream_arn = Some(flag(&args, "--stream-arn", "ORDERS_TABLE_STREAM_ARN", "")).filter(|s| !s.is_empty());
     let queue_url = queue_url.filter(|_| !args.iter().any(|a| a == "--no-queue"));
     let stream_arn = stream_arn.filter(|_| !args.iter().any(|a| a == "--no-stream"));
-    if queue_url.is_none() && stream_arn.is_none() {
+    let mut schedules: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| *a == "--schedule")
+        .filter_map(|(i, _)| args.get(i + 1).cloned())
+        .collect();
+    if schedules.is_empty() {
+        schedules = std::env::var("MAPPING_SCHEDULES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    let schedules = schedules
+        .iter()
+        .map(|s| Schedule::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}\n{USAGE}"))?;
+    if queue_url.is_none() && stream_arn.is_none() && schedules.is_empty() {
         bail!(
             "nothing to map: set WORK_QUEUE_URL / ORDERS_TABLE_STREAM_ARN (source .local/stack.env) or pass them\n{USAGE}"
         );
@@ -110,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let invoker = Invoker::new(&lambda_url).context("building the HTTP client")?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for schedule in schedules {
+        tasks.spawn(schedule.run(invoker.clone()));
+    }
     // Bounded calls, so that an emulator that stops answering (or a connection it
     // dropped) costs one failed poll, retried, never a mapping hung for good. The
     // bound leaves room for the long poll (`sqs::WAIT_SECONDS`).
@@ -128,7 +156,6 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(%lambda_url, queue = ?queue_url, stream = ?stream_arn, pollers, settings = ?mapping_settings,
         on_failure = ?on_failure_url, "local event source mappings");
 
-    let mut tasks = tokio::task::JoinSet::new();
     if let Some(queue_url) = queue_url {
         let client = aws_sdk_sqs::Client::new(&sdk);
         let function = flag(&args, "--execute-function", "EXECUTE_FUNCTION", "execute");

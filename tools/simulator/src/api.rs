@@ -1,7 +1,10 @@
-//! The Alpaca Trading API v2 subset: place, find by client order id, get, cancel,
+//! The Alpaca Trading API v2 subset: place, list (`GET /v2/orders`), find by client order id, get, cancel,
 //! the FILL account activities; and the layers in front of it: the recording of
 //! every exchange (`SIM_RECORDING`), auth headers, the per-key rate limit, and the
 //! fault knobs (latency, errors, dropped answers), so every `/v2` call meets them.
+//!
+//! Long because: each handler answers one endpoint of the Alpaca document with its query
+//! parsing and error codes; the state they share lives in state.rs.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -319,4 +322,177 @@ pub async fn activities(
     let sim = app.lock();
     let page = fill_page(sim.executions(), &query)?;
     Ok(Json(Value::Array(if fills { page } else { Vec::new() })))
+}
+
+/// Alpaca's default and largest `limit` of `GET /v2/orders`.
+const DEFAULT_ORDER_LIMIT: usize = 50;
+const MAX_ORDER_LIMIT: usize = 500;
+/// The document's `asset_class` values; every order here is `us_equity`.
+const ASSET_CLASSES: &[&str] = &[
+    "us_equity",
+    "us_option",
+    "crypto",
+    "crypto_perp",
+    "treasury",
+    "corporate",
+    "global_equity",
+    "us_index",
+    "us_equity_chain",
+    "ipo",
+    "all",
+];
+
+/// Which orders a `GET /v2/orders` query asks for, as the document's parameters say.
+struct OrderQuery {
+    status: OrderState,
+    limit: usize,
+    after: Option<i64>,
+    until: Option<i64>,
+    descending: bool,
+    symbols: Option<Vec<String>>,
+    side: Option<shared::domain::Side>,
+    equities: bool,
+    after_order: Option<String>,
+    before_order: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OrderState {
+    Open,
+    Closed,
+    All,
+}
+
+impl OrderQuery {
+    fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let bad = |m: String| ApiError::unprocessable(m);
+        let status = match query.get("status").map(String::as_str) {
+            None | Some("open") => OrderState::Open,
+            Some("closed") => OrderState::Closed,
+            Some("all") => OrderState::All,
+            Some(other) => return Err(bad(format!("status `{other}` must be open, closed or all"))),
+        };
+        let limit = match query.get("limit") {
+            None => DEFAULT_ORDER_LIMIT,
+            Some(raw) => usize::from_str(raw)
+                .ok()
+                .filter(|n| (1..=MAX_ORDER_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "limit `{raw}` must be a whole number from 1 to {MAX_ORDER_LIMIT}"
+                    ))
+                })?,
+        };
+        let time = |name: &str| {
+            query
+                .get(name)
+                .map(|v| instant(name, v).map_err(|_| bad(format!("{name} `{v}` is not an RFC 3339 time or a date"))))
+                .transpose()
+        };
+        let (after, until) = (time("after")?, time("until")?);
+        let descending = match query.get("direction").map(String::as_str) {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(other) => return Err(bad(format!("direction `{other}` must be asc or desc"))),
+        };
+        match query.get("nested").map(String::as_str) {
+            None | Some("true") | Some("false") => {}
+            Some(other) => return Err(bad(format!("nested `{other}` must be true or false"))),
+        }
+        let symbols = query.get("symbols").map(|raw| {
+            raw.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        });
+        let side = match query.get("side").map(String::as_str) {
+            None => None,
+            Some("buy") => Some(shared::domain::Side::Buy),
+            Some("sell") => Some(shared::domain::Side::Sell),
+            Some(other) => return Err(bad(format!("side `{other}` must be buy or sell"))),
+        };
+        let equities = match query.get("asset_class") {
+            None => true,
+            Some(raw) => {
+                let classes: Vec<&str> = raw.split(',').map(str::trim).collect();
+                if let Some(c) = classes.iter().find(|c| !ASSET_CLASSES.contains(c)) {
+                    return Err(bad(format!("asset_class `{c}` is not an asset class")));
+                }
+                classes.iter().any(|c| matches!(*c, "us_equity" | "all"))
+            }
+        };
+        let after_order = query.get("after_order_id").cloned();
+        let before_order = query.get("before_order_id").cloned();
+        if after_order.is_some() && before_order.is_some() {
+            return Err(bad("after_order_id and before_order_id cannot be used together".into()));
+        }
+        if (after_order.is_some() || before_order.is_some()) && (after.is_some() || until.is_some()) {
+            return Err(bad(
+                "after_order_id / before_order_id cannot be combined with after / until".into(),
+            ));
+        }
+        Ok(Self {
+            status,
+            limit,
+            after,
+            until,
+            descending,
+            symbols,
+            side,
+            equities,
+            after_order,
+            before_order,
+        })
+    }
+
+    fn wants(&self, v: &crate::state::OrderView) -> bool {
+        let o = &v.order;
+        let open = o.status.is_open();
+        let state = match self.status {
+            OrderState::Open => open,
+            OrderState::Closed => !open,
+            OrderState::All => true,
+        };
+        state
+            && self.equities
+            && self.after.is_none_or(|t| o.created_ms > t)
+            && self.until.is_none_or(|t| o.created_ms < t)
+            && self.side.is_none_or(|s| o.side == s)
+            && self.symbols.as_ref().is_none_or(|s| s.contains(&o.symbol))
+    }
+}
+
+/// `GET /v2/orders`: the account's orders by submission time (`submitted_at`, ties
+/// by order id), filtered and paged as the document's parameters say: `status`
+/// (open, closed or all; default open: every status but the final ones), `limit`
+/// (default 50, at most 500), `after` / `until` (exclusive), `direction` (default
+/// desc), `nested`, `symbols`, `side`, `asset_class`, and `after_order_id` /
+/// `before_order_id` (exclusive; not with each other nor with `after` / `until`).
+/// A bad parameter is 422 naming it.
+pub async fn list_orders(
+    State(app): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::unprocessable(e.body_text()))?;
+    let q = OrderQuery::parse(&query)?;
+    let mut orders = app.lock().listed();
+    orders.sort_by(|a, b| (a.order.created_ms, &a.order.id).cmp(&(b.order.created_ms, &b.order.id)));
+    let position = |id: &str, name: &str| {
+        orders
+            .iter()
+            .position(|o| o.order.id == id)
+            .ok_or_else(|| ApiError::unprocessable(format!("{name} `{id}` is not an order of this account")))
+    };
+    let (from, to) = match (&q.after_order, &q.before_order) {
+        (Some(id), _) => (position(id, "after_order_id")? + 1, orders.len()),
+        (_, Some(id)) => (0, position(id, "before_order_id")?),
+        _ => (0, orders.len()),
+    };
+    let mut chosen: Vec<&crate::state::OrderView> = orders[from..to].iter().filter(|o| q.wants(o)).collect();
+    if q.descending {
+        chosen.reverse();
+    }
+    Ok(Json(Value::Array(
+        chosen.into_iter().take(q.limit).map(order_json).collect(),
+    )))
 }

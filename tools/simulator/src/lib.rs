@@ -92,7 +92,7 @@ pub fn router(app: AppState) -> Router {
     // Path parameters are named as in the document, so a recorded route is the
     // document's path.
     let alpaca = Router::new()
-        .route("/v2/orders", post(api::place))
+        .route("/v2/orders", post(api::place).get(api::list_orders))
         .route("/v2/orders:by_client_order_id", get(api::by_client_order_id))
         .route("/v2/orders/{order_id}", get(api::get_order).delete(api::cancel))
         .route("/v2/account/activities", get(api::activities))

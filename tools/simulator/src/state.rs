@@ -295,6 +295,12 @@ impl Sim {
             .collect()
     }
 
+    /// Every order as the API shows it, brought up to now first.
+    pub fn listed(&mut self) -> Vec<OrderView> {
+        self.settle(now_ms());
+        self.orders()
+    }
+
     pub fn order_count(&self) -> usize {
         self.book.orders().len() + self.unrouted.len()
     }

@@ -150,7 +150,7 @@ async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_or
     use shared::app::fixtures::place_limit_buy;
     use shared::app::{AuditContext, IntakeDeps, intake_pass, plan_transition};
     use shared::domain::{OrderEvent, OrderStatus, TraderId};
-    use shared::ports::{IntakeStore, OrderStore, SystemClock};
+    use shared::ports::{IntakeStore, OrderStore, SystemClock, WorkingOrder};
 
     let s = simulated().await;
     s.post("/_sim/config", json!({"partial_fill_rate": 1.0})).await;
@@ -171,6 +171,14 @@ async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_or
     let claimed = claim.after.clone();
     store.transition(claim).await.expect("claimed");
     intake.put_order_ref(&ours.order_id, &trader).await.expect("locator");
+    intake
+        .put_working(&WorkingOrder {
+            order_id: ours.order_id,
+            trader_id: trader.clone(),
+            venue_order_id: None,
+        })
+        .await
+        .expect("working");
     let placed = s.adapter.place(&claimed).await.expect("placed");
     s.set_price("AAPL", "149.5").await; // 4 of 8
     let replacement = s
@@ -188,15 +196,15 @@ async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_or
         store: &store,
         intake: &intake,
         feed: &s.adapter,
+        venue: &s.adapter,
         clock: &clock,
         feed_key: "sim",
         start: Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 60_000).expect("a time"),
         page_size: 2,
         max_pages: 50,
-        orders_since: Timestamp::now(),
         unknown_status_alarm_secs: 600,
-        // The simulator does not list orders (GET /v2/orders): executions only.
-        statuses: false,
+        // The sweep too, over the simulator's GET /v2/orders.
+        statuses: true,
     };
     let report = intake_pass(&deps).await.expect("a pass");
     assert_eq!(report.refused, 0, "{report:?}");
@@ -232,6 +240,11 @@ async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_or
         (booked.status, booked.filled_quantity),
         (OrderStatus::Filled, dec("8")),
         "4 before the replacement, 4 by it"
+    );
+    assert_eq!(report.listed, 1, "one listing of the open orders: {report:?}");
+    assert!(
+        intake.working_orders().await.expect("index").is_empty(),
+        "the filled order left the working index"
     );
     let again = intake_pass(&deps).await.expect("a pass");
     assert_eq!((again.booked, again.duplicates), (0, 0), "the cursor moved past them");

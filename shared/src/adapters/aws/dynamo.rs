@@ -726,53 +726,6 @@ impl OrderStore for DynamoStore {
         })
     }
 
-    async fn advance_recheck(
-        &self,
-        trader: &TraderId,
-        order: &OrderId,
-        from: u64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let condition = if from == 0 {
-            "attribute_not_exists(#seq) OR #seq = :from"
-        } else {
-            "#seq = :from"
-        };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.orders_table)
-            .set_key(Some(items::key(trader_pk(trader), recheck_sk(order))))
-            .update_expression("SET #seq = :to, #exp = :exp")
-            .condition_expression(condition)
-            .expression_attribute_names("#seq", "seq")
-            .expression_attribute_names("#exp", EXPIRES_AT)
-            .expression_attribute_values(":from", n(from))
-            .expression_attribute_values(":to", n(from + 1))
-            // A chain outlives any resting order a week; then TTL removes the item.
-            .expression_attribute_values(":exp", n(now.unix_seconds() + 7 * 24 * 3600))
-            .send()
-            .await;
-        update_applied(result)
-    }
-
-    async fn rewind_recheck(&self, trader: &TraderId, order: &OrderId, from: u64) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.orders_table)
-            .set_key(Some(items::key(trader_pk(trader), recheck_sk(order))))
-            .update_expression("SET #seq = :from")
-            .condition_expression("#seq = :to")
-            .expression_attribute_names("#seq", "seq")
-            .expression_attribute_values(":from", n(from))
-            .expression_attribute_values(":to", n(from + 1))
-            .send()
-            .await;
-        // Already moved on: nothing to undo.
-        update_applied(result).map(|_| ())
-    }
-
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
         let items = self
             .query_prefix(&self.orders_table, trader_pk(trader), &fill_prefix(order))

@@ -10,6 +10,13 @@
 //! - venue aliases: `VENUEALIAS#<venue order id>` / `ALIAS` with our order id: one
 //!   write per venue order that executes (or is a replacement).
 //!
+//! - the working index: `WORKING#<shard>` / `<order id>` with the trader (and the
+//!   replacement's venue order id once the venue replaced ours): one put per order
+//!   that reaches the venue, one delete when the sweep finds it ended. Spread over
+//!   `WORKING_SHARDS` partitions by the order id, so puts and deletes of a busy day
+//!   never meet one partition's write limit; the sweep reads them all with one
+//!   `Query` (a page) per shard.
+//!
 //! None of these sort keys is `ORDER#…`, so the status event stream skips them.
 
 use async_trait::async_trait;
@@ -17,9 +24,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::items::{Item, PK, key, n, s};
+use super::items::{Item, PK, SK, key, n, s};
 use crate::domain::{OrderId, TraderId};
-use crate::ports::{FeedPosition, IntakeStore, StoreError, StoredCursor};
+use crate::ports::{FeedPosition, IntakeStore, StoreError, StoredCursor, WorkingOrder};
 
 const SERVICE: &str = "DynamoDB";
 
@@ -59,6 +66,15 @@ pub fn order_ref_pk(order: &OrderId) -> String {
 }
 pub fn alias_pk(venue_order_id: &str) -> String {
     format!("VENUEALIAS#{venue_order_id}")
+}
+
+/// Partitions of the working index.
+pub const WORKING_SHARDS: u32 = 4;
+
+/// The working index partition of `order`.
+pub fn working_pk(order: &OrderId) -> String {
+    let shard = order.to_string().bytes().map(u32::from).sum::<u32>() % WORKING_SHARDS;
+    format!("WORKING#{shard}")
 }
 
 fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
@@ -180,5 +196,75 @@ impl IntakeStore for DynamoIntakeStore {
         OrderId::parse(&raw)
             .map(Some)
             .map_err(|_| StoreError::Corrupt(format!("venue alias {venue_order_id}: order `{raw}`")))
+    }
+
+    async fn put_working(&self, order: &WorkingOrder) -> Result<(), StoreError> {
+        let mut item = key(working_pk(&order.order_id), order.order_id.to_string());
+        item.insert("trader_id".into(), s(order.trader_id.to_string()));
+        if let Some(venue) = &order.venue_order_id {
+            item.insert("venue_order_id".into(), s(venue.clone()));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.orders_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn working_orders(&self) -> Result<Vec<WorkingOrder>, StoreError> {
+        let mut all = Vec::new();
+        for shard in 0..WORKING_SHARDS {
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.orders_table)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_values(":pk", s(format!("WORKING#{shard}")))
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out.items() {
+                    let raw = string(item, SK)?;
+                    let order_id = OrderId::parse(&raw)
+                        .map_err(|_| StoreError::Corrupt(format!("working index: order `{raw}`")))?;
+                    let trader = string(item, "trader_id")?;
+                    let trader_id = TraderId::parse(&trader)
+                        .map_err(|_| StoreError::Corrupt(format!("working index of {order_id}: trader `{trader}`")))?;
+                    let venue_order_id = match item.get("venue_order_id") {
+                        Some(AttributeValue::S(v)) => Some(v.clone()),
+                        _ => None,
+                    };
+                    all.push(WorkingOrder {
+                        order_id,
+                        trader_id,
+                        venue_order_id,
+                    });
+                }
+                match out.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(working_pk(order), order.to_string())))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

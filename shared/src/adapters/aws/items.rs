@@ -59,10 +59,6 @@ pub fn idempotency_sk(key: &IdempotencyKey) -> String {
 pub fn rate_sk(window_start: i64) -> String {
     format!("RATE#{window_start}")
 }
-/// The re-check chain of a resting order (`OrderStore::advance_recheck`).
-pub fn recheck_sk(order: &OrderId) -> String {
-    format!("RECHECK#{order}")
-}
 /// The TTL attribute of the orders table (idempotency records, rate counters).
 pub const EXPIRES_AT: &str = "expires_at";
 pub fn audit_pk(order: &OrderId) -> String {

@@ -1,5 +1,5 @@
 //! `IntakeStore` in memory: the feed cursor (conditional on its version, as the
-//! DynamoDB item is), the order locators and the venue aliases.
+//! DynamoDB item is), the order locators, the venue aliases and the working index.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -7,13 +7,14 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::{OrderId, TraderId};
-use crate::ports::{FeedPosition, IntakeStore, StoreError, StoredCursor};
+use crate::ports::{FeedPosition, IntakeStore, StoreError, StoredCursor, WorkingOrder};
 
 #[derive(Default)]
 struct Inner {
     cursors: HashMap<String, StoredCursor>,
     refs: HashMap<OrderId, TraderId>,
     aliases: HashMap<String, OrderId>,
+    working: std::collections::BTreeMap<OrderId, WorkingOrder>,
     unavailable: bool,
     fail_next_advance: bool,
 }
@@ -101,5 +102,19 @@ impl IntakeStore for MemoryIntakeStore {
 
     async fn venue_alias(&self, venue_order_id: &str) -> Result<Option<OrderId>, StoreError> {
         Ok(self.lock()?.aliases.get(venue_order_id).copied())
+    }
+
+    async fn put_working(&self, order: &WorkingOrder) -> Result<(), StoreError> {
+        self.lock()?.working.insert(order.order_id, order.clone());
+        Ok(())
+    }
+
+    async fn working_orders(&self) -> Result<Vec<WorkingOrder>, StoreError> {
+        Ok(self.lock()?.working.values().cloned().collect())
+    }
+
+    async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError> {
+        self.lock()?.working.remove(order);
+        Ok(())
     }
 }

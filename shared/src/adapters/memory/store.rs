@@ -27,7 +27,6 @@ struct State {
     audit: BTreeMap<(OrderId, u64), AuditRecord>,
     idempotency: BTreeMap<(TraderId, IdempotencyKey), IdempotencyRecord>,
     rate: BTreeMap<(TraderId, i64), u32>,
-    rechecks: BTreeMap<(TraderId, OrderId), u64>,
     /// Operator chains of accounts, and the anchor each account keeps.
     account_audit: BTreeMap<TraderId, Vec<AccountAuditRecord>>,
     anchors: BTreeMap<TraderId, AccountAnchor>,
@@ -340,32 +339,6 @@ impl OrderStore for MemoryStore {
         }
         *count += 1;
         Ok(RateDecision::Allowed)
-    }
-
-    async fn advance_recheck(
-        &self,
-        trader: &TraderId,
-        order: &OrderId,
-        from: u64,
-        _now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.lock();
-        let seq = state.rechecks.entry((trader.clone(), *order)).or_insert(0);
-        if *seq != from {
-            return Ok(false);
-        }
-        *seq = from + 1;
-        Ok(true)
-    }
-
-    async fn rewind_recheck(&self, trader: &TraderId, order: &OrderId, from: u64) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if let Some(seq) = state.rechecks.get_mut(&(trader.clone(), *order)) {
-            if *seq == from + 1 {
-                *seq = from;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@
 //! As a `VenueFeed` it reports every fill of the book as one execution, with an id
 //! given when the fill happened (`<17-digit sequence>::mem-exec-<n>`, so ids sort as
 //! they happened) and the time `epoch` + the venue's clock (`set_epoch`), and lists
-//! its orders by placement time.
+//! its open orders by placement time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,8 +26,7 @@ use rust_decimal::Decimal;
 use crate::adapters::venue::book::{Book, BookError, BookOrder, NewBookOrder};
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::ports::{
-    ExecutionPage, FeedPosition, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderPage,
-    VenueOrderRef,
+    ExecutionPage, FeedPosition, OpenOrderPage, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderRef,
 };
 
 struct Inner {
@@ -50,6 +49,9 @@ struct Inner {
     epoch_ms: i64,
     /// Venue order id → the venue order that replaced it.
     replaced_by: HashMap<String, String>,
+    /// Calls made: `find` by client order id, and the open-order listing.
+    find_calls: usize,
+    list_calls: usize,
 }
 
 impl Inner {
@@ -116,6 +118,27 @@ fn view(order: &BookOrder) -> Result<VenueOrder, VenueError> {
     Ok(order.to_venue_order(client))
 }
 
+/// A book order by the venue's id, a replaced one shown `replaced` with its
+/// replacement, and the order it replaced.
+fn reference(inner: &Inner, o: &BookOrder) -> VenueOrderRef {
+    VenueOrderRef {
+        venue_order_id: o.id.clone(),
+        client_order_id: o.client_order_id.clone(),
+        status: if inner.replaced_by.contains_key(&o.id) {
+            crate::ports::VenueStatus::Replaced
+        } else {
+            o.status.clone()
+        },
+        filled_quantity: o.filled_qty(),
+        replaced_by: inner.replaced_by.get(&o.id).cloned(),
+        replaces: inner
+            .replaced_by
+            .iter()
+            .find(|(_, new)| **new == o.id)
+            .map(|(old, _)| old.clone()),
+    }
+}
+
 /// `view`, showing a replaced order as `replaced` with its replacement.
 fn view_in(inner: &Inner, order: &BookOrder) -> Result<VenueOrder, VenueError> {
     let mut v = view(order)?;
@@ -149,6 +172,8 @@ impl MemoryVenue {
                 recorded: HashMap::new(),
                 epoch_ms: 0,
                 replaced_by: HashMap::new(),
+                find_calls: 0,
+                list_calls: 0,
             }),
         }
     }
@@ -275,6 +300,24 @@ impl MemoryVenue {
         inner.book.expire(now, day);
     }
 
+    /// How many `find` calls (by client order id) and open-order listings were made.
+    pub fn calls(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.find_calls, inner.list_calls)
+    }
+
+    /// The venue ends working order `client_order_id` on its own: `canceled` (e.g. a
+    /// halt), `expired` or `rejected`, as `status` says; its fills stand.
+    pub fn end(&self, client_order_id: &OrderId, status: crate::ports::VenueStatus) -> Result<(), VenueError> {
+        let mut inner = self.lock();
+        let now = inner.now_ms;
+        inner
+            .book
+            .end(&client_order_id.to_string(), status, now)
+            .map(|_| ())
+            .map_err(to_venue_error)
+    }
+
     /// Every order the venue holds.
     pub fn orders(&self) -> Vec<BookOrder> {
         self.lock().book.orders().to_vec()
@@ -340,6 +383,7 @@ impl Venue for MemoryVenue {
     async fn find(&self, client_order_id: &OrderId) -> Result<Option<VenueOrder>, VenueError> {
         let mut inner = self.lock();
         let drop = Self::fault(&mut inner)?;
+        inner.find_calls += 1;
         let found = inner
             .book
             .by_client_id(&client_order_id.to_string())
@@ -388,48 +432,39 @@ impl VenueFeed for MemoryVenue {
         dropped(drop, Ok(ExecutionPage { executions, more }))
     }
 
-    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError> {
+    async fn open_orders(&self, after: Option<&str>, limit: u32) -> Result<OpenOrderPage, VenueError> {
         let mut inner = self.lock();
         let drop = Self::fault(&mut inner)?;
+        inner.list_calls += 1;
         let limit = limit.max(1) as usize;
-        let mut page = VenueOrderPage::default();
-        let mut last = None;
-        for o in inner.book.orders() {
-            let placed = inner.at(o.created_ms);
-            if placed <= after {
-                continue;
+        // The book keeps orders in placement order.
+        let orders = inner.book.orders();
+        let from = match after {
+            None => 0,
+            Some(id) => {
+                orders
+                    .iter()
+                    .position(|o| o.id == id)
+                    .ok_or_else(|| VenueError::Rejected(format!("after_order_id `{id}` is not an order")))?
+                    + 1
             }
-            if page.orders.len() == limit {
-                page.next = last;
-                break;
-            }
-            last = Some(placed);
-            if let Ok(order) = view_in(&inner, o) {
-                page.orders.push(order);
-            }
-        }
-        dropped(drop, Ok(page))
+        };
+        let open: Vec<VenueOrderRef> = orders[from..]
+            .iter()
+            .map(|o| reference(&inner, o))
+            .filter(|o| o.status.is_open())
+            .take(limit)
+            .collect();
+        let next = (open.len() == limit)
+            .then(|| open.last().map(|o| o.venue_order_id.clone()))
+            .flatten();
+        dropped(drop, Ok(OpenOrderPage { orders: open, next }))
     }
 
     async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
         let mut inner = self.lock();
         let drop = Self::fault(&mut inner)?;
-        let found = inner.book.get(venue_order_id).map(|o| VenueOrderRef {
-            venue_order_id: o.id.clone(),
-            client_order_id: o.client_order_id.clone(),
-            status: if inner.replaced_by.contains_key(&o.id) {
-                crate::ports::VenueStatus::Replaced
-            } else {
-                o.status.clone()
-            },
-            filled_quantity: o.filled_qty(),
-            replaced_by: inner.replaced_by.get(&o.id).cloned(),
-            replaces: inner
-                .replaced_by
-                .iter()
-                .find(|(_, new)| **new == o.id)
-                .map(|(old, _)| old.clone()),
-        });
+        let found = inner.book.get(venue_order_id).map(|o| reference(&inner, o));
         dropped(drop, Ok(found))
     }
 }

@@ -4,7 +4,7 @@
 //! exchange simulator that speaks the same subset):
 //! `POST /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`;
 //! and the account-wide `VenueFeed`: `GET /v2/account/activities/FILL` and
-//! `GET /v2/orders?status=all`, both paged.
+//! `GET /v2/orders?status=open`, both paged.
 //!
 //! `classify` is the one place HTTP outcomes become port results; `transport` the
 //! one place transport failures do. The secret key is sent as a sensitive header and
@@ -26,12 +26,11 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue};
 use tracing::instrument;
 
-use super::wire::{FillActivity, ListedOrder, OrderRequest, OrderResponse, error_message};
+use super::wire::{FillActivity, OrderRequest, OrderResponse, error_message};
 use crate::config::ConfigError;
-use crate::domain::{Order, OrderId, Timestamp};
+use crate::domain::{Order, OrderId};
 use crate::ports::{
-    ExecutionPage, FeedPosition, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderPage,
-    VenueOrderRef,
+    ExecutionPage, FeedPosition, OpenOrderPage, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderRef,
 };
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
@@ -544,29 +543,22 @@ impl VenueFeed for AlpacaVenue {
     }
 
     #[instrument(skip(self))]
-    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError> {
+    async fn open_orders(&self, after: Option<&str>, limit: u32) -> Result<OpenOrderPage, VenueError> {
         let limit = limit.clamp(1, MAX_ORDER_PAGE);
-        let query = [
-            ("status", "all".to_owned()),
+        let mut query = vec![
+            ("status", "open".to_owned()),
             ("direction", "asc".to_owned()),
             ("limit", limit.to_string()),
-            ("after", after.to_string()),
         ];
-        let raw: Vec<ListedOrder> = self.list(&["v2", "orders"], &query).await?;
-        let full = raw.len() >= limit as usize;
-        let mut last = None;
-        let mut orders = Vec::with_capacity(raw.len());
-        for listed in raw {
-            last = Some(listed.submitted().map_err(VenueError::Transient)?);
-            match VenueOrder::try_from(listed.order) {
-                Ok(order) => orders.push(order),
-                // Another client of the same key placed it: not ours to book.
-                Err(e) => tracing::debug!(error = %e, "venue order that is not ours skipped"),
-            }
+        if let Some(after) = after {
+            query.push(("after_order_id", after.to_owned()));
         }
-        Ok(VenueOrderPage {
+        let raw: Vec<OrderResponse> = self.list(&["v2", "orders"], &query).await?;
+        let full = raw.len() >= limit as usize;
+        let orders: Vec<VenueOrderRef> = raw.into_iter().map(VenueOrderRef::from).collect();
+        Ok(OpenOrderPage {
+            next: orders.last().filter(|_| full).map(|o| o.venue_order_id.clone()),
             orders,
-            next: if full { last } else { None },
         })
     }
 

@@ -280,6 +280,23 @@ impl Book {
         Ok(order.clone())
     }
 
+    /// Test knob: the venue ends the open order with client order id
+    /// `client_order_id` on its own, as `status` says (`canceled` for a halt,
+    /// `expired`, `rejected`); its fills stand.
+    pub fn end(&mut self, client_order_id: &str, status: VenueStatus, now_ms: i64) -> Result<BookOrder, BookError> {
+        let order = self
+            .orders
+            .iter_mut()
+            .find(|o| o.client_order_id == client_order_id)
+            .ok_or(BookError::NotFound)?;
+        if !order.status.is_open() {
+            return Err(BookError::NotCancelable(order.status.clone()));
+        }
+        let reason = format!("{status} by the venue");
+        order.close(status, &reason, now_ms);
+        Ok(order.clone())
+    }
+
     /// Test knob: fills `qty` of the order with client order id `client_order_id`
     /// at `price`, whatever the market does.
     pub fn fill(

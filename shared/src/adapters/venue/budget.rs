@@ -12,10 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::warn;
 
-use crate::domain::{Order, OrderId, Timestamp};
+use crate::domain::{Order, OrderId};
 use crate::ports::{
-    BudgetDecision, Clock, ExecutionPage, FeedPosition, Venue, VenueBudget, VenueError, VenueFeed, VenueOrder,
-    VenueOrderPage, VenueOrderRef, VenueRate,
+    BudgetDecision, Clock, ExecutionPage, FeedPosition, OpenOrderPage, Venue, VenueBudget, VenueError, VenueFeed,
+    VenueOrder, VenueOrderRef, VenueRate,
 };
 
 pub struct BudgetedVenue<V> {
@@ -110,9 +110,9 @@ impl<V: VenueFeed> VenueFeed for BudgetedVenue<V> {
         self.observe(self.inner.executions(from, page_size).await).await
     }
 
-    async fn orders(&self, after: Timestamp, limit: u32) -> Result<VenueOrderPage, VenueError> {
+    async fn open_orders(&self, after: Option<&str>, limit: u32) -> Result<OpenOrderPage, VenueError> {
         self.admit().await?;
-        self.observe(self.inner.orders(after, limit).await).await
+        self.observe(self.inner.open_orders(after, limit).await).await
     }
 
     async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {

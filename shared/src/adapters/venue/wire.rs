@@ -100,31 +100,6 @@ impl TryFrom<OrderResponse> for VenueOrder {
     }
 }
 
-/// An order of `GET /v2/orders`: the order object, with the submission time the
-/// list is paged by.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ListedOrder {
-    #[serde(flatten)]
-    pub order: OrderResponse,
-    #[serde(default)]
-    pub submitted_at: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<String>,
-}
-
-impl ListedOrder {
-    /// When the venue received it (`submitted_at`, else `created_at`), as the list
-    /// orders and pages by it.
-    pub fn submitted(&self) -> Result<Timestamp, String> {
-        let raw = self
-            .submitted_at
-            .as_deref()
-            .or(self.created_at.as_deref())
-            .ok_or_else(|| format!("venue order {} has no submitted_at", self.order.id))?;
-        Timestamp::parse(raw).map_err(|e| format!("venue order {}: submitted_at `{raw}`: {e}", self.order.id))
-    }
-}
-
 /// A FILL activity of `GET /v2/account/activities/FILL` (the document's
 /// `TradingActivities`): the fields this service books.
 #[derive(Clone, Debug, Deserialize)]

@@ -178,18 +178,18 @@ fn a_fill_activity_that_cannot_be_booked_is_refused_by_name() {
 }
 
 #[test]
-fn a_listed_order_carries_its_replacement_and_submission_time() {
+fn a_listed_order_carries_its_replacement() {
     let id = OrderId::new().to_string();
-    let listed: ListedOrder = serde_json::from_value(serde_json::json!({
+    let listed: OrderResponse = serde_json::from_value(serde_json::json!({
         "id": "old-1", "client_order_id": id, "status": "replaced", "filled_qty": "1", "filled_avg_price": "10",
         "replaced_by": "new-2", "submitted_at": "2024-01-02T15:00:00.123456Z"
     }))
     .unwrap();
-    assert_eq!(
-        listed.submitted().unwrap(),
-        Timestamp::parse("2024-01-02T15:00:00.123Z").unwrap()
-    );
-    let order = VenueOrder::try_from(listed.order).unwrap();
+    let order = VenueOrderRef::from(listed);
     assert_eq!(order.status, VenueStatus::Replaced);
     assert_eq!(order.replaced_by.as_deref(), Some("new-2"));
+    assert_eq!(
+        (order.client_order_id, order.filled_quantity),
+        (id, rust_decimal::Decimal::ONE)
+    );
 }
