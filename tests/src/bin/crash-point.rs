@@ -221,6 +221,7 @@ async fn intake(point: CrashAfter) -> anyhow::Result<()> {
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let config = venue_config()?;
     let venue = Arc::new(AlpacaVenue::new(&config)?);
+    let key_id = venue.key_id();
     let handler = intake::Intake {
         intake: Arc::new(shared::adapters::aws::DynamoIntakeStore::new(
             dynamo.clone(),
@@ -233,7 +234,7 @@ async fn intake(point: CrashAfter) -> anyhow::Result<()> {
         feed: venue.clone(),
         venue,
         clock: Arc::new(SystemClock),
-        feed_key: shared::domain::audit::sha256_hex(config.key_id.as_bytes())[..16].to_owned(),
+        feed_key: shared::domain::audit::sha256_hex(key_id.as_bytes())[..16].to_owned(),
         poll: std::time::Duration::from_secs(1),
         lookback: std::time::Duration::from_secs(7 * 24 * 3600),
         page_size: 100,
