@@ -1,6 +1,7 @@
 //! Use cases. They take ports, never AWS or HTTP types: they return domain outcomes
 //! and `AppError`s, which `shared::http` turns into responses.
 
+pub mod archive;
 pub mod cancel;
 pub mod error;
 pub mod execute;

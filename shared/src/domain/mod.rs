@@ -25,8 +25,8 @@ pub mod validation;
 pub use account::{Account, PnlUpdate, Position, RiskLimits};
 pub use audit::{
     AccountAnchor, AccountAuditRecord, AuditEntry, AuditRecord, ChainBreak, DEPOSIT_POSITION, FUND, GENESIS_HASH,
-    SUBMIT_REJECTED, deposit_snapshots, deposited, fund_snapshots, verify_account_chain, verify_anchored, verify_chain,
-    verify_orphan,
+    SUBMIT_REJECTED, deposit_snapshots, deposited, fund_snapshots, sha256_hex, verify_account_chain, verify_anchored,
+    verify_chain, verify_orphan,
 };
 pub use change::{ChangeKind, OrderChange};
 pub use error::{FieldError, IdError, OrderError};

@@ -1,5 +1,6 @@
 //! AWS adapters on the official SDK: DynamoDB (orders, accounts, audit), SQS (work
-//! queue), EventBridge (status events). Item mapping lives only in `items`.
+//! queue), EventBridge (status events), S3 (the audit trail's write-once copy). Item
+//! mapping lives only in `items`.
 
 mod dynamo;
 mod eventbridge;
@@ -9,6 +10,7 @@ mod secrets;
 mod sqs;
 pub mod stream;
 mod venue_budget;
+mod write_once;
 
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
@@ -16,6 +18,7 @@ pub use intake_store::DynamoIntakeStore;
 pub use secrets::{SecretsManagerKeys, parse_keys};
 pub use sqs::SqsQueue;
 pub use venue_budget::DynamoVenueBudget;
+pub use write_once::S3WriteOnce;
 
 /// Resource names, as the SAM template hands them to every function.
 #[derive(Clone, Debug)]

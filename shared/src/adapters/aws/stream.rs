@@ -2,7 +2,8 @@
 //! into the publish use case's input. Only order items (`SK` = `ORDER#<id>`) are
 //! changes to publish; every other item kind is skipped here. Images are turned
 //! into the SDK's attribute maps and read by `items::order_from_item`, the one
-//! order decoder.
+//! order decoder. Records of the audit table's stream are decoded by `audit_change`
+//! for the archive function (the write-once copy).
 
 use std::collections::HashMap;
 
@@ -11,9 +12,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::items::{Item, SK, order_from_item};
+use super::items::{Item, PK, SK, archive_entry, order_from_item};
 use crate::domain::Order;
 use crate::domain::{ChangeKind, OrderChange};
+use crate::ports::ArchiveEntry;
 
 /// Order items' sort key prefix.
 const ORDER_PREFIX: &str = "ORDER#";
@@ -76,6 +78,53 @@ pub fn order_change(record: &EventRecord) -> Result<Option<OrderChange>, Unreada
     match missing {
         Some(what) => Err(bad(format!("{what}: the stream must carry NEW_AND_OLD_IMAGES"))),
         None => Ok(Some(change)),
+    }
+}
+
+/// A record of the audit table's stream (keys and new images).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuditChange {
+    /// A record appended: what the write-once copy keeps.
+    Appended(ArchiveEntry),
+    /// A record modified or removed in place, which the table's policies forbid: it
+    /// happened anyway (someone with the power to lift them). The copy keeps the
+    /// original; the archive function raises it as an alarm.
+    Tampered {
+        event: String,
+        chain: String,
+        position: String,
+    },
+}
+
+/// The audit change a record of the audit table's stream carries.
+pub fn audit_change(record: &EventRecord) -> Result<AuditChange, UnreadableRecord> {
+    let bad = |detail: String| UnreadableRecord {
+        sequence_number: sequence_number(record).to_owned(),
+        detail,
+    };
+    let keys = image(&record.change.keys).map_err(&bad)?;
+    let key = |name: &str| match keys.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(bad(format!("the record's Keys have no string {name}"))),
+    };
+    match record.event_name.as_str() {
+        "INSERT" => {
+            let new = image(&record.change.new_image).map_err(&bad)?;
+            if new.is_empty() {
+                return Err(bad(
+                    "an INSERT without NewImage: the audit stream must carry NEW_IMAGE".into()
+                ));
+            }
+            archive_entry(&new)
+                .map(AuditChange::Appended)
+                .map_err(|e| bad(format!("NewImage: {e}")))
+        }
+        "MODIFY" | "REMOVE" => Ok(AuditChange::Tampered {
+            event: record.event_name.clone(),
+            chain: key(PK)?,
+            position: key(SK)?,
+        }),
+        other => Err(bad(format!("unknown eventName `{other}`"))),
     }
 }
 

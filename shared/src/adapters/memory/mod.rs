@@ -8,6 +8,7 @@ mod queue;
 mod store;
 mod venue;
 mod venue_budget;
+mod write_once;
 
 pub use events::MemoryEvents;
 pub use intake_store::MemoryIntakeStore;
@@ -15,6 +16,7 @@ pub use queue::MemoryQueue;
 pub use store::MemoryStore;
 pub use venue::MemoryVenue;
 pub use venue_budget::MemoryVenueBudget;
+pub use write_once::MemoryWriteOnce;
 
 use std::sync::Mutex;
 
