@@ -213,6 +213,8 @@ write_functions_env() {
         echo "REFERENCE_PRICES=\"$(reference_prices)\""
         echo "MARKET_COLLAR=${MARKET_COLLAR:-0.05}"
         echo "LOG_FORMAT=${LOG_FORMAT:-text}"
+        # The archive function's bucket (its own variable in the template).
+        echo "AUDIT_ARCHIVE_BUCKET=$AUDIT_ARCHIVE_BUCKET_NAME"
         # The venue of execute and intake (the exchange simulator locally).
         # cargo-lambda's env-file parser needs values with '=' or ',' quoted.
         [[ -z "${VENUE_BASE_URL:-}" ]] || echo "VENUE_BASE_URL=\"$VENUE_BASE_URL\""
@@ -262,10 +264,12 @@ start_simulator() {
     wait_for_http "$SIMULATOR_URL/_sim/health" simulator 30
 }
 
-# Lambda's event source mappings, locally (tools/mapper): the work queue -> execute and
-# the orders table's stream -> publish, invoking through cargo lambda watch on
-# LAMBDA_PORT; and the template's schedule of the venue intake (one run of
-# INTAKE_SCHEDULE_SECS, default 10, after another). Reads WORK_QUEUE_URL,
+# Lambda's event source mappings, locally (tools/mapper): the work queue -> execute,
+# the orders table's stream -> publish and the audit table's stream -> archive,
+# invoking through cargo lambda watch on LAMBDA_PORT; and the template's schedules: the
+# venue intake (one run of INTAKE_SCHEDULE_SECS, default 10, after another) and the
+# archive's daily digest (every ARCHIVE_SCHEDULE_SECS, default 3600: a digest is
+# written once per day, so the runs after the first are no-ops). Reads WORK_QUEUE_URL,
 # ORDERS_TABLE_STREAM_ARN and the AWS_* variables from the (exported) stack env.
 # Starts the functions first, so that their first compile does not hold up the
 # first batch.
@@ -273,7 +277,7 @@ start_simulator() {
 start_mappings() {
     local lambda_port="$1" target fn
     shift
-    for fn in execute publish; do
+    for fn in execute publish archive; do
         log "starting function $fn under cargo lambda watch (the first start compiles it)"
         invoke_direct "http://127.0.0.1:$lambda_port" "$fn" '{"Records":[]}' | grep -q '"batchItemFailures"' ||
             die "function $fn did not answer an empty batch (see $LOG_DIR/functions.log)"
@@ -289,7 +293,7 @@ start_mappings() {
     # come from the template; discarded stream batches go to PUBLISH_FAILURE_QUEUE_URL.
     start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
         --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" \
-        --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" "$@"
+        --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" --schedule "archive=${ARCHIVE_SCHEDULE_SECS:-3600}" "$@"
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.

@@ -1,5 +1,6 @@
 """The local stack: creates a CloudFormation template's DynamoDB tables, SQS queues and
-queue policies, EventBridge buses and rules in the emulator, in dependency order, and
+queue policies, EventBridge buses and rules, S3 buckets (Object Lock included) and
+bucket policies in the emulator, in dependency order, and
 says what each one's Ref and GetAtt are. Re-running against an emulator that has the
 resources is a no-op. Driven by tools/provision.py.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+import provision_s3
 from cfn import ACCOUNT_ID, NO_VALUE, Resolver, Unresolvable
 
 SUPPORTED = {
@@ -20,6 +22,8 @@ SUPPORTED = {
     "AWS::SQS::QueuePolicy",
     "AWS::Events::EventBus",
     "AWS::Events::Rule",
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
 }
 
 # ARNs that skipped resources would have, so that e.g. a policy naming a function still resolves.
@@ -120,6 +124,8 @@ class Stack(Resolver):
                 "AWS::SQS::QueuePolicy": self.queue_policy,
                 "AWS::Events::EventBus": self.event_bus,
                 "AWS::Events::Rule": self.rule,
+                "AWS::S3::Bucket": self.bucket,
+                "AWS::S3::BucketPolicy": self.bucket_policy,
             }[rtype]
             try:
                 info = creator(logical_id, props)
@@ -278,6 +284,17 @@ class Stack(Resolver):
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy_text})
         self._mark(unchanged, f"queue policy {logical_id}")
         return {"ref": f"{self.prefix}-{logical_id}", "Id": f"{self.prefix}-{logical_id}"}
+
+    def bucket(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+        name = self.name_for(logical_id, props, "BucketName").lower()
+        existed = provision_s3.bucket(self.client("s3"), name, props)
+        self._mark(existed, f"bucket {name}")
+        return {"ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+
+    def bucket_policy(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+        self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+        self._mark(False, f"bucket policy {logical_id}")
+        return {"ref": f"{props['Bucket']}-policy"}
 
     def event_bus(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
         events = self.client("events")

@@ -230,7 +230,7 @@ class Adapter:
     trait_methods: set[str]
 
 
-RESOURCE_SETTERS = r"(?:table_name|queue_url|event_bus_name)"
+RESOURCE_SETTERS = r"(?:table_name|queue_url|event_bus_name|bucket)"
 
 
 class CodeScan:
@@ -315,6 +315,8 @@ class CodeScan:
             if not actions:
                 continue
             resource = self.resource_after(ad, body, src, m.end(), bindings)
+            if op in self.perms.get("object_operations", []):
+                resource += "/*"
             for action in actions:
                 out.add((resource, action))
                 if action == "dynamodb:Query":
@@ -455,10 +457,16 @@ def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def role_grants(
-    role: dict[str, Any], effect: str, errors: list[str], who: str, unscoped: frozenset[str] = frozenset()
+    role: dict[str, Any],
+    effect: str,
+    errors: list[str],
+    who: str,
+    unscoped: frozenset[str] = frozenset(),
+    buckets: frozenset[str] = frozenset(),
 ) -> Grants:
     """(resource, action) pairs of the role's statements of `effect`. `unscoped`: actions
-    that have no resource-level permissions (X-Ray's), the only ones allowed on "*"."""
+    that have no resource-level permissions (X-Ray's), the only ones allowed on "*".
+    `buckets`: the template's S3 buckets, whose objects (BUCKET/*) may be named."""
     out: Grants = set()
     for st in statements(role):
         for key in ("NotAction", "NotResource", "NotPrincipal"):
@@ -471,7 +479,8 @@ def role_grants(
                 errors.append(f"{who}: wildcard action {action}")
             for r in as_list(st.get("Resource") or []):
                 name = resource_name(r)
-                if effect == "Allow" and "*" in name and not name.endswith("/stream/*") and not (
+                objects = name.endswith("/*") and name[:-2] in buckets and "*" not in name[:-2]
+                if effect == "Allow" and "*" in name and not name.endswith("/stream/*") and not objects and not (
                     name == "*" and action in unscoped
                 ):
                     errors.append(f"{who}: {action} on wildcard resource {name}")
@@ -564,7 +573,8 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
                 else:
                     expected |= {(resource_name(dest), a) for a in actions}
 
-        granted = role_grants(role, "Allow", errors, who, tracing_actions)
+        buckets = frozenset(lid for lid, r in res.items() if r.get("Type") == "AWS::S3::Bucket")
+        granted = role_grants(role, "Allow", errors, who, tracing_actions, buckets)
         for r, a in sorted(granted - expected):
             errors.append(f"{who}: allows {a} on {r}, which permissions.yaml does not list")
         for r, a in sorted(expected - granted):
@@ -572,6 +582,8 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
 
         # Append-only audit table.
         for r, a in sorted(granted):
+            if r.endswith("/stream/*"):
+                continue  # reading a table's stream (its poller) changes nothing
             if r.split("/")[0] in (audit, "*") and a not in allowed and not (r == "*" and a in tracing_actions):
                 errors.append(f"{who}: allows {a} on the audit table (only {sorted(allowed)} may be)")
         denies = role_grants(role, "Deny", errors, who)
@@ -759,6 +771,18 @@ def main() -> int:
             )
         return expect_refused(check_template(mutate(m), perms), "wildcard")
 
+    def archive_deletes_or_wildcards() -> str:
+        def m(t: dict[str, Any]) -> None:
+            for st in role_statements(t, "ArchiveRole"):
+                if st.get("Sid") == "WriteOnceCopy":
+                    st["Action"] = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+            role_statements(t, "ArchiveRole").append(
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::someone-elses-bucket/*"}
+            )
+        errors = check_template(mutate(m), perms)
+        expect_refused(errors, "allows s3:DeleteObject on AuditArchiveBucket/*")
+        return expect_refused(errors, "wildcard resource arn:aws:s3:::someone-elses-bucket/*")
+
     def query_writes() -> str:
         def m(t: dict[str, Any]) -> None:
             for st in role_statements(t, "QueryRole"):
@@ -853,6 +877,7 @@ def main() -> int:
     case("refuses_missing_failure_destination_grant", failure_destination_grant_missing)
     case("refuses_wildcard_beyond_tracing", wildcard_beyond_tracing)
     case("refuses_logging_to_another_log_group", log_group_not_the_functions)
+    case("refuses_archive_deletes_and_foreign_objects", archive_deletes_or_wildcards)
     passed = sum(1 for _, ok, _ in RESULTS if ok)
     failed = len(RESULTS) - passed
     print(f"{passed} passed, {failed} failed")

@@ -5,6 +5,8 @@
 //! orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]... [--operator NAME] [--operation-id ID]
 //! orders-admin account --trader ID
 //! orders-admin verify-audit --order ORDER_ID [--trader ID] | --all
+//!                            [--archive-bucket NAME | --no-archive] [--archive-grace-secs N]
+//! orders-admin audit-digest --day YYYY-MM-DD [--archive-bucket NAME]
 //! orders-admin redrive
 //! orders-admin redrive-stream [--slack-secs N]
 //! ```
@@ -14,16 +16,25 @@
 //! `$USER`, else `operator`), in the same transaction as the change. Each change has
 //! an operation id (`--operation-id` to set it): run again with the same id, the
 //! command changes nothing that was already applied.
+//!
+//! `verify-audit` also compares the audit table with its write-once copy (the bucket
+//! `--archive-bucket`, else `AUDIT_ARCHIVE_BUCKET_NAME`, the stack output) and each
+//! day's digest there (`archive`); `--no-archive` checks the table alone. Records
+//! younger than `--archive-grace-secs` (default 60) may still be on their way to the
+//! copy. `audit-digest` writes a day's digest by hand (the archive function's daily
+//! schedule does it at 00:15 UTC), once.
 
+mod archive;
 mod audit;
 mod redrive;
 mod stream_redrive;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rust_decimal::Decimal;
-use shared::adapters::aws::{DynamoStore, Resources, sdk_config};
+use shared::adapters::aws::{DynamoStore, Resources, S3WriteOnce, sdk_config};
 use shared::domain::{OrderId, Symbol, TraderId};
 use shared::ports::{AccountAdmin, AuditLog, OperatorAction, OrderStore};
 
@@ -32,7 +43,11 @@ const USAGE: &str = "usage:
                               (audited as operator:NAME, default $USER; the same operation id applies once)
   orders-admin account --trader ID
   orders-admin verify-audit --order ORDER_ID [--trader ID] | --all
-                              (--all: every order, chain and account; exit 1 naming each finding)
+                            [--archive-bucket NAME | --no-archive] [--archive-grace-secs N]
+                              (--all: every order, chain and account, and the write-once copy with its
+                              digests; exit 1 naming each finding)
+  orders-admin audit-digest --day YYYY-MM-DD [--archive-bucket NAME]
+                              (writes the day's digest into the write-once copy, once)
   orders-admin redrive        (moves the work DLQ back to the work queue)
   orders-admin redrive-stream [--slack-secs N]   (re-queues and re-announces the orders of discarded stream batches)";
 
@@ -114,7 +129,14 @@ async fn main() -> anyhow::Result<()> {
                 None => bail!("no account for {trader}"),
             }
         }
+        "audit-digest" => {
+            let Some(copy) = write_once_copy(&args, &config)? else {
+                bail!("audit-digest writes into the write-once copy: --no-archive makes no sense here");
+            };
+            archive::write_day_digest(&copy, args.one("--day")?).await?;
+        }
         "verify-audit" if args.0.iter().any(|a| a == "--all") => {
+            let copy = write_once_copy(&args, &config)?;
             let summary = audit::verify_all(
                 &aws_sdk_dynamodb_client(&config),
                 &store,
@@ -133,8 +155,30 @@ async fn main() -> anyhow::Result<()> {
                 summary.refused,
                 summary.broken.len()
             );
-            if !summary.broken.is_empty() {
-                bail!("the audit trail has {} finding(s), listed above", summary.broken.len());
+            let mut findings = summary.broken.len();
+            if let Some(copy) = &copy {
+                let check = archive::check_all(
+                    copy,
+                    &aws_sdk_dynamodb_client(&config),
+                    &resources.audit_table,
+                    archive_grace(&args)?,
+                )
+                .await?;
+                for finding in &check.findings {
+                    println!("BROKEN {finding}");
+                }
+                println!(
+                    "write-once copy {}: {} table records against {} locked copies and {} daily digest(s); {} finding(s)",
+                    copy.name(),
+                    check.table_records,
+                    check.archived,
+                    check.digests,
+                    check.findings.len()
+                );
+                findings += check.findings.len();
+            }
+            if findings > 0 {
+                bail!("the audit trail has {findings} finding(s), listed above");
             }
         }
         "verify-audit" => {
@@ -148,12 +192,37 @@ async fn main() -> anyhow::Result<()> {
                      pass --trader ID to look the order up)"
                 ),
             };
+            let copy = write_once_copy(&args, &config)?;
             let (order, records, found) = audit::fresh_order_check(&store, &trader, &id).await?;
-            if !found.is_empty() {
-                for broken in &found {
-                    println!("BROKEN {broken}");
+            let mut findings = found.len();
+            for broken in &found {
+                println!("BROKEN {broken}");
+            }
+            if let Some(copy) = &copy {
+                let times: Vec<_> = order.iter().flat_map(|o| [o.created_at, o.updated_at]).collect();
+                let check = archive::check_chain(
+                    copy,
+                    &aws_sdk_dynamodb_client(&config),
+                    &resources.audit_table,
+                    &format!("ORDER#{id}"),
+                    &times,
+                    archive_grace(&args)?,
+                )
+                .await?;
+                for finding in &check.findings {
+                    println!("BROKEN {finding}");
                 }
-                bail!("order {id}: {} finding(s), listed above", found.len());
+                println!(
+                    "order {id}: {} locked copies in {} checked against {} table records; {} finding(s)",
+                    check.archived,
+                    copy.name(),
+                    check.table_records,
+                    check.findings.len()
+                );
+                findings += check.findings.len();
+            }
+            if findings > 0 {
+                bail!("order {id}: {findings} finding(s), listed above");
             }
             match order {
                 Some(o) => println!(
@@ -256,6 +325,16 @@ fn parse_position(spec: &str) -> anyhow::Result<(Symbol, Decimal, Decimal)> {
 
 fn aws_sdk_dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
+}
+
+/// The write-once copy `verify-audit` and `audit-digest` read (`archive::copy_named`).
+fn write_once_copy(args: &Args, config: &aws_config::SdkConfig) -> anyhow::Result<Option<S3WriteOnce>> {
+    let no_archive = args.0.iter().any(|a| a == "--no-archive");
+    archive::copy_named(args.opt("--archive-bucket"), no_archive, config)
+}
+
+fn archive_grace(args: &Args) -> anyhow::Result<Duration> {
+    archive::grace(args.opt("--archive-grace-secs"))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //!                [--execute-function execute] [--publish-function publish] [--no-queue] [--no-stream]
 //!                [--from-latest] [--pollers N] [--template infra/template.yaml]
 //!                [--on-failure-url URL] [--max-concurrency N] [--schedule NAME=SECS]...
+//!                [--audit-stream-arn ARN] [--archive-function archive]
 //! ```
 //! `--pollers N` (default 2, `MAPPING_POLLERS`): the queue's concurrent pollers, each
 //! invoking execute with its own batch, as Lambda's SQS pollers do; match it to the
@@ -23,6 +24,10 @@
 //! `--schedule NAME=SECS` (repeatable; `MAPPING_SCHEDULES`, comma-separated): invoke
 //! function NAME every SECS seconds, one run at a time, as the template's schedule
 //! does (`schedule`): the local stacks run the venue intake this way.
+//! `--audit-stream-arn ARN` (`AUDIT_TABLE_STREAM_ARN`): the audit table's stream to the
+//! archive function (the write-once copy), with the template's settings of
+//! `ArchiveFunction`'s mapping; always from the stream's horizon (a copy must miss
+//! nothing, and copying twice is harmless), and `--no-stream` leaves it running.
 //! Defaults come from the environment (the stack env `make dev` writes):
 //! `LAMBDA_URL`, `WORK_QUEUE_URL`, `ORDERS_TABLE_STREAM_ARN`, plus `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` and the dummy credentials for the SDK. Logs one line per batch.
@@ -38,7 +43,8 @@ use local_mappings::stream::{FailureDestination, StreamMapping};
 
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
 [--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
-[--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]...";
+[--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]... \
+[--audit-stream-arn ARN] [--archive-function NAME]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -171,6 +177,27 @@ async fn main() -> anyhow::Result<()> {
                 .run(),
             );
         }
+    }
+    let audit_stream_arn =
+        Some(flag(&args, "--audit-stream-arn", "AUDIT_TABLE_STREAM_ARN", "")).filter(|s| !s.is_empty());
+    if let Some(audit_stream_arn) = audit_stream_arn {
+        tasks.spawn(
+            StreamMapping {
+                client: aws_sdk_dynamodbstreams::Client::new(&sdk),
+                invoker: invoker.clone(),
+                stream_arn: audit_stream_arn,
+                function: flag(&args, "--archive-function", "ARCHIVE_FUNCTION", "archive"),
+                region: region.clone(),
+                from_latest: false,
+                settings: mapping_settings
+                    .streams
+                    .get("ArchiveFunction")
+                    .cloned()
+                    .unwrap_or_default(),
+                on_failure: None,
+            }
+            .run(),
+        );
     }
     if let Some(stream_arn) = stream_arn {
         tasks.spawn(

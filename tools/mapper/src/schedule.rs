@@ -49,6 +49,12 @@ impl Schedule {
             "source": "aws.events",
             "detail-type": "Scheduled Event",
             "detail": {},
+            // EventBridge's: the time the rule fired (the archive function's digest is
+            // of the day before it).
+            "time": time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
             "run_secs": self.every.as_secs(),
         })
     }
@@ -94,5 +100,10 @@ mod tests {
         let event = Schedule::parse("intake=7").unwrap().event();
         assert_eq!(event["run_secs"], 7);
         assert_eq!(event["detail-type"], "Scheduled Event");
+        let time = event["time"].as_str().unwrap_or_default();
+        assert!(
+            time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339).is_ok(),
+            "{time}"
+        );
     }
 }

@@ -45,7 +45,11 @@ impl Default for StreamSettings {
 /// The mappings of the template's functions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TemplateSettings {
+    /// The first function's stream mapping (publish's, on the orders table).
     pub stream: StreamSettings,
+    /// Every function's stream mapping, by the function's logical id (the archive
+    /// function's is on the audit table).
+    pub streams: std::collections::BTreeMap<String, StreamSettings>,
     /// `ScalingConfig.MaximumConcurrency` of the SQS mapping: at most this many
     /// invocations of execute at once.
     pub sqs_max_concurrency: Option<usize>,
@@ -95,21 +99,23 @@ pub fn parse(text: &str) -> anyhow::Result<TemplateSettings> {
         .ok_or_else(|| anyhow::anyhow!("the template has no Resources"))?;
     let mut out = TemplateSettings::default();
     let events = resources
-        .values()
-        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
-        .filter_map(|r| {
-            r.get("Properties")
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+        .filter_map(|(name, r)| {
+            let events = r
+                .get("Properties")
                 .and_then(|p| p.get("Events"))
-                .and_then(Value::as_mapping)
+                .and_then(Value::as_mapping)?;
+            Some((name.as_str().unwrap_or_default().to_owned(), events))
         })
-        .flat_map(|events| events.values());
-    let (mut seen_stream, mut seen_sqs) = (false, false);
-    for event in events {
+        .flat_map(|(name, events)| events.values().map(move |e| (name.clone(), e)));
+    let mut seen_sqs = false;
+    for (function, event) in events {
         let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
         let props = event.get("Properties").cloned().unwrap_or(Value::Null);
-        if kind == "DynamoDB" && !seen_stream {
-            seen_stream = true;
-            let s = &mut out.stream;
+        if kind == "DynamoDB" && !out.streams.contains_key(&function) {
+            let mut settings = StreamSettings::default();
+            let s = &mut settings;
             if let Some(b) = int(&doc, &props, "BatchSize")? {
                 s.batch_size = i32::try_from(b)
                     .ok()
@@ -135,6 +141,10 @@ pub fn parse(text: &str) -> anyhow::Result<TemplateSettings> {
                 .and_then(|d| d.get("OnFailure"))
                 .and_then(|d| d.get("Destination"))
                 .is_some();
+            if out.streams.is_empty() {
+                out.stream = settings.clone();
+            }
+            out.streams.insert(function, settings);
         } else if kind == "SQS" && !seen_sqs {
             seen_sqs = true;
             let scaling = props.get("ScalingConfig").cloned().unwrap_or(Value::Null);
@@ -160,6 +170,15 @@ mod tests {
         assert!(s.stream.max_record_age.is_some(), "{s:?}");
         assert!(s.stream.has_destination && s.stream.bisect, "{s:?}");
         assert!(s.sqs_max_concurrency.is_some(), "{s:?}");
+        assert_eq!(s.streams.get("PublishFunction"), Some(&s.stream));
+        // The archive function's mapping never gives a record up: retried until it is copied.
+        let archive = &s.streams["ArchiveFunction"];
+        assert_eq!(
+            (archive.max_retries, archive.max_record_age),
+            (None, None),
+            "{archive:?}"
+        );
+        assert!(!archive.has_destination && archive.bisect, "{archive:?}");
     }
 
     #[test]

@@ -523,6 +523,49 @@ pub fn account_anchor_from_items(items: &[Item]) -> Result<Option<AccountAnchor>
     }))
 }
 
+// ---- the audit trail's write-once copy ---------------------------------------------
+
+/// An item as DynamoDB JSON (`{"S": ...}`, `{"N": ...}`, ...), object keys sorted: the
+/// same item always gives the same text, whether it came from the stream or a scan.
+pub fn item_json(item: &Item) -> Value {
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
+}
+
+fn attribute_json(v: &AttributeValue) -> Value {
+    use base64::Engine as _;
+    let b64 =
+        |b: &aws_sdk_dynamodb::primitives::Blob| Value::String(base64::engine::general_purpose::STANDARD.encode(b));
+    let (tag, inner) = match v {
+        AttributeValue::S(s) => ("S", Value::String(s.clone())),
+        AttributeValue::N(n) => ("N", Value::String(n.clone())),
+        AttributeValue::Bool(b) => ("BOOL", Value::Bool(*b)),
+        AttributeValue::Null(_) => ("NULL", Value::Bool(true)),
+        AttributeValue::B(b) => ("B", b64(b)),
+        AttributeValue::Ss(ss) => ("SS", ss.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ns(ns) => ("NS", ns.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Bs(bs) => ("BS", bs.iter().map(b64).collect()),
+        AttributeValue::L(l) => ("L", l.iter().map(attribute_json).collect()),
+        AttributeValue::M(m) => ("M", item_json(m)),
+        // A type newer than this SDK: kept as its debug text, so it still differs from
+        // any other value.
+        other => ("UNKNOWN", Value::String(format!("{other:?}"))),
+    };
+    serde_json::json!({ tag: inner })
+}
+
+/// An audit item (an order's, a refused submit's, or an account's record) as the
+/// write-once copy keeps it.
+pub fn archive_entry(item: &Item) -> Result<ArchiveEntry, StoreError> {
+    let r = Reader::new(item, "audit record");
+    Ok(ArchiveEntry {
+        chain: r.str(PK)?.to_owned(),
+        position: r.str(SK)?.to_owned(),
+        at: r.time("at")?,
+        hash: r.str("hash")?.to_owned(),
+        item: item_json(item),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,47 +635,4 @@ mod tests {
             ))
         );
     }
-}
-
-// ---- the audit trail's write-once copy ---------------------------------------------
-
-/// An item as DynamoDB JSON (`{"S": ...}`, `{"N": ...}`, ...), object keys sorted: the
-/// same item always gives the same text, whether it came from the stream or a scan.
-pub fn item_json(item: &Item) -> Value {
-    Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
-}
-
-fn attribute_json(v: &AttributeValue) -> Value {
-    use base64::Engine as _;
-    let b64 =
-        |b: &aws_sdk_dynamodb::primitives::Blob| Value::String(base64::engine::general_purpose::STANDARD.encode(b));
-    let (tag, inner) = match v {
-        AttributeValue::S(s) => ("S", Value::String(s.clone())),
-        AttributeValue::N(n) => ("N", Value::String(n.clone())),
-        AttributeValue::Bool(b) => ("BOOL", Value::Bool(*b)),
-        AttributeValue::Null(_) => ("NULL", Value::Bool(true)),
-        AttributeValue::B(b) => ("B", b64(b)),
-        AttributeValue::Ss(ss) => ("SS", ss.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(ns) => ("NS", ns.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Bs(bs) => ("BS", bs.iter().map(b64).collect()),
-        AttributeValue::L(l) => ("L", l.iter().map(attribute_json).collect()),
-        AttributeValue::M(m) => ("M", item_json(m)),
-        // A type newer than this SDK: kept as its debug text, so it still differs from
-        // any other value.
-        other => ("UNKNOWN", Value::String(format!("{other:?}"))),
-    };
-    serde_json::json!({ tag: inner })
-}
-
-/// An audit item (an order's, a refused submit's, or an account's record) as the
-/// write-once copy keeps it.
-pub fn archive_entry(item: &Item) -> Result<ArchiveEntry, StoreError> {
-    let r = Reader::new(item, "audit record");
-    Ok(ArchiveEntry {
-        chain: r.str(PK)?.to_owned(),
-        position: r.str(SK)?.to_owned(),
-        at: r.time("at")?,
-        hash: r.str("hash")?.to_owned(),
-        item: item_json(item),
-    })
 }

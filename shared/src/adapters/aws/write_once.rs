@@ -27,14 +27,15 @@ impl S3WriteOnce {
 
     /// A client from the shared SDK configuration. With an endpoint override (the
     /// local emulator) requests are path-style: `127.0.0.1` has no bucket subdomains.
-    pub fn from_sdk(sdk: &aws_config::SdkConfig, bucket: String) -> Self {
+    pub fn client_for(sdk: &aws_config::SdkConfig) -> Client {
         let config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
-        Self::new(Client::from_conf(config), bucket)
+        Client::from_conf(config)
     }
 
-    pub fn bucket(&self) -> &str {
+    /// The bucket's name, for messages.
+    pub fn name(&self) -> &str {
         &self.bucket
     }
 }
