@@ -168,17 +168,16 @@ fn compare_finds_deleted_rewritten_and_missing_records() {
     let text: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert_eq!(found.len(), 3, "{text:?}");
     assert!(
-        text.iter()
-            .any(|t| t.starts_with("ORDER#2 record") && t.contains("rewritten")),
+        text.iter().any(|t| t.starts_with("order 2 record 1: rewritten")),
         "{text:?}"
     );
     assert!(
         text.iter()
-            .any(|t| t.starts_with("ORDER#3 record") && t.contains("not in the write-once copy"))
+            .any(|t| t.starts_with("order 3 record 1: not in the write-once copy"))
     );
     assert!(
         text.iter()
-            .any(|t| t.starts_with("ORDER#1 record") && t.contains("deleted from the audit table"))
+            .any(|t| t.starts_with("order 1 record 2: deleted from the audit table"))
     );
 
     // A record younger than the stream's lag is not expected yet.

@@ -267,11 +267,25 @@ pub struct ArchiveFinding {
     pub problem: String,
 }
 
+/// `ORDER#<id>` as `order <id>`, `ACCOUNT#<trader>` as `account <trader>`: the words
+/// the chain checks use.
+fn subject_text(chain: &str) -> String {
+    match (chain.strip_prefix("ORDER#"), chain.strip_prefix("ACCOUNT#")) {
+        (Some(id), _) => format!("order {id}"),
+        (_, Some(trader)) => format!("account {trader}"),
+        _ => chain.to_owned(),
+    }
+}
+
 impl std::fmt::Display for ArchiveFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let subject = subject_text(&self.subject);
         match &self.position {
-            Some(p) => write!(f, "{} record {p}: {}", self.subject, self.problem),
-            None => write!(f, "{}: {}", self.subject, self.problem),
+            Some(p) => {
+                let sequence = p.parse::<u64>().map_or_else(|_| p.clone(), |n| n.to_string());
+                write!(f, "{subject} record {sequence}: {}", self.problem)
+            }
+            None => write!(f, "{subject}: {}", self.problem),
         }
     }
 }

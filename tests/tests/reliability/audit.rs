@@ -10,11 +10,18 @@
 //! its whole chain, deleted straight in the table (a raw DeleteItem) makes
 //! `verify-audit --all` exit 1 naming the order, since every chain is anchored to its
 //! order's version; the records are put back afterwards.
+//!
+//! And against the write-once copy (issue 15, SPEC §8): once a chain's records are in
+//! the locked copy, a deleted record is also named as "deleted from the audit table;
+//! the write-once copy keeps it", and a record rewritten together with its order item
+//! (new hash, `audit_head` moved to it: the chain and its anchor still verify, as
+//! `--no-archive` shows) is named as rewritten, which only the copy can tell.
 
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use shared::adapters::aws::items::{PK, audit_pk, audit_sk, audit_to_item, key};
+use shared::adapters::aws::items::{AUDIT_HEAD, PK, audit_pk, audit_sk, audit_to_item, key, order_sk, trader_pk};
+use shared::app::archive::day_of;
 use shared::domain::AuditRecord;
 use shared::ports::StoreError;
 
@@ -34,6 +41,34 @@ fn admin(args: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code(), text)
+}
+
+/// Waits (up to 30 s) until the write-once copy holds `records` records of `order`.
+fn wait_archived(order: &str, records: usize) {
+    let wanted = format!("{records} locked copies");
+    let mut last = String::new();
+    for _ in 0..60 {
+        let (_, out) = admin(&["verify-audit", "--order", order]);
+        if out.contains(&wanted) {
+            return;
+        }
+        last = out;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("the write-once copy never held {records} records of order {order}: {last}");
+}
+
+/// The line `verify-audit` prints for a record the table lost and the copy keeps.
+fn kept_by_the_copy(r: &AuditRecord) -> String {
+    format!(
+        "BROKEN order {id} record {seq}: deleted from the audit table; the write-once copy keeps it at \
+         records/{day}/ORDER#{id}/{sk}/{hash}",
+        id = r.order_id,
+        seq = r.sequence,
+        day = day_of(r.at),
+        sk = audit_sk(r.sequence),
+        hash = r.hash
+    )
 }
 
 #[tokio::test]
@@ -175,6 +210,7 @@ async fn deleted_records_are_found(cut: Cut) {
     let id = OrderId::parse(target).unwrap();
     let original = s.store.records(&id).await.unwrap();
     assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
+    wait_archived(target, 3);
     let deleted: Vec<AuditRecord> = match cut {
         Cut::Tail => original[2..].to_vec(),
         Cut::Chain => original.clone(),
@@ -205,6 +241,7 @@ async fn deleted_records_are_found(cut: Cut) {
         .lines()
         .filter(|l| l.starts_with("BROKEN") && l.contains(target.as_str()))
         .collect();
+    let kept: Vec<String> = deleted.iter().map(kept_by_the_copy).collect();
     let expected = match cut {
         Cut::Tail => format!(
             "BROKEN order {target} sequence 2: the chain ends at record 2 but the order is at version 3: \
@@ -215,10 +252,18 @@ async fn deleted_records_are_found(cut: Cut) {
         }
     };
     assert_eq!(code, Some(1), "verify-audit --all must fail: {out}");
-    assert_eq!(named, vec![expected.as_str()], "{out}");
+    let mut wanted = vec![expected.as_str()];
+    wanted.extend(kept.iter().map(String::as_str));
+    assert_eq!(named, wanted, "{out}");
     assert!(!out.contains(control.as_str()), "the untouched order verifies: {out}");
     assert_eq!(one_code, Some(1), "verify-audit --order must fail too: {one_out}");
     assert!(one_out.contains(&expected), "{one_out}");
+    for line in &kept {
+        assert!(
+            one_out.contains(line.as_str()),
+            "--order names the copy's record too: {one_out}"
+        );
+    }
     let (restored, after) = admin(&["verify-audit", "--order", target]);
     assert_eq!(restored, Some(0), "records put back: {after}");
 
@@ -227,9 +272,10 @@ async fn deleted_records_are_found(cut: Cut) {
     row.operations = statuses.len() as u64 + deleted.len() as u64 + 3;
     let summary = out.lines().find(|l| l.starts_with("verified")).unwrap_or_default();
     row.notes = format!(
-        "{} record(s) deleted; verify-audit --all exit 1 naming the order ({summary}); --order exit 1; \
-         put back: verified; untouched order verified",
-        deleted.len()
+        "{} record(s) deleted; verify-audit --all exit 1 naming the order and the copy's {} record(s) \
+         ({summary}); --order exit 1; put back: verified; untouched order verified",
+        deleted.len(),
+        kept.len()
     );
     row.panics = panics_so_far() - panics;
     row.record_and_check();
@@ -245,4 +291,98 @@ async fn a_deleted_last_audit_record_is_found() {
 #[ignore = "needs the local stack with mappings (API_URL): make test starts it"]
 async fn a_deleted_audit_chain_is_found() {
     deleted_records_are_found(Cut::Chain).await;
+}
+
+/// A FILLED order's last record rewritten in the table with a new hash, and the order's
+/// `audit_head` moved to it: the chain links and ends at the order, so only the
+/// write-once copy shows it. Both are put back afterwards.
+#[tokio::test]
+#[ignore = "needs the local stack with mappings (API_URL): make test starts it"]
+async fn a_record_rewritten_with_its_order_is_found_by_the_write_once_copy() {
+    let _knobs = KNOBS.read().await;
+    let s = stack().await;
+    let panics = panics_so_far();
+    let mut row = Row::new(
+        7,
+        "audit record rewritten with its order",
+        "the last record re-hashed and overwritten, the order's audit_head moved to it (raw writes)",
+    );
+    let cash = "100000";
+    let trader = s.trader(cash, None).await.unwrap();
+    let tap = EventTap::new(&s, &trader).await.unwrap();
+    fresh_market(&s, &["AUDR"]).await;
+    let bodies: Vec<Value> = (0..2).map(|_| limit("AUDR", "1", "1000", "day")).collect();
+    let (statuses, ids) = submit_all(&s, &trader, &bodies).await;
+    assert_eq!(ids.len(), 2, "{statuses:?}");
+    row.lost_orders += wait_all(&s, &trader, &ids, &["FILLED"]).await;
+    let (target, control) = (&ids[0], &ids[1]);
+    let id = OrderId::parse(target).unwrap();
+    let original = s.store.records(&id).await.unwrap();
+    assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
+    wait_archived(target, 3);
+
+    let mut forged = original[2].clone();
+    forged.actor = "someone-else".into();
+    forged.hash = forged.compute_hash();
+    let set_head = |hash: String| {
+        s.dynamo
+            .update_item()
+            .table_name(&s.resources.orders_table)
+            .set_key(Some(key(trader_pk(&trader), order_sk(&id))))
+            .update_expression("SET #h = :h")
+            .expression_attribute_names("#h", AUDIT_HEAD)
+            .expression_attribute_values(":h", AttributeValue::S(hash))
+            .send()
+    };
+    let put = |r: &AuditRecord| {
+        s.dynamo
+            .put_item()
+            .table_name(&s.resources.audit_table)
+            .set_item(Some(audit_to_item(r)))
+            .send()
+    };
+    put(&forged).await.unwrap();
+    set_head(forged.hash.clone()).await.unwrap();
+    let (table_only, table_out) = admin(&["verify-audit", "--all", "--no-archive"]);
+    let (code, out) = admin(&["verify-audit", "--all"]);
+    let (one_code, one_out) = admin(&["verify-audit", "--order", target]);
+    // Put both back before asserting anything, so a failure leaves no damage.
+    put(&original[2]).await.unwrap();
+    set_head(original[2].hash.clone()).await.unwrap();
+
+    assert!(
+        !table_out
+            .lines()
+            .any(|l| l.starts_with("BROKEN") && l.contains(target.as_str())),
+        "the chain and its anchor cannot see a consistent rewrite (exit {table_only:?}): {table_out}"
+    );
+    let expected = format!(
+        "BROKEN order {target} record 3: rewritten in the table: its hash {} is not the write-once copy's {}",
+        forged.hash, original[2].hash
+    );
+    let named: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("BROKEN") && l.contains(target.as_str()))
+        .collect();
+    assert_eq!(code, Some(1), "verify-audit --all must fail: {out}");
+    assert_eq!(named, vec![expected.as_str()], "{out}");
+    assert!(!out.contains(control.as_str()), "the untouched order verifies: {out}");
+    assert_eq!(one_code, Some(1), "verify-audit --order must fail too: {one_out}");
+    assert!(one_out.contains(&expected), "{one_out}");
+    let (restored, after) = admin(&["verify-audit", "--order", target]);
+    assert_eq!(restored, Some(0), "put back: {after}");
+
+    tally(&s, &mut row, &trader, cash, &ids, &tap).await;
+    row.server_errors = server_errors(statuses.iter().copied());
+    row.operations = statuses.len() as u64 + 4;
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("write-once copy"))
+        .unwrap_or_default();
+    row.notes = format!(
+        "--no-archive: not found; verify-audit --all exit 1 naming record 3 as rewritten ({summary}); \
+         --order exit 1; put back: verified; untouched order verified"
+    );
+    row.panics = panics_so_far() - panics;
+    row.record_and_check();
 }
