@@ -284,6 +284,73 @@ def check_hardening(t: dict[str, Any]) -> list[str]:
 RESULTS: list[bool] = []
 
 
+# Actions that would let a principal shorten, lift or bypass the copy's lock, or delete it.
+LOCK_BREAKERS = (
+    "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:BypassGovernanceRetention",
+    "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration", "s3:PutLifecycleConfiguration",
+    "s3:DeleteBucket", "s3:PutBucketVersioning",
+)  # fmt: skip
+
+
+def check_write_once_copy(t: dict[str, Any]) -> list[str]:
+    """Issue 15: the audit table's stream copied into an Object Lock bucket (compliance
+    mode), never given up, with a daily digest; no role can break the lock."""
+    errors = []
+    audit = props(t, "AuditTable")
+    if (audit.get("StreamSpecification") or {}).get("StreamViewType") not in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+        errors.append("AuditTable has no stream with new images")
+    archivers = [
+        (lid, ev.get("Properties") or {}, fn)
+        for lid, fn in functions(t).items()
+        for ev in ((fn.get("Properties") or {}).get("Events") or {}).values()
+        if ev.get("Type") == "DynamoDB"
+        and (ev.get("Properties") or {}).get("Stream") == {"Fn::GetAtt": ["AuditTable", "StreamArn"]}
+    ]
+    if len(archivers) != 1:
+        return errors + [f"{len(archivers)} functions read the audit table's stream, not exactly one"]
+    lid, ev, fn = archivers[0]
+    if ev.get("MaximumRetryAttempts", -1) != -1 or ev.get("MaximumRecordAgeInSeconds", -1) != -1:
+        errors.append(f"{lid}: the audit stream mapping gives records up (MaximumRetryAttempts / MaximumRecordAgeInSeconds set)")
+    if "ReportBatchItemFailures" not in (ev.get("FunctionResponseTypes") or []):
+        errors.append(f"{lid}: the audit stream mapping must report batch item failures")
+    events = ((fn.get("Properties") or {}).get("Events") or {}).values()
+    if not any(e.get("Type") == "Schedule" and (e.get("Properties") or {}).get("Enabled") is not False for e in events):
+        errors.append(f"{lid}: no enabled daily schedule for the digest")
+    bucket_ref = (((fn.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}).get("AUDIT_ARCHIVE_BUCKET")
+    bucket_id = bucket_ref.get("Ref") if isinstance(bucket_ref, dict) else None
+    if bucket_id not in res(t) or res(t)[bucket_id].get("Type") != "AWS::S3::Bucket":
+        return errors + [f"{lid}: AUDIT_ARCHIVE_BUCKET is not !Ref a bucket of the template: {bucket_ref!r}"]
+    b = props(t, bucket_id)
+    retention = ((b.get("ObjectLockConfiguration") or {}).get("Rule") or {}).get("DefaultRetention") or {}
+    if b.get("ObjectLockEnabled") is not True or (b.get("ObjectLockConfiguration") or {}).get("ObjectLockEnabled") != "Enabled":
+        errors.append(f"{bucket_id}: Object Lock is not enabled")
+    if retention.get("Mode") != "COMPLIANCE":
+        errors.append(f"{bucket_id}: default retention mode {retention.get('Mode')!r}, not COMPLIANCE (GOVERNANCE can be bypassed)")
+    days = param_default(t, retention.get("Days"))
+    if not (isinstance(days, int) and days >= 1) or not (isinstance(retention.get("Days"), dict) and "Ref" in retention["Days"]):
+        errors.append(f"{bucket_id}: the retention is not a template parameter with a default: {retention.get('Days')!r}")
+    if (b.get("VersioningConfiguration") or {}).get("Status") != "Enabled":
+        errors.append(f"{bucket_id}: versioning is not enabled")
+    block = b.get("PublicAccessBlockConfiguration") or {}
+    if not all(block.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")):
+        errors.append(f"{bucket_id}: public access is not blocked")
+    if res(t)[bucket_id].get("DeletionPolicy") != "Retain":
+        errors.append(f"{bucket_id}: DeletionPolicy is not Retain")
+    for rid, r in res(t).items():
+        if r.get("Type") != "AWS::IAM::Role":
+            continue
+        for policy in (r.get("Properties") or {}).get("Policies") or []:
+            for st in (policy.get("PolicyDocument") or {}).get("Statement") or []:
+                actions = st.get("Action") or []
+                for a in actions if isinstance(actions, list) else [actions]:
+                    if st.get("Effect") == "Allow" and (a in LOCK_BREAKERS or a in ("s3:*", "*")):
+                        errors.append(f"{rid}: allows {a}, which could break the write-once copy")
+    for alarm in ("AuditChangedAlarm", "ArchiveIteratorAgeAlarm"):
+        if alarm not in res(t):
+            errors.append(f"alarm {alarm} is missing")
+    return errors
+
+
 def case(name: str, fn: Callable[[], str]) -> None:
     t0 = time.monotonic()
     try:
@@ -309,10 +376,11 @@ def main() -> int:
         "concurrency_capped_and_reserved": check_concurrency,
         "prod_config_cannot_keep_placeholders": lambda t: check_prod_config(t, samconfig),
         "scopes_audit_policy_rule_targets_tracing_names": check_hardening,
+        "audit_copy_write_once_never_given_up": check_write_once_copy,
     }
     # Known open, reported but not failing the run (none now).
     pending: dict[str, str] = {}
-    print("infra/template.yaml and samconfig.toml against issue 16")
+    print("infra/template.yaml and samconfig.toml against issues 15 and 16")
     for name, check in checks.items():
         if name in pending:
             errors = check(template)
@@ -378,6 +446,10 @@ def main() -> int:
         ("refuses_a_rule_target_without_dlq", check_hardening, lambda t: props(t, "StatusEventsTapRule")["Targets"][0].pop("DeadLetterConfig"), "DeadLetterConfig"),
         ("refuses_an_explicit_function_name", check_hardening, lambda t: props(t, "ExecuteFunction").update(FunctionName={"Fn::Sub": "${AWS::StackName}-execute"}), "FunctionName"),
         ("refuses_an_extra_audit_writer", check_hardening, lambda t: props(t, "QueryRole").update(Tags=[{"Key": "orders-audit-writer", "Value": "true"}]), "audit writer tags"),
+        ("refuses_a_governance_mode_copy", check_write_once_copy, lambda t: props(t, "AuditArchiveBucket")["ObjectLockConfiguration"]["Rule"]["DefaultRetention"].update(Mode="GOVERNANCE"), "not COMPLIANCE"),
+        ("refuses_an_archive_that_gives_records_up", check_write_once_copy, lambda t: props(t, "ArchiveFunction")["Events"]["AuditStream"]["Properties"].update(MaximumRetryAttempts=10), "gives records up"),
+        ("refuses_a_role_that_can_delete_the_copy", check_write_once_copy, lambda t: props(t, "ArchiveRole")["Policies"][0]["PolicyDocument"]["Statement"].append({"Effect": "Allow", "Action": ["s3:DeleteObjectVersion"], "Resource": "*"}), "s3:DeleteObjectVersion"),
+        ("refuses_an_archive_without_its_digest", check_write_once_copy, lambda t: props(t, "ArchiveFunction")["Events"].pop("DailyDigest"), "daily schedule"),
     ]  # fmt: skip
     for name, check, change, needle in mutations:
         case(name, mutated(check, change, needle))
