@@ -43,6 +43,38 @@ fn admin(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// Two limit orders of a fresh trader that fill at once; the first is the target.
+struct Filled {
+    trader: TraderId,
+    tap: EventTap,
+    statuses: Vec<u16>,
+    ids: Vec<String>,
+    /// The target's id and its chain as written: SUBMIT, CLAIM, FILL.
+    id: OrderId,
+    original: Vec<AuditRecord>,
+}
+
+async fn two_filled(s: &Stack, symbol: &str, cash: &str, row: &mut Row) -> Filled {
+    let trader = s.trader(cash, None).await.unwrap();
+    let tap = EventTap::new(s, &trader).await.unwrap();
+    fresh_market(s, &[symbol]).await;
+    let bodies: Vec<Value> = (0..2).map(|_| limit(symbol, "1", "1000", "day")).collect();
+    let (statuses, ids) = submit_all(s, &trader, &bodies).await;
+    assert_eq!(ids.len(), 2, "{statuses:?}");
+    row.lost_orders += wait_all(s, &trader, &ids, &["FILLED"]).await;
+    let id = OrderId::parse(&ids[0]).unwrap();
+    let original = s.store.records(&id).await.unwrap();
+    assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
+    Filled {
+        trader,
+        tap,
+        statuses,
+        ids,
+        id,
+        original,
+    }
+}
+
 /// Waits (up to 30 s) until the write-once copy holds `records` records of `order`.
 fn wait_archived(order: &str, records: usize) {
     let wanted = format!("{records} locked copies");
@@ -83,17 +115,15 @@ async fn audit_records_cannot_be_overwritten_and_an_altered_one_is_found() {
         "overwrite via the adapter and via a conditional PutItem; a direct UpdateItem",
     );
     let cash = "100000";
-    let trader = s.trader(cash, None).await.unwrap();
-    let tap = EventTap::new(&s, &trader).await.unwrap();
-    fresh_market(&s, &["AUDX"]).await;
-    let bodies: Vec<Value> = (0..2).map(|_| limit("AUDX", "1", "1000", "day")).collect();
-    let (statuses, ids) = submit_all(&s, &trader, &bodies).await;
-    assert_eq!(ids.len(), 2, "{statuses:?}");
-    row.lost_orders += wait_all(&s, &trader, &ids, &["FILLED"]).await;
+    let Filled {
+        trader,
+        tap,
+        statuses,
+        ids,
+        id,
+        original,
+    } = two_filled(&s, "AUDX", cash, &mut row).await;
     let (target, control) = (&ids[0], &ids[1]);
-    let id = OrderId::parse(target).unwrap();
-    let original = s.store.records(&id).await.unwrap();
-    assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
     let table = &s.resources.audit_table;
 
     // 1. The adapter refuses to write over record 2, even a consistently re-hashed one.
@@ -199,17 +229,15 @@ async fn deleted_records_are_found(cut: Cut) {
     };
     let mut row = Row::new(7, scenario, injected);
     let cash = "100000";
-    let trader = s.trader(cash, None).await.unwrap();
-    let tap = EventTap::new(&s, &trader).await.unwrap();
-    fresh_market(&s, &[symbol]).await;
-    let bodies: Vec<Value> = (0..2).map(|_| limit(symbol, "1", "1000", "day")).collect();
-    let (statuses, ids) = submit_all(&s, &trader, &bodies).await;
-    assert_eq!(ids.len(), 2, "{statuses:?}");
-    row.lost_orders += wait_all(&s, &trader, &ids, &["FILLED"]).await;
+    let Filled {
+        trader,
+        tap,
+        statuses,
+        ids,
+        id,
+        original,
+    } = two_filled(&s, symbol, cash, &mut row).await;
     let (target, control) = (&ids[0], &ids[1]);
-    let id = OrderId::parse(target).unwrap();
-    let original = s.store.records(&id).await.unwrap();
-    assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
     wait_archived(target, 3);
     let deleted: Vec<AuditRecord> = match cut {
         Cut::Tail => original[2..].to_vec(),
@@ -308,17 +336,15 @@ async fn a_record_rewritten_with_its_order_is_found_by_the_write_once_copy() {
         "the last record re-hashed and overwritten, the order's audit_head moved to it (raw writes)",
     );
     let cash = "100000";
-    let trader = s.trader(cash, None).await.unwrap();
-    let tap = EventTap::new(&s, &trader).await.unwrap();
-    fresh_market(&s, &["AUDR"]).await;
-    let bodies: Vec<Value> = (0..2).map(|_| limit("AUDR", "1", "1000", "day")).collect();
-    let (statuses, ids) = submit_all(&s, &trader, &bodies).await;
-    assert_eq!(ids.len(), 2, "{statuses:?}");
-    row.lost_orders += wait_all(&s, &trader, &ids, &["FILLED"]).await;
+    let Filled {
+        trader,
+        tap,
+        statuses,
+        ids,
+        id,
+        original,
+    } = two_filled(&s, "AUDR", cash, &mut row).await;
     let (target, control) = (&ids[0], &ids[1]);
-    let id = OrderId::parse(target).unwrap();
-    let original = s.store.records(&id).await.unwrap();
-    assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
     wait_archived(target, 3);
 
     let mut forged = original[2].clone();

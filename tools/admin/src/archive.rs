@@ -159,6 +159,19 @@ async fn confirmed(
     Ok(out)
 }
 
+/// `compare`d, with "deleted" findings read again from the table (`confirmed`).
+async fn differences(
+    client: &Client,
+    table: &str,
+    (keys, times): (&[RecordKey], &BTreeMap<(String, String), Timestamp>),
+    archived: &[RecordKey],
+    now: Timestamp,
+    grace: Duration,
+) -> anyhow::Result<Vec<ArchiveFinding>> {
+    let archived_by = now.plus_seconds(-(grace.as_secs() as i64));
+    confirmed(client, table, archived, compare(keys, times, archived, archived_by)).await
+}
+
 /// The whole table against the whole copy and every digest.
 pub async fn check_all(
     copy: &dyn WriteOnceStore,
@@ -182,16 +195,7 @@ pub async fn check_all(
             }),
         }
     }
-    let archived_by = now.plus_seconds(-(grace.as_secs() as i64));
-    findings.extend(
-        confirmed(
-            client,
-            table,
-            &archived,
-            compare(&table_keys, &times, &archived, archived_by),
-        )
-        .await?,
-    );
+    findings.extend(differences(client, table, (&table_keys, &times), &archived, now, grace).await?);
     findings.extend(check_digests(&archived, &digests, now.plus_seconds(-DIGEST_DUE_SECS)));
     Ok(CopyCheck {
         table_records: table_keys.len(),
@@ -226,16 +230,7 @@ pub async fn check_chain(
         }
     }
     let mut findings = findings;
-    let archived_by = now.plus_seconds(-(grace.as_secs() as i64));
-    findings.extend(
-        confirmed(
-            client,
-            table,
-            &archived,
-            compare(&table_keys, &times, &archived, archived_by),
-        )
-        .await?,
-    );
+    findings.extend(differences(client, table, (&table_keys, &times), &archived, now, grace).await?);
     // The digests of those days must still name this chain's head of each day.
     let mut digests = 0;
     for day in &days {
