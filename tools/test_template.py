@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Long because: one check per production property of the template, and beside them the
+# mutations each must refuse, in one table.
 """The deployed stack holds up in production (issue 16): facts of infra/template.yaml and
 samconfig.toml that cfn-lint and `sam validate` cannot see (make lint-infra).
 

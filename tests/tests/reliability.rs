@@ -30,6 +30,7 @@ mod reliability {
 
     // 3 races and 7 audit integrity: tests/tests/reliability/{races,audit}.rs.
     mod audit;
+    mod audit_copy;
     mod races;
     // 4: a stale order's late work message (issue 15), a throttled execute backlog
     // (issue 16).
