@@ -2,6 +2,8 @@
 //! and `AppError`s, which `shared::http` turns into responses.
 
 pub mod cancel;
+pub mod cancel_all;
+pub mod controls;
 pub mod error;
 pub mod execute;
 pub mod fixtures;
@@ -12,7 +14,9 @@ pub mod query;
 pub mod submit;
 pub mod submit_outcome;
 
-pub use cancel::{CancelDeps, cancel};
+pub use cancel::{CancelDeps, cancel, cancel_as};
+pub use cancel_all::{CANCEL_ALL_PAGE, CancelAllOutcome, cancel_all};
+pub use controls::{ControlsDeps, StateReply, set_trading_state};
 pub use error::AppError;
 pub use execute::{ExecuteDeps, ExecuteError, execute, mark_stalled};
 pub use intake::{IntakeDeps, IntakeError, PassReport, intake_pass};

@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::controls::TradingScope;
 use super::money::usd;
 use super::status::{InvalidTransition, OrderStatus};
 
@@ -86,6 +87,14 @@ pub enum OrderError {
 
     #[error("No trading account exists for this trader; ask an operator to open one")]
     NoAccount,
+
+    /// An operator halted trading (SEC Rule 15c3-5 kill switch).
+    #[error("Trading is halted for {scope}; no new orders are accepted")]
+    TradingHalted { scope: TradingScope },
+
+    /// An operator set `reducing`: only a sell of at most the position held goes.
+    #[error("Trading is reduce-only for {scope}; only a sell of at most the position held is accepted")]
+    ReduceOnly { scope: TradingScope },
 
     #[error(transparent)]
     Transition(#[from] InvalidTransition),

@@ -8,6 +8,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use time::Date;
 
 use super::account::Account;
+use super::controls::{TradingScope, TradingState};
 use super::error::OrderError;
 use super::ids::Symbol;
 use super::money::Price;
@@ -62,6 +63,15 @@ impl Pricing {
 
 /// Checks an order against the trader's account and limits on `today`.
 pub fn assess(draft: &OrderDraft, account: &Account, pricing: &Pricing, today: Date) -> Result<Assessment, OrderError> {
+    // The trader's own trading state (the deployment's is checked in the submit's
+    // transaction; the store checks this one there too, against the item as it is).
+    if !account.trading_state.admits(draft.side) {
+        let scope = TradingScope::Trader(account.trader_id.clone());
+        return Err(match account.trading_state {
+            TradingState::Reducing => OrderError::ReduceOnly { scope },
+            _ => OrderError::TradingHalted { scope },
+        });
+    }
     let limits = &account.limits;
     let losses = account.losses_on(today);
     if losses >= limits.daily_loss_limit {
