@@ -394,6 +394,23 @@ impl StatusEvent {
     }
 }
 
+/// EventBridge `detail-type` of a trading state change (issue 19).
+pub const TRADING_STATE_DETAIL_TYPE: &str = "Trading State Changed";
+
+/// The detail of a `Trading State Changed` event: an operator set the trading state of
+/// the deployment or of one trader. Consumers dedupe by (`scope`, `trader_id`,
+/// `audit_sequence`): the change's record on the principal's operator chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradingStateEvent {
+    /// `deployment` or `trader`.
+    pub scope: String,
+    /// The trader, for a trader's state.
+    pub trader_id: Option<TraderId>,
+    pub previous_state: TradingState,
+    pub state: TradingState,
+    pub audit_sequence: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
     /// Some entries were refused for good (e.g. validation), or stayed refused after
@@ -413,6 +430,9 @@ pub trait StatusEvents: Send + Sync {
     /// Publishes every event or says which were not published; never drops one
     /// silently.
     async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError>;
+    /// Publishes trading state changes (`Trading State Changed`), with the same
+    /// guarantee.
+    async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError>;
 }
 
 /// The venue an order is sent to (SPEC §6). The order id is the venue's client
