@@ -1,3 +1,5 @@
+// Long because: one suite for the controls of issue 19 (states, kill switch, cancel all, erroneous orders) over one
+// in-memory world.
 //! Market access controls over the in-memory adapters (issue 19): the deployment's and
 //! a trader's trading state as submit sees them, the operator's audited change, the
 //! kill switch against concurrent submits, and cancel-all in pages.
@@ -386,4 +388,65 @@ async fn halting_a_trader_with_cancel_open_orders_cancels_them_as_the_operator()
         e.to_string().contains("cancel_open_orders applies to one trader"),
         "{e}"
     );
+}
+
+/// The deployment's erroneous-order checks through submit: just inside accepted, just
+/// outside refused with the exact message (and recorded, as every refusal is).
+#[tokio::test]
+async fn erroneous_orders_are_refused_just_outside_each_setting() {
+    use shared::domain::{OrderChecks, Price};
+    let mut w = World::new(&["alice"]).await;
+    w.pricing.reference.insert(
+        Symbol::parse("AAPL").unwrap(),
+        Price::parse(Decimal::from(200)).unwrap(),
+    );
+    w.pricing.checks = OrderChecks {
+        price_band: Some(Decimal::new(10, 2)),
+        max_quantity: Some(Decimal::from(500)),
+        restricted: [Symbol::parse("GME").unwrap()].into(),
+    };
+    let limit = |sym: &str, qty: &str, price: &str| {
+        format!(
+            r#"{{"symbol": "{sym}", "side": "buy", "type": "limit", "quantity": "{qty}", "limit_price": "{price}"}}"#
+        )
+    };
+    for body in [
+        limit("AAPL", "1", "220"),
+        limit("AAPL", "1", "180"),
+        limit("AAPL", "500", "200"),
+    ] {
+        assert_eq!(w.submit("alice", &body).await.status, 201, "{body}");
+    }
+    let cases = [
+        (
+            limit("AAPL", "1", "220.01"),
+            "/problems/price-band",
+            "Limit price $220.01 is more than 10% from the AAPL reference price of $200.00; accepted: $180.00 to $220.00",
+        ),
+        (
+            limit("AAPL", "501", "200"),
+            "/problems/order-quantity-limit",
+            "Quantity of 501 exceeds the per-order limit of 500",
+        ),
+        (
+            limit("GME", "1", "20"),
+            "/problems/restricted-symbol",
+            "GME is a restricted symbol; no orders in it are accepted",
+        ),
+    ];
+    for (body, kind, message) in cases {
+        let reply = w.submit("alice", &body).await;
+        assert_eq!(reply.status, 422, "{body}");
+        assert_eq!(detail(&reply), message);
+        assert!(reply.body.contains(kind), "{}", reply.body);
+    }
+    let rejected = w.store.audit_order_ids().len().saturating_sub(
+        w.store
+            .list_orders(&t("alice"), None, 100, None)
+            .await
+            .unwrap()
+            .orders
+            .len(),
+    );
+    assert_eq!(rejected, 3, "each refusal has its SUBMIT_REJECTED record");
 }

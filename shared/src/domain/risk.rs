@@ -8,6 +8,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use time::Date;
 
 use super::account::Account;
+use super::checks::OrderChecks;
 use super::controls::{TradingScope, TradingState};
 use super::error::OrderError;
 use super::ids::Symbol;
@@ -23,6 +24,9 @@ pub struct Pricing {
     /// Fraction added to the reference or stop price when reserving cash for a
     /// market or stop buy, so a moving market cannot fill beyond what was held.
     pub collar: Decimal,
+    /// The deployment's erroneous-order checks (price band around these reference
+    /// prices, quantity, restricted symbols).
+    pub checks: OrderChecks,
 }
 
 /// What the order holds while it is open.
@@ -72,6 +76,9 @@ pub fn assess(draft: &OrderDraft, account: &Account, pricing: &Pricing, today: D
             _ => OrderError::TradingHalted { scope },
         });
     }
+    pricing
+        .checks
+        .check(draft, pricing.reference.get(&draft.symbol).cloned())?;
     let limits = &account.limits;
     let losses = account.losses_on(today);
     if losses >= limits.daily_loss_limit {
@@ -144,6 +151,7 @@ mod tests {
         Pricing {
             reference,
             collar: dec("0.05"),
+            ..Pricing::default()
         }
     }
 
