@@ -1,8 +1,9 @@
 //! Market access controls over HTTP (issue 19): operator routes behind the operator
 //! scope, a trader's and the deployment's trading state as submit answers them, and
 //! cancel all. The deployment's state is global: the one test that sets it holds
-//! `DEPLOYMENT` and puts it back to `active` whatever happens (no other binary runs
-//! while this one does: cargo runs test binaries one after another).
+//! `DEPLOYMENT` for writing (the others for reading) and puts it back to `active`
+//! whatever happens (no other binary runs while this one does: cargo runs test
+//! binaries one after another).
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ fn sell(qty: &str) -> Value {
 #[tokio::test]
 #[ignore = "needs the local stack (API_URL): make test starts it"]
 async fn operator_routes_need_the_operator_scope_and_trader_routes_the_traders() {
+    let _deployment = DEPLOYMENT.read().await;
     let s = stack().await;
     let t = s.trader("1000", None).await.unwrap();
     let trader_token = s.token(&t);
@@ -83,6 +85,7 @@ async fn operator_routes_need_the_operator_scope_and_trader_routes_the_traders()
 #[tokio::test]
 #[ignore = "needs the local stack (API_URL): make test starts it"]
 async fn cancel_all_cancels_the_callers_open_orders_by_symbol_then_all() {
+    let _deployment = DEPLOYMENT.read().await;
     let s = stack().await;
     let t = s.trader("100000", None).await.unwrap();
     let token = s.token(&t);
@@ -118,6 +121,7 @@ async fn cancel_all_cancels_the_callers_open_orders_by_symbol_then_all() {
 #[tokio::test]
 #[ignore = "needs the local stack (API_URL): make test starts it"]
 async fn an_operator_sets_a_traders_state_and_cancels_their_orders() {
+    let _deployment = DEPLOYMENT.read().await;
     let s = stack().await;
     let t = with_aapl(&s, 10).await;
     let token = s.token(&t);
@@ -205,7 +209,9 @@ async fn an_operator_sets_a_traders_state_and_cancels_their_orders() {
     assert_eq!(a.status, 400);
 }
 
-static DEPLOYMENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The deployment's state: the kill switch test holds it for writing, every other test
+/// of this file (they all submit) for reading, so no submit of theirs meets its halt.
+static DEPLOYMENT: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// Runs `scenario` with the deployment's state to itself, and puts it back to
 /// `active` after, even when the scenario fails.
@@ -214,7 +220,7 @@ where
     F: FnOnce(Arc<Stack>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let _only = DEPLOYMENT.lock().await;
+    let _only = DEPLOYMENT.write().await;
     let s = Arc::new(stack().await);
     let result = tokio::spawn(scenario(s.clone())).await;
     let op = operator_token(&s);
