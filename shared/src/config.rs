@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use crate::domain::{Price, Pricing, Symbol};
+use crate::domain::{OrderChecks, Price, Pricing, Symbol};
 use crate::ports::VenueRate;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,55 @@ pub fn pricing_from_env() -> Result<Pricing, ConfigError> {
             })?,
         Err(_) => Decimal::new(5, 2),
     };
-    Ok(Pricing { reference, collar })
+    Ok(Pricing {
+        reference,
+        collar,
+        checks: order_checks_from_env()?,
+    })
+}
+
+/// The erroneous-order checks (issue 19), each off when its variable is unset or
+/// empty: `PRICE_BAND_PCT` (a limit or stop price at most this many percent from the
+/// reference price), `MAX_ORDER_QUANTITY`, `RESTRICTED_SYMBOLS` (`GME,AMC`).
+pub fn order_checks_from_env() -> Result<OrderChecks, ConfigError> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let positive = |name: &'static str| -> Result<Option<Decimal>, ConfigError> {
+        var(name)
+            .map(|v| {
+                Decimal::from_str(&v)
+                    .ok()
+                    .filter(|d| *d > Decimal::ZERO)
+                    .ok_or(ConfigError {
+                        var: name,
+                        problem: format!("`{v}` is not a positive number"),
+                    })
+            })
+            .transpose()
+    };
+    let price_band = positive("PRICE_BAND_PCT")?.map(|pct| pct / Decimal::ONE_HUNDRED);
+    let max_quantity = positive("MAX_ORDER_QUANTITY")?;
+    let mut restricted = std::collections::BTreeSet::new();
+    for raw in var("RESTRICTED_SYMBOLS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        restricted.insert(Symbol::parse(raw).map_err(|e| ConfigError {
+            var: "RESTRICTED_SYMBOLS",
+            problem: format!("`{raw}`: {e}"),
+        })?);
+    }
+    Ok(OrderChecks {
+        price_band,
+        max_quantity,
+        restricted,
+    })
 }
 
 /// Default of `MAX_MARKET_ORDER_AGE_SECS`: five minutes.

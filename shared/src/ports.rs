@@ -10,7 +10,8 @@ use time::Date;
 
 use crate::domain::{
     Account, AccountAnchor, AccountAuditRecord, AccountEffect, AuditRecord, Fill, IdempotencyKey, Order, OrderId,
-    OrderStatus, PnlUpdate, Position, Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId,
+    OrderStatus, PnlUpdate, Position, Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId, TradingScope,
+    TradingState,
 };
 
 /// Errors of the stores. Refusals the caller can explain to a trader are variants;
@@ -28,6 +29,10 @@ pub enum StoreError {
     OpenOrderLimit,
     #[error("the daily loss limit has been reached")]
     DailyLossLimit,
+    /// The trading state of `scope` (the deployment's, or the trader's own) does not
+    /// admit the order; `state` is the state the store found.
+    #[error("trading is {state} for {scope}")]
+    TradingRestricted { scope: TradingScope, state: TradingState },
     #[error("an item with this key already exists")]
     AlreadyExists,
     #[error("the item changed since it was read")]
@@ -43,6 +48,9 @@ pub enum StoreError {
 /// Limits the store re-checks atomically when it takes a reservation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubmitGuards {
+    /// The order's side: which trading states admit it (`TradingState::admitting`),
+    /// compared with the deployment's and the trader's in the same transaction.
+    pub side: Side,
     pub max_open_orders: u32,
     pub daily_loss_limit: Decimal,
     pub today: Date,
@@ -386,6 +394,23 @@ impl StatusEvent {
     }
 }
 
+/// EventBridge `detail-type` of a trading state change (issue 19).
+pub const TRADING_STATE_DETAIL_TYPE: &str = "Trading State Changed";
+
+/// The detail of a `Trading State Changed` event: an operator set the trading state of
+/// the deployment or of one trader. Consumers dedupe by (`scope`, `trader_id`,
+/// `audit_sequence`): the change's record on the principal's operator chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradingStateEvent {
+    /// `deployment` or `trader`.
+    pub scope: String,
+    /// The trader, for a trader's state.
+    pub trader_id: Option<TraderId>,
+    pub previous_state: TradingState,
+    pub state: TradingState,
+    pub audit_sequence: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
     /// Some entries were refused for good (e.g. validation), or stayed refused after
@@ -405,6 +430,9 @@ pub trait StatusEvents: Send + Sync {
     /// Publishes every event or says which were not published; never drops one
     /// silently.
     async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError>;
+    /// Publishes trading state changes (`Trading State Changed`), with the same
+    /// guarantee.
+    async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError>;
 }
 
 /// The venue an order is sent to (SPEC §6). The order id is the venue's client
@@ -840,4 +868,61 @@ pub trait WriteOnceStore: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every key under `prefix`, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// A trading state change an operator made (or found already made: the same operation
+/// id applied before).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradingStateChange {
+    pub scope: TradingScope,
+    pub before: TradingState,
+    pub after: TradingState,
+    /// The audit record's sequence on the scope's chain.
+    pub sequence: u64,
+}
+
+/// The operators' trading controls (issue 19): the deployment's and each trader's
+/// trading state. The deployment's lives on the account item of
+/// [`DEPLOYMENT_PRINCIPAL`] (no cash, never a caller: the API refuses that id), so its
+/// changes form an `ACCOUNT#` operator chain anchored like any account's, which
+/// `verify-audit` checks with the rest; a trader's lives on their account item. Each
+/// change writes its `SET_TRADING_STATE` record in the same transaction and moves the
+/// chain's anchor; the orders table's stream carries the change to the bus.
+#[async_trait]
+pub trait TradingControls: Send + Sync {
+    /// The state of `scope` (`active` when never set; `NoAccount` for a trader
+    /// without an account).
+    async fn trading_state(&self, scope: &TradingScope) -> Result<TradingState, StoreError>;
+
+    /// Sets the state of `scope` by `by`, with an optional reason for the record. An
+    /// operation id already applied changes nothing and returns the change it made.
+    async fn set_trading_state(
+        &self,
+        scope: &TradingScope,
+        state: TradingState,
+        reason: Option<&str>,
+        by: &OperatorAction,
+    ) -> Result<TradingStateChange, StoreError>;
+}
+
+/// The principal whose account item holds the deployment's trading state. `@` never
+/// starts an identity provider's subject (Cognito's are UUIDs), and the API refuses it
+/// as a caller.
+pub const DEPLOYMENT_PRINCIPAL: &str = "@deployment";
+
+/// The trader id of [`DEPLOYMENT_PRINCIPAL`].
+pub fn deployment_principal() -> TraderId {
+    // A constant made of key-safe characters: parsing cannot fail.
+    TraderId::parse(DEPLOYMENT_PRINCIPAL).unwrap_or_else(|_| unreachable!("DEPLOYMENT_PRINCIPAL is a valid trader id"))
+}
+
+impl TradingScope {
+    /// The account whose item and chain hold this scope's state, `deployment` being
+    /// the store's deployment principal.
+    pub fn principal(&self, deployment: &TraderId) -> TraderId {
+        match self {
+            TradingScope::Deployment => deployment.clone(),
+            TradingScope::Trader(t) => t.clone(),
+        }
+    }
 }

@@ -36,6 +36,8 @@ mod reliability {
     // (issue 16).
     mod backlog;
     mod stale;
+    // 3: the kill switch under load (issue 19).
+    mod halt;
 
     pub(crate) static KNOBS: RwLock<()> = RwLock::const_new(());
     pub(crate) const WAIT: Duration = Duration::from_secs(60);

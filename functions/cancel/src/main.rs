@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use cancel::Cancel;
+use cancel::{Cancel, CancelFunction, DEFAULT_OPERATOR_SCOPE, Operator};
 use lambda_http::{Error, run, service_fn};
 use shared::adapters::aws::{DynamoStore, Resources, sdk_config};
 use shared::ports::SystemClock;
@@ -10,13 +10,23 @@ async fn main() -> Result<(), Error> {
     shared::config::init_tracing();
     let resources = Resources::from_env()?;
     let sdk = sdk_config().await;
-    let handler = Arc::new(Cancel {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            resources.orders_table,
-            resources.audit_table,
-        )),
-        clock: Arc::new(SystemClock),
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        resources.orders_table,
+        resources.audit_table,
+    ));
+    let handler = Arc::new(CancelFunction {
+        operator: Operator {
+            cancel: Cancel {
+                store: store.clone(),
+                clock: Arc::new(SystemClock),
+            },
+            controls: store,
+            operator_scope: std::env::var("OPERATOR_SCOPE")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_OPERATOR_SCOPE.to_owned()),
+        },
     });
     run(service_fn(move |req| {
         let handler = handler.clone();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cancel::Cancel;
+use cancel::{Cancel, CancelFunction, Operator};
 use lambda_http::Body;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -55,4 +55,126 @@ async fn cancels_the_callers_pending_order_and_hides_it_from_others() {
         p["detail"],
         "Cannot cancel order in CANCELLED status. Only PENDING, SUBMITTED or PARTIALLY_FILLED orders can be cancelled."
     );
+}
+
+fn sample(name: &str, edit: impl FnOnce(&mut Value)) -> lambda_http::Request {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    lambda_http::request::from_str(&v.to_string()).unwrap()
+}
+
+fn handler(store: &Arc<MemoryStore>) -> CancelFunction {
+    CancelFunction {
+        operator: Operator {
+            cancel: Cancel {
+                store: store.clone(),
+                clock: Arc::new(SystemClock),
+            },
+            controls: store.clone(),
+            operator_scope: "orders/operate".into(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn cancel_all_cancels_the_callers_open_orders_of_the_symbol() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    for _ in 0..3 {
+        place_limit_buy(store.as_ref(), &demo, "1", "10").await;
+    }
+    let h = handler(&store);
+    let resp = h.handle(sample("cancel-all-orders.json", |_| {})).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(v["orders"].as_array().unwrap().len(), 3);
+    assert_eq!(v["more"], false);
+    assert!(
+        v["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] == "CANCELLED")
+    );
+    // A bad symbol is a 400 naming the parameter.
+    let bad = h
+        .handle(sample("cancel-all-orders.json", |v| {
+            v["queryStringParameters"]["symbol"] = "aapl".into();
+            v["rawQueryString"] = "symbol=aapl".into();
+        }))
+        .await;
+    assert_eq!(bad.status(), 400);
+    let p: Value = serde_json::from_str(&text(bad.body())).unwrap();
+    assert_eq!(p["errors"][0]["field"], "symbol");
+}
+
+#[tokio::test]
+async fn operator_routes_refuse_a_traders_token_with_403() {
+    let store = Arc::new(MemoryStore::new());
+    let h = handler(&store);
+    for name in [
+        "set-trading-state.json",
+        "set-trader-trading-state.json",
+        "operator-cancel-all.json",
+    ] {
+        let resp = h
+            .handle(sample(name, |v| {
+                v["requestContext"]["authorizer"]["jwt"]["claims"]["scope"] = "orders/trade".into();
+            }))
+            .await;
+        assert_eq!(resp.status(), 403, "{name}");
+        let p: Value = serde_json::from_str(&text(resp.body())).unwrap();
+        assert_eq!(
+            p["detail"],
+            "This route is for operators: the token must carry the orders/operate scope"
+        );
+    }
+    assert_eq!(
+        shared::ports::TradingControls::trading_state(store.as_ref(), &shared::domain::TradingScope::Deployment)
+            .await
+            .unwrap(),
+        shared::domain::TradingState::Active
+    );
+}
+
+#[tokio::test]
+async fn an_operator_halts_the_deployment_and_reduces_a_trader_cancelling_their_orders() {
+    let store = Arc::new(MemoryStore::new());
+    let demo = TraderId::parse("demo").unwrap();
+    store.fund_account(&demo, Decimal::from(10_000), None).await.unwrap();
+    place_limit_buy(store.as_ref(), &demo, "1", "10").await;
+    let h = handler(&store);
+    let resp = h.handle(sample("set-trading-state.json", |_| {})).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(
+        (v["scope"].as_str(), v["previous_state"].as_str(), v["state"].as_str()),
+        (Some("deployment"), Some("active"), Some("halted"))
+    );
+
+    let resp = h.handle(sample("set-trader-trading-state.json", |_| {})).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(v["state"], "reducing");
+    assert_eq!(v["cancelled"]["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(v["cancelled"]["orders"][0]["status"], "CANCELLED");
+
+    // An unknown trader is 404; a reserved principal is not a trader.
+    for who in ["nobody", "@deployment"] {
+        let resp = h
+            .handle(sample("set-trader-trading-state.json", |v| {
+                v["pathParameters"]["trader"] = who.into();
+            }))
+            .await;
+        assert_eq!(resp.status(), 404, "{who}");
+    }
+    // The deployment principal is never a caller.
+    let resp = h
+        .handle(sample("cancel-all-orders.json", |v| {
+            v["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = "@deployment".into();
+        }))
+        .await;
+    assert_eq!(resp.status(), 401);
 }

@@ -1,6 +1,7 @@
 //! The publish Lambda: consumes the orders table's DynamoDB stream (the outbox) and,
 //! for every committed order change, publishes its status event and queues its
-//! work (`shared::app::publish`). Partial batch failures name the first record not
+//! work (`shared::app::publish`); for every committed trading state change of an
+//! account item (issue 19), its `Trading State Changed` event. Partial batch failures name the first record not
 //! fully handled; Lambda retries the shard from there, so no record is skipped. The
 //! handler stops before the invocation's deadline (`Context::deadline`), reporting the
 //! first record it did not finish: a timeout would fail the whole batch.
@@ -11,9 +12,9 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::adapters::aws::stream::order_change;
+use shared::adapters::aws::stream::{order_change, sequence_number, trading_state_change};
 use shared::app::publish::{Failure, publish_before};
-use shared::ports::{StatusEvents, WorkQueue};
+use shared::ports::{PublishError, StatusEvents, WorkQueue};
 
 /// Time a round of publishing needs in the worst case (one SDK operation timeout, 5 s,
 /// retries included, plus a margin): no round starts with less than this left.
@@ -44,8 +45,18 @@ impl Publish {
         // it is reported failed (and logged), the ones after wait for the retry.
         let mut changes = Vec::new();
         let mut unreadable = None;
+        // Trading state changes (issue 19), with their record's sequence number and
+        // how many order changes came before them.
+        let mut controls = Vec::new();
         for record in &event.payload.records {
-            match order_change(record) {
+            let decoded = trading_state_change(record).and_then(|control| match control {
+                Some(c) => {
+                    controls.push((sequence_number(record).to_owned(), changes.len(), c));
+                    Ok(None)
+                }
+                None => order_change(record),
+            });
+            match decoded {
                 Ok(Some(change)) => changes.push(change),
                 Ok(None) => {}
                 Err(e) => {
@@ -59,6 +70,30 @@ impl Publish {
                 }
             }
         }
+        // The batch's trading state changes first (a handful at most): if they cannot
+        // go out, the first of them is the record the shard retries from, and only
+        // the order changes before it are handled now.
+        let mut control_failure = None;
+        if !controls.is_empty() {
+            let events: Vec<_> = controls.iter().map(|(_, _, c)| c.clone()).collect();
+            match self.events.publish_trading_states(&events).await {
+                Ok(()) => tracing::warn!(changes = events.len(), "trading state changes published"),
+                Err(e) => {
+                    let first = match &e {
+                        PublishError::Failed { failed, .. } => failed.iter().min().copied().unwrap_or(0),
+                        PublishError::Unavailable(_) => 0,
+                    };
+                    if let Some((sequence_number, before, _)) = controls.get(first) {
+                        changes.truncate(*before);
+                        control_failure = Some(Failure {
+                            sequence_number: sequence_number.clone(),
+                            reason: format!("trading state event not published: {e}"),
+                        });
+                        unreadable = None;
+                    }
+                }
+            }
+        }
         let outcome = publish_before(
             self.events.as_ref(),
             self.queue.as_ref(),
@@ -67,7 +102,7 @@ impl Publish {
             ROUND_RESERVE,
         )
         .await;
-        let failed = outcome.failed.or(unreadable);
+        let failed = outcome.failed.or(control_failure).or(unreadable);
         let mut response = DynamoDbEventResponse::default();
         match failed {
             Some(f) => {

@@ -9,7 +9,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use publish::Publish;
 use serde_json::{Value, json};
 use shared::adapters::memory::{MemoryEvents, MemoryQueue};
-use shared::domain::OrderStatus;
+use shared::domain::{OrderStatus, TradingState};
 use shared::ports::WorkQueue;
 
 const EVENT: &str = include_str!("../../../events/publish-stream.json");
@@ -148,4 +148,44 @@ async fn with_time_left_the_handler_handles_the_whole_batch() {
         .unwrap();
     assert_eq!(serde_json::to_value(&out).unwrap(), json!({"batchItemFailures": []}));
     assert_eq!(events.published().len(), 3);
+}
+
+/// An operator's halt (the deployment principal's account item) followed by an order.
+const CONTROL_EVENT: &str = include_str!("../../../events/publish-trading-state.json");
+
+#[tokio::test]
+async fn a_trading_state_change_is_published_as_its_own_event() {
+    let (events, _queue, h) = setup();
+    let v: Value = serde_json::from_str(CONTROL_EVENT).unwrap();
+    let out = h.handle(lambda_event(v)).await.unwrap();
+    assert_eq!(serde_json::to_value(&out).unwrap(), json!({"batchItemFailures": []}));
+    let published = events.published_trading_states();
+    assert_eq!(published.len(), 1);
+    let e = &published[0];
+    assert_eq!(
+        (
+            e.scope.as_str(),
+            e.trader_id.as_ref(),
+            e.previous_state,
+            e.state,
+            e.audit_sequence
+        ),
+        ("deployment", None, TradingState::Active, TradingState::Halted, 2)
+    );
+    assert_eq!(events.published().len(), 1, "the order after it too");
+}
+
+#[tokio::test]
+async fn an_unpublished_trading_state_change_is_the_record_retried_from() {
+    let (events, queue, h) = setup();
+    events.fail_next(1);
+    let v: Value = serde_json::from_str(CONTROL_EVENT).unwrap();
+    let out = h.handle(lambda_event(v.clone())).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": seq(&v, 0)}]})
+    );
+    // Nothing after it went out: the retry starts from the change.
+    assert!(events.published().is_empty());
+    assert!(queue.receive(10, 0).await.unwrap().is_empty());
 }

@@ -34,6 +34,17 @@ pub async fn cancel(
         request_id,
         idempotency_key: None,
     };
+    cancel_as(deps, trader, id, &ctx).await
+}
+
+/// Cancels `trader`'s order `id` on behalf of `ctx.actor` (the trader, or an operator
+/// cancelling for them): the one cancel path every cancel takes.
+pub async fn cancel_as(
+    deps: &CancelDeps<'_>,
+    trader: &TraderId,
+    id: OrderId,
+    ctx: &AuditContext,
+) -> Result<Order, AppError> {
     for _ in 0..ATTEMPTS {
         let order = deps
             .store
@@ -48,7 +59,7 @@ pub async fn cancel(
             &order,
             &OrderEvent::RequestCancel,
             account.as_ref(),
-            &ctx,
+            ctx,
             deps.clock.now(),
         )?;
         let after = write.after.clone();

@@ -22,6 +22,9 @@ pub enum AppError {
     /// either: existence never leaks). Holds the id as given.
     #[error("Order {0} was not found")]
     OrderNotFound(String),
+    /// An operator named a trader who has no account.
+    #[error("Trader {0} has no trading account")]
+    TraderNotFound(String),
     /// The caller has no trading account to show.
     #[error("No trading account exists for this trader; ask an operator to open one")]
     AccountNotFound,

@@ -3,6 +3,8 @@
 
 pub mod archive;
 pub mod cancel;
+pub mod cancel_all;
+pub mod controls;
 pub mod error;
 pub mod execute;
 pub mod fixtures;
@@ -13,7 +15,9 @@ pub mod query;
 pub mod submit;
 pub mod submit_outcome;
 
-pub use cancel::{CancelDeps, cancel};
+pub use cancel::{CancelDeps, cancel, cancel_as};
+pub use cancel_all::{CANCEL_ALL_PAGE, CancelAllOutcome, cancel_all};
+pub use controls::{ControlsDeps, StateReply, set_trading_state};
 pub use error::AppError;
 pub use execute::{ExecuteDeps, ExecuteError, execute, mark_stalled};
 pub use intake::{IntakeDeps, IntakeError, PassReport, intake_pass};

@@ -61,10 +61,12 @@ pub fn plan_submit(
     }
     .seal(order.version, GENESIS_HASH);
     order.audit_head = audit.hash.clone();
+    let side = order.side;
     Ok(NewOrder {
         order,
         reservation: assessment.reservation,
         guards: SubmitGuards {
+            side,
             max_open_orders: account.limits.max_open_orders,
             daily_loss_limit: account.limits.daily_loss_limit,
             today: now.trading_day(),

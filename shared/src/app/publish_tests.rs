@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::adapters::memory::{MemoryEvents, MemoryQueue};
 use crate::domain::{Order, OrderId, Timestamp, TraderId, validate_order};
-use crate::ports::{QueueError, ReceivedMessage};
+use crate::ports::{QueueError, ReceivedMessage, TradingStateEvent};
 
 fn order() -> Order {
     let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
@@ -183,6 +183,10 @@ impl StatusEvents for SlowEvents {
         tokio::time::sleep(self.pause).await;
         self.inner.publish(events).await
     }
+
+    async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError> {
+        self.inner.publish_trading_states(events).await
+    }
 }
 
 /// `n` orders created, one change each.
@@ -275,6 +279,10 @@ impl StatusEvents for SecondCallRefuses {
             self.inner.refuse_next(&[2]);
         }
         self.inner.publish(events).await
+    }
+
+    async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError> {
+        self.inner.publish_trading_states(events).await
     }
 }
 

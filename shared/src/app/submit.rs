@@ -17,7 +17,9 @@ use super::error::AppError;
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
 pub use super::submit_outcome::{StoredReply, SubmitOutcome, SubmitReplies};
 use crate::domain::audit::sha256_hex;
-use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, validate_order};
+use crate::domain::{
+    FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, TradingState, validate_order,
+};
 use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
@@ -153,6 +155,14 @@ pub async fn submit(
         ) => {
             // The snapshot was stale: explain the refusal with the account as it is now.
             let error = explain(deps, &req.trader, refusal, &new.reservation, &account.limits, now).await?;
+            return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
+        }
+        Err(StoreError::TradingRestricted { scope, state }) => {
+            // A halt (or reduce-only) committed before this order: refused, recorded.
+            let error = match state {
+                TradingState::Reducing => OrderError::ReduceOnly { scope },
+                _ => OrderError::TradingHalted { scope },
+            };
             return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
         }
         Err(StoreError::Conflict) => {

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+use super::controls::TradingState;
 use super::ids::{Symbol, TraderId};
 use super::money::{cents, round_average};
 use super::order::{Side, Trade};
@@ -104,6 +105,9 @@ pub struct Account {
     pub pnl_day: Option<Date>,
     pub positions: Vec<Position>,
     pub limits: RiskLimits,
+    /// The trader's own trading state, set by an operator (`controls`).
+    #[serde(default)]
+    pub trading_state: TradingState,
 }
 
 impl Account {
@@ -117,6 +121,7 @@ impl Account {
             pnl_day: None,
             positions: Vec::new(),
             limits: RiskLimits::default(),
+            trading_state: TradingState::Active,
         }
     }
 

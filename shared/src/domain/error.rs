@@ -5,6 +5,8 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::checks::PriceBandBreach;
+use super::controls::TradingScope;
 use super::money::usd;
 use super::status::{InvalidTransition, OrderStatus};
 
@@ -86,6 +88,26 @@ pub enum OrderError {
 
     #[error("No trading account exists for this trader; ask an operator to open one")]
     NoAccount,
+
+    /// The deployment restricted the symbol (issue 19).
+    #[error("{symbol} is a restricted symbol; no orders in it are accepted")]
+    RestrictedSymbol { symbol: String },
+
+    #[error("Quantity of {quantity} exceeds the per-order limit of {limit}")]
+    MaxQuantity { quantity: Decimal, limit: Decimal },
+
+    /// A limit or stop price out of the band around the reference price (boxed: the
+    /// figures would make every `OrderError` large).
+    #[error("{0}")]
+    PriceBand(Box<PriceBandBreach>),
+
+    /// An operator halted trading (SEC Rule 15c3-5 kill switch).
+    #[error("Trading is halted for {scope}; no new orders are accepted")]
+    TradingHalted { scope: TradingScope },
+
+    /// An operator set `reducing`: only a sell of at most the position held goes.
+    #[error("Trading is reduce-only for {scope}; only a sell of at most the position held is accepted")]
+    ReduceOnly { scope: TradingScope },
 
     #[error(transparent)]
     Transition(#[from] InvalidTransition),

@@ -8,11 +8,15 @@
 //! - `validation`, `risk`: the submit checks of SPEC §4.
 //! - `audit`: hash-chained audit records and their verifier.
 //! - `error`: every refusal, with its user-facing message.
+//! - `checks`: the deployment's erroneous-order checks (price band, quantity, restricted symbols).
+//! - `controls`: trading states (active, reducing, halted) an operator sets.
 //! - `change`: a committed change of an order, as the orders table's stream carries it.
 
 pub mod account;
 pub mod audit;
 pub mod change;
+pub mod checks;
+pub mod controls;
 pub mod error;
 pub mod ids;
 pub mod money;
@@ -29,6 +33,8 @@ pub use audit::{
     verify_chain, verify_orphan,
 };
 pub use change::{ChangeKind, OrderChange};
+pub use checks::OrderChecks;
+pub use controls::{SET_TRADING_STATE, TradingScope, TradingState, trading_state_snapshots};
 pub use error::{FieldError, IdError, OrderError};
 pub use ids::{ClientOrderId, IdempotencyKey, OrderId, Symbol, TraderId};
 pub use money::{Price, Quantity, usd};

@@ -8,6 +8,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use time::Date;
 
 use super::account::Account;
+use super::checks::OrderChecks;
+use super::controls::{TradingScope, TradingState};
 use super::error::OrderError;
 use super::ids::Symbol;
 use super::money::Price;
@@ -22,6 +24,9 @@ pub struct Pricing {
     /// Fraction added to the reference or stop price when reserving cash for a
     /// market or stop buy, so a moving market cannot fill beyond what was held.
     pub collar: Decimal,
+    /// The deployment's erroneous-order checks (price band around these reference
+    /// prices, quantity, restricted symbols).
+    pub checks: OrderChecks,
 }
 
 /// What the order holds while it is open.
@@ -62,6 +67,18 @@ impl Pricing {
 
 /// Checks an order against the trader's account and limits on `today`.
 pub fn assess(draft: &OrderDraft, account: &Account, pricing: &Pricing, today: Date) -> Result<Assessment, OrderError> {
+    // The trader's own trading state (the deployment's is checked in the submit's
+    // transaction; the store checks this one there too, against the item as it is).
+    if !account.trading_state.admits(draft.side) {
+        let scope = TradingScope::Trader(account.trader_id.clone());
+        return Err(match account.trading_state {
+            TradingState::Reducing => OrderError::ReduceOnly { scope },
+            _ => OrderError::TradingHalted { scope },
+        });
+    }
+    pricing
+        .checks
+        .check(draft, pricing.reference.get(&draft.symbol).cloned())?;
     let limits = &account.limits;
     let losses = account.losses_on(today);
     if losses >= limits.daily_loss_limit {
@@ -134,6 +151,7 @@ mod tests {
         Pricing {
             reference,
             collar: dec("0.05"),
+            ..Pricing::default()
         }
     }
 

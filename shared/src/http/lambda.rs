@@ -21,7 +21,53 @@ pub fn trader(req: &Request) -> Result<TraderId, ApiError> {
         _ => None,
     };
     let sub = sub.ok_or_else(|| ApiError::Unauthorized("A valid bearer token is required".into()))?;
+    if sub.starts_with('@') {
+        // `@...` names principals of the deployment itself (its trading state's
+        // account): never a caller.
+        return Err(ApiError::Unauthorized("The token's subject is reserved".into()));
+    }
     TraderId::parse(&sub).map_err(|_| ApiError::Unauthorized("The token's subject is not a valid trader id".into()))
+}
+
+/// The claim API Gateway hands over, as a string (`None` without claims).
+fn claim(req: &Request, name: &str) -> Option<String> {
+    match req.request_context() {
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .authorizer
+            .and_then(|a| a.jwt)
+            .and_then(|j| j.claims.get(name).cloned()),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// The operator calling an operator route: the token's `sub`, when the token carries
+/// `operator_scope` in `scope` (space-separated) or `scp` (API Gateway hands an array
+/// over as `[a b]`). API Gateway's authorizer already required the scope on these
+/// routes; the function checks it again, as it checks `sub`, so a route wired without
+/// it still refuses a trader's token (403).
+pub fn operator(req: &Request, operator_scope: &str) -> Result<TraderId, ApiError> {
+    let caller = trader(req)?;
+    let held = [claim(req, "scope"), claim(req, "scp")].into_iter().flatten().any(|v| {
+        v.trim_matches(['[', ']'])
+            .split_whitespace()
+            .any(|s| s == operator_scope)
+    });
+    if !held {
+        return Err(ApiError::Forbidden(format!(
+            "This route is for operators: the token must carry the {operator_scope} scope"
+        )));
+    }
+    Ok(caller)
+}
+
+/// API Gateway's route key (`DELETE /api/v1/orders`), empty when absent.
+pub fn route_key(req: &Request) -> String {
+    match req.request_context() {
+        RequestContext::ApiGatewayV2(ctx) => ctx.route_key.unwrap_or_default(),
+        #[allow(unreachable_patterns)]
+        _ => String::new(),
+    }
 }
 
 pub fn request_id(req: &Request) -> Option<String> {

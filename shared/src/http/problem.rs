@@ -16,6 +16,10 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
+    /// A valid caller without the right to this route (an operator route, a trader's
+    /// token).
+    #[error("{0}")]
+    Forbidden(String),
     /// A route the function does not serve.
     #[error("{0}")]
     NotFound(String),
@@ -79,6 +83,7 @@ impl From<&ApiError> for Problem {
         let d = e.to_string();
         match e {
             ApiError::Unauthorized(_) => Problem::new(401, "unauthorized", "Unauthorized", d),
+            ApiError::Forbidden(_) => Problem::new(403, "forbidden", "Forbidden", d),
             ApiError::NotFound(_) => Problem::new(404, "not-found", "Not found", d),
             ApiError::MalformedJson(_) => Problem::new(400, "malformed-json", "Malformed JSON", d),
             ApiError::App(app) => Problem::from(app),
@@ -92,7 +97,9 @@ impl From<&AppError> for Problem {
         match e {
             AppError::MalformedJson(_) => Problem::new(400, "malformed-json", "Malformed JSON", d),
             AppError::BodyTooLarge { .. } => Problem::new(413, "body-too-large", "Request body too large", d),
-            AppError::OrderNotFound(_) | AppError::AccountNotFound => Problem::new(404, "not-found", "Not found", d),
+            AppError::OrderNotFound(_) | AppError::AccountNotFound | AppError::TraderNotFound(_) => {
+                Problem::new(404, "not-found", "Not found", d)
+            }
             AppError::InvalidParameter(field) => {
                 let mut p = Problem::new(400, "bad-parameter", "Invalid request parameter", d);
                 p.errors = vec![field.clone()];
@@ -144,6 +151,11 @@ fn order_problem(e: &OrderError) -> Problem {
         OrderError::DailyLossLimit { .. } => Problem::new(422, "daily-loss-limit", "Daily loss limit reached", d),
         OrderError::NoReferencePrice { .. } => Problem::new(422, "no-reference-price", "Order cannot be priced", d),
         OrderError::NoAccount => Problem::new(422, "no-account", "No trading account", d),
+        OrderError::RestrictedSymbol { .. } => Problem::new(422, "restricted-symbol", "Restricted symbol", d),
+        OrderError::MaxQuantity { .. } => Problem::new(422, "order-quantity-limit", "Order quantity limit exceeded", d),
+        OrderError::PriceBand(_) => Problem::new(422, "price-band", "Price outside the band", d),
+        OrderError::TradingHalted { .. } => Problem::new(422, "trading-halted", "Trading halted", d),
+        OrderError::ReduceOnly { .. } => Problem::new(422, "reduce-only", "Trading is reduce-only", d),
         OrderError::RateLimited { retry_after_secs, .. } => {
             let mut p = Problem::new(429, "rate-limited", "Rate limit exceeded", d);
             p.retry_after_secs = Some(*retry_after_secs);

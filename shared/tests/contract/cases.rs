@@ -1037,3 +1037,156 @@ pub async fn order_locators_and_venue_aliases_are_kept(f: Fixture) {
     f.intake.put_venue_alias(&venue_id, &order).await.unwrap();
     assert_eq!(f.intake.venue_alias(&venue_id).await, Ok(Some(order)));
 }
+
+fn limit_sell(account: &Account, qty: &str, price: &str) -> NewOrder {
+    let draft = validate_order(
+        &json!({"symbol": "AAPL", "side": "sell", "type": "limit", "quantity": qty, "limit_price": price}),
+    )
+    .expect("valid");
+    plan_submit(
+        OrderId::new(),
+        draft,
+        account,
+        &Pricing::default(),
+        &ctx(&account.trader_id),
+        Timestamp::now(),
+    )
+    .expect("risk ok")
+}
+
+/// The submit's transaction checks the deployment's and the trader's trading state as
+/// stored, whatever the snapshot it was planned from said.
+pub async fn trading_states_guard_the_submit_transaction(f: Fixture) {
+    use shared::domain::{Symbol, TradingScope, TradingState};
+    let (trader, _) = funded(&f, 100_000).await;
+    f.store
+        .deposit_position(&trader, &Symbol::parse("AAPL").unwrap(), dec(10), dec(100))
+        .await
+        .unwrap();
+    let a = account(&f, &trader).await;
+    let jane = OperatorAction::new("jane");
+    let deployment = TradingScope::Deployment;
+    let restricted = |scope: &TradingScope, state| StoreError::TradingRestricted {
+        scope: scope.clone(),
+        state,
+    };
+
+    f.controls
+        .set_trading_state(&deployment, TradingState::Halted, None, &jane)
+        .await
+        .unwrap();
+    assert_eq!(f.controls.trading_state(&deployment).await, Ok(TradingState::Halted));
+    assert_eq!(
+        f.store.create_order(limit_buy(&a, "1", "1")).await,
+        Err(restricted(&deployment, TradingState::Halted))
+    );
+    assert_eq!(
+        f.store.create_order(limit_sell(&a, "1", "1")).await,
+        Err(restricted(&deployment, TradingState::Halted))
+    );
+
+    let jane2 = OperatorAction::new("jane");
+    f.controls
+        .set_trading_state(&deployment, TradingState::Reducing, None, &jane2)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.create_order(limit_buy(&a, "1", "1")).await,
+        Err(restricted(&deployment, TradingState::Reducing))
+    );
+    f.store.create_order(limit_sell(&a, "4", "1")).await.unwrap();
+
+    // The trader's own state, with the deployment active again.
+    f.controls
+        .set_trading_state(&deployment, TradingState::Active, None, &OperatorAction::new("jane"))
+        .await
+        .unwrap();
+    let planned_before = account(&f, &trader).await;
+    let own = TradingScope::Trader(trader.clone());
+    f.controls
+        .set_trading_state(
+            &own,
+            TradingState::Halted,
+            Some("margin call"),
+            &OperatorAction::new("jane"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.controls.trading_state(&own).await, Ok(TradingState::Halted));
+    assert_eq!(
+        f.store.create_order(limit_sell(&planned_before, "1", "1")).await,
+        Err(restricted(&own, TradingState::Halted))
+    );
+    f.controls
+        .set_trading_state(&own, TradingState::Reducing, None, &OperatorAction::new("jane"))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.create_order(limit_buy(&planned_before, "1", "1")).await,
+        Err(restricted(&own, TradingState::Reducing))
+    );
+    f.store
+        .create_order(limit_sell(&planned_before, "1", "1"))
+        .await
+        .unwrap();
+    let after = account(&f, &trader).await;
+    assert_eq!(
+        (after.reserved, after.open_orders, after.trading_state),
+        (dec(0), 2, TradingState::Reducing)
+    );
+
+    // A trader without an account has no state to set.
+    let nobody = TradingScope::Trader(unique_trader());
+    assert_eq!(
+        f.controls
+            .set_trading_state(&nobody, TradingState::Halted, None, &OperatorAction::new("jane"))
+            .await,
+        Err(StoreError::NoAccount)
+    );
+}
+
+pub async fn trading_state_changes_are_recorded_once_per_operation(f: Fixture) {
+    use shared::domain::{SET_TRADING_STATE, TradingScope, TradingState};
+    let (trader, _) = funded(&f, 1_000).await;
+    let scope = TradingScope::Trader(trader.clone());
+    let op = OperatorAction::with_id("jane", format!("op-{}", ulid::Ulid::new()));
+    let first = f
+        .controls
+        .set_trading_state(&scope, TradingState::Halted, Some("r"), &op)
+        .await
+        .unwrap();
+    let again = f
+        .controls
+        .set_trading_state(&scope, TradingState::Halted, Some("r"), &op)
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(
+        (first.before, first.after),
+        (TradingState::Active, TradingState::Halted)
+    );
+    let records = f.admin.account_records(&trader).await.unwrap();
+    let recorded: Vec<_> = records.iter().filter(|r| r.action == SET_TRADING_STATE).collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        (recorded[0].actor.as_str(), recorded[0].sequence),
+        ("operator:jane", first.sequence)
+    );
+    let anchor = f.admin.account_anchor(&trader).await.unwrap();
+    assert_eq!(verify_account_chain(&trader, anchor.as_ref(), &records), Ok(()));
+
+    // The deployment's changes: its principal's chain, anchored on its item.
+    for state in [TradingState::Halted, TradingState::Active] {
+        f.controls
+            .set_trading_state(&TradingScope::Deployment, state, None, &OperatorAction::new("jane"))
+            .await
+            .unwrap();
+    }
+    let chain = f.admin.account_records(&f.deployment).await.unwrap();
+    let anchor = f.admin.account_anchor(&f.deployment).await.unwrap();
+    assert!(chain.len() >= 2);
+    assert_eq!(verify_account_chain(&f.deployment, anchor.as_ref(), &chain), Ok(()));
+    // Its item reads as an account with nothing in it.
+    let principal = f.store.get_account(&f.deployment).await.unwrap().unwrap();
+    assert_eq!((principal.cash, principal.limits.max_open_orders), (dec(0), 0));
+}

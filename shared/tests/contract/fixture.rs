@@ -8,7 +8,7 @@ use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, E
 use shared::adapters::memory::{MemoryEvents, MemoryIntakeStore, MemoryQueue, MemoryStore, MemoryVenueBudget};
 use shared::domain::{AuditRecord, OrderId, TraderId};
 use shared::ports::{
-    AccountAdmin, AuditLog, IntakeStore, OrderStore, StatusEvent, StatusEvents, VenueBudget, WorkQueue,
+    AccountAdmin, AuditLog, IntakeStore, OrderStore, StatusEvent, StatusEvents, TradingControls, VenueBudget, WorkQueue,
 };
 
 pub enum Backend {
@@ -32,6 +32,10 @@ pub struct Fixture {
     pub events: Arc<dyn StatusEvents>,
     pub budget: Arc<dyn VenueBudget>,
     pub intake: Arc<dyn IntakeStore>,
+    pub controls: Arc<dyn TradingControls>,
+    /// Whose account item holds this fixture's deployment trading state (on AWS one of
+    /// the test's own, so a halt here halts no other test sharing the tables).
+    pub deployment: TraderId,
     pub backend: Backend,
 }
 
@@ -51,6 +55,8 @@ pub async fn memory() -> Fixture {
         events: events.clone(),
         budget: Arc::new(MemoryVenueBudget::new()),
         intake: Arc::new(MemoryIntakeStore::new()),
+        controls: store.clone(),
+        deployment: shared::ports::deployment_principal(),
         backend: Backend::Memory { store, events },
     }
 }
@@ -77,11 +83,17 @@ pub async fn aws() -> Fixture {
         .to_owned();
     let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), orders_table.clone()));
     let intake = Arc::new(DynamoIntakeStore::new(dynamo.clone(), orders_table.clone()));
-    let store = Arc::new(DynamoStore::new(dynamo.clone(), orders_table, audit_table.clone()));
+    let deployment = TraderId::parse(&format!("@deployment-{}", ulid::Ulid::new())).expect("valid principal");
+    let store = Arc::new(
+        DynamoStore::new(dynamo.clone(), orders_table, audit_table.clone())
+            .with_deployment_principal(deployment.clone()),
+    );
     Fixture {
         store: store.clone(),
         audit: store.clone(),
-        admin: store,
+        admin: store.clone(),
+        controls: store,
+        deployment,
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
         events: Arc::new(EventBridgePublisher::new(bus, env("EVENT_BUS_NAME"))),
         budget,

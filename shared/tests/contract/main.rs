@@ -58,4 +58,6 @@ contract!(
     operator_changes_are_recorded_in_the_account_chain,
     an_operation_id_is_applied_once,
     a_stored_order_and_its_chain_are_anchored,
+    trading_states_guard_the_submit_transaction,
+    trading_state_changes_are_recorded_once_per_operation,
 );

@@ -9,6 +9,8 @@
 //! orders-admin audit-digest --day YYYY-MM-DD [--archive-bucket NAME]
 //! orders-admin redrive
 //! orders-admin redrive-stream [--slack-secs N]
+//! orders-admin trading-state --state active|reducing|halted [--trader ID] [--reason R] [--cancel-open-orders] [--operator NAME]
+//! orders-admin cancel-all --trader ID | --all [--operator NAME]
 //! ```
 //!
 //! `seed` is an operator change: each funding and each position deposit is recorded
@@ -26,6 +28,7 @@
 
 mod archive;
 mod audit;
+mod controls;
 mod redrive;
 mod stream_redrive;
 
@@ -49,7 +52,10 @@ const USAGE: &str = "usage:
   orders-admin audit-digest --day YYYY-MM-DD [--archive-bucket NAME]
                               (writes the day's digest into the write-once copy, once)
   orders-admin redrive        (moves the work DLQ back to the work queue)
-  orders-admin redrive-stream [--slack-secs N]   (re-queues and re-announces the orders of discarded stream batches)";
+  orders-admin redrive-stream [--slack-secs N]   (re-queues and re-announces the orders of discarded stream batches)
+  orders-admin trading-state --state active|reducing|halted [--trader ID] [--reason R] [--cancel-open-orders] [--operator NAME]
+                              (the deployment's state without --trader; audited as operator:NAME)
+  orders-admin cancel-all --trader ID | --all [--operator NAME]   (every open order of one or every trader)";
 
 struct Args(Vec<String>);
 
@@ -121,6 +127,34 @@ async fn main() -> anyhow::Result<()> {
                 account.cash,
                 account.buying_power()
             );
+        }
+        "trading-state" => {
+            let name = operator_name(args.opt("--operator"))?;
+            let cancel_open = args.0.iter().any(|a| a == "--cancel-open-orders");
+            controls::trading_state(
+                &store,
+                &name,
+                args.one("--state")?,
+                args.opt("--trader"),
+                args.opt("--reason"),
+                cancel_open,
+            )
+            .await?;
+        }
+        "cancel-all" => {
+            let name = operator_name(args.opt("--operator"))?;
+            let trader = args.opt("--trader");
+            if trader.is_none() && !args.0.iter().any(|a| a == "--all") {
+                bail!("cancel-all needs --trader ID or --all\n{USAGE}");
+            }
+            controls::cancel_everything(
+                &aws_sdk_dynamodb_client(&config),
+                &resources.orders_table,
+                &store,
+                &name,
+                trader,
+            )
+            .await?;
         }
         "account" => {
             let trader = TraderId::parse(args.one("--trader")?)?;

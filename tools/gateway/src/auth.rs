@@ -1,3 +1,4 @@
+// Long because: the local JWT authorizer is one contract with its attack tests (about half the file).
 //! The local JWT authorizer: what API Gateway's JWT authorizer does in AWS, with an
 //! HS256 dev secret instead of the issuer's public keys. Only HS256 is accepted, so
 //! `alg: none` and RS/HS confusion fail before any signature is checked; `exp`,
@@ -90,29 +91,47 @@ pub fn template_scopes(template: &str) -> Result<Vec<String>, String> {
                 .into_iter()
                 .flatten()
             {
-                let text = match scope {
-                    Y::String(s) => s.clone(),
-                    Y::Tagged(t) if t.tag == "!Ref" => {
-                        let name = t.value.as_str().unwrap_or_default();
-                        doc.get("Parameters")
-                            .and_then(|p| p.get(name))
-                            .and_then(|p| p.get("Default"))
-                            .and_then(Y::as_str)
-                            .ok_or_else(|| format!("AuthorizationScopes: !Ref {name} has no string Default"))?
-                            .to_owned()
-                    }
-                    other => return Err(format!("AuthorizationScopes: cannot read {other:?}")),
-                };
-                out.push(text);
+                out.push(scope_text(&doc, scope)?);
             }
         }
     }
     Ok(out)
 }
 
+/// One `AuthorizationScopes` entry of the template: a string, or a `!Ref` standing for
+/// its parameter's default.
+pub fn scope_text(doc: &yaml_serde::Value, scope: &yaml_serde::Value) -> Result<String, String> {
+    use yaml_serde::Value as Y;
+    match scope {
+        Y::String(s) => Ok(s.clone()),
+        Y::Tagged(t) if t.tag == "!Ref" => {
+            let name = t.value.as_str().unwrap_or_default();
+            doc.get("Parameters")
+                .and_then(|p| p.get(name))
+                .and_then(|p| p.get("Default"))
+                .and_then(Y::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("AuthorizationScopes: !Ref {name} has no string Default"))
+        }
+        other => Err(format!("AuthorizationScopes: cannot read {other:?}")),
+    }
+}
+
 impl JwtConfig {
-    /// Verifies the `Authorization` header's token and returns its claims as strings.
+    /// Verifies the `Authorization` header's token against the authorizer's scopes and
+    /// returns its claims as strings.
     pub fn verify(&self, authorization: Option<&str>) -> Result<BTreeMap<String, String>, AuthError> {
+        self.verify_for(authorization, None)
+    }
+
+    /// `verify` for a route whose own `AuthorizationScopes` (`Some`) replace the
+    /// authorizer's, as API Gateway does.
+    pub fn verify_for(
+        &self,
+        authorization: Option<&str>,
+        route_scopes: Option<&[String]>,
+    ) -> Result<BTreeMap<String, String>, AuthError> {
+        let scopes = route_scopes.unwrap_or(&self.scopes);
         let header = authorization
             .map(str::trim)
             .filter(|h| !h.is_empty())
@@ -143,15 +162,15 @@ impl JwtConfig {
             ErrorKind::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
             _ => AuthError::Malformed,
         })?;
-        if !self.scopes.is_empty() {
+        if !scopes.is_empty() {
             let held: Vec<String> = match (data.claims.get("scope"), data.claims.get("scp")) {
                 (Some(Value::String(s)), _) => s.split_whitespace().map(str::to_owned).collect(),
                 (_, Some(Value::Array(items))) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
                 (_, Some(Value::String(s))) => s.split_whitespace().map(str::to_owned).collect(),
                 _ => Vec::new(),
             };
-            if !self.scopes.iter().any(|s| held.contains(s)) {
-                return Err(AuthError::Scope(self.scopes.join(" ")));
+            if !scopes.iter().any(|s| held.contains(s)) {
+                return Err(AuthError::Scope(scopes.join(" ")));
             }
         }
         Ok(data
@@ -176,8 +195,19 @@ impl JwtConfig {
             .collect())
     }
 
-    /// A dev token for `trader`, valid for `ttl_secs`.
+    /// A dev token for `trader`, valid for `ttl_secs`, with the authorizer's scopes.
     pub fn mint(&self, trader: &str, ttl_secs: u64, now_unix: u64) -> Result<String, jsonwebtoken::errors::Error> {
+        self.mint_with_scope(trader, ttl_secs, now_unix, None)
+    }
+
+    /// `mint` with `scope` instead of the authorizer's scopes (an operator's token).
+    pub fn mint_with_scope(
+        &self,
+        trader: &str,
+        ttl_secs: u64,
+        now_unix: u64,
+        scope: Option<&str>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let claims = serde_json::json!({
             "sub": trader,
             "iss": self.issuer,
@@ -186,8 +216,10 @@ impl JwtConfig {
             "exp": now_unix + ttl_secs,
         });
         let mut claims = claims;
-        if !self.scopes.is_empty() {
-            claims["scope"] = Value::String(self.scopes.join(" "));
+        match scope {
+            Some(s) => claims["scope"] = Value::String(s.to_owned()),
+            None if !self.scopes.is_empty() => claims["scope"] = Value::String(self.scopes.join(" ")),
+            None => {}
         }
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -239,6 +271,35 @@ mod tests {
         // What `make token` mints passes.
         let minted = c.mint("alice", 60, now()).unwrap();
         assert!(c.verify(Some(&bearer(&minted))).is_ok());
+    }
+
+    #[test]
+    fn a_routes_own_scopes_replace_the_authorizers() {
+        let c = JwtConfig {
+            scopes: vec!["orders/trade".into()],
+            ..config()
+        };
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        let operate = ["orders/operate".to_owned()];
+        let trader = c.mint("alice", 60, now()).unwrap();
+        let operator = c.mint_with_scope("jane", 60, now(), Some("orders/operate")).unwrap();
+        let bearer = |t: &str| format!("Bearer {t}");
+        assert_eq!(
+            c.verify_for(Some(&bearer(&trader)), Some(&operate)),
+            Err(AuthError::Scope("orders/operate".into()))
+        );
+        assert!(c.verify_for(Some(&bearer(&operator)), Some(&operate)).is_ok());
+        // And an operator's token is no trader's.
+        assert_eq!(
+            c.verify(Some(&bearer(&operator))),
+            Err(AuthError::Scope("orders/trade".into()))
+        );
+        assert!(c.verify(Some(&bearer(&trader))).is_ok());
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! local-gateway serve [--template infra/template.yaml] [--listen 127.0.0.1:3000]
 //!                     [--lambda-url http://127.0.0.1:9000] [--record FILE]
 //!                     [--per-function N (in-flight invocations per function; default 1)]
-//! local-gateway token --trader ID [--ttl-secs 3600]
+//! local-gateway token --trader ID [--ttl-secs 3600] [--scope SCOPE]
 //! ```
+//! `--scope` mints a token with that scope instead of the trader routes' (an
+//! operator's: `--scope orders/operate`).
 //! The JWT settings come from the environment: `LOCAL_JWT_SECRET_FILE` (default
 //! `.local/jwt-secret`, created on first use), `LOCAL_JWT_ISSUER` (default
 //! `orders-local`), `LOCAL_JWT_AUDIENCE` (default `orders-api`).
@@ -22,7 +24,7 @@ use local_gateway::server::{Gateway, router};
 
 const USAGE: &str = "usage:
   local-gateway serve [--template FILE] [--listen 127.0.0.1:PORT] [--lambda-url URL] [--record FILE] [--per-function N]
-  local-gateway token --trader ID [--ttl-secs SECONDS]";
+  local-gateway token --trader ID [--ttl-secs SECONDS] [--scope SCOPE]";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -76,7 +78,11 @@ async fn main() -> anyhow::Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
             let template = PathBuf::from(flag(&args, "--template").unwrap_or_else(|| "infra/template.yaml".into()));
-            println!("{}", jwt_config(&template)?.mint(&trader, ttl, now)?);
+            let scope = flag(&args, "--scope");
+            println!(
+                "{}",
+                jwt_config(&template)?.mint_with_scope(&trader, ttl, now, scope.as_deref())?
+            );
             Ok(())
         }
         _ => bail!("{USAGE}"),

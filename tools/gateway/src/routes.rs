@@ -16,6 +16,8 @@ pub struct Route {
     pub function: String,
     /// False for routes with `Auth: {Authorizer: NONE}`.
     pub authorized: bool,
+    /// The route's own `Auth.AuthorizationScopes` (replacing the authorizer's), if any.
+    pub scopes: Option<Vec<String>>,
 }
 
 impl Route {
@@ -101,15 +103,24 @@ impl Routes {
                         "an HttpApi event of {name} lacks Method or Path"
                     )));
                 };
-                let authorizer = props
-                    .and_then(|p| p.get("Auth"))
-                    .and_then(|a| a.get("Authorizer"))
-                    .and_then(Value::as_str);
+                let auth = props.and_then(|p| p.get("Auth"));
+                let authorizer = auth.and_then(|a| a.get("Authorizer")).and_then(Value::as_str);
+                let scopes = auth
+                    .and_then(|a| a.get("AuthorizationScopes"))
+                    .and_then(Value::as_sequence)
+                    .map(|list| {
+                        list.iter()
+                            .map(|s| crate::auth::scope_text(&doc, s))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()
+                    .map_err(TemplateError::Shape)?;
                 routes.push(Route {
                     method: method.to_ascii_uppercase(),
                     path: path.to_owned(),
                     function: function.to_owned(),
                     authorized: authorizer != Some("NONE"),
+                    scopes,
                 });
             }
         }
@@ -183,6 +194,21 @@ mod tests {
         assert!(!health.route.authorized);
         assert_eq!(health.route.function, "query");
         assert!(routes.find("GET", "/api/v1/account").unwrap().route.authorized);
+        // Operator routes carry their own scope, resolved from the parameter's default.
+        for (method, path) in [
+            ("PUT", "/api/v1/operator/trading-state"),
+            ("PUT", "/api/v1/operator/traders/alice/trading-state"),
+            ("DELETE", "/api/v1/operator/traders/alice/orders"),
+        ] {
+            let m = routes.find(method, path).unwrap();
+            assert_eq!(m.route.function, "cancel");
+            assert_eq!(m.route.scopes, Some(vec!["orders/operate".to_owned()]), "{path}");
+        }
+        let all = routes.find("DELETE", "/api/v1/orders").unwrap();
+        assert_eq!(
+            (all.route.function.as_str(), all.route.scopes.as_ref()),
+            ("cancel", None)
+        );
     }
 
     #[test]
@@ -199,6 +225,7 @@ mod tests {
             "GET /api/v1/orders"
         );
         assert!(routes.find("DELETE", "/api/v1/orders/1").is_none());
+        assert!(routes.find("PATCH", "/api/v1/orders").is_none());
         assert!(routes.find("GET", "/api/v1/orders//fills").is_none());
         assert!(routes.find("GET", "/api/v2/account").is_none());
     }

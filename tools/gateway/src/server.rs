@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::auth::JwtConfig;
+use crate::auth::{AuthError, JwtConfig};
 use crate::event::{self, Incoming, Reply};
 use crate::record::{Exchange, Recorder};
 use crate::routes::Routes;
@@ -147,8 +147,10 @@ async fn dispatch(
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
             .map(|(_, v)| v.as_str());
-        match gw.jwt.verify(authorization) {
+        match gw.jwt.verify_for(authorization, matched.route.scopes.as_deref()) {
             Ok(c) => Some(c),
+            // A valid token without the route's scope: API Gateway answers 403.
+            Err(e @ AuthError::Scope(_)) => return (route_key, problem(403, "forbidden", "Forbidden", &e.to_string())),
             Err(e) => return (route_key, problem(401, "unauthorized", "Unauthorized", &e.to_string())),
         }
     } else {

@@ -10,7 +10,10 @@ use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::ports::{EVENT_DETAIL_TYPE, EVENT_SOURCE, PublishError, StatusEvent, StatusEvents};
+use crate::ports::{
+    EVENT_DETAIL_TYPE, EVENT_SOURCE, PublishError, StatusEvent, StatusEvents, TRADING_STATE_DETAIL_TYPE,
+    TradingStateEvent,
+};
 
 /// PutEvents takes at most 10 entries per call.
 const MAX_ENTRIES: usize = 10;
@@ -51,20 +54,20 @@ impl EventBridgePublisher {
         self
     }
 
-    fn entry(&self, event: &StatusEvent) -> Result<PutEventsRequestEntry, String> {
-        let detail = serde_json::to_string(event).map_err(|e| e.to_string())?;
+    fn entry(&self, event: &BusEntry) -> Result<PutEventsRequestEntry, String> {
+        let detail = event.detail.clone()?;
         Ok(PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
             .source(EVENT_SOURCE)
-            .detail_type(EVENT_DETAIL_TYPE)
+            .detail_type(event.detail_type)
             .detail(detail)
-            .resources(format!("order/{}", event.order_id))
+            .resources(event.resource.clone())
             .build())
     }
 
     /// Publishes one chunk (≤ 10 events); returns the chunk-relative indexes that
     /// could not be published, with the last error seen for them.
-    async fn publish_chunk(&self, events: &[StatusEvent]) -> Result<(), (Vec<usize>, String)> {
+    async fn publish_chunk(&self, events: &[BusEntry]) -> Result<(), (Vec<usize>, String)> {
         let mut pending: Vec<usize> = (0..events.len()).collect();
         let mut last_error = String::new();
         let mut permanent = Vec::new();
@@ -120,9 +123,51 @@ impl EventBridgePublisher {
     }
 }
 
+/// An event ready for the bus: its detail-type, the resource it names, its detail
+/// (or why it could not be encoded).
+struct BusEntry {
+    detail_type: &'static str,
+    resource: String,
+    detail: Result<String, String>,
+}
+
+fn encoded<T: serde::Serialize>(event: &T) -> Result<String, String> {
+    serde_json::to_string(event).map_err(|e| e.to_string())
+}
+
 #[async_trait]
 impl StatusEvents for EventBridgePublisher {
     async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError> {
+        let entries: Vec<BusEntry> = events
+            .iter()
+            .map(|e| BusEntry {
+                detail_type: EVENT_DETAIL_TYPE,
+                resource: format!("order/{}", e.order_id),
+                detail: encoded(e),
+            })
+            .collect();
+        self.publish_all(&entries).await
+    }
+
+    async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError> {
+        let entries: Vec<BusEntry> = events
+            .iter()
+            .map(|e| BusEntry {
+                detail_type: TRADING_STATE_DETAIL_TYPE,
+                resource: e
+                    .trader_id
+                    .as_ref()
+                    .map_or_else(|| "deployment".to_owned(), |t| format!("trader/{t}")),
+                detail: encoded(e),
+            })
+            .collect();
+        self.publish_all(&entries).await
+    }
+}
+
+impl EventBridgePublisher {
+    /// Every event in chunks of `MAX_ENTRIES`; the indexes of those not published.
+    async fn publish_all(&self, events: &[BusEntry]) -> Result<(), PublishError> {
         let mut failed = Vec::new();
         let mut detail = String::new();
         for (c, chunk) in events.chunks(MAX_ENTRIES).enumerate() {

@@ -28,6 +28,7 @@ use time::format_description::well_known::Iso8601;
 use crate::domain::{
     Account, AccountAnchor, AccountAuditRecord, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order, OrderId,
     OrderStatus, OrderType, Position, Price, Quantity, RiskLimits, Side, Symbol, TimeInForce, Timestamp, TraderId,
+    TradingState,
 };
 use crate::ports::{ArchiveEntry, IdempotencyRecord, StoreError};
 
@@ -71,6 +72,37 @@ pub fn account_audit_pk(trader: &TraderId) -> String {
 /// Attributes of the account item that anchor its operator chain.
 pub const AUDIT_SEQ: &str = "audit_seq";
 pub const AUDIT_HEAD: &str = "audit_head";
+/// The trading state attribute (controls): on an account item (the trader's own, or
+/// the deployment principal's) and on the deployment's state shards.
+pub const TRADING_STATE: &str = "trading_state";
+/// How many copies of the deployment's trading state submits check. Every submit's
+/// transaction carries a `ConditionCheck` on one of them (by trader), and DynamoDB
+/// makes two transactions that hold the same item conflict (TransactionConflict),
+/// so one item would serialize every submit of the deployment; a change writes all of
+/// them in one transaction (with the principal's item and audit record: 18 of the 100
+/// items a transaction may hold), so after its commit every copy says the same.
+pub const DEPLOYMENT_STATE_SHARDS: u32 = 16;
+/// The deployment state shard submits of `trader` check.
+pub fn deployment_state_sk(trader: &TraderId) -> String {
+    // FNV-1a: stable across builds and processes (std's hasher is randomly keyed).
+    let hash = trader.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    trading_shard_sk((hash % u64::from(DEPLOYMENT_STATE_SHARDS)) as u32)
+}
+pub fn trading_shard_sk(shard: u32) -> String {
+    format!("TRADING#{shard:02}")
+}
+
+/// A stored trading state (absent: `active`).
+pub fn trading_state_from_item(item: &Item) -> Result<TradingState, StoreError> {
+    match item.get(TRADING_STATE) {
+        None => Ok(TradingState::Active),
+        Some(AttributeValue::S(raw)) => TradingState::parse(raw).ok_or_else(|| corrupt("account", TRADING_STATE)),
+        Some(_) => Err(corrupt("account", TRADING_STATE)),
+    }
+}
+
 pub fn audit_sk(sequence: u64) -> String {
     format!("{sequence:020}")
 }
@@ -217,6 +249,7 @@ pub fn account_to_item(a: &Account) -> Item {
     item.insert("max_open_orders".into(), n(a.limits.max_open_orders));
     item.insert("daily_loss_limit".into(), n(a.limits.daily_loss_limit));
     item.insert("orders_per_minute".into(), n(a.limits.orders_per_minute));
+    item.insert(TRADING_STATE.into(), s(a.trading_state.as_str()));
     item
 }
 
@@ -257,6 +290,7 @@ pub fn account_from_items(items: &[Item]) -> Result<Option<Account>, StoreError>
             daily_loss_limit: r.dec("daily_loss_limit")?,
             orders_per_minute: r.u32("orders_per_minute")?,
         },
+        trading_state: trading_state_from_item(acct)?,
     }))
 }
 

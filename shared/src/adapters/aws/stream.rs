@@ -12,10 +12,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::items::{Item, PK, SK, archive_entry, order_from_item};
+use super::items::{ACCOUNT_SK, AUDIT_SEQ, Item, PK, SK, archive_entry, order_from_item, trading_state_from_item};
 use crate::domain::Order;
-use crate::domain::{ChangeKind, OrderChange};
-use crate::ports::ArchiveEntry;
+use crate::domain::{ChangeKind, OrderChange, TraderId};
+use crate::ports::{ArchiveEntry, TradingStateEvent};
 
 /// Order items' sort key prefix.
 const ORDER_PREFIX: &str = "ORDER#";
@@ -126,6 +126,44 @@ pub fn audit_change(record: &EventRecord) -> Result<AuditChange, UnreadableRecor
         }),
         other => Err(bad(format!("unknown eventName `{other}`"))),
     }
+}
+
+/// The trading state change a record of an account item carries (issue 19): the
+/// trading state differs between the old and new images (absent: `active`). The
+/// deployment's state is on an account item whose trader id starts with `@` (its
+/// principal; no trader's id does). `None` for any other record.
+pub fn trading_state_change(record: &EventRecord) -> Result<Option<TradingStateEvent>, UnreadableRecord> {
+    let bad = |detail: String| UnreadableRecord {
+        sequence_number: sequence_number(record).to_owned(),
+        detail,
+    };
+    let new = image(&record.change.new_image).map_err(&bad)?;
+    if !matches!(new.get(SK), Some(AttributeValue::S(sk)) if sk == ACCOUNT_SK) {
+        return Ok(None);
+    }
+    let old = image(&record.change.old_image).map_err(&bad)?;
+    let state = |i: &Item| trading_state_from_item(i).map_err(|e| bad(e.to_string()));
+    let (before, after) = (state(&old)?, state(&new)?);
+    if before == after {
+        return Ok(None);
+    }
+    let trader = match new.get(PK) {
+        Some(AttributeValue::S(pk)) => pk.strip_prefix("TRADER#").and_then(|t| TraderId::parse(t).ok()),
+        _ => None,
+    }
+    .ok_or_else(|| bad("an account item without a TRADER# key".into()))?;
+    let audit_sequence = match new.get(AUDIT_SEQ) {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| bad(format!("{AUDIT_SEQ} is not a number")))?,
+        _ => 0,
+    };
+    let deployment = trader.as_str().starts_with('@');
+    Ok(Some(TradingStateEvent {
+        scope: if deployment { "deployment" } else { "trader" }.to_owned(),
+        trader_id: (!deployment).then_some(trader),
+        previous_state: before,
+        state: after,
+        audit_sequence,
+    }))
 }
 
 /// A stream image (DynamoDB JSON, `{"S": "..."}` per attribute) as an SDK item.

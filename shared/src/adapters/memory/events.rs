@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 
-use crate::ports::{PublishError, StatusEvent, StatusEvents};
+use crate::ports::{PublishError, StatusEvent, StatusEvents, TradingStateEvent};
 
 #[derive(Default)]
 pub struct MemoryEvents {
     published: Mutex<Vec<StatusEvent>>,
+    trading: Mutex<Vec<TradingStateEvent>>,
     failures_left: AtomicU32,
     refused_next: Mutex<Vec<usize>>,
 }
@@ -29,6 +30,10 @@ impl MemoryEvents {
     /// the others), as PutEvents does when some entries fail.
     pub fn refuse_next(&self, indexes: &[usize]) {
         *self.refused_next.lock().unwrap_or_else(|e| e.into_inner()) = indexes.to_vec();
+    }
+
+    pub fn published_trading_states(&self) -> Vec<TradingStateEvent> {
+        self.trading.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn published(&self) -> Vec<StatusEvent> {
@@ -67,5 +72,20 @@ impl StatusEvents for MemoryEvents {
                 detail: "InternalFailure: injected entry failure".into(),
             })
         }
+    }
+
+    async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError> {
+        let failing = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(PublishError::Unavailable("injected failure".into()));
+        }
+        self.trading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(events.iter().cloned());
+        Ok(())
     }
 }

@@ -11,12 +11,12 @@ use rust_decimal::Decimal;
 
 use crate::domain::{
     Account, AccountAnchor, AccountAuditRecord, AuditRecord, DEPOSIT_POSITION, FUND, Fill, IdempotencyKey, Order,
-    OrderId, OrderStatus, Position, Reservation, RiskLimits, Symbol, Timestamp, TraderId, deposit_snapshots, deposited,
-    fund_snapshots,
+    OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE, Symbol, Timestamp, TraderId,
+    TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots, trading_state_snapshots,
 };
 use crate::ports::{
     AccountAdmin, AuditLog, IdempotencyRecord, NewOrder, OperatorAction, OrderPage, OrderStore, RateDecision,
-    StoreError, SubmitGuards, TransitionWrite, rate_window,
+    StoreError, SubmitGuards, TradingControls, TradingStateChange, TransitionWrite, deployment_principal, rate_window,
 };
 
 #[derive(Default)]
@@ -131,6 +131,14 @@ fn position_mut<'a>(account: &'a mut Account, symbol: &Symbol) -> &'a mut Positi
     }
 }
 
+/// The deployment's trading state: on its principal's account (absent: `active`).
+fn deployment_state(state: &State) -> TradingState {
+    state
+        .accounts
+        .get(&deployment_principal())
+        .map_or(TradingState::Active, |a| a.trading_state)
+}
+
 fn check_guards(account: &Account, guards: &SubmitGuards, reservation: &Reservation) -> Result<(), StoreError> {
     if account.losses_on(guards.today) >= guards.daily_loss_limit {
         return Err(StoreError::DailyLossLimit);
@@ -184,10 +192,25 @@ impl OrderStore for MemoryStore {
         if new.idempotency.as_ref().is_some_and(|r| state.key_taken(r)) {
             return Err(StoreError::IdempotencyKeyTaken);
         }
+        // The deployment's trading state (DynamoDB: the ConditionCheck on its copy),
+        // then the trader's own (the account item's condition).
+        let deployment = deployment_state(&state);
+        if !deployment.admits(new.guards.side) {
+            return Err(StoreError::TradingRestricted {
+                scope: TradingScope::Deployment,
+                state: deployment,
+            });
+        }
         let account = state
             .accounts
             .get_mut(&new.order.trader_id)
             .ok_or(StoreError::NoAccount)?;
+        if !account.trading_state.admits(new.guards.side) {
+            return Err(StoreError::TradingRestricted {
+                scope: TradingScope::Trader(account.trader_id.clone()),
+                state: account.trading_state,
+            });
+        }
         check_guards(account, &new.guards, &new.reservation)?;
         match &new.reservation {
             Reservation::Cash(amount) => account.reserved += *amount,
@@ -404,6 +427,83 @@ impl AccountAdmin for MemoryStore {
                 .cloned()
                 .unwrap_or_else(AccountAnchor::genesis)
         }))
+    }
+}
+
+#[async_trait]
+impl TradingControls for MemoryStore {
+    async fn trading_state(&self, scope: &TradingScope) -> Result<TradingState, StoreError> {
+        let state = self.lock();
+        match scope {
+            TradingScope::Deployment => Ok(deployment_state(&state)),
+            TradingScope::Trader(t) => state
+                .accounts
+                .get(t)
+                .map(|a| a.trading_state)
+                .ok_or(StoreError::NoAccount),
+        }
+    }
+
+    async fn set_trading_state(
+        &self,
+        scope: &TradingScope,
+        to: TradingState,
+        reason: Option<&str>,
+        by: &OperatorAction,
+    ) -> Result<TradingStateChange, StoreError> {
+        let principal = scope.principal(&deployment_principal());
+        let mut state = self.lock();
+        if let Some(r) = state
+            .account_audit
+            .get(&principal)
+            .and_then(|c| c.iter().find(|r| r.operation_id == by.operation_id))
+        {
+            let read = |v: &Option<serde_json::Value>| {
+                v.as_ref()
+                    .and_then(|v| v.get("trading_state"))
+                    .and_then(|s| s.as_str())
+                    .and_then(TradingState::parse)
+                    .ok_or_else(|| StoreError::Corrupt(format!("record {} lacks a trading state", r.sequence)))
+            };
+            return Ok(TradingStateChange {
+                scope: scope.clone(),
+                before: read(&r.before)?,
+                after: read(&r.after)?,
+                sequence: r.sequence,
+            });
+        }
+        let before = match (state.accounts.get(&principal), scope) {
+            (Some(a), _) => a.trading_state,
+            (None, TradingScope::Trader(_)) => return Err(StoreError::NoAccount),
+            (None, TradingScope::Deployment) => {
+                // The principal's account: nothing in it, nothing it may do.
+                let mut empty = Account::new(principal.clone(), Decimal::ZERO);
+                empty.limits = RiskLimits {
+                    max_order_notional: Decimal::ZERO,
+                    max_open_orders: 0,
+                    daily_loss_limit: Decimal::ZERO,
+                    orders_per_minute: 0,
+                };
+                state.accounts.insert(principal.clone(), empty);
+                TradingState::Active
+            }
+        };
+        state.record_operator(
+            &principal,
+            by,
+            SET_TRADING_STATE,
+            trading_state_snapshots(before, to, reason),
+        );
+        if let Some(a) = state.accounts.get_mut(&principal) {
+            a.trading_state = to;
+        }
+        let sequence = state.anchors.get(&principal).map_or(0, |a| a.sequence);
+        Ok(TradingStateChange {
+            scope: scope.clone(),
+            before,
+            after: to,
+            sequence,
+        })
     }
 }
 
