@@ -800,6 +800,12 @@ pub trait IntakeStore: Send + Sync {
     /// Every order in the working index.
     async fn working_orders(&self) -> Result<Vec<WorkingOrder>, StoreError>;
 
+    /// Whether `order` is in the working index. Execute puts an order there before
+    /// each placement and takes it out when the venue refused the placement with its
+    /// rate limit (nothing sent), so a SUBMITTED order that is not there was never
+    /// sent: it is placed again without a lookup, and the sweep does not look for it.
+    async fn is_working(&self, order: &OrderId) -> Result<bool, StoreError>;
+
     /// Takes `order` out of the working index (it ended); removing one that is not
     /// there is not an error.
     async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError>;

@@ -616,6 +616,9 @@ pub async fn the_working_index_keeps_orders_until_removed(f: Fixture) {
     assert!(now.iter().all(|w| w.order_id != ours[1]));
     let replaced = now.iter().find(|w| w.order_id == ours[0]).unwrap();
     assert_eq!(replaced.venue_order_id.as_deref(), Some("venue-2"));
+    assert!(f.intake.is_working(&ours[0]).await.unwrap());
+    assert!(!f.intake.is_working(&ours[1]).await.unwrap(), "removed");
+    assert!(!f.intake.is_working(&OrderId::new()).await.unwrap(), "never put");
 }
 
 pub async fn status_events_are_published_beyond_one_put_events_batch(f: Fixture) {
