@@ -265,7 +265,8 @@ start_simulator() {
 # Lambda's event source mappings, locally (tools/mapper): the work queue -> execute and
 # the orders table's stream -> publish, invoking through cargo lambda watch on
 # LAMBDA_PORT; and the template's schedule of the venue intake (one run of
-# INTAKE_SCHEDULE_SECS, default 10, after another). Reads WORK_QUEUE_URL,
+# INTAKE_SCHEDULE_SECS, default 10, after another; paused while
+# $LOG_DIR/schedules/intake.paused exists). Reads WORK_QUEUE_URL,
 # ORDERS_TABLE_STREAM_ARN and the AWS_* variables from the (exported) stack env.
 # Starts the functions first, so that their first compile does not hold up the
 # first batch.
@@ -289,7 +290,7 @@ start_mappings() {
     # come from the template; discarded stream batches go to PUBLISH_FAILURE_QUEUE_URL.
     start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
         --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" \
-        --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" "$@"
+        --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" --schedule-pause-dir "$LOG_DIR/schedules" "$@"
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.

@@ -23,6 +23,9 @@
 //! `--schedule NAME=SECS` (repeatable; `MAPPING_SCHEDULES`, comma-separated): invoke
 //! function NAME every SECS seconds, one run at a time, as the template's schedule
 //! does (`schedule`): the local stacks run the venue intake this way.
+//! `--schedule-pause-dir DIR` (`MAPPING_SCHEDULE_PAUSE_DIR`): a schedule does not
+//! start a run while `DIR/<NAME>.paused` exists, and `DIR/<NAME>.running` shows a run
+//! in flight (the intake outage scenario stops the intake this way).
 //! Defaults come from the environment (the stack env `make dev` writes):
 //! `LAMBDA_URL`, `WORK_QUEUE_URL`, `ORDERS_TABLE_STREAM_ARN`, plus `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` and the dummy credentials for the SDK. Logs one line per batch.
@@ -38,7 +41,8 @@ use local_mappings::stream::{FailureDestination, StreamMapping};
 
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
 [--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
-[--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]...";
+[--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]... \
+[--schedule-pause-dir DIR]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -133,10 +137,13 @@ async fn main() -> anyhow::Result<()> {
              (or PUBLISH_FAILURE_QUEUE_URL, a stack output)\n{USAGE}"
         );
     }
+    let pause_dir =
+        Some(flag(&args, "--schedule-pause-dir", "MAPPING_SCHEDULE_PAUSE_DIR", "")).filter(|d| !d.is_empty());
+    let pause_dir = pause_dir.map(std::path::PathBuf::from);
     let invoker = Invoker::new(&lambda_url).context("building the HTTP client")?;
     let mut tasks = tokio::task::JoinSet::new();
     for schedule in schedules {
-        tasks.spawn(schedule.run(invoker.clone()));
+        tasks.spawn(schedule.run(invoker.clone(), pause_dir.clone()));
     }
     // Bounded calls, so that an emulator that stops answering (or a connection it
     // dropped) costs one failed poll, retried, never a mapping hung for good. The
