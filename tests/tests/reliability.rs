@@ -35,6 +35,9 @@ mod reliability {
     // (issue 16).
     mod backlog;
     mod stale;
+    // Issue 14's must-show rows: the intake stopped and restarted, a replaced order, the
+    // venue's rate limit.
+    mod intake;
 
     pub(crate) static KNOBS: RwLock<()> = RwLock::const_new(());
     pub(crate) const WAIT: Duration = Duration::from_secs(60);
