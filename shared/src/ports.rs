@@ -655,6 +655,20 @@ pub trait VenueBudget: Send + Sync {
         key: &str,
         rate: VenueRate,
         now: Timestamp,
+    ) -> Result<BudgetDecision, StoreError> {
+        self.take_venue_request_leaving(key, rate, 0, now).await
+    }
+
+    /// Takes one request from the window `now` falls in unless no more than `reserve`
+    /// of its `rate.per_window()` are left (those are kept for other callers: execute
+    /// leaves the intake its share). At least one request a window is always
+    /// possible.
+    async fn take_venue_request_leaving(
+        &self,
+        key: &str,
+        rate: VenueRate,
+        reserve: u32,
+        now: Timestamp,
     ) -> Result<BudgetDecision, StoreError>;
 
     /// The venue refused a request with 429: spend every window from `now` until
