@@ -1,3 +1,5 @@
+// Long because: three must-show scenarios of issue 14 sharing one comparison of our fills with the venue's
+// executions.
 //! The venue intake's must-show rows (issue 14): the intake stopped while orders fill
 //! at the venue, then restarted; a resting order the venue replaced; a burst of
 //! orders under a low venue rate limit. Each compares what we booked with the

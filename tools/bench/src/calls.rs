@@ -1,3 +1,5 @@
+// Long because: the wiring of every handler as the functions wire them plus the driver of each phase; the
+// scenarios themselves live in calls/scenarios.rs.
 //! `orders-bench calls`: the real use cases, in process, on the real AWS adapters
 //! (counted by the SDK interceptor) and the Alpaca adapter pointed at the simulator,
 //! wired as `functions/*/src/main.rs` wire them. Each order goes through its

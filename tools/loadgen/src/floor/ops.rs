@@ -1,3 +1,5 @@
+// Long because: every AWS call of an order's life as the service issues it, one helper per item kind; the
+// floor must mirror the service call for call.
 //! The floor's calls for one worker's trader: the AWS calls of an order's life as
 //! `shared` issues them (see the module above), on items of the same shape and size.
 
