@@ -123,6 +123,9 @@ REFERENCE_PRICES="$(reference_prices)" cargo run -q -p loadgen --locked -- run "
 
 # The recorded profile of the load path (issue 7 part 5), after the live figures.
 { cat tools/loadgen/PROFILE.md; echo; } >"$BENCH_OUT/25-load-profile.md"
+# The recorded venue calls a minute at 10 / 100 / 1,000 resting orders (issue 14:
+# scripts/venue_calls_run.sh against a stack at Alpaca's limit, too slow for make bench).
+{ cat tools/bench/VENUE_CALLS.md; echo; } >"$BENCH_OUT/35-venue-calls.md"
 
 cat "$BENCH_OUT"/*.md >BENCHMARKS.md
 log "BENCHMARKS.md written ($(ls "$BENCH_OUT" | wc -l) parts)"

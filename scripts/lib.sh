@@ -269,7 +269,8 @@ start_simulator() {
 # invoking through cargo lambda watch on LAMBDA_PORT; and the template's schedules: the
 # venue intake (one run of INTAKE_SCHEDULE_SECS, default 10, after another) and the
 # archive's daily digest (every ARCHIVE_SCHEDULE_SECS, default 3600: a digest is
-# written once per day, so the runs after the first are no-ops). Reads WORK_QUEUE_URL,
+# written once per day, so the runs after the first are no-ops); a schedule is paused
+# while $LOG_DIR/schedules/<name>.paused exists. Reads WORK_QUEUE_URL,
 # ORDERS_TABLE_STREAM_ARN and the AWS_* variables from the (exported) stack env.
 # Starts the functions first, so that their first compile does not hold up the
 # first batch.
@@ -293,7 +294,8 @@ start_mappings() {
     # come from the template; discarded stream batches go to PUBLISH_FAILURE_QUEUE_URL.
     start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
         --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" \
-        --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" --schedule "archive=${ARCHIVE_SCHEDULE_SECS:-3600}" "$@"
+        --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" --schedule "archive=${ARCHIVE_SCHEDULE_SECS:-3600}" \
+        --schedule-pause-dir "$LOG_DIR/schedules" "$@"
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.

@@ -683,6 +683,20 @@ pub trait VenueBudget: Send + Sync {
         key: &str,
         rate: VenueRate,
         now: Timestamp,
+    ) -> Result<BudgetDecision, StoreError> {
+        self.take_venue_request_leaving(key, rate, 0, now).await
+    }
+
+    /// Takes one request from the window `now` falls in unless no more than `reserve`
+    /// of its `rate.per_window()` are left (those are kept for other callers: execute
+    /// leaves the intake its share). At least one request a window is always
+    /// possible.
+    async fn take_venue_request_leaving(
+        &self,
+        key: &str,
+        rate: VenueRate,
+        reserve: u32,
+        now: Timestamp,
     ) -> Result<BudgetDecision, StoreError>;
 
     /// The venue refused a request with 429: spend every window from `now` until
@@ -827,6 +841,12 @@ pub trait IntakeStore: Send + Sync {
 
     /// Every order in the working index.
     async fn working_orders(&self) -> Result<Vec<WorkingOrder>, StoreError>;
+
+    /// Whether `order` is in the working index. Execute puts an order there before
+    /// each placement and takes it out when the venue refused the placement with its
+    /// rate limit (nothing sent), so a SUBMITTED order that is not there was never
+    /// sent: it is placed again without a lookup, and the sweep does not look for it.
+    async fn is_working(&self, order: &OrderId) -> Result<bool, StoreError>;
 
     /// Takes `order` out of the working index (it ended); removing one that is not
     /// there is not an error.

@@ -665,3 +665,109 @@ async fn a_recheck_queued_before_the_chains_went_is_a_plain_look() {
         "the look puts it in the working index, so the sweep sees it end"
     );
 }
+
+/// A placement refused by the venue's rate limit (a 429: Alpaca did not accept the
+/// order) was never sent in effect: the next delivery places it without looking it
+/// up first, and no sweep in between looks it up either. Lookups during a placement
+/// burst would otherwise take the venue budget the intake needs.
+#[tokio::test]
+async fn a_rate_limited_placement_is_placed_next_time_without_a_lookup() {
+    let w = world().await;
+    let order = w.place(limit_buy("2", "95")).await;
+    let m = w.execute_message(&order);
+    w.venue.rate_limit_next(1);
+    let refused = w.run(&m).await;
+    assert!(refused.is_err(), "the rate limit is a failure to retry: {refused:?}");
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    assert_eq!(w.venue.count(&order.order_id), 0, "the venue took nothing");
+    let (finds, _) = w.venue.calls();
+    let report = w.intake().await;
+    assert_eq!(
+        report.looked_up, 0,
+        "the sweep looks up no order that was never sent: {report:?}"
+    );
+    w.run(&m).await.unwrap();
+    assert_eq!(w.venue.count(&order.order_id), 1);
+    assert_eq!(w.venue.calls().0, finds, "placed again without a lookup");
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    // Working at the venue now: in the working index, and followed by the sweep.
+    let report = w.intake().await;
+    assert_eq!((report.listed, report.looked_up), (1, 0), "{report:?}");
+    w.venue.set_price("AAPL", d("94"));
+    w.intake().await;
+    assert_eq!(w.order(&order).await.status, OrderStatus::Filled);
+    w.assert_fills_are_the_venues(&order).await;
+}
+
+/// Our own budget deferring a placement (`BudgetedVenue`: the request is never made)
+/// is the same: the next delivery places without a lookup.
+#[tokio::test]
+async fn a_placement_our_budget_deferred_is_placed_next_time_without_a_lookup() {
+    use shared::adapters::memory::MemoryVenueBudget;
+    use shared::adapters::venue::BudgetedVenue;
+    use shared::ports::VenueRate;
+
+    let w = world().await;
+    let order = w.place(limit_buy("2", "95")).await;
+    let m = w.execute_message(&order);
+    // One request a window, spent by someone else before we come.
+    let budget = Arc::new(MemoryVenueBudget::new());
+    let rate = VenueRate {
+        per_minute: 1,
+        window_secs: 60,
+    };
+    let venue = BudgetedVenue::new(Shared(w.venue.clone()), budget.clone(), "key", rate, w.clock.clone());
+    let deps = ExecuteDeps {
+        store: w.store.as_ref(),
+        intake: w.intake.as_ref(),
+        venue: &venue,
+        clock: w.clock.as_ref(),
+        policy: Default::default(),
+    };
+    use shared::ports::VenueBudget;
+    budget.take_venue_request("key", rate, w.clock.now()).await.unwrap();
+    assert!(execute(&deps, &m, "m-1").await.is_err(), "deferred by the budget");
+    assert_eq!(w.venue.count(&order.order_id), 0);
+    let (finds, _) = w.venue.calls();
+    // The next window: one request, and it is the placement.
+    w.clock.advance_seconds(60);
+    execute(&deps, &m, "m-2").await.unwrap();
+    assert_eq!(
+        w.venue.count(&order.order_id),
+        1,
+        "placed with the window's one request"
+    );
+    assert_eq!(w.venue.calls().0, finds, "no lookup first");
+}
+
+/// A placement whose answer was lost (a timeout) may be at the venue: the next
+/// delivery looks it up before anything else, and finds it.
+#[tokio::test]
+async fn a_placement_that_timed_out_is_looked_up_before_it_is_placed_again() {
+    let w = world().await;
+    let order = w.place(limit_buy("2", "95")).await;
+    let m = w.execute_message(&order);
+    w.venue.delay_next_placement();
+    assert!(w.run(&m).await.is_err());
+    assert_eq!(w.venue.land_delayed_placements(), 1);
+    let (finds, _) = w.venue.calls();
+    w.run(&m).await.unwrap();
+    assert_eq!(w.venue.calls().0, finds + 1, "looked up first");
+    assert_eq!(w.venue.count(&order.order_id), 1, "never sent twice");
+}
+
+/// The world's venue, shared with a `BudgetedVenue` in front of it.
+struct Shared(Arc<MemoryVenue>);
+
+#[async_trait::async_trait]
+impl shared::ports::Venue for Shared {
+    async fn place(&self, order: &Order) -> Result<shared::ports::VenueOrder, shared::ports::VenueError> {
+        self.0.place(order).await
+    }
+    async fn find(&self, id: &OrderId) -> Result<Option<shared::ports::VenueOrder>, shared::ports::VenueError> {
+        self.0.find(id).await
+    }
+    async fn cancel(&self, venue_order_id: &str) -> Result<(), shared::ports::VenueError> {
+        self.0.cancel(venue_order_id).await
+    }
+}

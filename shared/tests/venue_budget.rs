@@ -168,3 +168,41 @@ async fn a_429_from_the_venue_stops_every_caller_until_its_retry_after() {
     clock.advance_seconds(5);
     assert_eq!(other.cancel("v").await, Ok(()), "15 s after the 429");
 }
+
+/// Issue 14: a burst of placements must not starve the intake of the venue budget.
+/// Execute's venue leaves a share of every window to the intake (`with_reserve`): it
+/// is refused once only the reserve is left, while the intake (no reserve) still gets
+/// those requests. A 429 still stops both.
+#[tokio::test]
+async fn executes_share_leaves_the_intake_its_reserve_in_every_window() {
+    let clock = Arc::new(FixedClock::new(Timestamp::from_unix_millis(1_700_000_001_000).unwrap()));
+    let budget: Arc<dyn VenueBudget> = Arc::new(MemoryVenueBudget::new());
+    let rate = VenueRate {
+        per_minute: 65,
+        window_secs: 5,
+    }; // 5 per window
+    let scripted = || Scripted {
+        calls: AtomicUsize::new(0),
+        rate_limited: false,
+    };
+    let execute = BudgetedVenue::new(scripted(), budget.clone(), "key-1", rate, clock.clone()).with_reserve(2);
+    let intake = BudgetedVenue::new(scripted(), budget.clone(), "key-1", rate, clock.clone());
+    let id = OrderId::new();
+    for _ in 0..3 {
+        assert_eq!(execute.find(&id).await, Ok(None));
+    }
+    assert!(
+        matches!(execute.find(&id).await, Err(VenueError::RateLimited { .. })),
+        "execute stops at 3 of 5: the last 2 are the intake's"
+    );
+    assert_eq!(intake.find(&id).await, Ok(None));
+    assert_eq!(intake.find(&id).await, Ok(None));
+    assert!(matches!(intake.find(&id).await, Err(VenueError::RateLimited { .. })));
+    // The next window: execute gets its 3 again.
+    clock.advance_seconds(5);
+    assert_eq!(execute.find(&id).await, Ok(None));
+    // A reserve as large as the window still lets one request a window through.
+    let greedy = BudgetedVenue::new(scripted(), budget.clone(), "key-2", rate, clock.clone()).with_reserve(9);
+    assert_eq!(greedy.find(&id).await, Ok(None));
+    assert!(matches!(greedy.find(&id).await, Err(VenueError::RateLimited { .. })));
+}

@@ -38,6 +38,9 @@ mod reliability {
     mod stale;
     // 3: the kill switch under load (issue 19).
     mod halt;
+    // Issue 14's must-show rows: the intake stopped and restarted, a replaced order, the
+    // venue's rate limit.
+    mod intake;
 
     pub(crate) static KNOBS: RwLock<()> = RwLock::const_new(());
     pub(crate) const WAIT: Duration = Duration::from_secs(60);

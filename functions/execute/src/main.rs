@@ -38,7 +38,15 @@ async fn main() -> Result<(), Error> {
     // Every venue call draws from the deployment's budget for this API key.
     let rate = venue_rate_from_env()?;
     let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), resources.orders_table.clone()));
-    let venue = BudgetedVenue::new(venue, budget, key_id, rate, Arc::new(SystemClock));
+    // ...leaving the intake its share of every window (execute::DEFAULT_INTAKE_SHARE_PERCENT).
+    let share: u32 = number_from_env("VENUE_INTAKE_SHARE_PERCENT", execute::DEFAULT_INTAKE_SHARE_PERCENT)?;
+    if share > 90 {
+        return Err(
+            "environment variable VENUE_INTAKE_SHARE_PERCENT: at most 90 (execute needs some of the budget)".into(),
+        );
+    }
+    let venue = BudgetedVenue::new(venue, budget, key_id, rate, Arc::new(SystemClock))
+        .with_reserve(execute::intake_reserve(rate, share));
     let handler = Arc::new(Execute {
         intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), resources.orders_table.clone())),
         store: Arc::new(DynamoStore::new(dynamo, resources.orders_table, resources.audit_table)),

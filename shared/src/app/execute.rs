@@ -9,7 +9,11 @@
 //! - **Reconcile, never resend.** A claimed order is first looked up at the venue
 //!   by client order id; it is placed only when the venue has never seen it. A
 //!   place refused as a duplicate is looked up too. So a redelivered, retried or
-//!   post-crash message finds the one venue order instead of making a second.
+//!   post-crash message finds the one venue order instead of making a second. An
+//!   order whose placements were all refused by a rate limit (our budget's, or the
+//!   venue's 429: not accepted) is known never sent: it is out of the working index
+//!   (`IntakeStore::is_working`), and is placed again without a lookup. Only an
+//!   unknown answer (a timeout, a lost response, a crash) costs a lookup.
 //! - **No fills here, no re-checks.** Execute books no fill: every execution is the
 //!   venue's own, booked by the venue intake (`app::intake`) by its execution id at
 //!   the venue's price, quantity and time. Before an order reaches the venue it gets
@@ -139,6 +143,8 @@ struct Run {
     /// order is placed, and a racing placer's duplicate is refused by the venue):
     /// place without looking it up first.
     claimed: bool,
+    /// This run placed the order (and put it in the working index just before).
+    placed: bool,
 }
 
 /// Handles one work message. `message_id` goes into the audit records.
@@ -227,6 +233,11 @@ async fn step(
             let at_venue = match run.seen.take() {
                 Some(v) => Some(v),
                 None if std::mem::take(&mut run.claimed) => None,
+                // Not in the working index: every placement of it was refused by a rate
+                // limit before the venue took it (or none was tried), so there is
+                // nothing to look up. Spares the venue budget one lookup per retry of a
+                // deferred placement.
+                None if order.status == S::Submitted && !deps.intake.is_working(&order.order_id).await? => None,
                 None => deps.venue.find(&order.order_id).await?,
             };
             let venue_order = match at_venue {
@@ -312,6 +323,7 @@ async fn place(deps: &ExecuteDeps<'_>, ctx: &AuditContext, run: &mut Run, order:
         Ok(v) => {
             info!(order_id = %order.order_id, venue_order_id = %v.venue_order_id, status = %v.status, "placed at the venue");
             run.seen = Some(v);
+            run.placed = true;
             // Read the order again: a cancel may have committed while we placed.
             Ok(Step::Reread)
         }
@@ -326,6 +338,18 @@ async fn place(deps: &ExecuteDeps<'_>, ctx: &AuditContext, run: &mut Run, order:
                 commit(deps, ctx, order, &OrderEvent::Reject { reason }, None).await
             }
         },
+        // Our budget deferred it (the request was never made) or the venue answered
+        // 429 (Alpaca: not accepted): nothing was sent. Out of the working index, so
+        // the next delivery places it without a lookup and no sweep looks for it. (A
+        // racing delivery's placement in flight may still land: the next placement is
+        // then refused as a duplicate and looked up, which puts it back.)
+        Err(e @ VenueError::RateLimited { .. }) => {
+            if let Err(store) = deps.intake.remove_working(&order.order_id).await {
+                warn!(order_id = %order.order_id, error = %store,
+                    "placement not sent (rate limit), but the working index kept it: the next delivery looks it up");
+            }
+            Err(e.into())
+        }
         // Transient: the order may or may not be at the venue; the next delivery
         // looks it up before anything else.
         Err(e) => Err(e.into()),
@@ -351,14 +375,16 @@ async fn reconcile(
         // Working (or its cancel under way): the intake books its executions and the
         // sweep ends it when the venue does. An order placed before the working index
         // existed (its last re-check still queued) joins it here; for any other the
-        // put rewrites the same item.
-        deps.intake
-            .put_working(&WorkingOrder {
-                order_id: order.order_id,
-                trader_id: order.trader_id.clone(),
-                venue_order_id: None,
-            })
-            .await?;
+        // put rewrites the same item (none after this run's own placement: it put it).
+        if !run.placed {
+            deps.intake
+                .put_working(&WorkingOrder {
+                    order_id: order.order_id,
+                    trader_id: order.trader_id.clone(),
+                    venue_order_id: None,
+                })
+                .await?;
+        }
         return Ok(Step::Done);
     }
     if venue.filled_quantity != order.filled_quantity {

@@ -616,6 +616,9 @@ pub async fn the_working_index_keeps_orders_until_removed(f: Fixture) {
     assert!(now.iter().all(|w| w.order_id != ours[1]));
     let replaced = now.iter().find(|w| w.order_id == ours[0]).unwrap();
     assert_eq!(replaced.venue_order_id.as_deref(), Some("venue-2"));
+    assert!(f.intake.is_working(&ours[0]).await.unwrap());
+    assert!(!f.intake.is_working(&ours[1]).await.unwrap(), "removed");
+    assert!(!f.intake.is_working(&OrderId::new()).await.unwrap(), "never put");
 }
 
 pub async fn status_events_are_published_beyond_one_put_events_batch(f: Fixture) {
@@ -851,6 +854,23 @@ pub async fn the_venue_budget_caps_each_window_for_every_caller(f: Fixture) {
         f.budget.take_venue_request(&other, rate, at.plus_seconds(14)).await,
         Ok(BudgetDecision::Granted)
     );
+    // A caller leaving 3 of the 15 to others (execute, the intake's share) stops at 12;
+    // the others still get the last 3.
+    let shared_key = format!("key-{}", ulid::Ulid::new());
+    let mut execute = 0;
+    for _ in 0..20 {
+        if f.budget.take_venue_request_leaving(&shared_key, rate, 3, at).await == Ok(BudgetDecision::Granted) {
+            execute += 1;
+        }
+    }
+    assert_eq!(execute, 12);
+    let mut intake = 0;
+    for _ in 0..5 {
+        if f.budget.take_venue_request(&shared_key, rate, at).await == Ok(BudgetDecision::Granted) {
+            intake += 1;
+        }
+    }
+    assert_eq!(intake, 3);
 }
 
 pub async fn a_deposit_averages_the_cost_of_the_held_and_deposited_lots(f: Fixture) {

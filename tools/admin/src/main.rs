@@ -1,3 +1,4 @@
+// Long because: one match arm per operator command and its usage text; the work of each lives in its module.
 //! Operator commands against the stack named by the environment (the same variables
 //! the functions get; `make dev` writes them to `.local/stack.env`).
 //!

@@ -1,3 +1,5 @@
+// Long because: the wiring of every handler as the functions wire them plus the driver of each phase; the
+// scenarios themselves live in calls/scenarios.rs.
 //! `orders-bench calls`: the real use cases, in process, on the real AWS adapters
 //! (counted by the SDK interceptor) and the Alpaca adapter pointed at the simulator,
 //! wired as `functions/*/src/main.rs` wire them. Each order goes through its
@@ -13,10 +15,13 @@ use lambda_http::Body;
 use lambda_runtime::LambdaEvent;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use shared::adapters::aws::{DynamoStore, EventBridgePublisher, SqsQueue, sdk_config};
-use shared::adapters::venue::{AlpacaConfig, AlpacaVenue};
+use shared::adapters::aws::{
+    DynamoIntakeStore, DynamoStore, DynamoVenueBudget, EventBridgePublisher, SqsQueue, sdk_config,
+};
+use shared::adapters::venue::{AlpacaConfig, AlpacaVenue, BudgetedVenue};
+use shared::domain::audit::sha256_hex;
 use shared::domain::{OrderId, OrderStatus, TraderId};
-use shared::ports::{OrderStore, SystemClock};
+use shared::ports::{Clock, FeedPosition, IntakeStore, OrderStore, SystemClock};
 
 use crate::counter::Counter;
 use crate::private::{Poller, Private, StreamReader};
@@ -25,13 +30,28 @@ use crate::report::{Phase, Run};
 mod scenarios;
 mod sizes;
 
-pub use scenarios::{RESTING, STILL_RESTING};
-use scenarios::{cancelled, marketable, resting};
+pub use scenarios::{INTAKE_FIXED, RESTING, STILL_RESTING};
+use scenarios::{cancelled, intake_fixed, marketable, resting};
 
 const SUBMIT_EVENT: &str = include_str!("../../../events/submit-order.json");
 const CANCEL_EVENT: &str = include_str!("../../../events/cancel-order.json");
-/// How long a work message may take to show up (re-checks are delayed).
+/// How long a work message may take to show up.
 const RECEIVE_WITHIN: Duration = Duration::from_secs(30);
+/// How long the venue may take to show what a scenario waits for (a fill, a cancel).
+const VENUE_WITHIN: Duration = Duration::from_secs(30);
+
+/// The budget's rate: the functions' `VENUE_RATE_LIMIT_PER_MIN` when set, else the
+/// local stacks' figure (the simulator's limit there, `scripts/lib.sh`), not Alpaca's
+/// 200: the bench counts AWS calls and must not wait on the venue's windows.
+fn venue_rate() -> anyhow::Result<shared::ports::VenueRate> {
+    if std::env::var_os("VENUE_RATE_LIMIT_PER_MIN").is_none() {
+        return Ok(shared::ports::VenueRate {
+            per_minute: 6000,
+            window_secs: shared::ports::VenueRate::ALPACA.window_secs,
+        });
+    }
+    Ok(shared::config::venue_rate_from_env()?)
+}
 
 fn env(name: &str) -> anyhow::Result<String> {
     std::env::var(name).with_context(|| format!("environment variable {name} is not set (run against the stack env)"))
@@ -41,10 +61,12 @@ struct Bench {
     submit: submit::Submit,
     cancel: cancel::Cancel,
     publish: publish::Publish,
-    /// Re-checks 1 s later (resting orders) and 3 s later (the cancel scenario, so
-    /// its cancel message is handled before the re-check).
-    execute_fast: execute::Execute,
-    execute_slow: execute::Execute,
+    execute: execute::Execute,
+    /// The venue intake's handler (`functions/intake`), one pass at a time.
+    intake: intake::Intake,
+    /// The working index as the sweep reads it, through an uncounted client: the
+    /// bench's own look, to know when the sweep has ended every order.
+    working: shared::adapters::aws::DynamoIntakeStore,
     counted: Counter,
     poller_counter: Counter,
     stream: StreamReader,
@@ -54,8 +76,6 @@ struct Bench {
     simulator: String,
     phases: Vec<Phase>,
     idle_receives: u64,
-    /// Work messages handled, by scenario and kind.
-    kinds: HashMap<(&'static str, String), usize>,
 }
 
 impl Bench {
@@ -175,12 +195,7 @@ impl Bench {
 
     /// Receives one work message (batch 1), runs execute on it as Lambda's SQS event,
     /// deletes it, and books the calls to the phase its kind names. Returns the kind.
-    async fn execute(
-        &mut self,
-        sc: &'static str,
-        slow: bool,
-        phase_of: impl Fn(&str) -> &'static str,
-    ) -> anyhow::Result<String> {
+    async fn execute(&mut self, sc: &'static str, phase_of: impl Fn(&str) -> &'static str) -> anyhow::Result<String> {
         let (messages, empty) = self
             .poller
             .receive(1, RECEIVE_WITHIN)
@@ -190,9 +205,8 @@ impl Bench {
         let body: Value = serde_json::from_str(messages[0].body().unwrap_or_default())?;
         let kind = body["kind"].as_str().unwrap_or_default().to_owned();
         let event: SqsEvent = serde_json::from_value(self.poller.event(&messages))?;
-        let handler = if slow { &self.execute_slow } else { &self.execute_fast };
         let start = Instant::now();
-        let res = handler.handle(event).await;
+        let res = self.execute.handle(event).await;
         let took = start.elapsed();
         ensure!(
             res.batch_item_failures.is_empty(),
@@ -200,12 +214,60 @@ impl Bench {
         );
         self.poller.delete(&messages.iter().collect::<Vec<_>>()).await?;
         self.record(sc, phase_of(&kind), "execute", took);
-        *self.kinds.entry((sc, kind.clone())).or_default() += 1;
         Ok(kind)
     }
 
-    fn seen(&self, scenario: &'static str, kind: &str) -> usize {
-        self.kinds.get(&(scenario, kind.to_owned())).copied().unwrap_or(0)
+    /// One pass of the venue intake (`statuses`: with the reconciliation sweep), its
+    /// calls booked to `phase` as one intake invocation.
+    async fn intake_pass(
+        &mut self,
+        sc: &'static str,
+        phase: &'static str,
+        statuses: bool,
+    ) -> anyhow::Result<shared::app::PassReport> {
+        let start = Instant::now();
+        let report = self
+            .intake
+            .pass(statuses)
+            .await
+            .map_err(|e| anyhow::anyhow!("{sc}: intake pass: {e}"))?;
+        self.record(sc, phase, "intake", start.elapsed());
+        tracing::info!(scenario = sc, phase, ?report, "intake pass");
+        Ok(report)
+    }
+
+    /// Intake passes with the sweep (booked to `phase`) until every order of `orders` is
+    /// `want` and the working index is empty (the sweep took them out), each pass's
+    /// stream records published (booked to `publish_phase`). At least one pass.
+    async fn intake_until(
+        &mut self,
+        sc: &'static str,
+        phase: &'static str,
+        orders: &[(TraderId, OrderId)],
+        want: OrderStatus,
+    ) -> anyhow::Result<u32> {
+        let deadline = Instant::now() + VENUE_WITHIN;
+        let mut passes = 0;
+        loop {
+            self.intake_pass(sc, phase, true).await?;
+            passes += 1;
+            self.publish(sc, "publish later versions").await?;
+            let mut done = self.working.working_orders().await?.is_empty();
+            for (trader, id) in orders {
+                if !done {
+                    break;
+                }
+                done = self.status(trader, id).await? == want;
+            }
+            if done {
+                return Ok(passes);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{sc}: after {passes} intake passes in {VENUE_WITHIN:?}, not every order is {want} and out of the working index"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     async fn status(&self, trader: &TraderId, id: &OrderId) -> anyhow::Result<OrderStatus> {
@@ -284,24 +346,31 @@ async fn run_on(
         "VENUE_API_KEY_ID" | "VENUE_API_SECRET_KEY" => std::env::var(name).ok().or(Some("local".into())),
         _ => std::env::var(name).ok(),
     })?;
-    let intake = Arc::new(shared::adapters::aws::DynamoIntakeStore::new(
+    let intake = Arc::new(DynamoIntakeStore::new(ddb.clone(), &private.orders_table));
+    let store: Arc<DynamoStore> = Arc::new(DynamoStore::new(
         ddb.clone(),
         &private.orders_table,
+        &private.audit_table,
     ));
-    let store: Arc<DynamoStore> = Arc::new(DynamoStore::new(ddb, &private.orders_table, &private.audit_table));
-    let venue = Arc::new(AlpacaVenue::new(&venue_config)?);
+    // As the functions wire it: every venue call first takes a request from the
+    // deployment's budget (one counted UpdateItem on the orders table).
+    let alpaca = AlpacaVenue::new(&venue_config)?;
+    let key_id = alpaca.key_id();
+    let venue = Arc::new(BudgetedVenue::new(
+        alpaca,
+        Arc::new(DynamoVenueBudget::new(ddb.clone(), &private.orders_table)),
+        key_id.clone(),
+        venue_rate()?,
+        Arc::new(SystemClock),
+    ));
     let queue = Arc::new(SqsQueue::new(sqs, &private.queue_url));
-    // The argument was the re-check delay; execute no longer schedules re-checks.
-    let execute = |_: u32| execute::Execute {
-        intake: intake.clone(),
-        store: store.clone(),
-        venue: venue.clone(),
-        queue: queue.clone(),
-        clock: Arc::new(SystemClock),
-        max_receives: 8,
-        backoff_base_ms: execute::BACKOFF_BASE_MS,
-        policy: Default::default(),
-    };
+    let feed_key = sha256_hex(key_id.as_bytes())[..16].to_owned();
+    // The intake reads the venue's executions from now on (the cursor written here,
+    // uncounted): the simulator's earlier executions are no order of this run's.
+    let working = DynamoIntakeStore::new(aws_sdk_dynamodb::Client::new(sdk), &private.orders_table);
+    working
+        .advance_feed_cursor(&feed_key, 0, &FeedPosition::Since { at: SystemClock.now() })
+        .await?;
     let mut b = Bench {
         submit: submit::Submit {
             store: store.clone(),
@@ -316,8 +385,32 @@ async fn run_on(
             events: Arc::new(EventBridgePublisher::new(events, private.event_bus.clone())),
             queue: queue.clone(),
         },
-        execute_fast: execute(1),
-        execute_slow: execute(3),
+        execute: execute::Execute {
+            intake: intake.clone(),
+            store: store.clone(),
+            venue: venue.clone(),
+            queue: queue.clone(),
+            clock: Arc::new(SystemClock),
+            max_receives: 8,
+            backoff_base_ms: execute::BACKOFF_BASE_MS,
+            policy: Default::default(),
+        },
+        // The template's settings (page size, alarm time); `poll` and `status_every`
+        // are the bench's to drive, pass by pass.
+        intake: intake::Intake {
+            store: store.clone(),
+            intake: intake.clone(),
+            feed: venue.clone(),
+            venue: venue.clone(),
+            clock: Arc::new(SystemClock),
+            feed_key,
+            poll: Duration::from_secs(2),
+            lookback: Duration::from_secs(3600),
+            page_size: 100,
+            unknown_status_alarm_secs: 600,
+            status_every: 5,
+        },
+        working,
         counted,
         poller_counter,
         stream: StreamReader::new(aws_sdk_dynamodbstreams::Client::new(sdk), &private.stream_arn, region),
@@ -336,11 +429,11 @@ async fn run_on(
         simulator: simulator.clone(),
         phases: Vec::new(),
         idle_receives: 0,
-        kinds: HashMap::new(),
     };
     // Funding accounts writes to the stream too: those records are not an order's.
     marketable(&mut b, orders).await?;
     resting(&mut b, orders).await?;
     cancelled(&mut b, orders).await?;
+    intake_fixed(&mut b).await?;
     Ok(b.phases)
 }

@@ -78,7 +78,12 @@ fn calls_table(out: &mut String, run: &Run, scenario: &str) {
         ops.extend(p.calls.calls.keys().cloned());
         poller_ops.extend(p.poller.calls.keys().cloned());
     }
-    let _ = write!(out, "| phase (per order) |");
+    let per = if scenario == crate::calls::INTAKE_FIXED {
+        "per pass"
+    } else {
+        "per order"
+    };
+    let _ = write!(out, "| phase ({per}) |");
     for op in &ops {
         let _ = write!(out, " {} |", label(op));
     }

@@ -4,24 +4,34 @@
 //! and a bus rule of its own (`*-floor-*`, copies of the real tables' schema, stream
 //! included) so the functions never see its items.
 //!
-//! Per order, as `shared` issues them (shared/src/app/*.rs, adapters/aws/dynamo.rs):
+//! Per order, as `shared` issues them (shared/src/app/*.rs, adapters/aws/*.rs):
 //! - submit: GetItem (idempotency key), Query (account), UpdateItem (rate counter),
 //!   TransactWriteItems (order, audit, idempotency record, account);
 //! - publish of v1: PutEvents + SendMessage (work); execute: ReceiveMessage,
-//!   GetItem, TransactWriteItems (claim: order, audit), GetItem (re-read after the
-//!   venue), Query (account), TransactWriteItems (fill: order, audit, fill, account,
-//!   position), DeleteMessage; PutEvents for v2 and v3; the consumer's ReceiveMessage
-//!   and DeleteMessageBatch on a tap queue (shared with every worker, as ours).
-//! - a resting order instead: claim, then UpdateItem (re-check chain) + SendMessage
-//!   (re-check); PutEvents v2; on the worker's next turn the cancel: GetItem, Query,
-//!   TransactWriteItems (order, audit, account); PutEvents + SendMessage (cancel);
-//!   execute: ReceiveMessage, GetItem, Query, TransactWriteItems (order, audit,
-//!   account), DeleteMessage; PutEvents v4.
+//!   GetItem, TransactWriteItems (claim: order, audit), PutItem (order locator),
+//!   PutItem (working index entry), UpdateItem (the venue budget's request for the
+//!   placement), GetItem (re-read after the venue), DeleteMessage; PutEvents v2;
+//! - the venue intake books the fill of a marketable order: GetItem (venue alias,
+//!   not there yet), UpdateItem (budget: the lookup of the venue order), GetItem
+//!   (locator), PutItem (alias), GetItem (order), Query (account),
+//!   TransactWriteItems (fill: order, audit, fill, account, position); PutEvents v3;
+//!   its sweep: GetItem (order, filled), DeleteItem (working index entry);
+//!   the consumer's ReceiveMessage and DeleteMessageBatch on a tap queue (shared
+//!   with every worker, as ours).
+//! - a resting order instead rests with no call of its own; on the worker's next
+//!   turn the cancel: GetItem, Query, TransactWriteItems (order, audit, account);
+//!   PutEvents + SendMessage (cancel); execute: ReceiveMessage, GetItem, three
+//!   UpdateItem (budget: look, cancel, look), PutItem (working entry), DeleteMessage;
+//!   the intake's sweep: GetItem (order), UpdateItem (budget: look), TransactWriteItems
+//!   (order, audit, account), DeleteItem (working entry); PutEvents v4.
 //!
 //! Not in the floor (not AWS calls, or not per order): the HTTP hops (client →
 //! gateway → cargo lambda watch → function), the venue's HTTP calls, the stream
-//! polling of the event-source mappings (GetRecords/GetShardIterator), the re-checks
-//! of a resting order after its first.
+//! polling of the event-source mappings (GetRecords/GetShardIterator), the intake's
+//! calls of each pass (cursor, activities page and open-orders listing budget
+//! requests, the working index's shard queries): a fixed cost per pass shared by
+//! every order, not per order; and the publish invocations that the budget, locator
+//! and working items' stream records cause.
 
 use std::collections::HashMap;
 use std::sync::Arc;

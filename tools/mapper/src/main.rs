@@ -28,6 +28,9 @@
 //! archive function (the write-once copy), with the template's settings of
 //! `ArchiveFunction`'s mapping; always from the stream's horizon (a copy must miss
 //! nothing, and copying twice is harmless), and `--no-stream` leaves it running.
+//! `--schedule-pause-dir DIR` (`MAPPING_SCHEDULE_PAUSE_DIR`): a schedule does not
+//! start a run while `DIR/<NAME>.paused` exists, and `DIR/<NAME>.running` shows a run
+//! in flight (the intake outage scenario stops the intake this way).
 //! Defaults come from the environment (the stack env `make dev` writes):
 //! `LAMBDA_URL`, `WORK_QUEUE_URL`, `ORDERS_TABLE_STREAM_ARN`, plus `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` and the dummy credentials for the SDK. Logs one line per batch.
@@ -44,7 +47,7 @@ use local_mappings::stream::{FailureDestination, StreamMapping};
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
 [--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
 [--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]... \
-[--audit-stream-arn ARN] [--archive-function NAME]";
+[--audit-stream-arn ARN] [--archive-function NAME] [--schedule-pause-dir DIR]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -139,10 +142,13 @@ async fn main() -> anyhow::Result<()> {
              (or PUBLISH_FAILURE_QUEUE_URL, a stack output)\n{USAGE}"
         );
     }
+    let pause_dir =
+        Some(flag(&args, "--schedule-pause-dir", "MAPPING_SCHEDULE_PAUSE_DIR", "")).filter(|d| !d.is_empty());
+    let pause_dir = pause_dir.map(std::path::PathBuf::from);
     let invoker = Invoker::new(&lambda_url).context("building the HTTP client")?;
     let mut tasks = tokio::task::JoinSet::new();
     for schedule in schedules {
-        tasks.spawn(schedule.run(invoker.clone()));
+        tasks.spawn(schedule.run(invoker.clone(), pause_dir.clone()));
     }
     // Bounded calls, so that an emulator that stops answering (or a connection it
     // dropped) costs one failed poll, retried, never a mapping hung for good. The

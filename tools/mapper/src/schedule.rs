@@ -5,7 +5,14 @@
 //! that long (the deployed intake runs until shortly before its timeout; under
 //! `cargo lambda watch` the deadline is not the template's, so the schedule bounds it).
 //! A failed invocation is logged and the next one goes on.
+//!
+//! Pausing (`--schedule-pause-dir DIR`, the local stacks' `$STACK_LOG_DIR/schedules`):
+//! while `DIR/<NAME>.paused` exists no run of NAME starts (as when the rule is
+//! disabled), and `DIR/<NAME>.running` exists exactly while a run is in flight, so a
+//! test that stops the intake knows when its last run has ended: create `.paused`,
+//! then wait for `.running` to be gone.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -59,17 +66,62 @@ impl Schedule {
         })
     }
 
-    /// Invokes the function every `every`, never two at once.
-    pub async fn run(self, invoker: Invoker) {
+    /// Invokes the function every `every`, never two at once; with `pause_dir`, not
+    /// while `<pause_dir>/<NAME>.paused` exists (module docs).
+    pub async fn run(self, invoker: Invoker, pause_dir: Option<PathBuf>) {
         tracing::info!(function = %self.function, every_secs = self.every.as_secs(), "schedule");
+        let files = pause_dir.map(|dir| {
+            (
+                dir.join(format!("{}.paused", self.function)),
+                dir.join(format!("{}.running", self.function)),
+            )
+        });
+        let mut paused = false;
         loop {
+            // `.running` first, then the pause check: a pause made after the check
+            // still sees `.running` until this run has ended.
+            if let Some((pause, running)) = &files {
+                mark(running, true);
+                if pause.exists() {
+                    mark(running, false);
+                    if !paused {
+                        tracing::info!(function = %self.function, file = %pause.display(), "schedule paused");
+                        paused = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                if std::mem::take(&mut paused) {
+                    tracing::info!(function = %self.function, "schedule resumed");
+                }
+            }
             let started = Instant::now();
             match invoker.invoke(&self.function, &self.event()).await {
                 Ok(reply) => tracing::info!(function = %self.function, %reply, "scheduled run"),
                 Err(e) => tracing::warn!(function = %self.function, error = %e, "scheduled run failed"),
             }
+            if let Some((_, running)) = &files {
+                mark(running, false);
+            }
             tokio::time::sleep(self.every.saturating_sub(started.elapsed())).await;
         }
+    }
+}
+
+/// Creates (`on`) or removes the marker file `path`; a failure is logged.
+fn mark(path: &Path, on: bool) {
+    let result = if on {
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(path, b""))
+    } else {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(file = %path.display(), error = %e, "schedule marker file");
     }
 }
 

@@ -11,8 +11,10 @@
 //!   write per venue order that executes (or is a replacement).
 //!
 //! - the working index: `WORKING#<shard>` / `<order id>` with the trader (and the
-//!   replacement's venue order id once the venue replaced ours): one put per order
-//!   that reaches the venue, one delete when the sweep finds it ended. Spread over
+//!   replacement's venue order id once the venue replaced ours): one put per
+//!   placement attempt, one delete when the sweep finds it ended or when the venue's
+//!   rate limit refused the placement (nothing sent); execute reads it (`GetItem`)
+//!   before it looks a SUBMITTED order up at the venue. Spread over
 //!   `WORKING_SHARDS` partitions by the order id, so puts and deletes of a busy day
 //!   never meet one partition's write limit; the sweep reads them all with one
 //!   `Query` (a page) per shard.
@@ -255,6 +257,10 @@ impl IntakeStore for DynamoIntakeStore {
             }
         }
         Ok(all)
+    }
+
+    async fn is_working(&self, order: &OrderId) -> Result<bool, StoreError> {
+        Ok(self.get(working_pk(order), &order.to_string()).await?.is_some())
     }
 
     async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError> {

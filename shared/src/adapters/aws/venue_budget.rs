@@ -1,7 +1,9 @@
 //! `VenueBudget` on DynamoDB: one counter item per API key and window in the orders
 //! table (`VENUE#<key digest>` / `WINDOW#<start>`), taken with one conditional
 //! `UpdateItem` (`count < per_window`), so every function instance draws from the
-//! same budget and two racing takes can never both get the last request. TTL removes
+//! same budget and two racing takes can never both get the last request. A caller
+//! that leaves a reserve to others (execute, the intake's share) takes only while
+//! `count < per_window - reserve`. TTL removes
 //! a window's item two minutes after it closed.
 
 use async_trait::async_trait;
@@ -51,10 +53,11 @@ fn unavailable(e: SdkError<UpdateItemError, impl std::fmt::Debug>) -> StoreError
 
 #[async_trait]
 impl VenueBudget for DynamoVenueBudget {
-    async fn take_venue_request(
+    async fn take_venue_request_leaving(
         &self,
         api_key: &str,
         rate: VenueRate,
+        reserve: u32,
         now: Timestamp,
     ) -> Result<BudgetDecision, StoreError> {
         let (start, retry_after_secs) = rate.window(now);
@@ -69,7 +72,7 @@ impl VenueBudget for DynamoVenueBudget {
             .expression_attribute_names("#exp", EXPIRES_AT)
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":cap", n(rate.per_window()))
+            .expression_attribute_values(":cap", n(rate.per_window().saturating_sub(reserve).max(1)))
             .expression_attribute_values(":exp", n(start + 120))
             .send()
             .await;

@@ -113,6 +113,10 @@ impl IntakeStore for MemoryIntakeStore {
         Ok(self.lock()?.working.values().cloned().collect())
     }
 
+    async fn is_working(&self, order: &OrderId) -> Result<bool, StoreError> {
+        Ok(self.lock()?.working.contains_key(order))
+    }
+
     async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError> {
         self.lock()?.working.remove(order);
         Ok(())

@@ -10,7 +10,8 @@
 //! `drop_next_response`: the order is committed, the caller gets `Transient`;
 //! `delay_next_placement`: the caller gets `Transient` at once and the venue acts on
 //! the placement only at `land_delayed_placements`, so lookups in between find
-//! nothing, as with a slow venue behind a client that gave up).
+//! nothing, as with a slow venue behind a client that gave up; `rate_limit_next`:
+//! the venue's 429, nothing done).
 //!
 //! As a `VenueFeed` it reports every fill of the book as one execution, with an id
 //! given when the fill happened (`<17-digit sequence>::mem-exec-<n>`, so ids sort as
@@ -38,6 +39,8 @@ struct Inner {
     unavailable: bool,
     drop_next: bool,
     delay_next: bool,
+    /// Calls still to answer with the venue's 429 (doing nothing).
+    rate_limited: usize,
     /// Placements the venue received but has not acted on yet.
     delayed: Vec<(String, NewBookOrder)>,
     next_id: u64,
@@ -172,6 +175,7 @@ impl MemoryVenue {
                 recorded: HashMap::new(),
                 epoch_ms: 0,
                 replaced_by: HashMap::new(),
+                rate_limited: 0,
                 find_calls: 0,
                 list_calls: 0,
             }),
@@ -262,6 +266,12 @@ impl MemoryVenue {
         self.lock().unavailable = on;
     }
 
+    /// The next `calls` calls answer the venue's 429 (`RateLimited`, retry after 1 s)
+    /// and do nothing, as Alpaca documents: a placement so refused was not accepted.
+    pub fn rate_limit_next(&self, calls: usize) {
+        self.lock().rate_limited = calls;
+    }
+
     /// The next call does its work, then fails with `Transient` (a lost response).
     pub fn drop_next_response(&self) {
         self.lock().drop_next = true;
@@ -338,6 +348,13 @@ impl MemoryVenue {
     fn fault(inner: &mut Inner) -> Result<bool, VenueError> {
         if inner.unavailable {
             return Err(VenueError::Transient("memory venue is unavailable".into()));
+        }
+        if inner.rate_limited > 0 {
+            inner.rate_limited -= 1;
+            return Err(VenueError::RateLimited {
+                retry_after: Some(std::time::Duration::from_secs(1)),
+                message: "too many requests (memory venue)".into(),
+            });
         }
         Ok(std::mem::take(&mut inner.drop_next))
     }

@@ -23,16 +23,17 @@ impl MemoryVenueBudget {
 
 #[async_trait]
 impl VenueBudget for MemoryVenueBudget {
-    async fn take_venue_request(
+    async fn take_venue_request_leaving(
         &self,
         api_key: &str,
         rate: VenueRate,
+        reserve: u32,
         now: Timestamp,
     ) -> Result<BudgetDecision, StoreError> {
         let (start, retry_after_secs) = rate.window(now);
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let taken = windows.entry((api_key.to_owned(), start)).or_insert(0);
-        if *taken >= rate.per_window() {
+        if *taken >= rate.per_window().saturating_sub(reserve).max(1) {
             return Ok(BudgetDecision::Wait { retry_after_secs });
         }
         *taken += 1;

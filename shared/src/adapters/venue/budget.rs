@@ -24,6 +24,8 @@ pub struct BudgetedVenue<V> {
     /// The API key the budget is kept for (its id, never the secret).
     api_key: String,
     rate: VenueRate,
+    /// Requests of every window this caller leaves to the others (`with_reserve`).
+    reserve: u32,
     clock: Arc<dyn Clock>,
 }
 
@@ -40,24 +42,35 @@ impl<V> BudgetedVenue<V> {
             budget,
             api_key: api_key.into(),
             rate,
+            reserve: 0,
             clock,
         }
+    }
+
+    /// Leaves `reserve` requests of every window to the other callers on the key: a
+    /// call is refused (`RateLimited`) once only those are left. Execute leaves the
+    /// intake its share this way, so a burst of placements never starves the intake
+    /// (which keeps no reserve and may use the whole window).
+    pub fn with_reserve(mut self, reserve: u32) -> Self {
+        self.reserve = reserve;
+        self
     }
 
     async fn admit(&self) -> Result<(), VenueError> {
         match self
             .budget
-            .take_venue_request(&self.api_key, self.rate, self.clock.now())
+            .take_venue_request_leaving(&self.api_key, self.rate, self.reserve, self.clock.now())
             .await
         {
             Ok(BudgetDecision::Granted) => Ok(()),
             Ok(BudgetDecision::Wait { retry_after_secs }) => Err(VenueError::RateLimited {
                 retry_after: Some(Duration::from_secs(retry_after_secs.max(1))),
                 message: format!(
-                    "the deployment's venue budget ({} requests a minute, {} per {} s window) is spent",
+                    "the deployment's venue budget ({} requests a minute, {} per {} s window, {} of them left to others) is spent",
                     self.rate.per_minute,
                     self.rate.per_window(),
-                    self.rate.window_secs
+                    self.rate.window_secs,
+                    self.reserve
                 ),
             }),
             // Not knowing the budget is not permission to exceed it.

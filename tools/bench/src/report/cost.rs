@@ -52,9 +52,13 @@ impl Sum {
     pub(super) fn of(phases: &[&Phase], orders: f64, sizes: &HashMap<ItemRef, usize>) -> Self {
         let mut s = Sum::default();
         for p in phases {
-            // A per-re-check phase counts one re-check per order in the lifecycle.
+            // A sweep while orders rest is billed per resting order and sweep; the idle
+            // intake's phases per pass.
+            let passes = p.invocations.get("intake").copied().unwrap_or(1).max(1) as f64;
             let orders = if p.name == crate::calls::STILL_RESTING {
-                p.invocations.get("execute").copied().unwrap_or(1).max(1) as f64
+                passes * orders
+            } else if p.scenario == crate::calls::INTAKE_FIXED {
+                passes
             } else {
                 orders
             };
@@ -134,6 +138,7 @@ pub(super) fn cost_table(out: &mut String, run: &Run) {
     );
     let sums: Vec<(&str, Sum)> = scenarios(run)
         .into_iter()
+        .filter(|sc| *sc != crate::calls::INTAKE_FIXED)
         .map(|sc| {
             let phases: Vec<&Phase> = run.phases.iter().filter(|p| p.scenario == sc).collect();
             (sc, Sum::of(&phases, orders, &run.sizes))
@@ -147,31 +152,76 @@ pub(super) fn cost_table(out: &mut String, run: &Run) {
         heads.join(" | ")
     );
     let _ = writeln!(out, "|---{}|---|---|", "|---".repeat(heads.len()));
-    for (sc, s) in &sums {
+    let row = |out: &mut String, name: &str, s: &Sum| {
         let one = s.cost(1.0);
         let ten: f64 = s.cost(10.0).iter().map(|(_, v)| v).sum();
         let cells: Vec<String> = one.iter().map(|(_, v)| format!("${:.2}", v + 0.0)).collect();
         let total: f64 = one.iter().map(|(_, v)| v).sum();
         let _ = writeln!(
             out,
-            "| {sc} | {} | **${total:.2}** | **${ten:.2}** |",
+            "| {name} | {} | **${total:.2}** | **${ten:.2}** |",
             cells.join(" | ")
         );
+        total
+    };
+    for (sc, s) in &sums {
+        row(out, sc, s);
     }
-    // A resting order is looked at again every RECHECK_DELAY_SECS (5 s by default)
-    // while it rests: that phase alone, per million re-checks.
+    // A resting order costs nothing of its own while it rests: it is one item of the
+    // working index every sweep reads. That phase alone, per resting order and sweep.
+    let mut resting_per_sweep = None;
     if let Some(p) = run.phases.iter().find(|p| p.name == crate::calls::STILL_RESTING) {
         let s = Sum::of(&[p], orders, &run.sizes);
-        let one = s.cost(1.0);
-        let ten: f64 = s.cost(10.0).iter().map(|(_, v)| v).sum();
-        let cells: Vec<String> = one.iter().map(|(_, v)| format!("${:.2}", v + 0.0)).collect();
-        let total: f64 = one.iter().map(|(_, v)| v).sum();
+        let name = format!(
+            "a resting order's share of one sweep at {} resting orders (per million)",
+            run.orders
+        );
+        resting_per_sweep = Some(row(out, &name, &s));
+    }
+    let pass = |name: &str| {
+        run.phases
+            .iter()
+            .find(|p| p.scenario == crate::calls::INTAKE_FIXED && p.name == name)
+            .map(|p| Sum::of(&[p], orders, &run.sizes))
+    };
+    let idle = pass("pass, no sweep");
+    let idle_sweep = pass("pass with the sweep, nothing working");
+    for (name, s) in [
+        ("an intake pass with nothing to do (per million passes)", &idle),
+        (
+            "an intake pass with the sweep, nothing working (per million passes)",
+            &idle_sweep,
+        ),
+    ] {
+        if let Some(s) = s {
+            row(out, name, s);
+        }
+    }
+    // The template's schedule: one intake run a minute (60 s timeout), a pass every
+    // INTAKE_POLL_SECS = 2 s (at most 30 a minute), the sweep on every
+    // INTAKE_STATUS_EVERY = 5th (6 a minute, one per 10 s).
+    let minutes_a_month = 30.0 * 24.0 * 60.0;
+    let (passes_a_minute, sweeps_a_minute) = (30.0, 6.0);
+    if let (Some(idle), Some(idle_sweep)) = (&idle, &idle_sweep) {
+        let per_pass = |s: &Sum| s.cost(1.0).iter().map(|(_, v)| v).sum::<f64>() / 1e6;
+        let calls = minutes_a_month
+            * ((passes_a_minute - sweeps_a_minute) * per_pass(idle) + sweeps_a_minute * per_pass(idle_sweep));
+        let lambda =
+            minutes_a_month * (Prices::LAMBDA_REQUEST + 60.0 * Prices::LAMBDA_MEMORY_GB * Prices::LAMBDA_GB_SECOND_ARM);
         let _ = writeln!(
             out,
-            "| each further re-check of a resting order (per million re-checks) | {} | **${total:.2}** | **${ten:.2}** |",
-            cells.join(" | ")
+            "\nThe venue intake is a fixed cost of the deployment, not of an order: one run a minute (the template's \
+             schedule, 60 s timeout, billed for its whole run since it waits between passes: ${lambda:.2} a month of \
+             Lambda at 256 MB arm64), up to {passes_a_minute:.0} passes a minute (`INTAKE_POLL_SECS` 2), every 5th \
+             with the sweep (`INTAKE_STATUS_EVERY` 5): ${calls:.2} a month of calls with nothing to do (the two \
+             idle-pass rows above; each venue call also takes one request from the budget item, an `UpdateItem` on \
+             the orders table, whose stream record invokes publish), ${:.2} a month in all. The per-order rows count \
+             the passes that booked or ended their orders, shared by the orders each pass covered.",
+            lambda + calls
         );
-        let per_session = 6.5 * 3600.0 / 5.0;
+    }
+    if let Some(per_sweep) = resting_per_sweep {
+        let sweeps_a_session = 6.5 * 3600.0 / (60.0 / sweeps_a_minute);
         let lifecycle = sums
             .iter()
             .find(|(sc, _)| *sc == crate::calls::RESTING)
@@ -179,11 +229,13 @@ pub(super) fn cost_table(out: &mut String, run: &Run) {
             .unwrap_or(f64::NAN);
         let _ = writeln!(
             out,
-            "\nA resting order is re-checked every `RECHECK_DELAY_SECS` (5 s by default): {per_session:.0} re-checks \
-             for an order resting a whole 6.5-hour session, ${:.0} per million such orders at batch 1, against \
-             ${lifecycle:.2} for the rest of its lifecycle. Polling the venue is the largest cost of a long-resting \
-             order; a venue push (a trade-updates stream) would remove it.",
-            per_session * total
+            "\nA resting order makes no venue call and no AWS call of its own while it rests: it is one item of the \
+             working index that every sweep reads ({sweeps_a_session:.0} sweeps in a 6.5-hour session at one per \
+             10 s). Its share of those sweeps at {} resting orders (the sweep's own calls split between them) is \
+             ${:.2} per million orders resting a whole session, against ${lifecycle:.2} for the rest of its \
+             lifecycle; with more orders resting, the share falls towards the read units of its own index item.",
+            run.orders,
+            sweeps_a_session * per_sweep
         );
     }
     out.push('\n');
@@ -198,14 +250,17 @@ pub(super) fn minimum(out: &mut String, run: &Run) {
     // Why each floor: submit must read the account (risk) and write one transaction
     // (order, reservation, audit, idempotency record under attribute_not_exists, the
     // rate bucket as a condition: a replay is told by the failed condition, then read);
-    // publish needs a PutEvents per stream batch (v1; v2 and v3 arrive together) and
-    // one SendMessage for the work; execute reads the order, claims it (a transaction
-    // with its audit) and books the fill (one transaction; the account changes by an
-    // update expression, no read); the poller receives and deletes.
-    let floors: [(&str, f64, &str); 4] = [
+    // publish needs a PutEvents per commit (v1 by submit, v2 by execute, v3 by the
+    // intake come at three different times) and one SendMessage for the work; execute
+    // reads the order and claims it (a transaction with its audit); the intake reads
+    // the order and books the fill (one transaction; the account changes by an update
+    // expression, no read), its cursor and listing calls shared by the pass's orders;
+    // the poller receives and deletes.
+    let floors: [(&str, f64, &str); 5] = [
         ("submit", 2.0, "account read + one transaction"),
-        ("publish", 3.0, "2 PutEvents (v1; v2+v3) + 1 SendMessage"),
-        ("execute", 3.0, "order read + claim + fill"),
+        ("publish", 4.0, "3 PutEvents (v1, v2, v3) + 1 SendMessage"),
+        ("execute", 2.0, "order read + claim"),
+        ("intake", 2.0, "order read + fill"),
         ("poller", 2.0, "1 receive + 1 delete"),
     ];
     let phases: Vec<&Phase> = run.phases.iter().filter(|p| p.scenario == sc).collect();
@@ -254,9 +309,13 @@ pub(super) fn minimum(out: &mut String, run: &Run) {
     );
     let _ = writeln!(
         out,
-        "At batch 10 on both event sources the floor falls to about 6.5 (the poller's calls and the PutEvents are \
+        "At batch 10 on both event sources the floor falls to about 7.5 (the poller's calls and the PutEvents are \
          shared by 10 orders). The calls above the floor are the idempotency lookup and the rate-limit update before \
-         submit's transaction, and execute's re-read of the order after placing it and its account read before the \
-         fill; each of them costs little next to the transactions, whose items bill 2 WRU per KB each.\n"
+         submit's transaction; execute's locator and working-index puts before the placement, the venue budget's \
+         `UpdateItem` for each venue call and its re-read of the order after placing it; the intake's reads of the \
+         locator, the account before the fill and its fills on a replay, the working-index removal, and its shares \
+         of the passes' cursor, budget and index reads (with the publish invocations the budget items' stream \
+         records cause); each of them costs little next to the transactions, whose items bill 2 WRU per KB each. The \
+         intake's calls here are the run's passes split over its orders: more orders a pass, less each.\n"
     );
 }

@@ -1,3 +1,5 @@
+// Long because: every AWS call of an order's life as the service issues it, one helper per item kind; the
+// floor must mirror the service call for call.
 //! The floor's calls for one worker's trader: the AWS calls of an order's life as
 //! `shared` issues them (see the module above), on items of the same shape and size.
 
@@ -299,6 +301,88 @@ impl Ops<'_> {
         }
     }
 
+    /// A plain `PutItem` on the orders table (the intake's items: locator, working
+    /// index entry, venue alias), conditional as the service writes it when `condition`.
+    async fn put_plain(&mut self, what: &str, item: Item, condition: Option<&str>) {
+        let mut put = self.f.ddb.put_item().table_name(&self.f.orders).set_item(Some(item));
+        if let Some(c) = condition {
+            put = put
+                .condition_expression(c)
+                .set_expression_attribute_names(Some(names_in(&[c])));
+            if c.contains(":t") {
+                put = put.expression_attribute_values(":t", s(self.trader));
+            }
+        }
+        let r = put.send().await;
+        self.check(what, r);
+    }
+
+    async fn get_plain(&mut self, what: &str, pk: String, sk: &str) {
+        let r = self
+            .f
+            .ddb
+            .get_item()
+            .table_name(&self.f.orders)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .consistent_read(true)
+            .send()
+            .await;
+        self.check(what, r);
+    }
+
+    fn working_key(id: &str) -> (String, String) {
+        let shard = id.bytes().map(u32::from).sum::<u32>() % 4;
+        (format!("WORKING#{shard}"), id.to_owned())
+    }
+
+    async fn put_working(&mut self, id: &str) {
+        let (pk, sk) = Self::working_key(id);
+        let item: Item = [("PK", s(pk)), ("SK", s(sk)), ("trader_id", s(self.trader))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        self.put_plain("PutItem working", item, None).await;
+    }
+
+    async fn remove_working(&mut self, id: &str) {
+        let (pk, sk) = Self::working_key(id);
+        let r = self
+            .f
+            .ddb
+            .delete_item()
+            .table_name(&self.f.orders)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .send()
+            .await;
+        self.check("DeleteItem working", r);
+    }
+
+    /// One request from the venue budget (`VENUE#<key>` / `WINDOW#<start>`), taken
+    /// before every venue call.
+    async fn venue_budget(&mut self) {
+        let start = crate::tap::unix_ms_now() / 1000 / 5 * 5;
+        let r = self
+            .f
+            .ddb
+            .update_item()
+            .table_name(&self.f.orders)
+            .key("PK", s("VENUE#floor"))
+            .key("SK", s(format!("WINDOW#{start}")))
+            .update_expression("SET #count = if_not_exists(#count, :zero) + :one, #exp = :exp")
+            .condition_expression("attribute_not_exists(#count) OR #count < :cap")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(1_000_000_000))
+            .expression_attribute_values(":exp", n(start + 120))
+            .send()
+            .await;
+        self.check("UpdateItem venue budget", r);
+    }
+
     pub(super) async fn execute(&mut self, id: &str, kind: Kind) {
         self.put_event(id, None, "PENDING", 1).await;
         self.send(id).await;
@@ -309,32 +393,52 @@ impl Ops<'_> {
             Self::put(&self.f.audit, self.audit_item(id, 2)),
         ];
         self.transact(claim).await;
+        // The locator and the working index entry before the venue hears of it, then
+        // the placement's budget request.
+        let locator: Item = [
+            ("PK", s(format!("ORDERREF#{id}"))),
+            ("SK", s("REF")),
+            ("trader_id", s(self.trader)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        self.put_plain(
+            "PutItem locator",
+            locator,
+            Some("attribute_not_exists(#PK) OR #trader_id = :t"),
+        )
+        .await;
+        self.put_working(id).await;
+        self.venue_budget().await;
         self.get_order(id).await;
         self.put_event(id, Some("PENDING"), "SUBMITTED", 2).await;
         if kind == Kind::RestingLimit {
-            let r = self
-                .f
-                .ddb
-                .update_item()
-                .table_name(&self.f.orders)
-                .key("PK", s(self.pk()))
-                .key("SK", s(format!("RECHECK#{id}")))
-                .update_expression("SET #seq = :to, #exp = :exp")
-                .condition_expression("attribute_not_exists(#seq) OR #seq = :from")
-                .expression_attribute_names("#seq", "seq")
-                .expression_attribute_names("#exp", "expires_at")
-                .expression_attribute_values(":from", n(0))
-                .expression_attribute_values(":to", n(1))
-                .expression_attribute_values(":exp", n(crate::tap::unix_ms_now() / 1000 + 604_800))
-                .send()
-                .await;
-            self.check("UpdateItem recheck", r);
-            self.send(id).await;
+            // Resting: nothing of its own until it ends (the intake's passes are not
+            // per order).
             return;
         }
+        // The intake books the venue's execution: the venue order is new to it (no
+        // alias yet: one venue lookup, then the locator and the alias), then the
+        // order, the account and the fill; its sweep takes the filled order out of
+        // the working index.
+        self.get_plain("GetItem venue alias", format!("VENUEALIAS#venue-{id}"), "ALIAS")
+            .await;
+        self.venue_budget().await;
+        self.get_plain("GetItem locator", format!("ORDERREF#{id}"), "REF").await;
+        let alias: Item = [
+            ("PK", s(format!("VENUEALIAS#venue-{id}"))),
+            ("SK", s("ALIAS")),
+            ("order_id", s(id)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        self.put_plain("PutItem venue alias", alias, None).await;
+        self.get_order(id).await;
         self.query_account().await;
         let mut fill = self.order_item(id, "FILL", 1);
-        fill.insert("SK".into(), s(format!("FILL#{id}#venue-order-id:3")));
+        fill.insert("SK".into(), s(format!("FILL#{id}#20261125130137907::venue-exec-{id}")));
         let items = vec![
             self.order_update(id, "FILLED", 2),
             Self::put(&self.f.audit, self.audit_item(id, 3)),
@@ -354,6 +458,8 @@ impl Ops<'_> {
         ];
         self.transact(items).await;
         self.put_event(id, Some("SUBMITTED"), "FILLED", 3).await;
+        self.get_order(id).await;
+        self.remove_working(id).await;
     }
 
     pub(super) async fn cancel(&mut self, id: &str, version: u64) {
@@ -368,20 +474,28 @@ impl Ops<'_> {
     }
 
     /// What follows an accepted cancel of a resting order: its publish, the venue
-    /// cancel's execute, and the publish of CANCELLED.
+    /// cancel's execute (look, cancel, look again: the venue shows `pending_cancel`;
+    /// the working entry put again), and the intake's sweep that finds it gone from
+    /// the venue's open orders, looks it up and confirms the cancel; the publish of
+    /// CANCELLED.
     pub(super) async fn cancel_rest(&mut self, id: &str) {
         self.put_event(id, Some("SUBMITTED"), "CANCEL_REQUESTED", 3).await;
         self.send(id).await;
-        // The re-check message of the claim and this cancel message.
         self.receive_and_delete().await;
         self.get_order(id).await;
-        self.query_account().await;
+        for _ in 0..3 {
+            self.venue_budget().await;
+        }
+        self.put_working(id).await;
+        self.get_order(id).await;
+        self.venue_budget().await;
         let items = vec![
             self.order_update(id, "CANCELLED", 3),
             Self::put(&self.f.audit, self.audit_item(id, 4)),
             self.account_update(),
         ];
         self.transact(items).await;
+        self.remove_working(id).await;
         self.put_event(id, Some("CANCEL_REQUESTED"), "CANCELLED", 4).await;
     }
 }
