@@ -201,9 +201,42 @@ def query_exchanges() -> list[dict]:
     return out
 
 
+def control_exchanges() -> list[dict]:
+    """Cancel all and the operator's trading-state routes (issue 19)."""
+    forbidden = problem(403, "forbidden", "Forbidden", "This route needs the orders/operate scope")
+    cancelled = {"orders": [order(status="CANCELLED", version=2, reserved_amount="0")], "more": False}
+    refused = problem(422, "validation-error", "Validation failed", "state must be active, reducing or halted",
+                      [("state", "state must be active, reducing or halted")])
+    malformed = problem(400, "malformed-json", "Malformed JSON", "The body is not JSON")
+    result = {"scope": "deployment", "previous_state": "active", "state": "halted", "audit_sequence": 1,
+              "operation_id": "op-1"}
+    mine, theirs = "DELETE /api/v1/orders", "DELETE /api/v1/operator/traders/{trader}/orders"
+    state, trader_state = "PUT /api/v1/operator/trading-state", "PUT /api/v1/operator/traders/{trader}/trading-state"
+    out = [
+        exchange(mine, "/api/v1/orders?symbol=AAPL", 200, cancelled),
+        exchange(mine, "/api/v1/orders?symbol=a%20b", 400, problem(
+            400, "bad-parameter", "Invalid request parameter", "symbol is not a symbol",
+            [("symbol", "symbol is not a symbol")])),
+        exchange(theirs, "/api/v1/operator/traders/demo/orders", 200, cancelled),
+        exchange(theirs, "/api/v1/operator/traders/nobody/orders", 404, problem(
+            404, "not-found", "Not found", "No trading account exists for trader nobody")),
+        exchange(state, "/api/v1/operator/trading-state", 200, result),
+        exchange(trader_state, "/api/v1/operator/traders/demo/trading-state", 200, dict(result, scope="demo")),
+        exchange(trader_state, "/api/v1/operator/traders/nobody/trading-state", 404, problem(
+            404, "not-found", "Not found", "No trading account exists for trader nobody")),
+    ]
+    for route in (mine, theirs, state, trader_state):
+        out.append(exchange(route, "/api/v1/...", 401, UNAUTHORIZED))
+        out.append(exchange(route, "/api/v1/...", 403, forbidden))
+    for route in (state, trader_state):
+        out.append(exchange(route, "/api/v1/...", 400, malformed))
+        out.append(exchange(route, "/api/v1/...", 422, refused))
+    return out
+
+
 def full_recording() -> list[dict]:
     """Every documented, non-exempt response once, as `parse_exchange` returns them."""
-    lines = submit_exchanges() + cancel_exchanges() + query_exchanges()
+    lines = submit_exchanges() + cancel_exchanges() + query_exchanges() + control_exchanges()
     return [co.parse_exchange(i, json.dumps(x)) for i, x in enumerate(lines, 1)]
 
 
