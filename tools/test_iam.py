@@ -695,8 +695,11 @@ def main() -> int:
         assert ("OrdersTable/index/GSI1", "dynamodb:Query") in q, sorted(q)
         assert not any(a not in ("dynamodb:GetItem", "dynamodb:Query") for _, a in q), sorted(q)
         submit = scan.function_grants("submit")
-        assert not any(r == "WorkQueue" for r, _ in submit), f"submit sends SQS messages again? {sorted(submit)}"
-        return "execute: SendMessage + ChangeMessageVisibility; publish: PutEvents; query: reads only, GSI1; submit: no SQS"
+        # The fast path (issue 17): submit sends the execute message itself; publish reads
+        # the order before it sends the backstop.
+        assert ("WorkQueue", "sqs:SendMessage") in submit, f"submit's fast path not found: {sorted(submit)}"
+        assert ("OrdersTable", "dynamodb:GetItem") in pub, f"publish's order read not found: {sorted(pub)}"
+        return "execute: SendMessage + ChangeMessageVisibility; publish: PutEvents + order read; query: reads only, GSI1; submit: SendMessage (fast path)"
 
     def sam_transform_adds_no_iam() -> str:
         # SAM adds roles / managed policies of its own to functions without `Role` (and

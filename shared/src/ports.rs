@@ -304,6 +304,54 @@ pub enum WorkMessage {
         #[serde(default)]
         seq: u64,
     },
+    /// The outbox's copy (the orders table's stream, `app::publish`) of an `Execute`
+    /// or `Cancel` the API sends itself right after its commit (the fast path, issue
+    /// 17). Sent [`BACKSTOP_DELAY_SECS`] late, and only when the order still waits for
+    /// the work when the outbox reads it; acts as the message it backs only while
+    /// that is still so (`Backstopped::waits`). Once the order moved on, the fast
+    /// path's message got there first and owns the order (SQS brings that one back
+    /// if its executor dies), so a second copy would only cost venue calls.
+    Backstop {
+        trader_id: TraderId,
+        order_id: OrderId,
+        of: Backstopped,
+    },
+}
+
+/// How late the outbox's copy of a fast-path message is sent: long enough that the
+/// fast path's own message has almost always been taken by then (it is sent within
+/// milliseconds of the commit and executed at once), short enough that an order whose
+/// fast-path send failed waits only this long.
+pub const BACKSTOP_DELAY_SECS: u32 = 5;
+
+/// The work a [`WorkMessage::Backstop`] stands in for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backstopped {
+    Execute,
+    Cancel,
+}
+
+impl Backstopped {
+    /// Whether an order in `status` still waits for this work: an `Execute` for a
+    /// PENDING order (no one claimed it), a `Cancel` for a CANCEL_REQUESTED one (the
+    /// venue has not confirmed the cancel).
+    pub fn waits(self, status: crate::domain::OrderStatus) -> bool {
+        use crate::domain::OrderStatus as S;
+        match self {
+            Self::Execute => status == S::Pending,
+            Self::Cancel => status == S::CancelRequested,
+        }
+    }
+
+    /// The message this stands in for.
+    pub fn message(self, trader_id: &TraderId, order_id: OrderId) -> WorkMessage {
+        let trader_id = trader_id.clone();
+        match self {
+            Self::Execute => WorkMessage::Execute { trader_id, order_id },
+            Self::Cancel => WorkMessage::Cancel { trader_id, order_id },
+        }
+    }
 }
 
 impl WorkMessage {
@@ -312,6 +360,9 @@ impl WorkMessage {
             Self::Execute { trader_id, order_id }
             | Self::Cancel { trader_id, order_id }
             | Self::Recheck {
+                trader_id, order_id, ..
+            }
+            | Self::Backstop {
                 trader_id, order_id, ..
             } => (trader_id, order_id),
         }
@@ -337,12 +388,12 @@ pub enum QueueError {
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn send(&self, message: &WorkMessage, delay_seconds: u32) -> Result<(), QueueError>;
-    /// Sends `messages` in order, without delay, in as few calls as the queue takes
-    /// (SQS: ten a call). On failure, the index of the first message that may not
-    /// have been sent: every one before it was (some after it may have been too).
-    async fn send_all(&self, messages: &[WorkMessage]) -> Result<(), (usize, QueueError)> {
+    /// Sends `messages` in order, each delayed `delay_seconds`, in as few calls as the
+    /// queue takes (SQS: ten a call). On failure, the index of the first message that
+    /// may not have been sent: every one before it was (some after it may have been too).
+    async fn send_all(&self, messages: &[WorkMessage], delay_seconds: u32) -> Result<(), (usize, QueueError)> {
         for (i, message) in messages.iter().enumerate() {
-            self.send(message, 0).await.map_err(|e| (i, e))?;
+            self.send(message, delay_seconds).await.map_err(|e| (i, e))?;
         }
         Ok(())
     }

@@ -49,6 +49,7 @@ impl World {
         let deps = CancelDeps {
             store: self.store.as_ref(),
             clock: &SystemClock,
+            queue: None,
         };
         cancel(&deps, &self.trader, id, None).await
     }
@@ -124,6 +125,7 @@ async fn a_filled_order_is_409_with_the_spec_message_and_unknown_ids_are_404() {
     let deps = CancelDeps {
         store: w.store.as_ref(),
         clock: &SystemClock,
+        queue: None,
     };
     let other = TraderId::from_str("mallory").unwrap();
     let err = cancel(&deps, &other, &order.order_id.to_string(), None)

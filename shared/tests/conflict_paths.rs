@@ -118,6 +118,7 @@ async fn a_submit_that_keeps_conflicting_is_409_and_stores_nothing() {
         store: &store,
         clock: &SystemClock,
         pricing: &Pricing::default(),
+        queue: None,
     };
     let body = br#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "10"}"#;
     let req = SubmitRequest {
@@ -151,6 +152,7 @@ async fn a_cancel_that_loses_every_race_gives_up_with_409() {
     let deps = CancelDeps {
         store: &store,
         clock: &SystemClock,
+        queue: None,
     };
     let err = cancel(&deps, &trader, &order.order_id.to_string(), None)
         .await
@@ -193,6 +195,7 @@ async fn a_submit_that_races_fills_is_retried_and_accepted_with_one_rate_token()
         store: &store,
         clock: &SystemClock,
         pricing: &Pricing::default(),
+        queue: None,
     };
     let reply = submit(&deps, limit_buy(&trader, Some("k"))).await.unwrap();
     assert_eq!((reply.status, reply.replayed), (201, false));
@@ -218,6 +221,7 @@ async fn a_retried_submit_whose_first_attempt_landed_replays_and_makes_no_second
             store: &store,
             clock: &SystemClock,
             pricing: &Pricing::default(),
+            queue: None,
         };
         let reply = submit(&deps, limit_buy(&trader, key)).await.unwrap();
         assert_eq!(reply.status, 201, "{key:?}: {}", reply.body);

@@ -65,6 +65,7 @@ impl World {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
+            queue: None,
         };
         let req = SubmitRequest {
             trader: t(trader),
@@ -85,6 +86,7 @@ impl World {
             cancel: CancelDeps {
                 store: self.store.as_ref(),
                 clock: self.clock.as_ref(),
+                queue: None,
             },
             controls: self.store.as_ref(),
         };
@@ -308,6 +310,7 @@ async fn cancel_all_works_in_pages_until_nothing_is_open() {
     let deps = CancelDeps {
         store: w.store.as_ref(),
         clock: w.clock.as_ref(),
+        queue: None,
     };
     let ctx = AuditContext {
         actor: "alice".into(),
@@ -342,6 +345,7 @@ async fn cancel_all_by_symbol_leaves_other_symbols_open() {
     let deps = CancelDeps {
         store: w.store.as_ref(),
         clock: w.clock.as_ref(),
+        queue: None,
     };
     let ctx = AuditContext {
         actor: "alice".into(),

@@ -10,12 +10,12 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use shared::adapters::memory::{FixedClock, MemoryStore, MemoryVenue};
+use shared::adapters::memory::{FixedClock, MemoryQueue, MemoryStore, MemoryVenue};
 use shared::app::AuditContext;
 use shared::app::execute::ExecutePolicy;
 use shared::app::{CancelDeps, ExecuteDeps, IntakeDeps, PassReport, cancel, execute, intake_pass, plan_submit};
 use shared::domain::{Order, OrderId, OrderStatus, Price, Pricing, Symbol, Timestamp, TraderId, validate_order};
-use shared::ports::{AuditLog, Clock, IntakeStore, OrderStore, SystemClock, WorkMessage};
+use shared::ports::{AuditLog, Backstopped, Clock, IntakeStore, OrderStore, SystemClock, WorkMessage};
 
 struct World {
     store: Arc<MemoryStore>,
@@ -68,6 +68,13 @@ impl World {
         .unwrap();
         let order = new.order.clone();
         self.store.create_order(new).await.unwrap();
+        order
+    }
+
+    /// An order claimed and placed by its execute message.
+    async fn placed(&self, body: serde_json::Value) -> Order {
+        let order = self.place(body).await;
+        self.run(&self.execute_message(&order)).await.unwrap();
         order
     }
 
@@ -136,6 +143,7 @@ impl World {
         let deps = CancelDeps {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
+            queue: None,
         };
         cancel(&deps, &self.trader, &order.order_id.to_string(), None)
             .await
@@ -363,6 +371,7 @@ async fn cancelling_a_working_order_cancels_it_at_the_venue() {
     let deps = CancelDeps {
         store: w.store.as_ref(),
         clock: &SystemClock,
+        queue: None,
     };
     let requested = cancel(&deps, &w.trader, &order.order_id.to_string(), None)
         .await
@@ -770,4 +779,98 @@ impl shared::ports::Venue for Shared {
     async fn cancel(&self, venue_order_id: &str) -> Result<(), shared::ports::VenueError> {
         self.0.cancel(venue_order_id).await
     }
+}
+
+fn backstop(w: &World, order: &Order, of: Backstopped) -> WorkMessage {
+    WorkMessage::Backstop {
+        trader_id: w.trader.clone(),
+        order_id: order.order_id,
+        of,
+    }
+}
+
+#[tokio::test]
+async fn a_backstop_behind_the_fast_paths_message_costs_no_venue_call() {
+    let w = world().await;
+    let order = w.place(limit_buy("2", "90")).await;
+    // The fast path's message claimed and placed it.
+    w.run(&w.execute_message(&order)).await.unwrap();
+    let (placed, calls) = (w.order(&order).await, w.venue.calls());
+    assert_eq!(placed.status, OrderStatus::Submitted);
+
+    w.run(&backstop(&w, &order, Backstopped::Execute)).await.unwrap();
+    assert_eq!(w.venue.calls(), calls, "no lookup at the venue");
+    assert_eq!(w.venue.count(&order.order_id), 1);
+    assert_eq!(w.order(&order).await, placed, "the order is untouched");
+}
+
+#[tokio::test]
+async fn a_backstop_for_an_order_the_fast_path_never_reached_places_it_once() {
+    let w = world().await;
+    let order = w.place(limit_buy("2", "90")).await;
+    w.run(&backstop(&w, &order, Backstopped::Execute)).await.unwrap();
+    assert_eq!(w.order(&order).await.status, OrderStatus::Submitted);
+    assert_eq!(w.venue.count(&order.order_id), 1);
+    // The fast path's message after all (sent, but slower than the backstop's delay).
+    w.run(&w.execute_message(&order)).await.unwrap();
+    assert_eq!(w.venue.count(&order.order_id), 1, "still one venue order");
+    assert_eq!(w.actions(&order).await, ["SUBMIT", "CLAIM"]);
+}
+
+#[tokio::test]
+async fn a_cancel_backstop_acts_only_while_the_venue_has_not_confirmed_the_cancel() {
+    let w = world().await;
+    let queue = MemoryQueue::new();
+    let cancel_deps = CancelDeps {
+        store: w.store.as_ref(),
+        clock: &SystemClock,
+        queue: Some(&queue),
+    };
+    // The fast path sent the cancel message at the commit; it went to the venue.
+    let order = w.placed(limit_buy("2", "90")).await;
+    let requested = cancel(&cancel_deps, &w.trader, &order.order_id.to_string(), None)
+        .await
+        .unwrap();
+    assert_eq!(requested.status, OrderStatus::CancelRequested);
+    assert_eq!(queue.messages(), [w.cancel_message(&order)], "sent at the commit");
+    w.run(&w.cancel_message(&order)).await.unwrap();
+    let (done, calls) = (w.order(&order).await, w.venue.calls());
+    assert_eq!(done.status, OrderStatus::Cancelled);
+    w.run(&backstop(&w, &order, Backstopped::Cancel)).await.unwrap();
+    assert_eq!(
+        w.venue.calls(),
+        calls,
+        "a confirmed cancel's backstop costs no venue call"
+    );
+    assert_eq!(w.order(&order).await, done);
+
+    // Its fast-path message lost: the backstop cancels it at the venue.
+    let other = w.placed(limit_buy("2", "90")).await;
+    cancel(&cancel_deps, &w.trader, &other.order_id.to_string(), None)
+        .await
+        .unwrap();
+    w.run(&backstop(&w, &other, Backstopped::Cancel)).await.unwrap();
+    assert_eq!(w.order(&other).await.status, OrderStatus::Cancelled);
+    let at_venue = w.venue.orders();
+    let venue_order = at_venue
+        .iter()
+        .find(|o| o.client_order_id == other.order_id.to_string());
+    assert_eq!(venue_order.map(|o| o.status.to_string()).as_deref(), Some("canceled"));
+}
+
+#[tokio::test]
+async fn cancelling_a_pending_order_sends_nothing() {
+    let w = world().await;
+    let queue = MemoryQueue::new();
+    let deps = CancelDeps {
+        store: w.store.as_ref(),
+        clock: &SystemClock,
+        queue: Some(&queue),
+    };
+    let order = w.place(limit_buy("2", "90")).await;
+    let done = cancel(&deps, &w.trader, &order.order_id.to_string(), None)
+        .await
+        .unwrap();
+    assert_eq!(done.status, OrderStatus::Cancelled);
+    assert!(queue.is_empty(), "cancelled here: no venue work");
 }

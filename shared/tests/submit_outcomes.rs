@@ -51,6 +51,7 @@ async fn the_use_case_answers_domain_outcomes_to_a_caller_that_is_not_http() {
         store: &store,
         clock: &clock,
         pricing: &pricing,
+        queue: None,
     };
     let orders = || async { store.list_orders(&olga, None, 1000, None).await.unwrap().orders };
     let req = |body: &'static str, key: Option<&'static str>| SubmitRequest {

@@ -1,3 +1,5 @@
+// Long because: the submit use case's scenarios (replies, replays, refusals, rate limit, concurrency, the fast
+// path) over one in-memory world.
 //! The submit use case over the in-memory adapters: replies, replays, refusals,
 //! rate limit, and the concurrency guarantees of SPEC §4–§5.
 
@@ -7,17 +9,19 @@ use futures::future::join_all;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use shared::adapters::memory::{FixedClock, MemoryStore};
+use shared::adapters::memory::{FixedClock, MemoryQueue, MemoryStore};
 use shared::app::{SubmitDeps, SubmitRequest};
 use shared::domain::{OrderStatus, Pricing, RiskLimits, Timestamp, TraderId};
 use shared::http::submit::{Reply, submit};
 use shared::http::{ApiError, Problem};
-use shared::ports::{AuditLog, Clock, OrderStore};
+use shared::ports::{AuditLog, Clock, OrderStore, QueueError, ReceivedMessage, WorkMessage, WorkQueue};
 
 struct World {
     store: Arc<MemoryStore>,
     clock: Arc<FixedClock>,
     pricing: Arc<Pricing>,
+    /// The fast path's queue (`None`: none wired).
+    queue: Option<Arc<dyn WorkQueue>>,
 }
 
 impl World {
@@ -33,6 +37,7 @@ impl World {
             store,
             clock: Arc::new(FixedClock::new(at)),
             pricing: Arc::new(Pricing::default()),
+            queue: None,
         }
     }
 
@@ -41,6 +46,7 @@ impl World {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
+            queue: self.queue.as_deref(),
         };
         let req = SubmitRequest {
             trader: TraderId::parse(trader).unwrap(),
@@ -368,4 +374,59 @@ async fn a_refused_submit_names_its_audit_chain_and_only_its_trader_can_read_it(
         .await
         .unwrap_err();
     assert_eq!(Problem::from(&err).status, 404);
+}
+
+#[tokio::test]
+async fn an_accepted_order_is_queued_at_its_commit_and_a_refusal_or_replay_queues_nothing() {
+    let mut w = World::new("alice", 2_000, None).await;
+    let queue = Arc::new(MemoryQueue::new());
+    w.queue = Some(queue.clone());
+    let reply = w.submit("alice", LIMIT_BUY, Some("k-1")).await.unwrap();
+    assert_eq!(reply.status, 201);
+    let id = json(&reply)["order_id"].as_str().unwrap().to_owned();
+    let expect = WorkMessage::Execute {
+        trader_id: TraderId::parse("alice").unwrap(),
+        order_id: shared::domain::OrderId::parse(&id).unwrap(),
+    };
+    assert_eq!(queue.messages(), std::slice::from_ref(&expect));
+    assert_eq!(queue.send_delays(), [0], "at once");
+
+    // The same request again is a replay; one past the funds a refusal: neither is work.
+    assert!(w.submit("alice", LIMIT_BUY, Some("k-1")).await.unwrap().replayed);
+    assert_eq!(w.submit("alice", LIMIT_BUY, None).await.unwrap().status, 422);
+    assert_eq!(queue.messages(), [expect]);
+}
+
+/// A work queue that is down.
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl WorkQueue for DownQueue {
+    async fn send(&self, _: &WorkMessage, _: u32) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("injected".into()))
+    }
+    async fn receive(&self, _: u32, _: u32) -> Result<Vec<ReceivedMessage>, QueueError> {
+        Err(QueueError::Unavailable("injected".into()))
+    }
+    async fn delete(&self, _: &str) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("injected".into()))
+    }
+    async fn change_visibility(&self, _: &str, _: u32) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("injected".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_fast_path_send_that_fails_leaves_the_order_accepted_for_the_outbox() {
+    let mut w = World::new("alice", 10_000, None).await;
+    w.queue = Some(Arc::new(DownQueue));
+    let reply = w.submit("alice", LIMIT_BUY, None).await.unwrap();
+    assert_eq!(reply.status, 201, "the commit stands");
+    let orders = w.orders("alice").await;
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        orders[0].status,
+        OrderStatus::Pending,
+        "the stream's backstop executes it"
+    );
 }

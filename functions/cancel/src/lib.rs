@@ -12,7 +12,7 @@ use shared::app::{AppError, AuditContext, CancelDeps, ControlsDeps, cancel, canc
 use shared::domain::{FieldError, Symbol, TraderId, TradingScope};
 use shared::http::ApiError;
 use shared::http::lambda::{body, json_response, operator, problem_response, request_id, route_key, trader};
-use shared::ports::{Clock, OrderStore, TradingControls};
+use shared::ports::{Clock, OrderStore, TradingControls, WorkQueue};
 use tracing::Instrument;
 
 /// The operator scope when `OPERATOR_SCOPE` is not set (the template's default).
@@ -22,6 +22,8 @@ pub const DEFAULT_OPERATOR_SCOPE: &str = "orders/operate";
 pub struct Cancel {
     pub store: Arc<dyn OrderStore>,
     pub clock: Arc<dyn Clock>,
+    /// The fast path's work queue (`None`: the orders table's stream alone queues).
+    pub queue: Option<Arc<dyn WorkQueue>>,
 }
 
 /// The operator routes, over the same store.
@@ -69,6 +71,7 @@ impl Cancel {
         CancelDeps {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
+            queue: self.queue.as_deref(),
         }
     }
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use cancel::{Cancel, CancelFunction, DEFAULT_OPERATOR_SCOPE, Operator};
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::aws::{DynamoStore, Resources, sdk_config};
+use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -20,6 +20,10 @@ async fn main() -> Result<(), Error> {
             cancel: Cancel {
                 store: store.clone(),
                 clock: Arc::new(SystemClock),
+                queue: Some(Arc::new(SqsQueue::new(
+                    aws_sdk_sqs::Client::new(&sdk),
+                    resources.work_queue_url,
+                ))),
             },
             controls: store,
             operator_scope: std::env::var("OPERATOR_SCOPE")

@@ -40,6 +40,7 @@ async fn cancels_the_callers_pending_order_and_hides_it_from_others() {
     let h = Cancel {
         store: store.clone(),
         clock: Arc::new(SystemClock),
+        queue: None,
     };
 
     let other = h.handle(event(&id, "mallory")).await;
@@ -70,6 +71,7 @@ fn handler(store: &Arc<MemoryStore>) -> CancelFunction {
             cancel: Cancel {
                 store: store.clone(),
                 clock: Arc::new(SystemClock),
+                queue: None,
             },
             controls: store.clone(),
             operator_scope: "orders/operate".into(),

@@ -228,6 +228,7 @@ async fn a_cancel_waiting_for_a_placement_comes_back_after_the_window_not_before
     let deps = shared::app::CancelDeps {
         store: store.as_ref(),
         clock: &SystemClock,
+        queue: None,
     };
     shared::app::cancel(&deps, &demo, &a.order_id.to_string(), None)
         .await

@@ -14,7 +14,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::aws::stream::{order_change, sequence_number, trading_state_change};
 use shared::app::publish::{Failure, publish_before};
-use shared::ports::{PublishError, StatusEvents, WorkQueue};
+use shared::ports::{OrderStore, PublishError, StatusEvents, WorkQueue};
 
 /// Time a round of publishing needs in the worst case (one SDK operation timeout, 5 s,
 /// retries included, plus a margin): no round starts with less than this left.
@@ -36,6 +36,8 @@ pub fn deadline_of(context: &lambda_runtime::Context) -> Option<tokio::time::Ins
 pub struct Publish {
     pub events: Arc<dyn StatusEvents>,
     pub queue: Arc<dyn WorkQueue>,
+    /// Read to tell whether an order still waits for its backstop.
+    pub orders: Arc<dyn OrderStore>,
 }
 
 impl Publish {
@@ -97,6 +99,7 @@ impl Publish {
         let outcome = publish_before(
             self.events.as_ref(),
             self.queue.as_ref(),
+            self.orders.as_ref(),
             &changes,
             deadline_of(&event.context),
             ROUND_RESERVE,

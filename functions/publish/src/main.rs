@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use publish::Publish;
-use shared::adapters::aws::{EventBridgePublisher, Resources, SqsQueue, sdk_config};
+use shared::adapters::aws::{DynamoStore, EventBridgePublisher, Resources, SqsQueue, sdk_config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,6 +18,11 @@ async fn main() -> Result<(), Error> {
             resources.event_bus_name,
         )),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
+        orders: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            resources.orders_table,
+            resources.audit_table,
+        )),
     });
     run(service_fn(move |event: LambdaEvent<_>| {
         let handler = handler.clone();

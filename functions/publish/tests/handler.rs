@@ -34,12 +34,13 @@ fn setup() -> (Arc<MemoryEvents>, Arc<MemoryQueue>, Publish) {
     let handler = Publish {
         events: events.clone(),
         queue: queue.clone(),
+        orders: Arc::new(shared::adapters::memory::MemoryStore::new()),
     };
     (events, queue, handler)
 }
 
 #[tokio::test]
-async fn every_order_change_is_published_and_its_work_queued() {
+async fn every_order_change_is_published_and_work_still_waiting_is_backed_up() {
     let (events, queue, h) = setup();
     let out = h.handle(lambda_event(sample())).await.unwrap();
     assert_eq!(serde_json::to_value(&out).unwrap(), json!({"batchItemFailures": []}));
@@ -58,14 +59,18 @@ async fn every_order_change_is_published_and_its_work_queued() {
             (Some(Submitted), CancelRequested, 3)
         ]
     );
-    let kinds: Vec<Value> = queue
+    // The claim is in the batch (the execute message got there); the cancel may not
+    // have (the order is not in this store, so it reads as waiting): its backstop, late.
+    let work: Vec<(Value, Value)> = queue
         .receive(10, 0)
         .await
         .unwrap()
         .iter()
-        .map(|m| serde_json::from_str::<Value>(&m.body).unwrap()["kind"].clone())
+        .map(|m| serde_json::from_str::<Value>(&m.body).unwrap())
+        .map(|v| (v["kind"].clone(), v["of"].clone()))
         .collect();
-    assert_eq!(kinds, [json!("execute"), json!("cancel")]);
+    assert_eq!(work, [(json!("backstop"), json!("cancel"))]);
+    assert_eq!(queue.send_delays(), [shared::ports::BACKSTOP_DELAY_SECS]);
 }
 
 #[tokio::test]

@@ -9,13 +9,15 @@ use shared::app::{SubmitDeps, SubmitRequest};
 use shared::domain::Pricing;
 use shared::http::lambda::{body, problem_response, reply_response, request_id, trader};
 use shared::http::submit::submit;
-use shared::ports::{Clock, OrderStore};
+use shared::ports::{Clock, OrderStore, WorkQueue};
 use tracing::Instrument;
 
 pub struct Submit {
     pub store: Arc<dyn OrderStore>,
     pub clock: Arc<dyn Clock>,
     pub pricing: Pricing,
+    /// The fast path's work queue (`None`: the orders table's stream alone queues).
+    pub queue: Option<Arc<dyn WorkQueue>>,
 }
 
 impl Submit {
@@ -34,6 +36,7 @@ impl Submit {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
+            queue: self.queue.as_deref(),
         };
         let request = SubmitRequest {
             trader,

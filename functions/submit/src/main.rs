@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::aws::{DynamoStore, Resources, sdk_config};
+use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
 use shared::ports::SystemClock;
 use submit::Submit;
 
@@ -19,6 +19,10 @@ async fn main() -> Result<(), Error> {
         )),
         clock: Arc::new(SystemClock),
         pricing,
+        queue: Some(Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            resources.work_queue_url,
+        ))),
     });
     run(service_fn(move |req| {
         let handler = handler.clone();

@@ -176,6 +176,7 @@ fn cancel_handler(c: &mut Criterion) {
                     let deps = CancelDeps {
                         store: &w.store,
                         clock: &w.clock,
+                        queue: None,
                     };
                     let order = block_on(cancel(&deps, &world::trader(), &ids[i], None)).expect("cancel answers");
                     assert_eq!(order.status, OrderStatus::Cancelled);

@@ -72,6 +72,7 @@ impl World {
             store: &self.store,
             clock: &self.clock,
             pricing: &self.pricing,
+            queue: None,
         };
         let req = SubmitRequest {
             trader: trader(),

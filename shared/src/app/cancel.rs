@@ -1,7 +1,8 @@
 //! The cancel use case (SPEC §3): PENDING → CANCELLED at once (the executor has not
 //! claimed it, so the reservation is released here); SUBMITTED or PARTIALLY_FILLED →
-//! CANCEL_REQUESTED, whose cancel message the outbox (the orders table's stream,
-//! `app::publish`) sends to execute; anything else is refused with `CannotCancel` (its current status). A cancel
+//! CANCEL_REQUESTED, whose cancel message goes to execute right after the commit
+//! (the fast path, `app::fast_path`), backed up by the outbox (the orders table's
+//! stream, `app::publish`); anything else is refused with `CannotCancel` (its current status). A cancel
 //! that loses a race (a fill, the executor's claim) reads the order again and
 //! decides on its real state.
 
@@ -9,8 +10,8 @@ use tracing::info;
 
 use super::error::AppError;
 use super::plan::{AuditContext, plan_transition};
-use crate::domain::{Order, OrderError, OrderEvent, OrderId, TraderId};
-use crate::ports::{Clock, OrderStore, StoreError};
+use crate::domain::{Order, OrderError, OrderEvent, OrderId, OrderStatus, TraderId};
+use crate::ports::{Clock, OrderStore, StoreError, WorkMessage, WorkQueue};
 
 /// How many times a cancel re-reads and retries after losing a race.
 const ATTEMPTS: usize = 5;
@@ -18,6 +19,8 @@ const ATTEMPTS: usize = 5;
 pub struct CancelDeps<'a> {
     pub store: &'a dyn OrderStore,
     pub clock: &'a dyn Clock,
+    /// Where the fast path sends the cancel message (`None`: the outbox alone).
+    pub queue: Option<&'a dyn WorkQueue>,
 }
 
 /// Cancels `order_id` for `trader`; returns the order as committed.
@@ -67,6 +70,13 @@ pub async fn cancel_as(
             Ok(()) => {}
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
+        }
+        if after.status == OrderStatus::CancelRequested {
+            let message = WorkMessage::Cancel {
+                trader_id: trader.clone(),
+                order_id: id,
+            };
+            super::fast_path::queue_now(deps.queue, message).await;
         }
         info!(order_id = %id, trader_id = %trader, status = %after.status, "cancel accepted");
         return Ok(after);

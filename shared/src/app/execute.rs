@@ -157,6 +157,26 @@ pub async fn execute(deps: &ExecuteDeps<'_>, message: &WorkMessage, message_id: 
     };
     let mut run = Run::default();
     let mut current: Option<Order> = None;
+    // The outbox's copy of a fast-path message acts only while the order still waits
+    // for the work; then it is the message it backs.
+    let backed;
+    let message = match message {
+        WorkMessage::Backstop { of, .. } => {
+            let Some(order) = deps.store.get_order(trader, id).await? else {
+                warn!(order_id = %id, trader_id = %trader, "backstop for an order that does not exist; dropped");
+                return Ok(());
+            };
+            if !of.waits(order.status) {
+                info!(order_id = %id, status = %order.status, work = ?of, "backstop not needed: the fast path's message got there");
+                return Ok(());
+            }
+            warn!(order_id = %id, status = %order.status, work = ?of, "backstop acts: the fast path's message did not arrive");
+            backed = of.message(trader, *id);
+            current = Some(order);
+            &backed
+        }
+        m => m,
+    };
     for _ in 0..ROUNDS {
         let order = match current.take() {
             Some(o) => o,

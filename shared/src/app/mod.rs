@@ -7,6 +7,7 @@ pub mod cancel_all;
 pub mod controls;
 pub mod error;
 pub mod execute;
+pub mod fast_path;
 pub mod fixtures;
 pub mod intake;
 pub mod plan;

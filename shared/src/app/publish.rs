@@ -3,6 +3,14 @@
 //! Changed` event (SPEC §7) and queues the work the change calls for, so that a
 //! commit can never be left unannounced or unqueued, whatever failed after it.
 //!
+//! The work is the outbox's copy of what the API already sent itself (the fast path,
+//! `app::fast_path`): a [`WorkMessage::Backstop`], sent [`BACKSTOP_DELAY_SECS`] late and
+//! only for an order that, read now, still waits for it (its executor has not claimed
+//! it; the venue has not confirmed its cancel). When the fast path worked, the order
+//! has usually moved on by the time the stream brings its change here, and the copy
+//! costs one read instead of an execute invocation; when it failed (the send failed,
+//! the function died after its commit), the copy does the work a few seconds late.
+//!
 //! Changes are handled in stream order. The result names the first change that
 //! was not fully handled: everything before it is done, and the caller (Lambda's
 //! stream event source) retries from it, so nothing is skipped. Changes after it
@@ -12,7 +20,9 @@
 
 use crate::domain::OrderStatus;
 pub use crate::domain::change::{ChangeKind, OrderChange};
-use crate::ports::{PublishError, StatusEvent, StatusEvents, WorkMessage, WorkQueue};
+use crate::ports::{
+    BACKSTOP_DELAY_SECS, Backstopped, OrderStore, PublishError, StatusEvent, StatusEvents, WorkMessage, WorkQueue,
+};
 
 /// What one change calls for.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -22,29 +32,59 @@ pub struct Effects {
 }
 
 /// The event and work of a change:
-/// - INSERT: an event with no previous status; a PENDING order is queued for execution.
+/// - INSERT: an event with no previous status; a PENDING order gets the backstop of
+///   its execute message.
 /// - MODIFY that raised the version: an event from the old status; a move into
-///   CANCEL_REQUESTED queues the venue cancel.
+///   CANCEL_REQUESTED gets the backstop of its cancel message.
 /// - anything else (a MODIFY that left the version alone, a REMOVE): nothing.
 pub fn effects(change: &OrderChange) -> Effects {
+    let backstop = |new: &crate::domain::Order, of| WorkMessage::Backstop {
+        trader_id: new.trader_id.clone(),
+        order_id: new.order_id,
+        of,
+    };
     match (change.kind, &change.old, &change.new) {
         (ChangeKind::Insert, _, Some(new)) => Effects {
             event: Some(StatusEvent::of(None, new)),
-            work: (new.status == OrderStatus::Pending).then(|| WorkMessage::Execute {
-                trader_id: new.trader_id.clone(),
-                order_id: new.order_id,
-            }),
+            work: (new.status == OrderStatus::Pending).then(|| backstop(new, Backstopped::Execute)),
         },
         (ChangeKind::Modify, Some(old), Some(new)) if new.version > old.version => Effects {
             event: Some(StatusEvent::of(Some(old.status), new)),
-            work: (new.status == OrderStatus::CancelRequested && old.status != OrderStatus::CancelRequested).then(
-                || WorkMessage::Cancel {
-                    trader_id: new.trader_id.clone(),
-                    order_id: new.order_id,
-                },
-            ),
+            work: (new.status == OrderStatus::CancelRequested && old.status != OrderStatus::CancelRequested)
+                .then(|| backstop(new, Backstopped::Cancel)),
         },
         _ => Effects::default(),
+    }
+}
+
+/// Whether the backstop `work` of change `at` is still needed: no later change of the
+/// batch shows its order past the wait, and the order read now still waits (a read
+/// that fails, or finds nothing, keeps it: a needless copy costs an invocation, a
+/// missing one an order).
+async fn still_needed(orders: &dyn OrderStore, changes: &[OrderChange], at: usize, work: &WorkMessage) -> bool {
+    let WorkMessage::Backstop {
+        trader_id,
+        order_id,
+        of,
+    } = work
+    else {
+        return true;
+    };
+    let moved_on = changes
+        .iter()
+        .skip(at + 1)
+        .filter_map(|c| c.new.as_ref())
+        .any(|o| o.order_id == *order_id && !of.waits(o.status));
+    if moved_on {
+        return false;
+    }
+    match orders.get_order(trader_id, order_id).await {
+        Ok(Some(order)) => of.waits(order.status),
+        Ok(None) => true,
+        Err(e) => {
+            tracing::warn!(order_id = %order_id, error = %e, "order not read: its backstop goes out");
+            true
+        }
     }
 }
 
@@ -69,7 +109,12 @@ pub struct Outcome {
 /// says which entries failed) while the work messages go out in one `send_all`
 /// (SendMessageBatch by 10, in order), at the same time: an event does not wait
 /// for the SQS round trips of the batch.
-pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, changes: &[OrderChange]) -> Outcome {
+pub async fn publish_changes(
+    events: &dyn StatusEvents,
+    queue: &dyn WorkQueue,
+    orders: &dyn OrderStore,
+    changes: &[OrderChange],
+) -> Outcome {
     let planned: Vec<Effects> = changes.iter().map(effects).collect();
     // Which change each event belongs to.
     let (owners, batch): (Vec<usize>, Vec<StatusEvent>) = planned
@@ -95,17 +140,27 @@ pub async fn publish_changes(events: &dyn StatusEvents, queue: &dyn WorkQueue, c
             Err(e @ PublishError::Unavailable(_)) => (0, owners.first().map(|&i| (i, e.to_string()))),
         }
     };
-    // Which change each work message belongs to.
-    let (senders, work): (Vec<usize>, Vec<WorkMessage>) = planned
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| e.work.clone().map(|w| (i, w)))
-        .unzip();
     let send = async {
+        // Backstops of orders that no longer wait are dropped: read in parallel, while
+        // the events go out.
+        let needed = futures::future::join_all(planned.iter().enumerate().map(|(i, e)| async move {
+            match &e.work {
+                Some(w) => still_needed(orders, changes, i, w).await,
+                None => false,
+            }
+        }))
+        .await;
+        // Which change each work message belongs to.
+        let (senders, work): (Vec<usize>, Vec<WorkMessage>) = planned
+            .iter()
+            .zip(needed)
+            .enumerate()
+            .filter_map(|(i, (e, keep))| e.work.clone().filter(|_| keep).map(|w| (i, w)))
+            .unzip();
         if work.is_empty() {
             return (0, None);
         }
-        match queue.send_all(&work).await {
+        match queue.send_all(&work, BACKSTOP_DELAY_SECS).await {
             Ok(()) => (work.len(), None),
             Err((k, e)) => (k, senders.get(k).map(|&i| (i, format!("work message not queued: {e}")))),
         }
@@ -143,6 +198,7 @@ pub const ROUND: usize = 10;
 pub async fn publish_before(
     events: &dyn StatusEvents,
     queue: &dyn WorkQueue,
+    orders: &dyn OrderStore,
     changes: &[OrderChange],
     deadline: Option<tokio::time::Instant>,
     reserve: std::time::Duration,
@@ -159,7 +215,7 @@ pub async fn publish_before(
                 total.failed = Some(stop("stopped before the function's deadline; the rest is retried"));
                 break;
             }
-            Some(d) if n > 0 => match tokio::time::timeout_at(d, publish_changes(events, queue, round)).await {
+            Some(d) if n > 0 => match tokio::time::timeout_at(d, publish_changes(events, queue, orders, round)).await {
                 Ok(out) => out,
                 Err(_) => {
                     total.failed = Some(stop("cut off at the function's deadline; the rest is retried"));
@@ -167,7 +223,7 @@ pub async fn publish_before(
                 }
             },
             // The first round, or no deadline: it runs to its end (its SDK calls are bounded).
-            _ => publish_changes(events, queue, round).await,
+            _ => publish_changes(events, queue, orders, round).await,
         };
         total.events += out.events;
         total.messages += out.messages;

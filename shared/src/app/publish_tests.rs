@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::adapters::memory::{MemoryEvents, MemoryQueue};
+use crate::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore};
 use crate::domain::{Order, OrderId, Timestamp, TraderId, validate_order};
 use crate::ports::{QueueError, ReceivedMessage, TradingStateEvent};
 
@@ -51,15 +51,17 @@ fn lifecycle() -> Vec<OrderChange> {
 }
 
 #[tokio::test]
-async fn every_versioned_change_is_announced_and_queues_its_work() {
+async fn every_versioned_change_is_announced_and_work_the_batch_shows_done_is_not_backed_up() {
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
     let changes = lifecycle();
-    let out = publish_changes(&events, &queue, &changes).await;
+    let out = publish_changes(&events, &queue, &MemoryStore::new(), &changes).await;
+    // The claim (record 2) and the cancel's confirmation (record 5) are in the batch:
+    // the fast path's messages got there, so neither backstop goes out.
     assert_eq!(
         out,
         Outcome {
             events: 4,
-            messages: 2,
+            messages: 0,
             failed: None
         }
     );
@@ -80,16 +82,77 @@ async fn every_versioned_change_is_announced_and_queues_its_work() {
         ]
     );
     assert_eq!(published[0].client_order_id.as_deref(), Some("c-1"));
-    let bodies: Vec<_> = queue
+    assert!(queue.is_empty());
+}
+
+/// The bodies of the messages `queue` holds, and every send's delay.
+async fn sent(queue: &MemoryQueue) -> (Vec<String>, Vec<u32>) {
+    let bodies = queue
         .receive(10, 0)
         .await
         .unwrap()
         .into_iter()
         .map(|m| m.body)
         .collect();
-    let o = changes[0].new.as_ref().unwrap();
-    let expect = |kind: &str| format!(r#"{{"kind":"{kind}","trader_id":"alice","order_id":"{}"}}"#, o.order_id);
-    assert_eq!(bodies, [expect("execute"), expect("cancel")]);
+    (bodies, queue.send_delays())
+}
+
+#[tokio::test]
+async fn an_order_that_still_waits_when_read_gets_its_backstop_late_and_one_that_moved_on_none() {
+    let pending = order();
+    let requested = moved(&moved(&pending, OrderStatus::Submitted), OrderStatus::CancelRequested);
+    let inserted = [change("1", ChangeKind::Insert, None, Some(&pending))];
+    let asked = [change(
+        "7",
+        ChangeKind::Modify,
+        Some(&moved(&pending, OrderStatus::Submitted)),
+        Some(&requested),
+    )];
+    let expect = |of: &str| {
+        format!(
+            r#"{{"kind":"backstop","trader_id":"alice","order_id":"{}","of":"{of}"}}"#,
+            pending.order_id
+        )
+    };
+
+    // Still PENDING when read (the fast path's send failed): the backstop, 5 s late.
+    let (events, queue, orders) = (MemoryEvents::new(), MemoryQueue::new(), MemoryStore::new());
+    orders.overwrite_order(pending.clone());
+    let out = publish_changes(&events, &queue, &orders, &inserted).await;
+    assert_eq!((out.events, out.messages, out.failed), (1, 1, None));
+    assert_eq!(sent(&queue).await, (vec![expect("execute")], vec![BACKSTOP_DELAY_SECS]));
+
+    // Claimed by the time it is read: nothing.
+    let queue = MemoryQueue::new();
+    orders.overwrite_order(moved(&pending, OrderStatus::Submitted));
+    let out = publish_changes(&events, &queue, &orders, &inserted).await;
+    assert_eq!((out.messages, out.failed), (0, None));
+    assert!(queue.is_empty());
+
+    // A cancel the venue has not confirmed yet: backed up.
+    let queue = MemoryQueue::new();
+    orders.overwrite_order(requested.clone());
+    let out = publish_changes(&events, &queue, &orders, &asked).await;
+    assert_eq!(out.messages, 1);
+    assert_eq!(sent(&queue).await, (vec![expect("cancel")], vec![BACKSTOP_DELAY_SECS]));
+
+    // Confirmed: nothing.
+    let queue = MemoryQueue::new();
+    orders.overwrite_order(moved(&requested, OrderStatus::Cancelled));
+    let out = publish_changes(&events, &queue, &orders, &asked).await;
+    assert_eq!(out.messages, 0);
+    assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn an_order_that_cannot_be_read_gets_its_backstop() {
+    let pending = order();
+    let (events, queue, orders) = (MemoryEvents::new(), MemoryQueue::new(), MemoryStore::new());
+    orders.overwrite_order(moved(&pending, OrderStatus::Submitted));
+    orders.fail_order_reads(true);
+    let inserted = [change("1", ChangeKind::Insert, None, Some(&pending))];
+    let out = publish_changes(&events, &queue, &orders, &inserted).await;
+    assert_eq!(out.messages, 1, "a read that fails keeps the backstop");
 }
 
 #[tokio::test]
@@ -100,7 +163,7 @@ async fn removals_and_inserts_of_non_pending_orders_queue_nothing() {
         change("2", ChangeKind::Remove, Some(&o), None),
     ];
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
-    let out = publish_changes(&events, &queue, &changes).await;
+    let out = publish_changes(&events, &queue, &MemoryStore::new(), &changes).await;
     assert_eq!(
         out,
         Outcome {
@@ -117,14 +180,14 @@ async fn a_refused_entry_fails_its_own_record_and_the_bus_down_fails_the_first()
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
     // Events of records 1, 2, 3, 5: entry 2 is record "3"'s, entry 3 record "5"'s.
     events.refuse_next(&[3, 2]);
-    let out = publish_changes(&events, &queue, &lifecycle()).await;
+    let out = publish_changes(&events, &queue, &MemoryStore::new(), &lifecycle()).await;
     let failed = out.failed.unwrap();
     assert_eq!(failed.sequence_number, "3");
     assert!(failed.reason.contains("InternalFailure"), "{}", failed.reason);
     assert_eq!(out.events, 2);
 
     events.fail_next(1);
-    let out = publish_changes(&events, &queue, &lifecycle()).await;
+    let out = publish_changes(&events, &queue, &MemoryStore::new(), &lifecycle()).await;
     assert_eq!(out.failed.map(|f| f.sequence_number).as_deref(), Some("1"));
     assert_eq!(out.events, 0);
 }
@@ -157,18 +220,16 @@ impl WorkQueue for FlakyQueue {
 async fn an_unqueued_message_fails_its_record_even_when_its_event_went_out() {
     let events = MemoryEvents::new();
     let queue = FlakyQueue { ok: AtomicU32::new(1) };
-    let out = publish_changes(&events, &queue, &lifecycle()).await;
+    // Three orders created; none in the store (a read that finds nothing keeps the backstop).
+    let out = publish_changes(&events, &queue, &MemoryStore::new(), &inserts(3)).await;
     let failed = out.failed.unwrap();
-    assert_eq!(
-        failed.sequence_number, "3",
-        "the cancel message of record 3 was refused"
-    );
+    assert_eq!(failed.sequence_number, "001", "the backstop of record 001 was refused");
     assert!(
         failed.reason.starts_with("work message not queued"),
         "{}",
         failed.reason
     );
-    assert_eq!((out.events, out.messages), (4, 1));
+    assert_eq!((out.events, out.messages), (3, 1));
 }
 
 /// Publishes after a pause per call.
@@ -211,6 +272,7 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
+        &MemoryStore::new(),
         &changes,
         Some(now() + Duration::from_millis(600)),
         Duration::from_millis(400),
@@ -230,6 +292,7 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
+        &MemoryStore::new(),
         &changes,
         Some(now() + Duration::from_millis(450)),
         Duration::from_millis(100),
@@ -243,6 +306,7 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
+        &MemoryStore::new(),
         &changes,
         Some(now() + Duration::from_millis(350)),
         Duration::from_secs(6),
@@ -256,13 +320,14 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
+        &MemoryStore::new(),
         &changes,
         Some(now() + Duration::from_secs(5)),
         Duration::from_millis(400),
     )
     .await;
     assert_eq!((out.events, out.messages, out.failed), (25, 25, None));
-    let out = publish_before(&events, &queue, &changes, None, Duration::ZERO).await;
+    let out = publish_before(&events, &queue, &MemoryStore::new(), &changes, None, Duration::ZERO).await;
     assert_eq!((out.events, out.failed), (25, None));
 }
 
@@ -296,7 +361,15 @@ async fn a_failure_in_a_later_round_names_its_own_change() {
         },
         MemoryQueue::new(),
     );
-    let out = publish_before(&events, &queue, &changes, None, std::time::Duration::ZERO).await;
+    let out = publish_before(
+        &events,
+        &queue,
+        &MemoryStore::new(),
+        &changes,
+        None,
+        std::time::Duration::ZERO,
+    )
+    .await;
     assert_eq!(out.failed.map(|f| f.sequence_number), Some("012".to_owned()));
     assert_eq!(out.events, 14, "round 1 and round 2 but its refused entry");
 }

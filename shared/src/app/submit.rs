@@ -6,9 +6,10 @@
 //! an idempotent retry must get back byte for byte is rendered by the caller's
 //! `SubmitReplies` (the HTTP layer's is `http::submit::ProblemJson`, and
 //! `http::submit::submit` wraps this use case for the API) and stored with the key in
-//! the same transaction. Nothing is sent from here: the committed order reaches the
-//! work queue through the orders table's stream (the outbox, `app::publish`), so an
-//! order can never be committed and not queued.
+//! the same transaction. Right after its commit the order's execute message goes to
+//! the work queue from here (the fast path, `app::fast_path`); the orders table's
+//! stream (the outbox, `app::publish`) backs it up, so an order can never be committed
+//! and not queued, whatever fails after the commit.
 
 use serde_json::Value;
 use tracing::info;
@@ -20,7 +21,7 @@ use crate::domain::audit::sha256_hex;
 use crate::domain::{
     FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, TradingState, validate_order,
 };
-use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError};
+use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, WorkMessage, WorkQueue};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -30,6 +31,8 @@ pub struct SubmitDeps<'a> {
     pub store: &'a dyn OrderStore,
     pub clock: &'a dyn Clock,
     pub pricing: &'a Pricing,
+    /// Where the fast path sends the execute message (`None`: the outbox alone).
+    pub queue: Option<&'a dyn WorkQueue>,
 }
 
 pub struct SubmitRequest<'a> {
@@ -129,7 +132,15 @@ pub async fn submit(
     let reply = replies.accepted(&new.order)?;
     new.idempotency = outcome.record(&reply, Some(order_id));
 
-    match commit(deps, &new).await {
+    let committed = commit(deps, &new).await;
+    if committed.is_ok() {
+        let message = WorkMessage::Execute {
+            trader_id: req.trader.clone(),
+            order_id,
+        };
+        super::fast_path::queue_now(deps.queue, message).await;
+    }
+    match committed {
         Ok(Committed::Now) => {}
         Ok(Committed::Earlier) => {
             // An earlier attempt of this very request landed (its answer was lost):

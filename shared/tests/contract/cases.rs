@@ -530,7 +530,7 @@ pub async fn work_messages_round_trip_and_are_deleted(f: Fixture) {
 }
 
 pub async fn work_messages_sent_together_all_arrive(f: Fixture) {
-    f.queue.send_all(&[]).await.unwrap();
+    f.queue.send_all(&[], 0).await.unwrap();
     let trader = unique_trader();
     let sent: Vec<WorkMessage> = (0..23)
         .map(|i| match i % 3 {
@@ -549,7 +549,7 @@ pub async fn work_messages_sent_together_all_arrive(f: Fixture) {
             },
         })
         .collect();
-    f.queue.send_all(&sent).await.unwrap();
+    f.queue.send_all(&sent, 0).await.unwrap();
     let mut got = Vec::new();
     for _ in 0..20 {
         if got.len() >= sent.len() {

@@ -258,6 +258,11 @@ async fn publish() -> anyhow::Result<()> {
             resources.event_bus_name,
         )),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
+        orders: Arc::new(shared::adapters::aws::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            resources.orders_table,
+            resources.audit_table,
+        )),
     };
     let reply = handler
         .handle(LambdaEvent::new(event, lambda_runtime::Context::default()))

@@ -123,10 +123,12 @@ impl InProcess {
                 store: store.clone(),
                 clock: clock.clone(),
                 pricing: Pricing::default(),
+                queue: None,
             },
             cancel: Cancel {
                 store: store.clone(),
                 clock: clock.clone(),
+                queue: None,
             },
             query: Query {
                 store: store.clone(),

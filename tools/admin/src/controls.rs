@@ -15,7 +15,7 @@ use shared::adapters::aws::DynamoStore;
 use shared::adapters::aws::items::{ACCOUNT_SK, PK, SK};
 use shared::app::{AuditContext, CancelDeps, ControlsDeps, cancel_all, set_trading_state};
 use shared::domain::{TraderId, TradingScope};
-use shared::ports::SystemClock;
+use shared::ports::{SystemClock, WorkQueue};
 
 /// Every trader with an account item (the deployment's `@` principals left out).
 async fn traders(client: &Client, table: &str) -> anyhow::Result<BTreeSet<TraderId>> {
@@ -49,6 +49,7 @@ async fn traders(client: &Client, table: &str) -> anyhow::Result<BTreeSet<Trader
 /// `trading-state --state S [--trader ID] [--reason R] [--cancel-open-orders]`.
 pub async fn trading_state(
     store: &DynamoStore,
+    queue: &dyn WorkQueue,
     operator: &str,
     state: &str,
     trader: Option<&str>,
@@ -66,6 +67,7 @@ pub async fn trading_state(
         cancel: CancelDeps {
             store,
             clock: &SystemClock,
+            queue: Some(queue),
         },
         controls: store,
     };
@@ -83,6 +85,7 @@ pub async fn cancel_everything(
     client: &Client,
     table: &str,
     store: &DynamoStore,
+    queue: &dyn WorkQueue,
     operator: &str,
     trader: Option<&str>,
 ) -> anyhow::Result<()> {
@@ -93,6 +96,7 @@ pub async fn cancel_everything(
     let deps = CancelDeps {
         store,
         clock: &SystemClock,
+        queue: Some(queue),
     };
     let ctx = AuditContext {
         actor: format!("operator:{operator}"),

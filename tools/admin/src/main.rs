@@ -97,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
         resources.orders_table.clone(),
         resources.audit_table.clone(),
     );
+    // The operator's cancels take the fast path too (the outbox backs it up).
+    let work_queue =
+        shared::adapters::aws::SqsQueue::new(aws_sdk_sqs::Client::new(&config), resources.work_queue_url.clone());
 
     match command.as_str() {
         "seed" => {
@@ -134,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             let cancel_open = args.0.iter().any(|a| a == "--cancel-open-orders");
             controls::trading_state(
                 &store,
+                &work_queue,
                 &name,
                 args.one("--state")?,
                 args.opt("--trader"),
@@ -152,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
                 &aws_sdk_dynamodb_client(&config),
                 &resources.orders_table,
                 &store,
+                &work_queue,
                 &name,
                 trader,
             )

@@ -172,7 +172,7 @@ impl Redrive<'_> {
         let work: Vec<WorkMessage> = orders.iter().filter_map(work_for).collect();
         if !work.is_empty() {
             self.queue
-                .send_all(&work)
+                .send_all(&work, 0)
                 .await
                 .map_err(|(k, e)| anyhow::anyhow!("re-queuing work message {k}: {e}"))?;
         }
@@ -183,6 +183,7 @@ impl Redrive<'_> {
                     WorkMessage::Execute { .. } => "execute",
                     WorkMessage::Cancel { .. } => "cancel",
                     WorkMessage::Recheck { .. } => "recheck",
+                    WorkMessage::Backstop { .. } => "backstop",
                 };
                 format!("{kind} {}", w.ids().1)
             })

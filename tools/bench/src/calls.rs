@@ -376,14 +376,17 @@ async fn run_on(
             store: store.clone(),
             clock: Arc::new(SystemClock),
             pricing: shared::config::pricing_from_env()?,
+            queue: Some(queue.clone()),
         },
         cancel: cancel::Cancel {
             store: store.clone(),
             clock: Arc::new(SystemClock),
+            queue: Some(queue.clone()),
         },
         publish: publish::Publish {
             events: Arc::new(EventBridgePublisher::new(events, private.event_bus.clone())),
             queue: queue.clone(),
+            orders: store.clone(),
         },
         execute: execute::Execute {
             intake: intake.clone(),

@@ -93,8 +93,13 @@ async fn worker(
         store,
         clock: &clock,
         pricing,
+        queue: None,
     };
-    let cancel_deps = CancelDeps { store, clock: &clock };
+    let cancel_deps = CancelDeps {
+        store,
+        clock: &clock,
+        queue: None,
+    };
     let mut resting: Option<String> = None;
     loop {
         let more = counter.fetch_add(1, Ordering::Relaxed) < orders;

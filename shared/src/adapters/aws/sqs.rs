@@ -66,7 +66,7 @@ impl WorkQueue for SqsQueue {
         Ok(())
     }
 
-    async fn send_all(&self, messages: &[WorkMessage]) -> Result<(), (usize, QueueError)> {
+    async fn send_all(&self, messages: &[WorkMessage], delay_seconds: u32) -> Result<(), (usize, QueueError)> {
         for (n, chunk) in messages.chunks(MAX_BATCH as usize).enumerate() {
             let start = n * MAX_BATCH as usize;
             let mut entries = Vec::with_capacity(chunk.len());
@@ -76,6 +76,7 @@ impl WorkQueue for SqsQueue {
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(j.to_string())
                     .message_body(body)
+                    .delay_seconds(delay_seconds.min(MAX_DELAY_SECONDS) as i32)
                     .build()
                     .map_err(|e| encode(e.to_string()))?;
                 entries.push(entry);

@@ -32,6 +32,8 @@ struct State {
     anchors: BTreeMap<TraderId, AccountAnchor>,
     /// How many times `fills` was called (a fill must not need it).
     fill_reads: usize,
+    /// `get_order` answers Unavailable (a test hook).
+    order_reads_fail: bool,
 }
 
 impl State {
@@ -104,6 +106,11 @@ impl MemoryStore {
     /// Test hook: how many times `fills` was read.
     pub fn fill_reads(&self) -> usize {
         self.lock().fill_reads
+    }
+
+    /// Test hook: every `get_order` fails as an unreachable table would.
+    pub fn fail_order_reads(&self, on: bool) {
+        self.lock().order_reads_fail = on;
     }
 
     /// Test hook: replace a stored order as it stands, e.g. to stand for an item an
@@ -226,7 +233,14 @@ impl OrderStore for MemoryStore {
     }
 
     async fn get_order(&self, trader: &TraderId, order: &OrderId) -> Result<Option<Order>, StoreError> {
-        Ok(self.lock().orders.get(&(trader.clone(), *order)).cloned())
+        let state = self.lock();
+        if state.order_reads_fail {
+            return Err(StoreError::Unavailable {
+                service: "dynamodb",
+                detail: "order reads fail (test hook)".into(),
+            });
+        }
+        Ok(state.orders.get(&(trader.clone(), *order)).cloned())
     }
 
     async fn transition(&self, w: TransitionWrite) -> Result<(), StoreError> {
