@@ -49,8 +49,10 @@ log "phase 1b: schemathesis against infra/openapi.yaml over the gateway (tools/f
 fuzz_api 25 150 || die "schemathesis found a failure (tools/fuzz_api.py; reports in $LOG_DIR/schemathesis)"
 
 # Phase 2, execution: local-mappings feeds the work queue to execute and the orders
-# table's stream to publish, as Lambda would. It reads the stream from LATEST, so the
-# orders phase 1 left behind are not executed.
+# table's stream to publish, as Lambda would. It reads the stream from LATEST and the
+# work queue is emptied first (the fast path queued phase 1's orders), so the orders
+# phase 1 left behind are not executed.
+purge_work_queue || die "could not empty the work queue before phase 2"
 start_mappings "$LAMBDA_PORT" --from-latest
 wait_for_log mappings "reading from LATEST" 60
 # The audit integrity scenario runs `orders-admin verify-audit --all` as a process.

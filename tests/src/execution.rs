@@ -229,4 +229,28 @@ impl Tap {
             self.receive(&mut seen).await?;
         }
     }
+
+    /// As [`Tap::collect`], but waits for every version 1..=v of each order, not only
+    /// its last: a re-announcement of earlier versions (`orders-admin redrive-stream`)
+    /// can arrive after the last version's own event.
+    pub async fn collect_every_version(
+        &self,
+        expected: &BTreeMap<String, u64>,
+        within: Duration,
+    ) -> anyhow::Result<Vec<Seen>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen: Vec<Seen> = Vec::new();
+        loop {
+            let done = expected
+                .iter()
+                .all(|(order, last)| (1..=*last).all(|v| seen.iter().any(|s| &s.order_id == order && s.version == v)));
+            if done {
+                return Ok(seen);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("events after {within:?}: {seen:?}; expected every version up to {expected:?}");
+            }
+            self.receive(&mut seen).await?;
+        }
+    }
 }

@@ -276,11 +276,12 @@ mod crash {
             crash_point(&["publish"], &batch, &[("WORK_QUEUE_URL", own.as_str())]),
             Some(137)
         );
+        // The backstop is sent BACKSTOP_DELAY_SECS late.
         let got = sqs
             .receive_message()
             .queue_url(&own)
             .max_number_of_messages(10)
-            .wait_time_seconds(2)
+            .wait_time_seconds(shared::ports::BACKSTOP_DELAY_SECS as i32 + 5)
             .send()
             .await
             .unwrap();
@@ -289,22 +290,31 @@ mod crash {
             .iter()
             .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
             .collect();
-        let work = WorkMessage::Execute {
+        let backstop = WorkMessage::Backstop {
+            trader_id: trader.clone(),
+            order_id: id,
+            of: shared::ports::Backstopped::Execute,
+        };
+        assert_eq!(
+            queued,
+            vec![backstop.clone()],
+            "the crashed run queued the backstop (the order still waits: nothing takes the fast path's message here)"
+        );
+        let fast = WorkMessage::Execute {
             trader_id: trader.clone(),
             order_id: id,
         };
-        assert_eq!(queued, vec![work.clone()], "the crashed run queued the execute message");
 
         // The stream retries the unacknowledged batch with the real function: the event
-        // and the message go out a second time.
+        // and the backstop go out a second time.
         s.invoke("publish", &batch).await.unwrap();
-        // Both copies of the work message (the crashed run's and the retry's, each a
-        // first delivery) reach execute: still one venue order.
-        for _copy in 0..2 {
-            let event = e2e::crash::sqs_event(&work, 1).unwrap();
+        // Three copies reach execute, each a first delivery: the crashed run's backstop,
+        // the fast path's message (late), the retry's backstop: still one venue order.
+        for work in [&backstop, &fast, &backstop] {
+            let event = e2e::crash::sqs_event(work, 1).unwrap();
             s.invoke("execute", &event).await.unwrap();
         }
-        row.operations = 5;
+        row.operations = 6;
         settle(&s, &mut row, &trader, &id, &tap, 1).await;
         venue_as_found(&s).await;
         row.panics = panics_so_far() - panics;

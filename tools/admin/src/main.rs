@@ -315,6 +315,7 @@ async fn main() -> anyhow::Result<()> {
                 failure_queue_url: &failure_queue_url,
                 events: &events,
                 queue: &queue,
+                audit: &store,
                 slack: std::time::Duration::from_secs(slack),
             }
             .run()

@@ -10,15 +10,18 @@
 //! 1. the failure records are read (not deleted yet), and their arrival windows taken,
 //!    widened by `--slack-secs` (default 120) for the clocks of the stream and the
 //!    functions;
-//! 2. every order item whose `updated_at` falls in a window is read (a Scan of the
-//!    orders table filtered to `ORDER#` items: it reads, and is billed for, the whole
-//!    table once per run, which is what an operator action after an incident can
-//!    afford; a per-trader query would need the list of traders, which is itself a
-//!    scan). An order whose latest change was in the lost batch has its `updated_at`
-//!    there; one changed again since has had that later change published normally;
-//! 3. each such order gets its current state re-published as an `Order Status Changed`
-//!    event (previous status `null`, the order's current version: consumers dedupe by
-//!    order id and version), and, unless it is terminal, its work re-sent: `execute`
+//! 2. every order item whose `updated_at` or `created_at` falls in a window is read (a
+//!    Scan of the orders table filtered to `ORDER#` items: it reads, and is billed
+//!    for, the whole table once per run, which is what an operator action after an
+//!    incident can afford; a per-trader query would need the list of traders, which is
+//!    itself a scan). An order whose latest change was in the lost batch has its
+//!    `updated_at` there; one created there has its `created_at` there, however far it
+//!    moved since (the fast path executes an order whatever became of its insert);
+//! 3. each such order gets every version its audit trail records re-published as an
+//!    `Order Status Changed` event, from the record's before and after snapshots
+//!    (consumers dedupe by order id and version, so the versions that did go out cost
+//!    only a duplicate; an order whose trail cannot be read gets its current state,
+//!    previous status `null`), and, unless it is terminal, its work re-sent: `execute`
 //!    for PENDING / SUBMITTED / PARTIALLY_FILLED (execute claims idempotently and
 //!    reconciles with the venue by client order id), `cancel` for CANCEL_REQUESTED;
 //! 4. the failure records are deleted once everything was sent.
@@ -33,7 +36,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use shared::adapters::aws::items::order_from_item;
 use shared::domain::{Order, OrderStatus, Timestamp};
-use shared::ports::{StatusEvent, StatusEvents, WorkMessage, WorkQueue};
+use shared::ports::{AuditLog, StatusEvent, StatusEvents, WorkMessage, WorkQueue};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -116,7 +119,26 @@ pub struct Redrive<'a> {
     pub failure_queue_url: &'a str,
     pub events: &'a dyn StatusEvents,
     pub queue: &'a dyn WorkQueue,
+    /// Where each order's versions are read back from.
+    pub audit: &'a dyn AuditLog,
     pub slack: Duration,
+}
+
+/// The status event of every version of an order its audit records hold (a record
+/// whose snapshots do not read as orders is skipped).
+pub fn version_events(records: &[shared::domain::AuditRecord]) -> Vec<StatusEvent> {
+    let status = |v: &Option<Value>| {
+        v.as_ref()
+            .and_then(|v| serde_json::from_value::<Order>(v.clone()).ok())
+            .map(|o| o.status)
+    };
+    records
+        .iter()
+        .filter_map(|r| {
+            let after: Order = serde_json::from_value(r.after.clone()?).ok()?;
+            Some(StatusEvent::of(status(&r.before), &after))
+        })
+        .collect()
 }
 
 impl Redrive<'_> {
@@ -158,7 +180,21 @@ impl Redrive<'_> {
         let (orders, unreadable) = self.orders_changed_in(&windows).await?;
         report.unreadable = unreadable;
 
-        let events: Vec<StatusEvent> = orders.iter().map(|o| StatusEvent::of(None, o)).collect();
+        let mut events = Vec::new();
+        for o in &orders {
+            let versions = match self.audit.records(&o.order_id).await {
+                Ok(records) => version_events(&records),
+                Err(e) => {
+                    eprintln!("audit trail of {} not read ({e}): its current state only", o.order_id);
+                    Vec::new()
+                }
+            };
+            let has_current = versions.iter().any(|e| e.version == o.version);
+            events.extend(versions);
+            if !has_current {
+                events.push(StatusEvent::of(None, o));
+            }
+        }
         if !events.is_empty() {
             self.events
                 .publish(&events)
@@ -202,7 +238,8 @@ impl Redrive<'_> {
         Ok(report)
     }
 
-    /// Every order item whose `updated_at` is in one of `windows` (a filtered Scan).
+    /// Every order item whose `updated_at` or `created_at` is in one of `windows` (a
+    /// filtered Scan).
     async fn orders_changed_in(
         &self,
         windows: &[(OffsetDateTime, OffsetDateTime)],
@@ -232,7 +269,9 @@ impl Redrive<'_> {
                     item.get("SK").and_then(|v| v.as_s().ok()).map_or("?", String::as_str)
                 );
                 match (updated, order_from_item(item)) {
-                    (Some(t), Ok(order)) if in_window(t.datetime()) => orders.push(order),
+                    (Some(t), Ok(order)) if in_window(t.datetime()) || in_window(order.created_at.datetime()) => {
+                        orders.push(order)
+                    }
                     (Some(_), Ok(_)) => {}
                     (_, Err(e)) => unreadable.push(format!("{key}: {e}")),
                     (None, Ok(_)) => unreadable.push(format!("{key}: updated_at is missing or unreadable")),
@@ -288,6 +327,39 @@ pub fn print(report: &Report) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_version_of_an_audit_trail_becomes_its_event() {
+        use shared::app::{AuditContext, plan_submit, plan_transition};
+        use shared::domain::{Account, OrderEvent, OrderId, Pricing, TraderId, validate_order};
+        let now = Timestamp::now();
+        let account = Account::new(TraderId::parse("alice").unwrap(), rust_decimal::Decimal::from(100_000));
+        let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1",
+            "limit_price": "10"});
+        let ctx = AuditContext::system("t");
+        let new = plan_submit(
+            OrderId::new(),
+            validate_order(&body).unwrap(),
+            &account,
+            &Pricing::default(),
+            &ctx,
+            now,
+        )
+        .unwrap();
+        let claim = plan_transition(&new.order, &OrderEvent::Claim, None, &ctx, now).unwrap();
+        let events = version_events(&[new.audit, claim.audit]);
+        let moves: Vec<_> = events
+            .iter()
+            .map(|e| (e.previous_status, e.new_status, e.version))
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                (None, OrderStatus::Pending, 1),
+                (Some(OrderStatus::Pending), OrderStatus::Submitted, 2)
+            ]
+        );
+    }
 
     #[test]
     fn a_lambda_failure_record_is_read() {
