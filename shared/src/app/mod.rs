@@ -9,6 +9,7 @@ pub mod error;
 pub mod execute;
 pub mod fixtures;
 pub mod intake;
+pub mod live;
 pub mod plan;
 pub mod publish;
 pub mod query;
