@@ -4,10 +4,9 @@
 
 use rust_decimal::Decimal;
 use shared::adapters::memory::{MemoryConnections, MemoryOrderChanges, MemoryPusher};
-use shared::app::live::{
-    CONNECTION_LIFETIME_SECS, LiveError, REPLAY_LIMIT, REPLAY_OVERLAP_SECS, connect, disconnect, fan_out, parse_cursor,
-    subscribe,
-};
+use shared::app::fanout::fan_out;
+use shared::app::live::{CONNECTION_LIFETIME_SECS, LiveError, REPLAY_LIMIT, REPLAY_OVERLAP_SECS, parse_cursor};
+use shared::app::live_routes::{connect, disconnect, subscribe};
 use shared::domain::{Order, OrderId, OrderStatus, Timestamp, TraderId, validate_order};
 use shared::ports::{Connections, LiveConnection, PushError, StatusEvent};
 

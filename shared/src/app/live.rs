@@ -1,4 +1,6 @@
-//! Live order updates over WebSocket (issue 18): who hears what, and the messages.
+//! Live order updates over WebSocket (issue 18): the messages, the cursor, the limits.
+//! The use cases are `live_routes` (the WebSocket routes) and `fanout` (the events),
+//! kept apart so that each function's IAM covers only the port calls it makes.
 //!
 //! * `connect` / `disconnect` keep the connections table (one partition per trader).
 //! * `fan_out` sends one `Order Status Changed` event to every live connection of the
@@ -15,11 +17,10 @@
 //! `REPLAY_OVERLAP_SECS` before the cursor: a client may see an update twice and drops
 //! the repeat by (`order_id`, `version`), keeping the highest version per order.
 
-use futures::future::join_all;
 use serde::Serialize;
 
-use crate::domain::{Order, Timestamp, TraderId};
-use crate::ports::{Connections, LiveConnection, OrderChanges, PushError, Pusher, StatusEvent, StoreError};
+use crate::domain::{Order, Timestamp};
+use crate::ports::{PushError, StatusEvent, StoreError};
 
 /// API Gateway closes a WebSocket connection after 2 hours (its quota); the
 /// connections table's TTL matches it.
@@ -45,6 +46,8 @@ pub enum LiveMessage {
         #[serde(flatten)]
         event: StatusEvent,
     },
+    /// A request the server refused (a bad cursor, a message that is not JSON).
+    Error { detail: String },
     /// The end of a `subscribe`'s replay.
     Subscribed {
         /// Where to resume from: the last replayed change, else the cursor given.
@@ -97,112 +100,6 @@ pub enum LiveError {
     },
 }
 
-/// Records a new connection of `trader`. It lasts API Gateway's 2 hours, or until the
-/// connect token expires if that is sooner.
-pub async fn connect(
-    connections: &dyn Connections,
-    trader: &TraderId,
-    connection_id: &str,
-    token_expires: Option<Timestamp>,
-    now: Timestamp,
-) -> Result<LiveConnection, LiveError> {
-    let limit = now.plus_seconds(CONNECTION_LIFETIME_SECS);
-    let connection = LiveConnection {
-        connection_id: connection_id.to_owned(),
-        trader_id: trader.clone(),
-        connected_at: now,
-        expires_at: token_expires.map_or(limit, |t| t.min(limit)),
-    };
-    connections.add(&connection).await?;
-    Ok(connection)
-}
-
-pub async fn disconnect(
-    connections: &dyn Connections,
-    trader: &TraderId,
-    connection_id: &str,
-) -> Result<(), LiveError> {
-    Ok(connections.remove(trader, connection_id).await?)
-}
-
-/// What a fan-out did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FanoutReport {
-    pub delivered: usize,
-    /// Connections that answered Gone, now forgotten.
-    pub gone: usize,
-    /// Connections past their token's expiry (or 2 hours), closed and forgotten.
-    pub expired: usize,
-    /// Recorded under the trader's key but naming another trader: never sent to.
-    pub foreign: usize,
-}
-
-/// Sends `event` to every live connection of its trader. Gone and expired connections
-/// are forgotten (a failure to forget one is logged: its TTL removes it); any other
-/// failure is an `Undelivered` error naming the connections that missed it.
-#[tracing::instrument(skip_all, fields(order_id = %event.order_id, trader_id = %event.trader_id, version = event.version))]
-pub async fn fan_out(
-    connections: &dyn Connections,
-    pusher: &dyn Pusher,
-    event: &StatusEvent,
-    now: Timestamp,
-) -> Result<FanoutReport, LiveError> {
-    let message = LiveMessage::live(event).to_bytes()?;
-    let mut report = FanoutReport::default();
-    let mut live = Vec::new();
-    for c in connections.of_trader(&event.trader_id).await? {
-        if c.trader_id != event.trader_id {
-            tracing::error!(connection_id = %c.connection_id, stored_trader = %c.trader_id,
-                "a connection recorded under another trader's key: not sent to");
-            report.foreign += 1;
-        } else if c.expires_at <= now {
-            report.expired += 1;
-            if let Err(e) = pusher.close(&c.connection_id).await
-                && e != PushError::Gone
-            {
-                tracing::warn!(connection_id = %c.connection_id, error = %e, "an expired connection could not be closed");
-            }
-            forget(connections, &c).await;
-        } else {
-            live.push(c);
-        }
-    }
-    let outcomes = join_all(live.iter().map(|c| pusher.push(&c.connection_id, &message))).await;
-    let mut failed = Vec::new();
-    for (c, outcome) in live.iter().zip(outcomes) {
-        match outcome {
-            Ok(()) => report.delivered += 1,
-            Err(PushError::Gone) => {
-                report.gone += 1;
-                forget(connections, c).await;
-            }
-            Err(e) => failed.push((c.connection_id.clone(), e)),
-        }
-    }
-    if failed.is_empty() {
-        Ok(report)
-    } else {
-        Err(LiveError::Undelivered {
-            failed,
-            delivered: report.delivered,
-        })
-    }
-}
-
-async fn forget(connections: &dyn Connections, c: &LiveConnection) {
-    if let Err(e) = connections.remove(&c.trader_id, &c.connection_id).await {
-        tracing::warn!(connection_id = %c.connection_id, error = %e, "a closed connection could not be forgotten; its TTL will");
-    }
-}
-
-/// What a subscribe replayed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubscribeReport {
-    pub replayed: usize,
-    pub complete: bool,
-    pub cursor: Option<Timestamp>,
-}
-
 /// Parses a client's cursor: the `cursor` of a message this stream sent.
 pub fn parse_cursor(raw: Option<&str>) -> Result<Option<Timestamp>, LiveError> {
     match raw.map(str::trim) {
@@ -211,54 +108,4 @@ pub fn parse_cursor(raw: Option<&str>) -> Result<Option<Timestamp>, LiveError> {
             .map(Some)
             .map_err(|_| LiveError::BadCursor(text.chars().take(64).collect())),
     }
-}
-
-/// Replays to `connection_id` the current state of every order of `trader` changed
-/// since `cursor` (less the overlap), oldest first, then sends `subscribed`. Without a
-/// cursor there is nothing to replay: the connection already gets the live events.
-#[tracing::instrument(skip(orders, pusher), fields(trader_id = %trader))]
-pub async fn subscribe(
-    orders: &dyn OrderChanges,
-    pusher: &dyn Pusher,
-    trader: &TraderId,
-    connection_id: &str,
-    cursor: Option<Timestamp>,
-) -> Result<SubscribeReport, LiveError> {
-    let mut report = SubscribeReport {
-        replayed: 0,
-        complete: true,
-        cursor,
-    };
-    if let Some(from) = cursor {
-        let mut changed = orders
-            .changed_since(trader, from.plus_seconds(-REPLAY_OVERLAP_SECS), REPLAY_LIMIT + 1)
-            .await?;
-        changed.retain(|o| &o.trader_id == trader);
-        if changed.len() > REPLAY_LIMIT {
-            changed.truncate(REPLAY_LIMIT);
-            report.complete = false;
-        }
-        for order in &changed {
-            send(pusher, connection_id, &LiveMessage::replayed(order)).await?;
-            report.replayed += 1;
-            report.cursor = report.cursor.max(Some(order.updated_at));
-        }
-    }
-    let done = LiveMessage::Subscribed {
-        cursor: report.cursor,
-        replayed: report.replayed,
-        complete: report.complete,
-    };
-    send(pusher, connection_id, &done).await?;
-    Ok(report)
-}
-
-async fn send(pusher: &dyn Pusher, connection_id: &str, message: &LiveMessage) -> Result<(), LiveError> {
-    pusher
-        .push(connection_id, &message.to_bytes()?)
-        .await
-        .map_err(|e| LiveError::Undelivered {
-            failed: vec![(connection_id.to_owned(), e)],
-            delivered: 0,
-        })
 }
