@@ -9,9 +9,11 @@
 //! - [`event`]: HTTP request → API Gateway v2 event, function reply → HTTP.
 //! - [`server`]: the axum app tying them together.
 //! - [`record`]: JSON-lines recording of exchanges for the OpenAPI check.
+//! - [`live`]: the WebSocket API (issue 18) and its `@connections` management endpoint.
 
 pub mod auth;
 pub mod event;
+pub mod live;
 pub mod record;
 pub mod routes;
 pub mod server;

@@ -102,13 +102,12 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
         .map(|n| n.parse().with_context(|| format!("--per-function {n}: not a number")))
         .transpose()?
         .unwrap_or(1);
-    let gateway = Arc::new(Gateway::new(
-        routes,
-        jwt_config(&template)?,
+    let jwt = jwt_config(&template)?;
+    let live = Arc::new(local_gateway::live::LiveGateway::new(
         lambda_url.clone(),
-        recorder,
-        per_function,
+        jwt.secret.clone(),
     )?);
+    let gateway = Arc::new(Gateway::new(routes, jwt, lambda_url.clone(), recorder, per_function)?);
     for r in gateway.routes.all() {
         tracing::info!(route = %r.key(), function = %r.function, authorized = r.authorized, "route");
     }
@@ -116,7 +115,7 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (taken? set API_PORT)"))?;
     tracing::info!(%listen, %lambda_url, "local API gateway: http://{listen}/api/v1");
-    axum::serve(listener, router(gateway))
+    axum::serve(listener, router(gateway).merge(local_gateway::live::router(live)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -1,0 +1,216 @@
+//! Live order updates end to end (issue 18): WebSocket clients of the local gateway's
+//! `/live`, the `$connect` authorizer and routes (`ws-authorizer`, `live`), the bus's
+//! `FanoutRule` delivered to the fan-out (tools/mapper's rule target), the management
+//! API's `@connections`. Every message received is appended to
+//! `$STACK_LOG_DIR/live-messages.jsonl` for tools/check_asyncapi.py.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use e2e::Stack;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use shared::domain::TraderId;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn stack() -> Stack {
+    Stack::from_env().await.expect("the local stack's environment")
+}
+
+fn live_url(token: Option<&str>) -> String {
+    let api = std::env::var("API_URL").expect("API_URL");
+    let base = api.replace("http://", "ws://").replace("/api/v1", "/live");
+    match token {
+        Some(t) => format!("{base}?token={t}"),
+        None => base,
+    }
+}
+
+fn record(direction: &str, message: &Value) {
+    let Ok(dir) = std::env::var("STACK_LOG_DIR") else {
+        return;
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{dir}/live-messages.jsonl"))
+    {
+        let _ = writeln!(f, "{}", json!({"direction": direction, "message": message}));
+    }
+}
+
+/// Connects, or the HTTP status the handshake was refused with.
+async fn connect(token: Option<&str>) -> Result<Socket, u16> {
+    let request = live_url(token).into_client_request().map_err(|_| 0u16)?;
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("connect: {e}"),
+    }
+}
+
+/// The next JSON message within `within`, or None.
+async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(within, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let v: Value = serde_json::from_str(&text).expect("a JSON message");
+                record("receive", &v);
+                return Some(v);
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads until every order of `expected` reached its version; returns all updates.
+async fn collect(socket: &mut Socket, expected: &BTreeMap<String, u64>) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut got = Vec::new();
+    let mut highest: BTreeMap<String, u64> = BTreeMap::new();
+    while expected
+        .iter()
+        .any(|(id, v)| highest.get(id).copied().unwrap_or(0) < *v)
+    {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(m) = next(socket, left).await else {
+            panic!("timed out: got {highest:?}, want {expected:?}");
+        };
+        if m["type"] == "order_update" {
+            let id = m["order_id"].as_str().unwrap_or_default().to_owned();
+            let v = m["version"].as_u64().unwrap_or(0);
+            let h = highest.entry(id).or_insert(0);
+            *h = (*h).max(v);
+        }
+        got.push(m);
+    }
+    got
+}
+
+fn limit(symbol: &str) -> Value {
+    json!({"symbol": symbol, "side": "buy", "type": "limit", "quantity": "2", "limit_price": "1000"})
+}
+
+async fn submit_filled(s: &Stack, t: &TraderId, symbol: &str) -> String {
+    let r = s.submit(&s.token(t), None, &limit(symbol)).await.unwrap();
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["order_id"].as_str().unwrap().to_owned();
+    s.wait_for_status(t, &id, &["FILLED"], WAIT).await.unwrap();
+    id
+}
+
+mod live {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn missing_forged_expired_and_wrong_audience_tokens_are_refused_at_connect() {
+        let s = stack().await;
+        let t = s.trader("1000", None).await.unwrap();
+        assert_eq!(connect(None).await.err(), Some(401), "missing");
+        let forged = {
+            let good = s.token(&t);
+            let (head, _) = good.rsplit_once('.').unwrap();
+            format!("{head}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        };
+        let expired = s.token_with(json!({"sub": t.as_str()}), -120);
+        let audience = s.token_with(json!({"sub": t.as_str(), "aud": "someone-else"}), 600);
+        let no_scope = s.token_with(json!({"sub": t.as_str(), "scope": "orders/read"}), 600);
+        for (name, token) in [
+            ("forged", forged),
+            ("expired", expired),
+            ("audience", audience),
+            ("scope", no_scope),
+        ] {
+            assert_eq!(connect(Some(&token)).await.err(), Some(403), "{name}");
+        }
+        assert!(connect(Some(&s.token(&t))).await.is_ok(), "a valid token connects");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn each_client_gets_its_traders_events_in_version_order_and_nothing_of_others() {
+        let s = stack().await;
+        let (a, b) = (
+            s.trader("100000", None).await.unwrap(),
+            s.trader("100000", None).await.unwrap(),
+        );
+        let mut sa = connect(Some(&s.token(&a))).await.unwrap();
+        let mut sb = connect(Some(&s.token(&b))).await.unwrap();
+        let ida = submit_filled(&s, &a, "LIVA").await;
+        let idb = submit_filled(&s, &b, "LIVB").await;
+        let got_a = collect(&mut sa, &BTreeMap::from([(ida.clone(), 3)])).await;
+        let got_b = collect(&mut sb, &BTreeMap::from([(idb.clone(), 3)])).await;
+        for (got, trader, id) in [(&got_a, &a, &ida), (&got_b, &b, &idb)] {
+            assert!(
+                got.iter().all(|m| m["trader_id"] == trader.as_str()),
+                "another trader's event: {got:?}"
+            );
+            let mut versions: Vec<u64> = got
+                .iter()
+                .filter(|m| m["order_id"] == id.as_str())
+                .filter_map(|m| m["version"].as_u64())
+                .collect();
+            versions.dedup();
+            assert_eq!(versions, vec![1, 2, 3], "in version order: {got:?}");
+            assert!(got.iter().all(|m| m["cursor"].is_string()));
+        }
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn a_client_that_resumes_with_its_cursor_ends_with_the_apis_states() {
+        let s = stack().await;
+        let t = s.trader("100000", None).await.unwrap();
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let first = submit_filled(&s, &t, "LIVR").await;
+        let seen = collect(&mut socket, &BTreeMap::from([(first.clone(), 3)])).await;
+        let cursor = seen.last().unwrap()["cursor"].as_str().unwrap().to_owned();
+        socket.close(None).await.unwrap();
+        // While disconnected: two more orders fill.
+        let mut missed = Vec::new();
+        for _ in 0..2 {
+            missed.push(submit_filled(&s, &t, "LIVR").await);
+        }
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let subscribe = json!({"action": "subscribe", "cursor": cursor});
+        record("send", &subscribe);
+        socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+        let mut state: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        loop {
+            let m = next(&mut socket, WAIT).await.expect("the replay ends with subscribed");
+            if m["type"] == "subscribed" {
+                assert_eq!(m["complete"], true);
+                break;
+            }
+            assert_eq!(m["type"], "order_update", "{m}");
+            assert_eq!(m["trader_id"], t.as_str());
+            let id = m["order_id"].as_str().unwrap().to_owned();
+            let v = m["version"].as_u64().unwrap();
+            let e = state.entry(id).or_insert((0, String::new()));
+            if v > e.0 {
+                *e = (v, m["new_status"].as_str().unwrap().to_owned());
+            }
+        }
+        for id in &missed {
+            let api = s.get(&format!("/orders/{id}"), &s.token(&t)).await.unwrap();
+            let (v, status) = state
+                .get(id)
+                .unwrap_or_else(|| panic!("{id} missing from the replay: {state:?}"));
+            assert_eq!(
+                (*v, status.as_str()),
+                (
+                    api.body["version"].as_u64().unwrap(),
+                    api.body["status"].as_str().unwrap()
+                )
+            );
+        }
+    }
+}
