@@ -166,7 +166,7 @@ mod live {
 
     #[tokio::test]
     #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
-    async fn a_client_that_resumes_with_its_cursor_ends_with_the_apis_states() {
+    async fn a_client_away_30_s_during_fills_resumes_with_its_cursor_and_ends_with_the_apis_states() {
         let s = stack().await;
         let t = s.trader("100000", None).await.unwrap();
         let mut socket = connect(Some(&s.token(&t))).await.unwrap();
@@ -174,11 +174,17 @@ mod live {
         let seen = collect(&mut socket, &BTreeMap::from([(first.clone(), 3)])).await;
         let cursor = seen.last().unwrap()["cursor"].as_str().unwrap().to_owned();
         socket.close(None).await.unwrap();
-        // While disconnected: two more orders fill.
+        let away = tokio::time::Instant::now();
+        // Disconnected for 30 s (LIVE_DISCONNECT_SECS), while two more orders fill.
         let mut missed = Vec::new();
         for _ in 0..2 {
             missed.push(submit_filled(&s, &t, "LIVR").await);
         }
+        let secs = std::env::var("LIVE_DISCONNECT_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        tokio::time::sleep_until(away + Duration::from_secs(secs)).await;
         let mut socket = connect(Some(&s.token(&t))).await.unwrap();
         let subscribe = json!({"action": "subscribe", "cursor": cursor});
         record("send", &subscribe);

@@ -24,7 +24,8 @@ use local_gateway::server::{Gateway, router};
 
 const USAGE: &str = "usage:
   local-gateway serve [--template FILE] [--listen 127.0.0.1:PORT] [--lambda-url URL] [--record FILE] [--per-function N]
-  local-gateway token --trader ID [--ttl-secs SECONDS] [--scope SCOPE]";
+  local-gateway token --trader ID [--ttl-secs SECONDS] [--scope SCOPE]
+  local-gateway watch --trader ID [--url ws://127.0.0.1:3000/live] [--cursor CURSOR]";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -84,6 +85,16 @@ async fn main() -> anyhow::Result<()> {
                 jwt_config(&template)?.mint_with_scope(&trader, ttl, now, scope.as_deref())?
             );
             Ok(())
+        }
+        Some("watch") => {
+            let trader = flag(&args, "--trader").with_context(|| format!("missing --trader\n{USAGE}"))?;
+            let template = PathBuf::from(flag(&args, "--template").unwrap_or_else(|| "infra/template.yaml".into()));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let token = jwt_config(&template)?.mint(&trader, 7200, now)?;
+            let url = flag(&args, "--url").unwrap_or_else(|| "ws://127.0.0.1:3000/live".into());
+            local_gateway::watch::watch(&url, &token, flag(&args, "--cursor").as_deref()).await
         }
         _ => bail!("{USAGE}"),
     }
