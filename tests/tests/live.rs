@@ -11,7 +11,9 @@ use std::time::Duration;
 use e2e::Stack;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use shared::domain::TraderId;
+use shared::adapters::aws::DynamoConnections;
+use shared::domain::{Timestamp, TraderId};
+use shared::ports::{Connections, LiveConnection};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -41,7 +43,9 @@ fn record(direction: &str, message: &Value) {
         .append(true)
         .open(format!("{dir}/live-messages.jsonl"))
     {
-        let _ = writeln!(f, "{}", json!({"direction": direction, "message": message}));
+        // One write per line: O_APPEND keeps the lines of concurrent clients whole.
+        let line = format!("{}\n", json!({"direction": direction, "message": message}));
+        let _ = f.write_all(line.as_bytes());
     }
 }
 
@@ -218,5 +222,131 @@ mod live {
                 )
             );
         }
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn a_connection_that_answers_gone_is_forgotten_and_the_live_one_still_served() {
+        let s = stack().await;
+        let t = s.trader("100000", None).await.unwrap();
+        let table = std::env::var("CONNECTIONS_TABLE_NAME").expect("CONNECTIONS_TABLE_NAME");
+        let connections = DynamoConnections::new(s.dynamo.clone(), table);
+        // A connection API Gateway no longer has (closed without $disconnect reaching us).
+        let now = Timestamp::now();
+        let stale = LiveConnection {
+            connection_id: "gone-connection".into(),
+            trader_id: t.clone(),
+            connected_at: now,
+            expires_at: now.plus_seconds(600),
+        };
+        connections.add(&stale).await.unwrap();
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let id = submit_filled(&s, &t, "LIVG").await;
+        collect(&mut socket, &BTreeMap::from([(id, 3)])).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = connections.of_trader(&t).await.unwrap();
+            if left.iter().all(|c| c.connection_id != "gone-connection") {
+                assert_eq!(left.len(), 1, "the live connection stays: {left:?}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the Gone connection was never forgotten"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// 10 traders with 2 clients each while their orders fill: every client gets every
+    /// event of its trader's orders and nothing else; commit → client latency (the
+    /// event's timestamp, the commit's time, to its arrival) is printed as p50 / p99.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn ten_traders_two_clients_each_get_all_their_events_with_latency_reported() {
+        let s = std::sync::Arc::new(stack().await);
+        let mut traders = Vec::new();
+        for _ in 0..10 {
+            traders.push(s.trader("100000", None).await.unwrap());
+        }
+        let mut tasks = Vec::new();
+        for (n, t) in traders.iter().enumerate() {
+            for _ in 0..2 {
+                let (s, t) = (s.clone(), t.clone());
+                let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+                tasks.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut seen = std::collections::BTreeSet::new();
+                    // Until the submitter below says which orders to expect, then until all came.
+                    let deadline = tokio::time::Instant::now() + WAIT;
+                    while seen.len() < 9 {
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        let Some(m) = next(&mut socket, left).await else { break };
+                        if m["type"] != "order_update" {
+                            continue;
+                        }
+                        assert_eq!(m["trader_id"], t.as_str(), "another trader's event");
+                        let at = Timestamp::parse(m["timestamp"].as_str().unwrap()).unwrap();
+                        latencies.push(Timestamp::now().unix_millis() - at.unix_millis());
+                        seen.insert((
+                            m["order_id"].as_str().unwrap().to_owned(),
+                            m["version"].as_u64().unwrap(),
+                        ));
+                    }
+                    (n, seen, latencies)
+                }));
+            }
+        }
+        let mut submitted: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let mut fills = Vec::new();
+        for (n, t) in traders.iter().enumerate() {
+            for _ in 0..3 {
+                let (s, t) = (s.clone(), t.clone());
+                fills.push(tokio::spawn(async move { (n, submit_filled(&s, &t, "LIVL").await) }));
+            }
+        }
+        for f in fills {
+            let (n, id) = f.await.unwrap();
+            submitted.entry(n).or_default().push(id);
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            let (n, seen, latencies) = task.await.unwrap();
+            let want: std::collections::BTreeSet<_> = submitted[&n]
+                .iter()
+                .flat_map(|id| (1..=3).map(move |v| (id.clone(), v)))
+                .collect();
+            assert_eq!(seen, want, "trader {n}: every event of its orders");
+            all.extend(latencies);
+        }
+        all.sort_unstable();
+        let pct = |p: usize| all[(all.len() * p / 100).min(all.len() - 1)];
+        println!(
+            "live latency, commit -> client, 10 traders x 2 clients, {} events: p50 {} ms, p99 {} ms, max {} ms",
+            all.len(),
+            pct(50),
+            pct(99),
+            all[all.len() - 1]
+        );
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn a_subscribe_with_a_bad_cursor_is_answered_with_an_error_saying_what_to_send() {
+        let s = stack().await;
+        let t = s.trader("1000", None).await.unwrap();
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let bad = json!({"action": "subscribe", "cursor": "yesterday"});
+        record("send", &bad);
+        socket.send(Message::Text(bad.to_string().into())).await.unwrap();
+        let m = next(&mut socket, WAIT).await.expect("an answer");
+        assert_eq!(m["type"], "error", "{m}");
+        assert!(
+            m["detail"]
+                .as_str()
+                .unwrap()
+                .contains("cursor `yesterday` is not one this stream sent"),
+            "{m}"
+        );
     }
 }
