@@ -19,7 +19,7 @@ FUNCTIONS := $(sort $(notdir $(wildcard functions/*)))
 ENV ?= default
 PORT ?= 4566
 
-.PHONY: help venv sam-venv dev emulator test fmt-check check-layers clippy lint-infra build deploy fmt token seed events reliability bench charts verify-audit
+.PHONY: help venv sam-venv dev emulator test fmt-check check-layers clippy lint-infra build deploy fmt token seed events watch reliability bench charts verify-audit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -114,6 +114,11 @@ seed: ## open or fund TRADER's account in the running local stack (make seed TRA
 events: venv ## tail the running stack's status events, one line each (Ctrl-C stops)
 	@test -f .local/stack.env || { echo "make events: .local/stack.env not found; start the stack with make dev first" >&2; exit 1; }
 	@$(VENV)/bin/python tools/events_tail.py --env .local/stack.env
+
+watch: ## print TRADER's live order stream from the running stack (make watch TRADER=alice [CURSOR=...]; Ctrl-C stops)
+	@test -n "$(TRADER)" || { echo "usage: make watch TRADER=<id> [CURSOR=<cursor>]" >&2; exit 2; }
+	@LOCAL_JWT_SECRET_FILE="$${LOCAL_JWT_SECRET_FILE:-$(CURDIR)/.local/jwt-secret}" cargo run -q -p local-gateway -- \
+		watch --trader "$(TRADER)" --url "ws://127.0.0.1:$${API_PORT:-3000}/live" $(if $(CURSOR),--cursor "$(CURSOR)")
 
 fmt: ## cargo fmt
 	cargo fmt --all

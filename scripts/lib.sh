@@ -253,6 +253,17 @@ write_functions_env() {
         # retry budget (MAX_RECEIVES=8) is spent in 25-40 s, not in minutes: the
         # outage tests watch an order stall and get dead-lettered.
         echo "RETRY_BACKOFF_BASE_MS=${RETRY_BACKOFF_BASE_MS:-200}"
+        # Live updates (issue 18): the local gateway serves the WebSocket API, its
+        # @connections endpoint and the dev secret as a JWKS; the authorizer takes HS256.
+        local live="http://127.0.0.1:${LIVE_API_PORT:-${API_PORT:-3000}}"
+        echo "CONNECTIONS_TABLE=$CONNECTIONS_TABLE_NAME"
+        echo "LIVE_API_ID=local"
+        echo "LIVE_CONNECTIONS_URL=$live"
+        echo "JWKS_URL=$live/.well-known/jwks.json"
+        echo "JWT_ISSUER=${LOCAL_JWT_ISSUER:-orders-local}"
+        echo "JWT_AUDIENCE=${LOCAL_JWT_AUDIENCE:-orders-api}"
+        echo "TRADER_SCOPE=orders/trade"
+        echo "JWT_ALGORITHMS=HS256"
         # Bounds on every AWS SDK call (shared/src/adapters/aws/mod.rs); unset = defaults.
         local var
         for var in AWS_CONNECT_TIMEOUT_MS AWS_ATTEMPT_TIMEOUT_MS AWS_OPERATION_TIMEOUT_MS; do
@@ -304,6 +315,10 @@ start_mappings() {
     log "starting function intake under cargo lambda watch (the first start compiles it)"
     invoke_direct "http://127.0.0.1:$lambda_port" intake '{"run_secs":0}' | grep -q '"passes"' ||
         die "function intake did not answer a run of no passes (see $LOG_DIR/functions.log)"
+    # The bus's FanoutRule delivers to the fan-out through a local queue (the emulator
+    # cannot invoke a function): tools/mapper's rule target.
+    RULE_QUEUE_URL="$(local_rule_queue FanoutRule)" || die "could not give FanoutRule a local queue target"
+    export RULE_QUEUE_URL
     log "building the local event source mappings (cargo build -p local-mappings)"
     cargo build -q -p local-mappings || die "cargo build -p local-mappings failed"
     target="$(cargo_target_dir)"
@@ -314,6 +329,24 @@ start_mappings() {
         --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" \
         --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" --schedule "archive=${ARCHIVE_SCHEDULE_SECS:-3600}" \
         --schedule-pause-dir "$LOG_DIR/schedules" "$@"
+}
+
+# A queue as the local target of the rule LOGICAL_ID (named by tools/provision.py
+# "{prefix}-{LogicalId}" on EVENT_BUS_NAME); prints its URL.
+#   local_rule_queue LOGICAL_ID
+local_rule_queue() {
+    "$VENV_PY" - "${ORDERS_TABLE%-OrdersTable}-$1" "$EVENT_BUS_NAME" <<'PY'
+import os, sys, boto3
+rule, bus = sys.argv[1:3]
+sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+events = boto3.client("events", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+url = sqs.create_queue(QueueName=f"{rule}-local-target")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+out = events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "local-function", "Arn": arn}])
+if out.get("FailedEntryCount"):
+    sys.exit(f"put_targets failed: {out}")
+print(url)
+PY
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.
@@ -428,6 +461,7 @@ start_test_stack() {
     export LOCAL_JWT_SECRET_FILE="$LOG_DIR/jwt-secret"
     export STACK_LOG_DIR="$LOG_DIR"
     start_simulator "$sim_port"
+    export LIVE_API_PORT="$api_port"
     write_functions_env "$LOG_DIR/stack.env" "$LOG_DIR/functions.env"
     start_api "$LOG_DIR/functions.env" "$LAMBDA_PORT" "$api_port" fixed --record "$LOG_DIR/exchanges.jsonl"
     export API_URL="http://127.0.0.1:$api_port/api/v1"

@@ -37,9 +37,9 @@ export RELIABILITY_REPORT="$LOG_DIR/reliability.jsonl"
 
 # Phase 1, the API and the stores: no event source mappings yet, so orders stay as
 # the API and the contract suite leave them (PENDING until someone else moves them).
-log "phase 1: cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: --skip outages:: --skip poison_record:: (API $API_URL)"
+log "phase 1: cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: --skip outages:: --skip poison_record:: --skip live:: (API $API_URL)"
 status=0
-cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: --skip outages:: --skip poison_record:: || status=$?
+cargo test --workspace --locked -- --include-ignored --skip execution:: --skip faults:: --skip reliability:: --skip outages:: --skip poison_record:: --skip live:: || status=$?
 if ((status != 0)); then
     log "ERROR: cargo test failed (exit $status)"
     exit "$status"
@@ -57,8 +57,8 @@ start_mappings "$LAMBDA_PORT" --from-latest
 wait_for_log mappings "reading from LATEST" 60
 # The audit integrity scenario runs `orders-admin verify-audit --all` as a process.
 cargo build -q --locked -p orders-admin || die "cargo build -p orders-admin failed"
-log "phase 2: cargo test -p e2e --test execution --test faults --test reliability --test outages --test poison_record -- --include-ignored (simulator $SIMULATOR_URL, functions $LAMBDA_URL)"
-cargo test -p e2e --locked --test execution --test faults --test reliability --test outages --test poison_record -- --include-ignored || status=$?
+log "phase 2: cargo test -p e2e --test execution --test faults --test reliability --test outages --test poison_record --test live -- --include-ignored (simulator $SIMULATOR_URL, functions $LAMBDA_URL)"
+cargo test -p e2e --locked --test execution --test faults --test reliability --test outages --test poison_record --test live -- --include-ignored || status=$?
 if ((status != 0)); then
     log "ERROR: cargo test (execution) failed (exit $status)"
     exit "$status"
@@ -69,6 +69,10 @@ log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
 "$VENV_PY" tools/test_bench_charts.py || die "the benchmark charts' self-test failed"
 "$VENV_PY" tools/check_openapi.py --spec infra/openapi.yaml --recording "$LOG_DIR/exchanges.jsonl" ||
     die "infra/openapi.yaml does not match the responses of the test run"
+log "the live stream's messages of this run against infra/asyncapi.yaml (tools/check_asyncapi.py)"
+"$VENV_PY" tools/test_check_asyncapi.py || die "the AsyncAPI checker's self-test failed"
+"$VENV_PY" tools/check_asyncapi.py --spec infra/asyncapi.yaml --recording "$LOG_DIR/live-messages.jsonl" --require-all ||
+    die "infra/asyncapi.yaml does not match the live messages of the test run"
 log "the exchange simulator's answers against Alpaca's Trading API document (tools/check_alpaca.py)"
 "$VENV_PY" tools/test_check_alpaca.py || die "the Alpaca checker's self-test failed"
 "$VENV_PY" tools/check_alpaca.py --spec tools/simulator/spec/trading-api.json --recording "$SIM_RECORDING" ||

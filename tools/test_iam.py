@@ -317,6 +317,9 @@ class CodeScan:
             resource = self.resource_after(ad, body, src, m.end(), bindings)
             if op in self.perms.get("object_operations", []):
                 resource += "/*"
+            method = self.perms.get("connection_operations", {}).get(op)
+            if method:
+                resource += f"/{method}/@connections"
             for action in actions:
                 out.add((resource, action))
                 if action == "dynamodb:Query":
@@ -444,6 +447,13 @@ def resource_name(r: Any) -> str:
         m = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)?", r["Fn::Sub"])
         if m:
             return m.group(1) + (m.group(2) or "")
+        # A WebSocket API's connections: arn:...:execute-api:...:${Api}/${Stage}/POST/@connections/* -> Api/POST/@connections
+        m = re.fullmatch(
+            r"arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:\$\{(\w+)\}/(?:\$\{\w+\}|\w+)/([A-Z]+)/@connections/\*",
+            r["Fn::Sub"],
+        )
+        if m:
+            return f"{m.group(1)}/{m.group(2)}/@connections"
     if isinstance(r, dict) and "Ref" in r:
         return r["Ref"]
     return r if isinstance(r, str) else repr(r)
@@ -572,6 +582,15 @@ def check_template(template: dict[str, Any], perms: dict[str, Any]) -> list[str]
                     errors.append(f"{who}: event {ev_name}: on-failure destination type {kind} not in permissions.yaml platform")
                 else:
                     expected |= {(resource_name(dest), a) for a in actions}
+
+        # Lambda sends an asynchronous invocation's failure record with the function's role.
+        invoke_dest = (((props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure") or {})
+        if invoke_dest.get("Destination") is not None:
+            actions = perms["platform"]["on_failure"].get(str(invoke_dest.get("Type", "SQS")))
+            if actions is None:
+                errors.append(f"{who}: EventInvokeConfig on-failure type {invoke_dest.get('Type')} not in permissions.yaml platform")
+            else:
+                expected |= {(resource_name(invoke_dest["Destination"]), a) for a in actions}
 
         buckets = frozenset(lid for lid, r in res.items() if r.get("Type") == "AWS::S3::Bucket")
         granted = role_grants(role, "Allow", errors, who, tracing_actions, buckets)

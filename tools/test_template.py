@@ -49,6 +49,8 @@ ALARMS = {
     "DynamoSystemErrorsAlarm": ("AWS/DynamoDB", "SystemErrors"),
     "ExecuteDurationAlarm": ("AWS/Lambda", "Duration"),
     "AccountConcurrencyAlarm": ("AWS/Lambda", "ConcurrentExecutions"),
+    "FanoutErrorsAlarm": ("AWS/Lambda", "Errors"),
+    "FanoutFailureQueueAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
 }
 
 

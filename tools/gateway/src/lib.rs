@@ -9,12 +9,16 @@
 //! - [`event`]: HTTP request → API Gateway v2 event, function reply → HTTP.
 //! - [`server`]: the axum app tying them together.
 //! - [`record`]: JSON-lines recording of exchanges for the OpenAPI check.
+//! - [`live`]: the WebSocket API (issue 18) and its `@connections` management endpoint.
+//! - [`watch`]: a trader's live stream printed (`make watch`).
 
 pub mod auth;
 pub mod event;
+pub mod live;
 pub mod record;
 pub mod routes;
 pub mod server;
+pub mod watch;
 
 /// The dev secret: the file's bytes, created with 32 random bytes (hex) if missing.
 pub fn dev_secret(path: &std::path::Path) -> std::io::Result<Vec<u8>> {

@@ -24,7 +24,8 @@ use local_gateway::server::{Gateway, router};
 
 const USAGE: &str = "usage:
   local-gateway serve [--template FILE] [--listen 127.0.0.1:PORT] [--lambda-url URL] [--record FILE] [--per-function N]
-  local-gateway token --trader ID [--ttl-secs SECONDS] [--scope SCOPE]";
+  local-gateway token --trader ID [--ttl-secs SECONDS] [--scope SCOPE]
+  local-gateway watch --trader ID [--url ws://127.0.0.1:3000/live] [--cursor CURSOR]";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -85,6 +86,16 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some("watch") => {
+            let trader = flag(&args, "--trader").with_context(|| format!("missing --trader\n{USAGE}"))?;
+            let template = PathBuf::from(flag(&args, "--template").unwrap_or_else(|| "infra/template.yaml".into()));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let token = jwt_config(&template)?.mint(&trader, 7200, now)?;
+            let url = flag(&args, "--url").unwrap_or_else(|| "ws://127.0.0.1:3000/live".into());
+            local_gateway::watch::watch(&url, &token, flag(&args, "--cursor").as_deref()).await
+        }
         _ => bail!("{USAGE}"),
     }
 }
@@ -102,13 +113,12 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
         .map(|n| n.parse().with_context(|| format!("--per-function {n}: not a number")))
         .transpose()?
         .unwrap_or(1);
-    let gateway = Arc::new(Gateway::new(
-        routes,
-        jwt_config(&template)?,
+    let jwt = jwt_config(&template)?;
+    let live = Arc::new(local_gateway::live::LiveGateway::new(
         lambda_url.clone(),
-        recorder,
-        per_function,
+        jwt.secret.clone(),
     )?);
+    let gateway = Arc::new(Gateway::new(routes, jwt, lambda_url.clone(), recorder, per_function)?);
     for r in gateway.routes.all() {
         tracing::info!(route = %r.key(), function = %r.function, authorized = r.authorized, "route");
     }
@@ -116,7 +126,7 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (taken? set API_PORT)"))?;
     tracing::info!(%listen, %lambda_url, "local API gateway: http://{listen}/api/v1");
-    axum::serve(listener, router(gateway))
+    axum::serve(listener, router(gateway).merge(local_gateway::live::router(live)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -4,9 +4,11 @@
 //! - [`stream`]: the orders table's DynamoDB stream → the publish function;
 //! - [`invoke`]: the invoke API and batch responses, read as Lambda reads them;
 //! - [`settings`]: the mappings' settings, read from the template;
-//! - [`schedule`]: a function invoked on a schedule (the intake), as EventBridge does.
+//! - [`schedule`]: a function invoked on a schedule (the intake), as EventBridge does;
+//! - [`rule`]: an EventBridge rule's Lambda target (the fan-out), through a local queue.
 
 pub mod invoke;
+pub mod rule;
 pub mod schedule;
 pub mod settings;
 pub mod sqs;

@@ -6,7 +6,12 @@
 //!                [--from-latest] [--pollers N] [--template infra/template.yaml]
 //!                [--on-failure-url URL] [--max-concurrency N] [--schedule NAME=SECS]...
 //!                [--audit-stream-arn ARN] [--archive-function archive]
+//!                [--rule-queue-url URL] [--rule-function fanout] [--rule-failure-url URL]
 //! ```
+//! `--rule-queue-url URL` (`RULE_QUEUE_URL`): a queue the bus's `FanoutRule` targets
+//! locally; its events go to `--rule-function` as EventBridge's Lambda target would
+//! deliver them, with Lambda's asynchronous retries and on-failure destination
+//! (`--rule-failure-url`, `FANOUT_FAILURE_QUEUE_URL`).
 //! `--pollers N` (default 2, `MAPPING_POLLERS`): the queue's concurrent pollers, each
 //! invoking execute with its own batch, as Lambda's SQS pollers do; match it to the
 //! function's instances under cargo lambda watch (`FUNCTION_CONCURRENCY`).
@@ -47,7 +52,8 @@ use local_mappings::stream::{FailureDestination, StreamMapping};
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
 [--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
 [--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]... \
-[--audit-stream-arn ARN] [--archive-function NAME] [--schedule-pause-dir DIR]";
+[--audit-stream-arn ARN] [--archive-function NAME] [--schedule-pause-dir DIR] [--rule-queue-url URL] \
+[--rule-function NAME] [--rule-failure-url URL]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -96,7 +102,9 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| Schedule::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("{e}\n{USAGE}"))?;
-    if queue_url.is_none() && stream_arn.is_none() && schedules.is_empty() {
+    // An EventBridge rule's Lambda target through a local queue (rule.rs; scripts/lib.sh sets it up).
+    let rule_queue_url = Some(flag(&args, "--rule-queue-url", "RULE_QUEUE_URL", "")).filter(|u| !u.is_empty());
+    if queue_url.is_none() && stream_arn.is_none() && schedules.is_empty() && rule_queue_url.is_none() {
         bail!(
             "nothing to map: set WORK_QUEUE_URL / ORDERS_TABLE_STREAM_ARN (source .local/stack.env) or pass them\n{USAGE}"
         );
@@ -168,6 +176,25 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(%lambda_url, queue = ?queue_url, stream = ?stream_arn, pollers, settings = ?mapping_settings,
         on_failure = ?on_failure_url, "local event source mappings");
 
+    if let Some(queue_url) = rule_queue_url {
+        // As many pollers as the work queue's: Lambda runs asynchronous invocations at once.
+        let client = aws_sdk_sqs::Client::new(&sdk);
+        let function = flag(&args, "--rule-function", "RULE_FUNCTION", "fanout");
+        let on_failure_url =
+            Some(flag(&args, "--rule-failure-url", "FANOUT_FAILURE_QUEUE_URL", "")).filter(|u| !u.is_empty());
+        for _ in 0..pollers {
+            tasks.spawn(
+                local_mappings::rule::RuleTarget {
+                    client: client.clone(),
+                    invoker: invoker.clone(),
+                    queue_url: queue_url.clone(),
+                    function: function.clone(),
+                    on_failure_url: on_failure_url.clone(),
+                }
+                .run(),
+            );
+        }
+    }
     if let Some(queue_url) = queue_url {
         let client = aws_sdk_sqs::Client::new(&sdk);
         let function = flag(&args, "--execute-function", "EXECUTE_FUNCTION", "execute");

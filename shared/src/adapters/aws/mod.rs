@@ -1,20 +1,27 @@
 //! AWS adapters on the official SDK: DynamoDB (orders, accounts, audit), SQS (work
-//! queue), EventBridge (status events), S3 (the audit trail's write-once copy). Item
+//! queue), EventBridge (status events), S3 (the audit trail's write-once copy), API
+//! Gateway's management API (live updates on WebSocket connections). Item
 //! mapping lives only in `items`.
 
+mod connections;
 mod dynamo;
 mod eventbridge;
 mod intake_store;
 pub mod items;
+mod order_changes;
+mod pusher;
 mod secrets;
 mod sqs;
 pub mod stream;
 mod venue_budget;
 mod write_once;
 
+pub use connections::DynamoConnections;
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
 pub use intake_store::DynamoIntakeStore;
+pub use order_changes::{DynamoOrderChanges, second_prefix};
+pub use pusher::ManagementPusher;
 pub use secrets::{SecretsManagerKeys, parse_keys};
 pub use sqs::SqsQueue;
 pub use venue_budget::DynamoVenueBudget;

@@ -4,6 +4,7 @@
 
 mod events;
 mod intake_store;
+mod live;
 mod queue;
 mod store;
 mod venue;
@@ -12,6 +13,7 @@ mod write_once;
 
 pub use events::MemoryEvents;
 pub use intake_store::MemoryIntakeStore;
+pub use live::{MemoryConnections, MemoryOrderChanges, MemoryPusher};
 pub use queue::MemoryQueue;
 pub use store::MemoryStore;
 pub use venue::MemoryVenue;

@@ -1,0 +1,216 @@
+//! The live-update use cases (issue 18) over the in-memory ports: the fan-out reaches
+//! every live connection of the event's trader and no one else's, forgets Gone and
+//! expired connections, reports failures; subscribe replays from a cursor.
+
+use rust_decimal::Decimal;
+use shared::adapters::memory::{MemoryConnections, MemoryOrderChanges, MemoryPusher};
+use shared::app::fanout::fan_out;
+use shared::app::live::{CONNECTION_LIFETIME_SECS, LiveError, REPLAY_LIMIT, REPLAY_OVERLAP_SECS, parse_cursor};
+use shared::app::live_routes::{connect, disconnect, subscribe};
+use shared::domain::{Order, OrderId, OrderStatus, Timestamp, TraderId, validate_order};
+use shared::ports::{Connections, LiveConnection, PushError, StatusEvent};
+
+fn trader(name: &str) -> TraderId {
+    TraderId::parse(name).unwrap()
+}
+
+fn at(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap()
+}
+
+fn order(of: &str, updated: &str) -> Order {
+    let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
+        "limit_price": "150.25"});
+    let draft = validate_order(&body).unwrap();
+    let mut o = Order::pending(OrderId::new(), trader(of), draft, Decimal::from(1503), at(updated));
+    o.updated_at = at(updated);
+    o
+}
+
+fn event(of: &str, version: u64) -> StatusEvent {
+    let mut o = order(of, "2026-11-27T10:00:00Z");
+    o.version = version;
+    o.status = OrderStatus::Submitted;
+    StatusEvent::of(Some(OrderStatus::Pending), &o)
+}
+
+const NOW: &str = "2026-11-27T10:00:01Z";
+
+#[tokio::test]
+async fn an_event_reaches_every_connection_of_its_trader_and_no_other() {
+    let (conns, pusher) = (MemoryConnections::new(), MemoryPusher::new());
+    for (t, c) in [("alice", "a1"), ("alice", "a2"), ("bob", "b1")] {
+        connect(&conns, &trader(t), c, None, at(NOW)).await.unwrap();
+    }
+    let e = event("alice", 2);
+    let report = fan_out(&conns, &pusher, &e, at(NOW)).await.unwrap();
+    assert_eq!(report.delivered, 2);
+    for c in ["a1", "a2"] {
+        let got = pusher.received(c);
+        assert_eq!(got.len(), 1, "{c}");
+        assert_eq!(got[0]["type"], "order_update");
+        assert_eq!(got[0]["replay"], false);
+        assert_eq!(got[0]["order_id"], e.order_id.to_string());
+        assert_eq!(got[0]["version"], 2);
+        assert_eq!(got[0]["trader_id"], "alice");
+        assert_eq!(got[0]["cursor"], e.timestamp.to_string());
+        assert_eq!(got[0]["new_status"], "SUBMITTED");
+    }
+    assert!(pusher.received("b1").is_empty());
+}
+
+#[tokio::test]
+async fn a_connection_stored_under_the_trader_but_naming_another_is_never_sent_to() {
+    let (conns, pusher) = (MemoryConnections::new(), MemoryPusher::new());
+    let forged = LiveConnection {
+        connection_id: "b1".into(),
+        trader_id: trader("bob"),
+        connected_at: at(NOW),
+        expires_at: at(NOW).plus_seconds(60),
+    };
+    conns.insert_under(&trader("alice"), forged);
+    let report = fan_out(&conns, &pusher, &event("alice", 1), at(NOW)).await.unwrap();
+    assert_eq!((report.delivered, report.foreign), (0, 1));
+    assert!(pusher.received("b1").is_empty());
+}
+
+#[tokio::test]
+async fn gone_connections_are_forgotten_and_the_others_still_served() {
+    let (conns, pusher) = (MemoryConnections::new(), MemoryPusher::new());
+    connect(&conns, &trader("alice"), "a1", None, at(NOW)).await.unwrap();
+    connect(&conns, &trader("alice"), "a2", None, at(NOW)).await.unwrap();
+    pusher.make_gone("a1");
+    let report = fan_out(&conns, &pusher, &event("alice", 1), at(NOW)).await.unwrap();
+    assert_eq!((report.delivered, report.gone), (1, 1));
+    assert_eq!(conns.ids(), vec!["a2".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_failed_push_is_reported_not_dropped_and_the_connection_kept() {
+    let (conns, pusher) = (MemoryConnections::new(), MemoryPusher::new());
+    connect(&conns, &trader("alice"), "a1", None, at(NOW)).await.unwrap();
+    connect(&conns, &trader("alice"), "a2", None, at(NOW)).await.unwrap();
+    pusher.make_failing("a2");
+    let err = fan_out(&conns, &pusher, &event("alice", 1), at(NOW)).await.unwrap_err();
+    match &err {
+        LiveError::Undelivered { failed, delivered } => {
+            assert_eq!(*delivered, 1);
+            assert_eq!(failed.len(), 1);
+            assert_eq!(failed[0].0, "a2");
+            assert!(matches!(failed[0].1, PushError::Failed(_)));
+        }
+        other => panic!("expected Undelivered, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("1 of 2 connections did not get the message"),
+        "{err}"
+    );
+    assert_eq!(conns.ids().len(), 2, "a failing connection is not forgotten");
+}
+
+#[tokio::test]
+async fn a_connection_lasts_two_hours_or_until_its_token_expires() {
+    let conns = MemoryConnections::new();
+    let c = connect(&conns, &trader("alice"), "a1", None, at(NOW)).await.unwrap();
+    assert_eq!(c.expires_at, at(NOW).plus_seconds(CONNECTION_LIFETIME_SECS));
+    let soon = at(NOW).plus_seconds(300);
+    let c = connect(&conns, &trader("alice"), "a2", Some(soon), at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(c.expires_at, soon);
+    let late = at(NOW).plus_seconds(CONNECTION_LIFETIME_SECS * 3);
+    let c = connect(&conns, &trader("alice"), "a3", Some(late), at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(c.expires_at, at(NOW).plus_seconds(CONNECTION_LIFETIME_SECS));
+    disconnect(&conns, &trader("alice"), "a3").await.unwrap();
+    assert_eq!(conns.of_trader(&trader("alice")).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_connection_whose_token_expired_is_closed_not_sent_to() {
+    let (conns, pusher) = (MemoryConnections::new(), MemoryPusher::new());
+    let token_exp = at(NOW).plus_seconds(10);
+    connect(&conns, &trader("alice"), "a1", Some(token_exp), at(NOW))
+        .await
+        .unwrap();
+    let later = at(NOW).plus_seconds(11);
+    let report = fan_out(&conns, &pusher, &event("alice", 1), later).await.unwrap();
+    assert_eq!((report.delivered, report.expired), (0, 1));
+    assert!(pusher.received("a1").is_empty());
+    assert_eq!(pusher.closed(), vec!["a1".to_owned()]);
+    assert!(conns.ids().is_empty());
+}
+
+#[tokio::test]
+async fn subscribe_replays_the_traders_orders_changed_since_the_cursor_then_says_subscribed() {
+    let (orders, pusher) = (MemoryOrderChanges::new(), MemoryPusher::new());
+    let old = order("alice", "2026-11-27T09:00:00Z");
+    let in_overlap = order("alice", "2026-11-27T09:59:30Z");
+    let newer = order("alice", "2026-11-27T10:00:05.250Z");
+    let others = order("bob", "2026-11-27T10:00:06Z");
+    for o in [&old, &in_overlap, &newer, &others] {
+        orders.put(o.clone());
+    }
+    let cursor = parse_cursor(Some("2026-11-27T10:00:00Z")).unwrap();
+    let report = subscribe(&orders, &pusher, &trader("alice"), "a1", cursor)
+        .await
+        .unwrap();
+    assert_eq!(report.replayed, 2);
+    let got = pusher.received("a1");
+    let ids: Vec<_> = got.iter().filter_map(|m| m["order_id"].as_str()).collect();
+    assert_eq!(ids, vec![in_overlap.order_id.to_string(), newer.order_id.to_string()]);
+    assert!(
+        got[..2]
+            .iter()
+            .all(|m| m["replay"] == true && m["type"] == "order_update")
+    );
+    assert_eq!(got[1]["cursor"], "2026-11-27T10:00:05.25Z");
+    let last = got.last().unwrap();
+    assert_eq!(last["type"], "subscribed");
+    assert_eq!(last["replayed"], 2);
+    assert_eq!(last["complete"], true);
+    assert_eq!(last["cursor"], "2026-11-27T10:00:05.25Z");
+    const { assert!(REPLAY_OVERLAP_SECS >= 30) };
+}
+
+#[tokio::test]
+async fn subscribe_without_a_cursor_replays_nothing() {
+    let (orders, pusher) = (MemoryOrderChanges::new(), MemoryPusher::new());
+    orders.put(order("alice", "2026-11-27T09:00:00Z"));
+    let report = subscribe(&orders, &pusher, &trader("alice"), "a1", None).await.unwrap();
+    assert_eq!(report.replayed, 0);
+    let got = pusher.received("a1");
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0],
+        serde_json::json!({"type": "subscribed", "cursor": null, "replayed": 0, "complete": true})
+    );
+}
+
+#[tokio::test]
+async fn a_long_replay_stops_at_the_limit_and_says_it_is_incomplete() {
+    let (orders, pusher) = (MemoryOrderChanges::new(), MemoryPusher::new());
+    for i in 0..(REPLAY_LIMIT + 3) {
+        orders.put(order("alice", &format!("2026-11-27T10:{:02}:{:02}Z", i / 60, i % 60)));
+    }
+    let cursor = parse_cursor(Some("2026-11-27T10:00:00Z")).unwrap();
+    let report = subscribe(&orders, &pusher, &trader("alice"), "a1", cursor)
+        .await
+        .unwrap();
+    assert_eq!((report.replayed, report.complete), (REPLAY_LIMIT, false));
+    let last = pusher.received("a1").pop().unwrap();
+    assert_eq!(last["complete"], false);
+}
+
+#[test]
+fn a_cursor_that_is_not_a_time_is_refused_with_what_to_send() {
+    let err = parse_cursor(Some("yesterday")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cursor `yesterday` is not one this stream sent"),
+        "{err}"
+    );
+    assert_eq!(parse_cursor(Some("")).unwrap(), None);
+    assert_eq!(parse_cursor(None).unwrap(), None);
+}

@@ -1,0 +1,383 @@
+//! Live order updates end to end (issue 18): WebSocket clients of the local gateway's
+//! `/live`, the `$connect` authorizer and routes (`ws-authorizer`, `live`), the bus's
+//! `FanoutRule` delivered to the fan-out (tools/mapper's rule target), the management
+//! API's `@connections`. Every message received is appended to
+//! `$STACK_LOG_DIR/live-messages.jsonl` for tools/check_asyncapi.py.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use e2e::Stack;
+use e2e::report::{Row, panics_so_far};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use shared::adapters::aws::DynamoConnections;
+use shared::domain::{Timestamp, TraderId};
+use shared::ports::{Connections, LiveConnection};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn stack() -> Stack {
+    Stack::from_env().await.expect("the local stack's environment")
+}
+
+fn live_url(token: Option<&str>) -> String {
+    let api = std::env::var("API_URL").expect("API_URL");
+    let base = api.replace("http://", "ws://").replace("/api/v1", "/live");
+    match token {
+        Some(t) => format!("{base}?token={t}"),
+        None => base,
+    }
+}
+
+fn record(direction: &str, message: &Value) {
+    let Ok(dir) = std::env::var("STACK_LOG_DIR") else {
+        return;
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{dir}/live-messages.jsonl"))
+    {
+        // One write per line: O_APPEND keeps the lines of concurrent clients whole.
+        let line = format!("{}\n", json!({"direction": direction, "message": message}));
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// Connects, or the HTTP status the handshake was refused with.
+async fn connect(token: Option<&str>) -> Result<Socket, u16> {
+    let request = live_url(token).into_client_request().map_err(|_| 0u16)?;
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("connect: {e}"),
+    }
+}
+
+/// The next JSON message within `within`, or None.
+async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(within, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let v: Value = serde_json::from_str(&text).expect("a JSON message");
+                record("receive", &v);
+                return Some(v);
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads until every order of `expected` reached its version; returns all updates.
+async fn collect(socket: &mut Socket, expected: &BTreeMap<String, u64>) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut got = Vec::new();
+    let mut highest: BTreeMap<String, u64> = BTreeMap::new();
+    while expected
+        .iter()
+        .any(|(id, v)| highest.get(id).copied().unwrap_or(0) < *v)
+    {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(m) = next(socket, left).await else {
+            panic!("timed out: got {highest:?}, want {expected:?}");
+        };
+        if m["type"] == "order_update" {
+            let id = m["order_id"].as_str().unwrap_or_default().to_owned();
+            let v = m["version"].as_u64().unwrap_or(0);
+            let h = highest.entry(id).or_insert(0);
+            *h = (*h).max(v);
+        }
+        got.push(m);
+    }
+    got
+}
+
+fn limit(symbol: &str) -> Value {
+    json!({"symbol": symbol, "side": "buy", "type": "limit", "quantity": "2", "limit_price": "1000"})
+}
+
+async fn submit_filled(s: &Stack, t: &TraderId, symbol: &str) -> String {
+    let r = s.submit(&s.token(t), None, &limit(symbol)).await.unwrap();
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["order_id"].as_str().unwrap().to_owned();
+    s.wait_for_status(t, &id, &["FILLED"], WAIT).await.unwrap();
+    id
+}
+
+mod live {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn missing_forged_expired_and_wrong_audience_tokens_are_refused_at_connect() {
+        let panics = panics_so_far();
+        let s = stack().await;
+        let t = s.trader("1000", None).await.unwrap();
+        assert_eq!(connect(None).await.err(), Some(401), "missing");
+        let forged = {
+            let good = s.token(&t);
+            let (head, _) = good.rsplit_once('.').unwrap();
+            format!("{head}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        };
+        let expired = s.token_with(json!({"sub": t.as_str()}), -120);
+        let audience = s.token_with(json!({"sub": t.as_str(), "aud": "someone-else"}), 600);
+        let no_scope = s.token_with(json!({"sub": t.as_str(), "scope": "orders/read"}), 600);
+        for (name, token) in [
+            ("forged", forged),
+            ("expired", expired),
+            ("audience", audience),
+            ("scope", no_scope),
+        ] {
+            assert_eq!(connect(Some(&token)).await.err(), Some(403), "{name}");
+        }
+        assert!(connect(Some(&s.token(&t))).await.is_ok(), "a valid token connects");
+        let mut row = Row::new(
+            6,
+            "live: auth attacks on connect",
+            "missing, forged, expired, wrong-audience and scope-less tokens at the WebSocket $connect",
+        );
+        row.operations = 6;
+        row.panics = panics_so_far() - panics;
+        row.notes = "missing: 401; forged, expired, wrong audience, no scope: 403; none connected".into();
+        row.record_and_check();
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn each_client_gets_its_traders_events_in_version_order_and_nothing_of_others() {
+        let s = stack().await;
+        let (a, b) = (
+            s.trader("100000", None).await.unwrap(),
+            s.trader("100000", None).await.unwrap(),
+        );
+        let mut sa = connect(Some(&s.token(&a))).await.unwrap();
+        let mut sb = connect(Some(&s.token(&b))).await.unwrap();
+        let ida = submit_filled(&s, &a, "LIVA").await;
+        let idb = submit_filled(&s, &b, "LIVB").await;
+        let got_a = collect(&mut sa, &BTreeMap::from([(ida.clone(), 3)])).await;
+        let got_b = collect(&mut sb, &BTreeMap::from([(idb.clone(), 3)])).await;
+        for (got, trader, id) in [(&got_a, &a, &ida), (&got_b, &b, &idb)] {
+            assert!(
+                got.iter().all(|m| m["trader_id"] == trader.as_str()),
+                "another trader's event: {got:?}"
+            );
+            let mut versions: Vec<u64> = got
+                .iter()
+                .filter(|m| m["order_id"] == id.as_str())
+                .filter_map(|m| m["version"].as_u64())
+                .collect();
+            versions.dedup();
+            assert_eq!(versions, vec![1, 2, 3], "in version order: {got:?}");
+            assert!(got.iter().all(|m| m["cursor"].is_string()));
+        }
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn a_client_away_30_s_during_fills_resumes_with_its_cursor_and_ends_with_the_apis_states() {
+        let panics = panics_so_far();
+        let s = stack().await;
+        let t = s.trader("100000", None).await.unwrap();
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let first = submit_filled(&s, &t, "LIVR").await;
+        let seen = collect(&mut socket, &BTreeMap::from([(first.clone(), 3)])).await;
+        let cursor = seen.last().unwrap()["cursor"].as_str().unwrap().to_owned();
+        socket.close(None).await.unwrap();
+        let away = tokio::time::Instant::now();
+        // Disconnected for 30 s (LIVE_DISCONNECT_SECS), while two more orders fill.
+        let mut missed = Vec::new();
+        for _ in 0..2 {
+            missed.push(submit_filled(&s, &t, "LIVR").await);
+        }
+        let secs = std::env::var("LIVE_DISCONNECT_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        tokio::time::sleep_until(away + Duration::from_secs(secs)).await;
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let subscribe = json!({"action": "subscribe", "cursor": cursor});
+        record("send", &subscribe);
+        socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+        let mut state: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        loop {
+            let m = next(&mut socket, WAIT).await.expect("the replay ends with subscribed");
+            if m["type"] == "subscribed" {
+                assert_eq!(m["complete"], true);
+                break;
+            }
+            assert_eq!(m["type"], "order_update", "{m}");
+            assert_eq!(m["trader_id"], t.as_str());
+            let id = m["order_id"].as_str().unwrap().to_owned();
+            let v = m["version"].as_u64().unwrap();
+            let e = state.entry(id).or_insert((0, String::new()));
+            if v > e.0 {
+                *e = (v, m["new_status"].as_str().unwrap().to_owned());
+            }
+        }
+        let panics = panics_so_far() - panics;
+        let mut row = Row::new(
+            4,
+            "live: disconnect 30 s / resume",
+            "a client away 30 s while 2 orders fill, back with its cursor",
+        );
+        for id in &missed {
+            let api = s.get(&format!("/orders/{id}"), &s.token(&t)).await.unwrap();
+            row.server_errors += u64::from(api.status >= 500);
+            let want = (
+                api.body["version"].as_u64().unwrap_or(0),
+                api.body["status"].as_str().unwrap_or("?").to_owned(),
+            );
+            if state.get(id) != Some(&want) {
+                eprintln!("{id}: replayed {:?}, the API has {want:?}", state.get(id));
+                row.lost_events += 1;
+            }
+        }
+        row.operations = missed.len() as u64 + 1;
+        row.panics = panics;
+        row.notes = format!("{} orders replayed; the client's states equal the API's", state.len());
+        row.record_and_check();
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn a_connection_that_answers_gone_is_forgotten_and_the_live_one_still_served() {
+        let panics = panics_so_far();
+        let s = stack().await;
+        let t = s.trader("100000", None).await.unwrap();
+        let table = std::env::var("CONNECTIONS_TABLE_NAME").expect("CONNECTIONS_TABLE_NAME");
+        let connections = DynamoConnections::new(s.dynamo.clone(), table);
+        // A connection API Gateway no longer has (closed without $disconnect reaching us).
+        let now = Timestamp::now();
+        let stale = LiveConnection {
+            connection_id: "gone-connection".into(),
+            trader_id: t.clone(),
+            connected_at: now,
+            expires_at: now.plus_seconds(600),
+        };
+        connections.add(&stale).await.unwrap();
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let id = submit_filled(&s, &t, "LIVG").await;
+        collect(&mut socket, &BTreeMap::from([(id, 3)])).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = connections.of_trader(&t).await.unwrap();
+            if left.iter().all(|c| c.connection_id != "gone-connection") {
+                assert_eq!(left.len(), 1, "the live connection stays: {left:?}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the Gone connection was never forgotten"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut row = Row::new(
+            4,
+            "live: fan-out to a Gone connection",
+            "a recorded connection API Gateway no longer has (410 Gone)",
+        );
+        row.operations = 3;
+        row.panics = panics_so_far() - panics;
+        row.notes = "the Gone connection forgotten; the live one got versions 1-3".into();
+        row.record_and_check();
+    }
+
+    /// 10 traders with 2 clients each while their orders fill: every client gets every
+    /// event of its trader's orders and nothing else; commit → client latency (the
+    /// event's timestamp, the commit's time, to its arrival) is printed as p50 / p99.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn ten_traders_two_clients_each_get_all_their_events_with_latency_reported() {
+        let s = std::sync::Arc::new(stack().await);
+        let mut traders = Vec::new();
+        for _ in 0..10 {
+            traders.push(s.trader("100000", None).await.unwrap());
+        }
+        let mut tasks = Vec::new();
+        for (n, t) in traders.iter().enumerate() {
+            for _ in 0..2 {
+                let (s, t) = (s.clone(), t.clone());
+                let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+                tasks.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut seen = std::collections::BTreeSet::new();
+                    // Until the submitter below says which orders to expect, then until all came.
+                    let deadline = tokio::time::Instant::now() + WAIT;
+                    while seen.len() < 9 {
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        let Some(m) = next(&mut socket, left).await else { break };
+                        if m["type"] != "order_update" {
+                            continue;
+                        }
+                        assert_eq!(m["trader_id"], t.as_str(), "another trader's event");
+                        let at = Timestamp::parse(m["timestamp"].as_str().unwrap()).unwrap();
+                        latencies.push(Timestamp::now().unix_millis() - at.unix_millis());
+                        seen.insert((
+                            m["order_id"].as_str().unwrap().to_owned(),
+                            m["version"].as_u64().unwrap(),
+                        ));
+                    }
+                    (n, seen, latencies)
+                }));
+            }
+        }
+        let mut submitted: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let mut fills = Vec::new();
+        for (n, t) in traders.iter().enumerate() {
+            for _ in 0..3 {
+                let (s, t) = (s.clone(), t.clone());
+                fills.push(tokio::spawn(async move { (n, submit_filled(&s, &t, "LIVL").await) }));
+            }
+        }
+        for f in fills {
+            let (n, id) = f.await.unwrap();
+            submitted.entry(n).or_default().push(id);
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            let (n, seen, latencies) = task.await.unwrap();
+            let want: std::collections::BTreeSet<_> = submitted[&n]
+                .iter()
+                .flat_map(|id| (1..=3).map(move |v| (id.clone(), v)))
+                .collect();
+            assert_eq!(seen, want, "trader {n}: every event of its orders");
+            all.extend(latencies);
+        }
+        all.sort_unstable();
+        let pct = |p: usize| all[(all.len() * p / 100).min(all.len() - 1)];
+        println!(
+            "live latency, commit -> client, 10 traders x 2 clients, {} events: p50 {} ms, p99 {} ms, max {} ms",
+            all.len(),
+            pct(50),
+            pct(99),
+            all[all.len() - 1]
+        );
+    }
+
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn a_subscribe_with_a_bad_cursor_is_answered_with_an_error_saying_what_to_send() {
+        let s = stack().await;
+        let t = s.trader("1000", None).await.unwrap();
+        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
+        let bad = json!({"action": "subscribe", "cursor": "yesterday"});
+        record("send", &bad);
+        socket.send(Message::Text(bad.to_string().into())).await.unwrap();
+        let m = next(&mut socket, WAIT).await.expect("an answer");
+        assert_eq!(m["type"], "error", "{m}");
+        assert!(
+            m["detail"]
+                .as_str()
+                .unwrap()
+                .contains("cursor `yesterday` is not one this stream sent"),
+            "{m}"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! An EventBridge rule's Lambda target, locally (issue 18: `FanoutRule` → the fan-out).
+//! The emulator cannot invoke a function, so the rule gets a local queue as its target
+//! (scripts/lib.sh) and this polls it, invoking the function with each event as
+//! EventBridge would (the event itself, one per invocation, asynchronously: the
+//! events of a receive run concurrently). As Lambda's asynchronous invocation does, a
+//! failed invocation is retried twice (the message comes back after a second), then
+//! the event goes to the on-failure destination (`FanoutFailureQueue`), never dropped.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use serde_json::{Value, json};
+
+use crate::invoke::Invoker;
+
+/// Lambda's asynchronous invocation: the first try and two retries (EventInvokeConfig).
+const ATTEMPTS: u32 = 3;
+
+pub struct RuleTarget {
+    pub client: Client,
+    pub invoker: Invoker,
+    pub queue_url: String,
+    pub function: String,
+    pub on_failure_url: Option<String>,
+}
+
+impl RuleTarget {
+    pub async fn run(self) {
+        tracing::info!(queue = %self.queue_url, function = %self.function, "delivering the rule's events");
+        loop {
+            if let Err(e) = self.poll_once().await {
+                tracing::warn!(queue = %self.queue_url, error = %e, "receive failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    async fn poll_once(&self) -> anyhow::Result<()> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(5)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))?;
+        futures::future::join_all(out.messages().iter().map(|m| self.deliver(m))).await;
+        Ok(())
+    }
+
+    async fn deliver(&self, message: &Message) {
+        let receipt = message.receipt_handle().unwrap_or_default();
+        let receives: u32 = message
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let event: Value = match serde_json::from_str(message.body().unwrap_or_default()) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "not an event: to the on-failure destination");
+                self.give_up(message, &json!(message.body()), &e.to_string()).await;
+                return;
+            }
+        };
+        match self.invoker.invoke(&self.function, &event).await {
+            Ok(_) => {
+                let _ = self
+                    .client
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await;
+            }
+            Err(e) if receives < ATTEMPTS => {
+                tracing::warn!(function = %self.function, attempt = receives, error = %e, "invocation failed; retried");
+                let _ = self
+                    .client
+                    .change_message_visibility()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(1)
+                    .send()
+                    .await;
+            }
+            Err(e) => {
+                tracing::error!(function = %self.function, error = %e, "invocation failed after its retries");
+                self.give_up(message, &event, &e.to_string()).await;
+            }
+        }
+    }
+
+    /// The on-failure destination's record (Lambda's shape: the request and the error),
+    /// then the message is deleted; without a destination the message stays (and is logged).
+    async fn give_up(&self, message: &Message, event: &Value, error: &str) {
+        let Some(url) = &self.on_failure_url else {
+            tracing::error!("no on-failure destination: the event stays in the rule's queue");
+            return;
+        };
+        let record = json!({"version": "1.0", "requestContext": {"condition": "RetriesExhausted",
+            "approximateInvokeCount": ATTEMPTS, "functionArn": self.function}, "requestPayload": event,
+            "responsePayload": {"errorMessage": error}});
+        let sent = self
+            .client
+            .send_message()
+            .queue_url(url)
+            .message_body(record.to_string())
+            .send()
+            .await;
+        if sent.is_ok() {
+            let _ = self
+                .client
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await;
+        }
+    }
+}
