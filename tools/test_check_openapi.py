@@ -157,6 +157,10 @@ def submit_exchanges() -> list[dict]:
         exchange(r, p, 429, problem(429, "rate-limited", "Rate limit exceeded",
                                     "Rate limit of 100 orders per minute exceeded; retry after 12 s"),
                  {**PROBLEM, "retry-after": "12"}),
+        exchange(r, p, 409, problem(409, "client-order-id-in-use", "Client order id in use",
+                                    f"Client order id my-1 is in use by open order {ORDER_ID}; choose another, "
+                                    "or wait until that order ends") | {"audit_id": OTHER_ID},
+                 {**PROBLEM, "idempotent-replayed": "true"}),
     ]
 
 
@@ -185,6 +189,13 @@ def query_exchanges() -> list[dict]:
                  {"orders": [order(), order(order_id=OTHER_ID)], "next_cursor": "c1" + "30" * 26}),
         exchange("GET /api/v1/orders", "/api/v1/orders?limit=0", 400, bad_limit),
         exchange("GET /api/v1/orders/{id}", base, 200, order()),
+        exchange("GET /api/v1/orders:by_client_order_id", "/api/v1/orders:by_client_order_id?client_order_id=c-1",
+                 200, order()),
+        exchange("GET /api/v1/orders:by_client_order_id", "/api/v1/orders:by_client_order_id", 400, problem(
+            400, "bad-parameter", "Invalid request parameter", "Client order id is required",
+            [("client_order_id", "Client order id is required")])),
+        exchange("GET /api/v1/orders:by_client_order_id", "/api/v1/orders:by_client_order_id?client_order_id=x",
+                 404, problem(404, "not-found", "Not found", "Order with client order id x was not found")),
         exchange("GET /api/v1/orders/{id}/fills", base + "/fills", 200, {"fills": [fill]}),
         exchange("GET /api/v1/orders/{id}/audit", base + "/audit", 200, {"records": [audit_record()]}),
         exchange("GET /api/v1/account", "/api/v1/account", 200, account()),
@@ -193,7 +204,8 @@ def query_exchanges() -> list[dict]:
         exchange("GET /api/v1/health", "/api/v1/health", 200, {"status": "ok"}),
         exchange(None, "/api/v1/nope", 404, problem(404, "not-found", "Not found", "No route GET /api/v1/nope")),
     ]
-    for route in ("GET /api/v1/orders", "GET /api/v1/orders/{id}", "GET /api/v1/orders/{id}/fills",
+    for route in ("GET /api/v1/orders", "GET /api/v1/orders:by_client_order_id", "GET /api/v1/orders/{id}",
+                  "GET /api/v1/orders/{id}/fills",
                   "GET /api/v1/orders/{id}/audit", "GET /api/v1/account"):
         out.append(exchange(route, "/api/v1/...", 401, UNAUTHORIZED))
     for route in ("GET /api/v1/orders/{id}", "GET /api/v1/orders/{id}/fills", "GET /api/v1/orders/{id}/audit"):

@@ -9,6 +9,7 @@ pub mod error;
 pub mod execute;
 pub mod fixtures;
 pub mod intake;
+pub mod list_params;
 pub mod plan;
 pub mod publish;
 pub mod query;

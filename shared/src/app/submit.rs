@@ -165,6 +165,20 @@ pub async fn submit(
             };
             return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
         }
+        Err(StoreError::ClientOrderIdTaken { order_id }) => {
+            // Client order ids are unique among the trader's open orders: refused, recorded.
+            let client_order_id = new
+                .order
+                .client_order_id
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let error = OrderError::ClientOrderIdInUse {
+                client_order_id,
+                order_id,
+            };
+            return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
+        }
         Err(StoreError::Conflict) => {
             // Every attempt lost to a concurrent transaction on the account.
             return Err(AppError::AccountContended);

@@ -162,6 +162,9 @@ fn order_problem(e: &OrderError) -> Problem {
             p
         }
         OrderError::CannotCancel { .. } => Problem::new(409, "order-not-cancellable", "Order cannot be cancelled", d),
+        OrderError::ClientOrderIdInUse { .. } => {
+            Problem::new(409, "client-order-id-in-use", "Client order id in use", d)
+        }
         OrderError::Overfill { .. } | OrderError::BadFill | OrderError::Transition(_) => {
             Problem::new(409, "invalid-state", "Order state conflict", d)
         }

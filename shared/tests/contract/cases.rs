@@ -18,6 +18,7 @@ use shared::ports::{
 };
 
 use crate::fixture::{Fixture, unique_trader};
+pub use crate::order_queries::*;
 
 fn dec(v: impl ToString) -> Decimal {
     Decimal::from_str(&v.to_string()).expect("decimal")
