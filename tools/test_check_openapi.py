@@ -132,14 +132,18 @@ def exchange(route: str | None, path: str, status: int, body: Any, headers: dict
     }
 
 
+# A submit's rate budget (issue 20): on every answer counted against it.
+QUOTA = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "97", "x-ratelimit-reset": "1795640460"}
+
+
 def submit_exchanges() -> list[dict]:
     r, p = "POST /api/v1/orders", "/api/v1/orders"
     funds = problem(422, "insufficient-funds", "Insufficient funds",
                     "Insufficient funds for $1,502.50 order; available: $100.00")
     funds["audit_id"] = OTHER_ID  # the refusal's audit chain (GET /orders/{audit_id}/audit)
     return [
-        exchange(r, p, 201, order()),
-        exchange(r, p, 201, order(), {**JSON, "idempotent-replayed": "true"}),
+        exchange(r, p, 201, order(), {**JSON, **QUOTA}),
+        exchange(r, p, 201, order(), {**JSON, **QUOTA, "idempotent-replayed": "true"}),
         exchange(r, p, 400, problem(400, "malformed-json", "Malformed JSON",
                                     "The request body is not valid JSON: EOF while parsing an object at line 1 column 10")),
         exchange(r, p, 401, UNAUTHORIZED),
@@ -153,14 +157,14 @@ def submit_exchanges() -> list[dict]:
         exchange(r, p, 422, problem(422, "no-account", "No trading account",
                                     "No trading account exists for this trader; ask an operator to open one")),
         exchange(r, p, 422, funds),
-        exchange(r, p, 422, funds, {**PROBLEM, "idempotent-replayed": "true"}),
+        exchange(r, p, 422, funds, {**PROBLEM, **QUOTA, "idempotent-replayed": "true"}),
         exchange(r, p, 429, problem(429, "rate-limited", "Rate limit exceeded",
                                     "Rate limit of 100 orders per minute exceeded; retry after 12 s"),
-                 {**PROBLEM, "retry-after": "12"}),
+                 {**PROBLEM, **QUOTA, "x-ratelimit-remaining": "0", "retry-after": "12"}),
         exchange(r, p, 409, problem(409, "client-order-id-in-use", "Client order id in use",
                                     f"Client order id my-1 is in use by open order {ORDER_ID}; choose another, "
                                     "or wait until that order ends") | {"audit_id": OTHER_ID},
-                 {**PROBLEM, "idempotent-replayed": "true"}),
+                 {**PROBLEM, **QUOTA, "idempotent-replayed": "true"}),
     ]
 
 

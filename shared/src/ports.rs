@@ -108,11 +108,10 @@ impl IdempotencyRecord {
 /// The outcome of taking one submit from a trader's per-minute budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateDecision {
-    Allowed,
+    /// Counted; `remaining` more submits fit in this minute.
+    Allowed { remaining: u32 },
     /// The budget of this minute is spent; the next window opens in `retry_after_secs`.
-    Limited {
-        retry_after_secs: u64,
-    },
+    Limited { retry_after_secs: u64 },
 }
 
 /// A trade booked on a position: written conditional on the position version read.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, Response};
 use shared::app::{SubmitDeps, SubmitRequest};
 use shared::domain::Pricing;
-use shared::http::lambda::{body, problem_response, reply_response, request_id, trader};
-use shared::http::submit::submit;
+use shared::http::lambda::{body, problem_response, reply_response, request_id, trader, with_rate_quota};
+use shared::http::submit::submit_counted;
 use shared::ports::{Clock, OrderStore};
 use tracing::Instrument;
 
@@ -41,9 +41,11 @@ impl Submit {
             idempotency_key: key,
             request_id,
         };
-        match submit(&deps, request).instrument(span).await {
+        let (result, quota) = submit_counted(&deps, request).instrument(span).await;
+        let response = match result {
             Ok(reply) => reply_response(&reply),
             Err(e) => problem_response(&e),
-        }
+        };
+        with_rate_quota(response, quota.as_ref())
     }
 }

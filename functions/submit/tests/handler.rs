@@ -85,3 +85,21 @@ async fn malformed_json_is_400_and_a_risk_refusal_is_422() {
         "Insufficient funds for $1,502.50 order; available: $100.00"
     );
 }
+
+#[tokio::test]
+async fn counted_answers_carry_the_rate_budget_and_uncounted_ones_do_not() {
+    let h = handler(100_000).await;
+    let header =
+        |r: &lambda_http::Response<Body>, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let first = h.handle(event(|_| {})).await;
+    assert_eq!(first.status(), 201);
+    assert_eq!(header(&first, "x-ratelimit-limit").as_deref(), Some("100"));
+    assert_eq!(header(&first, "x-ratelimit-remaining").as_deref(), Some("99"));
+    let reset: i64 = header(&first, "x-ratelimit-reset").unwrap().parse().unwrap();
+    assert_eq!(reset % 60, 0, "the next whole minute");
+    let replay = h.handle(event(|_| {})).await;
+    assert_eq!(header(&replay, "x-ratelimit-remaining").as_deref(), Some("98"));
+    let malformed = h.handle(event(|v| v["body"] = "{not json".into())).await;
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(header(&malformed, "x-ratelimit-limit"), None);
+}

@@ -20,7 +20,7 @@ use crate::domain::audit::sha256_hex;
 use crate::domain::{
     FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, TradingState, validate_order,
 };
-use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError};
+use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, rate_window};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -52,6 +52,16 @@ fn request_hash(body: &Value, raw_len: usize) -> String {
     sha256_hex(&canonical)
 }
 
+/// The trader's submit budget after a submit was counted against it (Alpaca's
+/// `X-RateLimit-*` figures): the minute's `limit`, how many more fit in it, and when
+/// (unix seconds) the next minute opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateQuota {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_at: i64,
+}
+
 /// Handles one submit; `replies` renders the replies stored with the key. `Err` only
 /// for failures that must not be stored as the key's outcome (malformed input, rate
 /// limit, a dependency down): the client may retry those with the same key.
@@ -59,6 +69,18 @@ pub async fn submit(
     deps: &SubmitDeps<'_>,
     replies: &dyn SubmitReplies,
     req: SubmitRequest<'_>,
+) -> Result<SubmitOutcome, AppError> {
+    submit_counted(deps, replies, req, &mut None).await
+}
+
+/// `submit`, also setting `quota` once the request was counted against the trader's
+/// budget (every answer after the account is found; not a malformed request, nor one
+/// from a caller without an account).
+pub async fn submit_counted(
+    deps: &SubmitDeps<'_>,
+    replies: &dyn SubmitReplies,
+    req: SubmitRequest<'_>,
+    quota: &mut Option<RateQuota>,
 ) -> Result<SubmitOutcome, AppError> {
     let now = deps.clock.now();
     if req.body.len() > MAX_BODY_BYTES {
@@ -89,16 +111,27 @@ pub async fn submit(
     // The per-trader rate limit is the first write, before anything a request can
     // multiply: replays, refusals (each writes an audit record), orders. A replay
     // counts too; its 429 is not stored, so the retry after Retry-After replays.
-    if let RateDecision::Limited { retry_after_secs } = deps
-        .store
-        .take_rate_token(&req.trader, account.limits.orders_per_minute, now)
-        .await?
-    {
-        let limit = account.limits.orders_per_minute;
-        return Err(AppError::Order(OrderError::RateLimited {
-            limit,
-            retry_after_secs,
-        }));
+    let limit = account.limits.orders_per_minute;
+    let reset_at = now.unix_seconds() + rate_window(now).1 as i64;
+    match deps.store.take_rate_token(&req.trader, limit, now).await? {
+        RateDecision::Limited { retry_after_secs } => {
+            *quota = Some(RateQuota {
+                limit,
+                remaining: 0,
+                reset_at,
+            });
+            return Err(AppError::Order(OrderError::RateLimited {
+                limit,
+                retry_after_secs,
+            }));
+        }
+        RateDecision::Allowed { remaining } => {
+            *quota = Some(RateQuota {
+                limit,
+                remaining,
+                reset_at,
+            })
+        }
     }
     if let Some(key) = &key {
         if let Some(found) = deps.store.idempotency(&req.trader, key, now).await? {

@@ -802,10 +802,22 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":limit", n(limit))
             // The counter outlives its minute a little, then TTL removes it.
             .expression_attribute_values(":exp", n(window + 120))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
+        let counted = result
+            .as_ref()
+            .ok()
+            .and_then(|out| out.attributes())
+            .and_then(|a| a.get("count"))
+            .and_then(|c| c.as_n().ok())
+            .and_then(|c| c.parse::<u32>().ok());
         Ok(if update_applied(result)? {
-            RateDecision::Allowed
+            RateDecision::Allowed {
+                // The count is this submit's place in the minute; had it not come back,
+                // say nothing is left rather than promise what may not be there.
+                remaining: counted.map_or(0, |c| limit.saturating_sub(c)),
+            }
         } else {
             RateDecision::Limited { retry_after_secs }
         })

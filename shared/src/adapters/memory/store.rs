@@ -415,7 +415,9 @@ impl OrderStore for MemoryStore {
             return Ok(RateDecision::Limited { retry_after_secs });
         }
         *count += 1;
-        Ok(RateDecision::Allowed)
+        Ok(RateDecision::Allowed {
+            remaining: limit - *count,
+        })
     }
 }
 
