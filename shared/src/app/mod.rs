@@ -14,6 +14,7 @@ pub mod plan;
 pub mod publish;
 pub mod query;
 pub mod submit;
+mod submit_explain;
 pub mod submit_outcome;
 
 pub use cancel::{CancelDeps, cancel, cancel_as};

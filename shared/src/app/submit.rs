@@ -15,11 +15,10 @@ use tracing::info;
 
 use super::error::AppError;
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
-pub use super::submit_outcome::{StoredReply, SubmitOutcome, SubmitReplies};
+use super::submit_explain::explain;
+pub use super::submit_outcome::{RateQuota, StoredReply, SubmitOutcome, SubmitReplies};
 use crate::domain::audit::sha256_hex;
-use crate::domain::{
-    FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, TradingState, validate_order,
-};
+use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, TraderId, TradingState, validate_order};
 use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, rate_window};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
@@ -50,16 +49,6 @@ fn request_hash(body: &Value, raw_len: usize) -> String {
         canonical.clear();
     }
     sha256_hex(&canonical)
-}
-
-/// The trader's submit budget after a submit was counted against it (Alpaca's
-/// `X-RateLimit-*` figures): the minute's `limit`, how many more fit in it, and when
-/// (unix seconds) the next minute opens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateQuota {
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset_at: i64,
 }
 
 /// Handles one submit; `replies` renders the replies stored with the key. `Err` only
@@ -328,43 +317,6 @@ async fn replay_after_race(
         Some(r) => replay_or_mismatch(&r, hash),
         None => Err(AppError::KeyInProgress),
     }
-}
-
-/// Turns a store refusal into the trader-facing error, with current figures.
-async fn explain(
-    deps: &SubmitDeps<'_>,
-    trader: &TraderId,
-    refusal: StoreError,
-    reservation: &Reservation,
-    limits: &crate::domain::RiskLimits,
-    now: crate::domain::Timestamp,
-) -> Result<OrderError, AppError> {
-    let Some(account) = deps.store.get_account(trader).await? else {
-        return Ok(OrderError::NoAccount);
-    };
-    Ok(match (refusal, reservation) {
-        (StoreError::InsufficientFunds, Reservation::Cash(required)) => OrderError::InsufficientFunds {
-            required: *required,
-            available: account.buying_power(),
-        },
-        (StoreError::InsufficientPosition, Reservation::Position { symbol, quantity }) => {
-            OrderError::InsufficientPosition {
-                symbol: symbol.to_string(),
-                requested: *quantity,
-                available: account
-                    .position(symbol)
-                    .map_or(rust_decimal::Decimal::ZERO, |p| p.available()),
-            }
-        }
-        (StoreError::OpenOrderLimit, _) => OrderError::MaxOpenOrders {
-            limit: limits.max_open_orders,
-        },
-        (StoreError::DailyLossLimit, _) => OrderError::DailyLossLimit {
-            limit: limits.daily_loss_limit,
-            losses: account.losses_on(now.trading_day()),
-        },
-        _ => OrderError::NoAccount,
-    })
 }
 
 /// Records a refused submit (audit record, and the refusal's reply as the key's
