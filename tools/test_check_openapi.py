@@ -168,6 +168,26 @@ def submit_exchanges() -> list[dict]:
     ]
 
 
+def close_exchanges() -> list[dict]:
+    """`DELETE /positions/{symbol}`: a market sell on the submit path (issue 20)."""
+    r, p = "DELETE /api/v1/positions/{symbol}", "/api/v1/positions/AAPL?percentage=25"
+    sell = order(side="sell", type="market", limit_price=None, reserved_amount="0", client_order_id=None)
+    short = problem(422, "insufficient-position", "Insufficient position",
+                    "Insufficient position for sell of 9 AAPL; available: 7.5") | {"audit_id": OTHER_ID}
+    both = "Give qty or percentage, not both: qty sells that many shares, percentage that share of the position"
+    return [
+        exchange(r, p, 201, sell, {**JSON, **QUOTA}),
+        exchange(r, p, 201, sell, {**JSON, **QUOTA, "idempotent-replayed": "true"}),
+        exchange(r, p, 400, problem(400, "bad-parameter", "Invalid request parameter", both, [("qty", both)])),
+        exchange(r, p, 401, UNAUTHORIZED),
+        exchange(r, "/api/v1/positions/MSFT", 404, problem(404, "not-found", "Not found", "No position in MSFT is held")),
+        exchange(r, p, 422, short, {**PROBLEM, **QUOTA, "idempotent-replayed": "true"}),
+        exchange(r, p, 429, problem(429, "rate-limited", "Rate limit exceeded",
+                                    "Rate limit of 1 orders per minute exceeded; retry after 12 s"),
+                 {**PROBLEM, **QUOTA, "x-ratelimit-remaining": "0", "retry-after": "12"}),
+    ]
+
+
 def cancel_exchanges() -> list[dict]:
     r, p = "POST /api/v1/orders/{id}/cancel", f"/api/v1/orders/{ORDER_ID}/cancel"
     detail = ("Cannot cancel order in CANCELLED status. "
@@ -205,12 +225,19 @@ def query_exchanges() -> list[dict]:
         exchange("GET /api/v1/account", "/api/v1/account", 200, account()),
         exchange("GET /api/v1/account", "/api/v1/account", 404, problem(
             404, "not-found", "Not found", "No trading account exists for this trader; ask an operator to open one")),
+        exchange("GET /api/v1/positions", "/api/v1/positions", 200, {"positions": account()["positions"]}),
+        exchange("GET /api/v1/positions", "/api/v1/positions", 404, problem(
+            404, "not-found", "Not found", "No trading account exists for this trader; ask an operator to open one")),
+        exchange("GET /api/v1/positions/{symbol}", "/api/v1/positions/AAPL", 200, account()["positions"][0]),
+        exchange("GET /api/v1/positions/{symbol}", "/api/v1/positions/MSFT", 404, problem(
+            404, "not-found", "Not found", "No position in MSFT is held")),
         exchange("GET /api/v1/health", "/api/v1/health", 200, {"status": "ok"}),
         exchange(None, "/api/v1/nope", 404, problem(404, "not-found", "Not found", "No route GET /api/v1/nope")),
     ]
     for route in ("GET /api/v1/orders", "GET /api/v1/orders:by_client_order_id", "GET /api/v1/orders/{id}",
                   "GET /api/v1/orders/{id}/fills",
-                  "GET /api/v1/orders/{id}/audit", "GET /api/v1/account"):
+                  "GET /api/v1/orders/{id}/audit", "GET /api/v1/account", "GET /api/v1/positions",
+                  "GET /api/v1/positions/{symbol}"):
         out.append(exchange(route, "/api/v1/...", 401, UNAUTHORIZED))
     for route in ("GET /api/v1/orders/{id}", "GET /api/v1/orders/{id}/fills", "GET /api/v1/orders/{id}/audit"):
         out.append(exchange(route, "/api/v1/orders/" + OTHER_ID, 404, NOT_FOUND))
@@ -252,7 +279,7 @@ def control_exchanges() -> list[dict]:
 
 def full_recording() -> list[dict]:
     """Every documented, non-exempt response once, as `parse_exchange` returns them."""
-    lines = submit_exchanges() + cancel_exchanges() + query_exchanges() + control_exchanges()
+    lines = submit_exchanges() + cancel_exchanges() + query_exchanges() + control_exchanges() + close_exchanges()
     return [co.parse_exchange(i, json.dumps(x)) for i, x in enumerate(lines, 1)]
 
 

@@ -103,3 +103,38 @@ async fn counted_answers_carry_the_rate_budget_and_uncounted_ones_do_not() {
     assert_eq!(malformed.status(), 400);
     assert_eq!(header(&malformed, "x-ratelimit-limit"), None);
 }
+
+#[tokio::test]
+async fn the_close_position_sample_sells_half_and_its_retry_replays() {
+    let mut h = handler(1_000).await;
+    h.pricing.reference.insert(
+        shared::domain::Symbol::parse("AAPL").unwrap(),
+        shared::domain::Price::parse(Decimal::from(150)).unwrap(),
+    );
+    let demo = TraderId::parse("demo").unwrap();
+    let aapl = shared::domain::Symbol::parse("AAPL").unwrap();
+    h.store
+        .deposit_position(&demo, &aapl, Decimal::from(3), Decimal::from(150))
+        .await
+        .unwrap();
+    let close = || {
+        let v: Value = serde_json::from_str(include_str!("../../../events/close-position.json")).unwrap();
+        lambda_http::request::from_str(&v.to_string()).unwrap()
+    };
+    let first = h.handle(close()).await;
+    assert_eq!(first.status(), 201, "{}", text(first.body()));
+    let order: Value = serde_json::from_str(&text(first.body())).unwrap();
+    assert_eq!(
+        (
+            order["side"].as_str(),
+            order["type"].as_str(),
+            order["quantity"].as_str()
+        ),
+        (Some("sell"), Some("market"), Some("1.5"))
+    );
+    let account = h.store.get_account(&demo).await.unwrap().unwrap();
+    assert_eq!(account.position(&aapl).unwrap().reserved, Decimal::new(15, 1));
+    let again = h.handle(close()).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(text(again.body()), text(first.body()));
+}

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod cancel;
 pub mod cancel_all;
+pub mod close_position;
 pub mod controls;
 pub mod error;
 pub mod execute;
@@ -11,6 +12,7 @@ pub mod fixtures;
 pub mod intake;
 pub mod list_params;
 pub mod plan;
+pub mod positions;
 pub mod publish;
 pub mod query;
 pub mod submit;

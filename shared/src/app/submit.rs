@@ -71,6 +71,20 @@ pub async fn submit_counted(
     req: SubmitRequest<'_>,
     quota: &mut Option<RateQuota>,
 ) -> Result<SubmitOutcome, AppError> {
+    submit_keyed_by(deps, replies, req, None, quota).await
+}
+
+/// `submit_counted`, with the idempotency key's request identity given by the caller
+/// (`request`: the request as its route received it) instead of the order body: for
+/// routes that make the order body themselves (closing a position), so a retry is
+/// recognised from what the client sent, whatever the account looks like by then.
+pub(super) async fn submit_keyed_by(
+    deps: &SubmitDeps<'_>,
+    replies: &dyn SubmitReplies,
+    req: SubmitRequest<'_>,
+    request: Option<&Value>,
+    quota: &mut Option<RateQuota>,
+) -> Result<SubmitOutcome, AppError> {
     let now = deps.clock.now();
     if req.body.len() > MAX_BODY_BYTES {
         return Err(AppError::BodyTooLarge {
@@ -86,7 +100,10 @@ pub async fn submit_counted(
         })
         .transpose()?;
     let body: Value = serde_json::from_slice(req.body).map_err(|e| AppError::MalformedJson(e.to_string()))?;
-    let hash = request_hash(&body, req.body.len());
+    let hash = match request {
+        Some(r) => request_hash(r, 0),
+        None => request_hash(&body, req.body.len()),
+    };
 
     // The account first: it holds the trader's limits. A caller with a valid token but
     // no account is refused here and writes nothing permanent (no audit record, no
