@@ -510,6 +510,18 @@ pub struct VenueOrder {
     pub replaced_by: Option<String>,
 }
 
+/// A replace's changes (Alpaca's `PatchOrderRequest`): each given field overrides the
+/// working order's. The replacing order's client order id is the id of our order's
+/// new version (the venue knows every version by its own order id, as for a place).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueReplace {
+    pub client_order_id: OrderId,
+    pub qty: Option<Decimal>,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub time_in_force: Option<crate::domain::TimeInForce>,
+}
+
 /// An order's status at the venue, as Alpaca Trading API v2 names them. A status
 /// this code does not know is kept in `Unknown`, never a panic: the executor treats
 /// it as "still working, look again later".
@@ -661,6 +673,14 @@ pub trait Venue: Send + Sync {
     /// Requests a cancel; `find` tells when it took effect (fills may still come
     /// first).
     async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError>;
+    /// Replaces a working order (Alpaca's `PATCH /v2/orders/{id}`): the venue answers
+    /// with the new order, which `replaces` the old one. Success does not mean the
+    /// old order was not filled first; `NotCancelable` when it can no longer be
+    /// changed. A venue without replace refuses it (`Rejected`).
+    async fn replace(&self, venue_order_id: &str, changes: &VenueReplace) -> Result<VenueOrder, VenueError> {
+        let _ = (venue_order_id, changes);
+        Err(VenueError::Rejected("this venue does not replace orders".into()))
+    }
 }
 
 pub trait Clock: Send + Sync {

@@ -109,3 +109,42 @@ async fn a_patch_replaces_the_working_order_with_the_changes() {
         (&json!("4"), &json!("160"), &json!("gtc"))
     );
 }
+
+/// The Alpaca adapter's `Venue::replace` against the simulator: the new version's id
+/// is the replacing order's client order id, and `find` shows the old one replaced.
+#[tokio::test]
+async fn the_alpaca_adapter_replaces_under_the_new_versions_id() {
+    use shared::domain::OrderId;
+    use shared::ports::{Venue, VenueError, VenueReplace, VenueStatus};
+    let s = support::simulated().await;
+    s.set_price("AAPL", "190").await;
+    let order = support::order(json!({"type": "limit", "limit_price": "150", "time_in_force": "gtc"}));
+    let placed = s.adapter.place(&order).await.expect("placed");
+    let next = OrderId::new();
+    let changes = VenueReplace {
+        client_order_id: next,
+        qty: Some(support::dec("4")),
+        limit_price: Some(support::dec("155")),
+        stop_price: None,
+        time_in_force: None,
+    };
+    let new = s
+        .adapter
+        .replace(&placed.venue_order_id, &changes)
+        .await
+        .expect("replaced");
+    assert_eq!((new.client_order_id, &new.status), (next, &VenueStatus::New));
+    assert_ne!(new.venue_order_id, placed.venue_order_id);
+    let old = s.adapter.find(&order.order_id).await.expect("found").expect("an order");
+    assert_eq!(
+        (old.status, old.replaced_by.as_deref()),
+        (VenueStatus::Replaced, Some(new.venue_order_id.as_str()))
+    );
+    let again = s.adapter.replace(&placed.venue_order_id, &changes).await;
+    assert!(matches!(again, Err(VenueError::NotCancelable(_))), "{again:?}");
+    let unknown = s
+        .adapter
+        .replace("00000000-0000-4000-8000-000000000000", &changes)
+        .await;
+    assert_eq!(unknown, Err(VenueError::NotFound));
+}
