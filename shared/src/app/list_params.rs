@@ -50,7 +50,8 @@ fn symbols_param(raw: Option<&str>) -> Result<Vec<Symbol>, AppError> {
     let Some(raw) = given(raw) else {
         return Ok(Vec::new());
     };
-    let names: Vec<&str> = raw.split(',').map(str::trim).collect();
+    // No spaces: the document's pattern has none, and what it calls invalid is refused.
+    let names: Vec<&str> = raw.split(',').collect();
     if names.len() > MAX_SYMBOLS {
         return Err(bad(
             "symbols",
@@ -208,7 +209,7 @@ mod tests {
             limit: Some("7"),
             after: Some("2026-01-02T00:00:00Z"),
             until: Some("2026-01-03T00:00:00+01:00"),
-            symbols: Some("AAPL, MSFT"),
+            symbols: Some("AAPL,MSFT"),
             side: Some("sell"),
             direction: Some("asc"),
             ..Default::default()
