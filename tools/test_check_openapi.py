@@ -132,14 +132,18 @@ def exchange(route: str | None, path: str, status: int, body: Any, headers: dict
     }
 
 
+# A submit's rate budget (issue 20): on every answer counted against it.
+QUOTA = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "97", "x-ratelimit-reset": "1795640460"}
+
+
 def submit_exchanges() -> list[dict]:
     r, p = "POST /api/v1/orders", "/api/v1/orders"
     funds = problem(422, "insufficient-funds", "Insufficient funds",
                     "Insufficient funds for $1,502.50 order; available: $100.00")
     funds["audit_id"] = OTHER_ID  # the refusal's audit chain (GET /orders/{audit_id}/audit)
     return [
-        exchange(r, p, 201, order()),
-        exchange(r, p, 201, order(), {**JSON, "idempotent-replayed": "true"}),
+        exchange(r, p, 201, order(), {**JSON, **QUOTA}),
+        exchange(r, p, 201, order(), {**JSON, **QUOTA, "idempotent-replayed": "true"}),
         exchange(r, p, 400, problem(400, "malformed-json", "Malformed JSON",
                                     "The request body is not valid JSON: EOF while parsing an object at line 1 column 10")),
         exchange(r, p, 401, UNAUTHORIZED),
@@ -153,10 +157,34 @@ def submit_exchanges() -> list[dict]:
         exchange(r, p, 422, problem(422, "no-account", "No trading account",
                                     "No trading account exists for this trader; ask an operator to open one")),
         exchange(r, p, 422, funds),
-        exchange(r, p, 422, funds, {**PROBLEM, "idempotent-replayed": "true"}),
+        exchange(r, p, 422, funds, {**PROBLEM, **QUOTA, "idempotent-replayed": "true"}),
         exchange(r, p, 429, problem(429, "rate-limited", "Rate limit exceeded",
                                     "Rate limit of 100 orders per minute exceeded; retry after 12 s"),
-                 {**PROBLEM, "retry-after": "12"}),
+                 {**PROBLEM, **QUOTA, "x-ratelimit-remaining": "0", "retry-after": "12"}),
+        exchange(r, p, 409, problem(409, "client-order-id-in-use", "Client order id in use",
+                                    f"Client order id my-1 is in use by open order {ORDER_ID}; choose another, "
+                                    "or wait until that order ends") | {"audit_id": OTHER_ID},
+                 {**PROBLEM, **QUOTA, "idempotent-replayed": "true"}),
+    ]
+
+
+def close_exchanges() -> list[dict]:
+    """`DELETE /positions/{symbol}`: a market sell on the submit path (issue 20)."""
+    r, p = "DELETE /api/v1/positions/{symbol}", "/api/v1/positions/AAPL?percentage=25"
+    sell = order(side="sell", type="market", limit_price=None, reserved_amount="0", client_order_id=None)
+    short = problem(422, "insufficient-position", "Insufficient position",
+                    "Insufficient position for sell of 9 AAPL; available: 7.5") | {"audit_id": OTHER_ID}
+    both = "Give qty or percentage, not both: qty sells that many shares, percentage that share of the position"
+    return [
+        exchange(r, p, 201, sell, {**JSON, **QUOTA}),
+        exchange(r, p, 201, sell, {**JSON, **QUOTA, "idempotent-replayed": "true"}),
+        exchange(r, p, 400, problem(400, "bad-parameter", "Invalid request parameter", both, [("qty", both)])),
+        exchange(r, p, 401, UNAUTHORIZED),
+        exchange(r, "/api/v1/positions/MSFT", 404, problem(404, "not-found", "Not found", "No position in MSFT is held")),
+        exchange(r, p, 422, short, {**PROBLEM, **QUOTA, "idempotent-replayed": "true"}),
+        exchange(r, p, 429, problem(429, "rate-limited", "Rate limit exceeded",
+                                    "Rate limit of 1 orders per minute exceeded; retry after 12 s"),
+                 {**PROBLEM, **QUOTA, "x-ratelimit-remaining": "0", "retry-after": "12"}),
     ]
 
 
@@ -185,16 +213,31 @@ def query_exchanges() -> list[dict]:
                  {"orders": [order(), order(order_id=OTHER_ID)], "next_cursor": "c1" + "30" * 26}),
         exchange("GET /api/v1/orders", "/api/v1/orders?limit=0", 400, bad_limit),
         exchange("GET /api/v1/orders/{id}", base, 200, order()),
+        exchange("GET /api/v1/orders:by_client_order_id", "/api/v1/orders:by_client_order_id?client_order_id=c-1",
+                 200, order()),
+        exchange("GET /api/v1/orders:by_client_order_id", "/api/v1/orders:by_client_order_id", 400, problem(
+            400, "bad-parameter", "Invalid request parameter", "Client order id is required",
+            [("client_order_id", "Client order id is required")])),
+        exchange("GET /api/v1/orders:by_client_order_id", "/api/v1/orders:by_client_order_id?client_order_id=x",
+                 404, problem(404, "not-found", "Not found", "Order with client order id x was not found")),
         exchange("GET /api/v1/orders/{id}/fills", base + "/fills", 200, {"fills": [fill]}),
         exchange("GET /api/v1/orders/{id}/audit", base + "/audit", 200, {"records": [audit_record()]}),
         exchange("GET /api/v1/account", "/api/v1/account", 200, account()),
         exchange("GET /api/v1/account", "/api/v1/account", 404, problem(
             404, "not-found", "Not found", "No trading account exists for this trader; ask an operator to open one")),
+        exchange("GET /api/v1/positions", "/api/v1/positions", 200, {"positions": account()["positions"]}),
+        exchange("GET /api/v1/positions", "/api/v1/positions", 404, problem(
+            404, "not-found", "Not found", "No trading account exists for this trader; ask an operator to open one")),
+        exchange("GET /api/v1/positions/{symbol}", "/api/v1/positions/AAPL", 200, account()["positions"][0]),
+        exchange("GET /api/v1/positions/{symbol}", "/api/v1/positions/MSFT", 404, problem(
+            404, "not-found", "Not found", "No position in MSFT is held")),
         exchange("GET /api/v1/health", "/api/v1/health", 200, {"status": "ok"}),
         exchange(None, "/api/v1/nope", 404, problem(404, "not-found", "Not found", "No route GET /api/v1/nope")),
     ]
-    for route in ("GET /api/v1/orders", "GET /api/v1/orders/{id}", "GET /api/v1/orders/{id}/fills",
-                  "GET /api/v1/orders/{id}/audit", "GET /api/v1/account"):
+    for route in ("GET /api/v1/orders", "GET /api/v1/orders:by_client_order_id", "GET /api/v1/orders/{id}",
+                  "GET /api/v1/orders/{id}/fills",
+                  "GET /api/v1/orders/{id}/audit", "GET /api/v1/account", "GET /api/v1/positions",
+                  "GET /api/v1/positions/{symbol}"):
         out.append(exchange(route, "/api/v1/...", 401, UNAUTHORIZED))
     for route in ("GET /api/v1/orders/{id}", "GET /api/v1/orders/{id}/fills", "GET /api/v1/orders/{id}/audit"):
         out.append(exchange(route, "/api/v1/orders/" + OTHER_ID, 404, NOT_FOUND))
@@ -236,7 +279,7 @@ def control_exchanges() -> list[dict]:
 
 def full_recording() -> list[dict]:
     """Every documented, non-exempt response once, as `parse_exchange` returns them."""
-    lines = submit_exchanges() + cancel_exchanges() + query_exchanges() + control_exchanges()
+    lines = submit_exchanges() + cancel_exchanges() + query_exchanges() + control_exchanges() + close_exchanges()
     return [co.parse_exchange(i, json.dumps(x)) for i, x in enumerate(lines, 1)]
 
 

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::domain::{
-    Account, AccountAnchor, AccountAuditRecord, AccountEffect, AuditRecord, Fill, IdempotencyKey, Order, OrderId,
-    OrderStatus, PnlUpdate, Position, Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId, TradingScope,
-    TradingState,
+    Account, AccountAnchor, AccountAuditRecord, AccountEffect, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order,
+    OrderId, OrderStatus, PnlUpdate, Position, Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId,
+    TradingScope, TradingState,
 };
 
 /// Errors of the stores. Refusals the caller can explain to a trader are variants;
@@ -39,6 +39,9 @@ pub enum StoreError {
     Conflict,
     #[error("the idempotency key was taken by another request")]
     IdempotencyKeyTaken,
+    /// The order's client order id belongs to the trader's open order `order_id`.
+    #[error("the client order id is in use by open order {order_id}")]
+    ClientOrderIdTaken { order_id: OrderId },
     #[error("{service} is unavailable: {detail}")]
     Unavailable { service: &'static str, detail: String },
     #[error("a stored item could not be read: {0}")]
@@ -105,11 +108,10 @@ impl IdempotencyRecord {
 /// The outcome of taking one submit from a trader's per-minute budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateDecision {
-    Allowed,
+    /// Counted; `remaining` more submits fit in this minute.
+    Allowed { remaining: u32 },
     /// The budget of this minute is spent; the next window opens in `retry_after_secs`.
-    Limited {
-        retry_after_secs: u64,
-    },
+    Limited { retry_after_secs: u64 },
 }
 
 /// A trade booked on a position: written conditional on the position version read.
@@ -141,6 +143,36 @@ pub struct OrderPage {
     /// The last order id of this page when more may follow.
     pub next: Option<OrderId>,
 }
+
+/// The filters of the order list (Alpaca's `GET /v2/orders` parameters): every given
+/// filter must hold. Times compare with the order's `created_at`, both bounds
+/// exclusive as in Alpaca's document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub after: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Empty: any symbol.
+    pub symbols: Vec<Symbol>,
+    pub side: Option<Side>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+}
+
+impl OrderFilter {
+    pub fn matches(&self, o: &Order) -> bool {
+        self.status.is_none_or(|s| o.status == s)
+            && self.after.is_none_or(|t| o.created_at > t)
+            && self.until.is_none_or(|t| o.created_at < t)
+            && (self.symbols.is_empty() || self.symbols.contains(&o.symbol))
+            && self.side.is_none_or(|s| o.side == s)
+    }
+}
+
+/// How many orders one filtered list call reads at most before it answers with what it
+/// found (a page may then be short, with a cursor to go on): a filter that matches
+/// little costs bounded time and read units per request.
+pub const MAX_ORDERS_EXAMINED: usize = 1_000;
 
 #[async_trait]
 pub trait OrderStore: Send + Sync {
@@ -186,7 +218,28 @@ pub trait OrderStore: Send + Sync {
         after: Option<OrderId>,
     ) -> Result<OrderPage, StoreError>;
 
+    /// A trader's orders matching `filter`, in its direction, after the cursor `after`
+    /// (exclusive, in that direction): at most `limit` of them, from at most
+    /// `MAX_ORDERS_EXAMINED` read; `next` is where to go on when more may follow (the
+    /// last order read, which need not be in the page).
+    async fn filter_orders(
+        &self,
+        trader: &TraderId,
+        filter: &OrderFilter,
+        limit: u32,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError>;
+
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError>;
+
+    /// The trader's latest order with this client order id, open or ended. `create_order`
+    /// refuses an order whose client order id an open order of the trader holds
+    /// (`ClientOrderIdTaken`), so at most one of them is open.
+    async fn order_by_client_order_id(
+        &self,
+        trader: &TraderId,
+        client_order_id: &ClientOrderId,
+    ) -> Result<Option<Order>, StoreError>;
 
     /// The live idempotency record of `key` for `trader`, if any.
     async fn idempotency(
@@ -508,6 +561,18 @@ pub struct VenueOrder {
     pub replaced_by: Option<String>,
 }
 
+/// A replace's changes (Alpaca's `PatchOrderRequest`): each given field overrides the
+/// working order's. The replacing order's client order id is the id of our order's
+/// new version (the venue knows every version by its own order id, as for a place).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueReplace {
+    pub client_order_id: OrderId,
+    pub qty: Option<Decimal>,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub time_in_force: Option<crate::domain::TimeInForce>,
+}
+
 /// An order's status at the venue, as Alpaca Trading API v2 names them. A status
 /// this code does not know is kept in `Unknown`, never a panic: the executor treats
 /// it as "still working, look again later".
@@ -659,6 +724,14 @@ pub trait Venue: Send + Sync {
     /// Requests a cancel; `find` tells when it took effect (fills may still come
     /// first).
     async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError>;
+    /// Replaces a working order (Alpaca's `PATCH /v2/orders/{id}`): the venue answers
+    /// with the new order, which `replaces` the old one. Success does not mean the
+    /// old order was not filled first; `NotCancelable` when it can no longer be
+    /// changed. A venue without replace refuses it (`Rejected`).
+    async fn replace(&self, venue_order_id: &str, changes: &VenueReplace) -> Result<VenueOrder, VenueError> {
+        let _ = (venue_order_id, changes);
+        Err(VenueError::Rejected("this venue does not replace orders".into()))
+    }
 }
 
 pub trait Clock: Send + Sync {

@@ -90,6 +90,22 @@ impl OrderStore for AlwaysConflicting {
     ) -> Result<OrderPage, StoreError> {
         self.0.list_orders(t, s, l, a).await
     }
+    async fn filter_orders(
+        &self,
+        trader: &TraderId,
+        filter: &shared::ports::OrderFilter,
+        limit: u32,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        self.0.filter_orders(trader, filter, limit, after).await
+    }
+    async fn order_by_client_order_id(
+        &self,
+        trader: &TraderId,
+        client_order_id: &shared::domain::ClientOrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        self.0.order_by_client_order_id(trader, client_order_id).await
+    }
     async fn fills(&self, t: &TraderId, o: &OrderId) -> Result<Vec<Fill>, StoreError> {
         self.0.fills(t, o).await
     }

@@ -1,12 +1,12 @@
 //! The read routes of `/api/v1`, one function (all read-only), routed by API Gateway's
-//! route key: `GET /orders`, `/orders/{id}`, `/orders/{id}/fills`, `/orders/{id}/audit`,
-//! `/account`, and the unauthenticated `/health`.
+//! route key: `GET /orders`, `/orders:by_client_order_id`, `/orders/{id}`, `/orders/{id}/fills`, `/orders/{id}/audit`,
+//! `/account`, `/positions`, `/positions/{symbol}`, and the unauthenticated `/health`.
 
 use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::app::query;
+use shared::app::{positions, query};
 use shared::http::ApiError;
 use shared::http::lambda::{json_response, problem_response, request_id, trader};
 use shared::ports::{AuditLog, Clock, OrderStore};
@@ -46,15 +46,26 @@ impl Query {
         let store = self.store.as_ref();
         async {
             let result = match route.as_str() {
-                "GET /api/v1/orders" => query::list_orders(
-                    store,
-                    &trader,
-                    params.first("status"),
-                    params.first("limit"),
-                    params.first("cursor"),
-                )
-                .await
-                .map(|v| json_response(200, &v)),
+                "GET /api/v1/orders" => {
+                    let list = query::ListParams {
+                        status: params.first("status"),
+                        limit: params.first("limit"),
+                        cursor: params.first("cursor"),
+                        after: params.first("after"),
+                        until: params.first("until"),
+                        symbols: params.first("symbols"),
+                        side: params.first("side"),
+                        direction: params.first("direction"),
+                    };
+                    query::list_orders(store, &trader, &list)
+                        .await
+                        .map(|v| json_response(200, &v))
+                }
+                "GET /api/v1/orders:by_client_order_id" => {
+                    query::by_client_order_id(store, &trader, params.first("client_order_id"))
+                        .await
+                        .map(|v| json_response(200, &v))
+                }
                 "GET /api/v1/orders/{id}" => query::get_order(store, &trader, &id)
                     .await
                     .map(|v| json_response(200, &v)),
@@ -64,6 +75,18 @@ impl Query {
                 "GET /api/v1/orders/{id}/audit" => query::audit(store, self.audit.as_ref(), &trader, &id)
                     .await
                     .map(|v| json_response(200, &v)),
+                "GET /api/v1/positions" => positions::positions(store, &trader)
+                    .await
+                    .map(|v| json_response(200, &v)),
+                "GET /api/v1/positions/{symbol}" => {
+                    let symbol = req
+                        .path_parameters_ref()
+                        .and_then(|p| p.first("symbol"))
+                        .unwrap_or_default();
+                    positions::position(store, &trader, symbol)
+                        .await
+                        .map(|v| json_response(200, &v))
+                }
                 "GET /api/v1/account" => query::account(store, &trader, self.clock.now())
                     .await
                     .map(|v| json_response(200, &v)),

@@ -126,6 +126,11 @@ async fn the_list_pages_newest_first_and_refuses_bad_parameters() {
         ("limit", "abc"),
         ("status", "DONE"),
         ("cursor", "forged"),
+        ("after", "yesterday"),
+        ("until", "2026-02-30T00:00:00Z"),
+        ("symbols", "AAPL,"),
+        ("side", "short"),
+        ("direction", "sideways"),
     ] {
         let (status, p) = body(
             &h,
@@ -135,4 +140,46 @@ async fn the_list_pages_newest_first_and_refuses_bad_parameters() {
         assert_eq!(status, 400, "{param}={value}");
         assert_eq!(p["errors"][0]["field"], param);
     }
+}
+
+#[tokio::test]
+async fn an_order_is_found_by_its_client_order_id_for_its_owner_only() {
+    let (h, _) = world().await;
+    let demo = TraderId::parse("demo").unwrap();
+    let body_json = json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1",
+        "limit_price": "10", "client_order_id": "my-first-order"});
+    let account = h.store.get_account(&demo).await.unwrap().unwrap();
+    let new = shared::app::plan_submit(
+        shared::domain::OrderId::new(),
+        shared::domain::validate_order(&body_json).unwrap(),
+        &account,
+        &shared::domain::Pricing::default(),
+        &shared::app::AuditContext::system("test"),
+        shared::domain::Timestamp::now(),
+    )
+    .unwrap();
+    let placed = new.order.order_id.to_string();
+    h.store.create_order(new).await.unwrap();
+
+    let (status, order) = body(&h, event("get-order-by-client-order-id", |_| {})).await;
+    assert_eq!((status, order["order_id"].as_str()), (200, Some(placed.as_str())));
+    let (status, _) = body(
+        &h,
+        event("get-order-by-client-order-id", |v| {
+            v["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = "mallory".into();
+        }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, p) = body(
+        &h,
+        event("get-order-by-client-order-id", |v| {
+            v["queryStringParameters"]["client_order_id"] = "".into();
+        }),
+    )
+    .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (400, Some("client_order_id"))
+    );
 }

@@ -1,15 +1,23 @@
-//! `POST /api/v1/orders`: the submit handler. Everything but HTTP lives in
+//! `POST /api/v1/orders` and `DELETE /api/v1/positions/{symbol}` (a market sell of the
+//! position, `shared::app::close_position`): the submit handler. Everything but HTTP lives in
 //! `shared::app::submit` (rendered by `shared::http::submit`); this maps the request
 //! in and the reply out.
 
 use std::sync::Arc;
 
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, Response};
+use shared::app::close_position::{CloseRequest, close_position};
 use shared::app::{SubmitDeps, SubmitRequest};
 use shared::domain::Pricing;
-use shared::http::lambda::{body, problem_response, reply_response, request_id, trader};
-use shared::http::submit::submit;
+use shared::http::ApiError;
+use shared::http::lambda::{body, problem_response, reply_response, request_id, trader, with_rate_quota};
+use shared::http::submit::{ProblemJson, Reply, submit_counted};
 use shared::ports::{Clock, OrderStore, WorkQueue};
+
+/// `DELETE /api/v1/positions/{symbol}`: closing a position is a submit of a market sell.
+const CLOSE_ROUTE: &str = "DELETE /api/v1/positions/{symbol}";
 use tracing::Instrument;
 
 pub struct Submit {
@@ -38,15 +46,44 @@ impl Submit {
             pricing: &self.pricing,
             queue: self.queue.as_deref(),
         };
-        let request = SubmitRequest {
-            trader,
-            body: body(&req),
-            idempotency_key: key,
-            request_id,
+        let closing = match req.request_context() {
+            RequestContext::ApiGatewayV2(ctx) => ctx.route_key.as_deref() == Some(CLOSE_ROUTE),
+            #[allow(unreachable_patterns)]
+            _ => false,
         };
-        match submit(&deps, request).instrument(span).await {
+        let (result, quota) = if closing {
+            let params = req.query_string_parameters();
+            let close = CloseRequest {
+                trader,
+                symbol: req
+                    .path_parameters_ref()
+                    .and_then(|p| p.first("symbol"))
+                    .unwrap_or_default(),
+                qty: params.first("qty"),
+                percentage: params.first("percentage"),
+                idempotency_key: key,
+                request_id,
+            };
+            let mut quota = None;
+            let result = close_position(&deps, &ProblemJson, close, &mut quota)
+                .instrument(span)
+                .await
+                .map(Reply::from)
+                .map_err(ApiError::from);
+            (result, quota)
+        } else {
+            let request = SubmitRequest {
+                trader,
+                body: body(&req),
+                idempotency_key: key,
+                request_id,
+            };
+            submit_counted(&deps, request).instrument(span).await
+        };
+        let response = match result {
             Ok(reply) => reply_response(&reply),
             Err(e) => problem_response(&e),
-        }
+        };
+        with_rate_quota(response, quota.as_ref())
     }
 }

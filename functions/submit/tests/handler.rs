@@ -86,3 +86,56 @@ async fn malformed_json_is_400_and_a_risk_refusal_is_422() {
         "Insufficient funds for $1,502.50 order; available: $100.00"
     );
 }
+
+#[tokio::test]
+async fn counted_answers_carry_the_rate_budget_and_uncounted_ones_do_not() {
+    let h = handler(100_000).await;
+    let header =
+        |r: &lambda_http::Response<Body>, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let first = h.handle(event(|_| {})).await;
+    assert_eq!(first.status(), 201);
+    assert_eq!(header(&first, "x-ratelimit-limit").as_deref(), Some("100"));
+    assert_eq!(header(&first, "x-ratelimit-remaining").as_deref(), Some("99"));
+    let reset: i64 = header(&first, "x-ratelimit-reset").unwrap().parse().unwrap();
+    assert_eq!(reset % 60, 0, "the next whole minute");
+    let replay = h.handle(event(|_| {})).await;
+    assert_eq!(header(&replay, "x-ratelimit-remaining").as_deref(), Some("98"));
+    let malformed = h.handle(event(|v| v["body"] = "{not json".into())).await;
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(header(&malformed, "x-ratelimit-limit"), None);
+}
+
+#[tokio::test]
+async fn the_close_position_sample_sells_half_and_its_retry_replays() {
+    let mut h = handler(1_000).await;
+    h.pricing.reference.insert(
+        shared::domain::Symbol::parse("AAPL").unwrap(),
+        shared::domain::Price::parse(Decimal::from(150)).unwrap(),
+    );
+    let demo = TraderId::parse("demo").unwrap();
+    let aapl = shared::domain::Symbol::parse("AAPL").unwrap();
+    h.store
+        .deposit_position(&demo, &aapl, Decimal::from(3), Decimal::from(150))
+        .await
+        .unwrap();
+    let close = || {
+        let v: Value = serde_json::from_str(include_str!("../../../events/close-position.json")).unwrap();
+        lambda_http::request::from_str(&v.to_string()).unwrap()
+    };
+    let first = h.handle(close()).await;
+    assert_eq!(first.status(), 201, "{}", text(first.body()));
+    let order: Value = serde_json::from_str(&text(first.body())).unwrap();
+    assert_eq!(
+        (
+            order["side"].as_str(),
+            order["type"].as_str(),
+            order["quantity"].as_str()
+        ),
+        (Some("sell"), Some("market"), Some("1.5"))
+    );
+    let account = h.store.get_account(&demo).await.unwrap().unwrap();
+    assert_eq!(account.position(&aapl).unwrap().reserved, Decimal::new(15, 1));
+    let again = h.handle(close()).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(text(again.body()), text(first.body()));
+}

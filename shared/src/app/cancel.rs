@@ -11,7 +11,7 @@ use tracing::info;
 use super::error::AppError;
 use super::plan::{AuditContext, plan_transition};
 use crate::domain::{Order, OrderError, OrderEvent, OrderId, OrderStatus, TraderId};
-use crate::ports::{Clock, OrderStore, StoreError, WorkMessage, WorkQueue};
+use crate::ports::{Clock, OrderStore, StoreError, WorkQueue};
 
 /// How many times a cancel re-reads and retries after losing a race.
 const ATTEMPTS: usize = 5;
@@ -72,11 +72,7 @@ pub async fn cancel_as(
             Err(e) => return Err(e.into()),
         }
         if after.status == OrderStatus::CancelRequested {
-            let message = WorkMessage::Cancel {
-                trader_id: trader.clone(),
-                order_id: id,
-            };
-            super::fast_path::queue_now(deps.queue, message).await;
+            super::fast_path::cancel_now(deps.queue, trader, id).await;
         }
         info!(order_id = %id, trader_id = %trader, status = %after.status, "cancel accepted");
         return Ok(after);

@@ -22,6 +22,9 @@ pub enum AppError {
     /// either: existence never leaks). Holds the id as given.
     #[error("Order {0} was not found")]
     OrderNotFound(String),
+    /// The caller holds no position in this symbol (or it is not a symbol).
+    #[error("No position in {0} is held")]
+    PositionNotFound(String),
     /// An operator named a trader who has no account.
     #[error("Trader {0} has no trading account")]
     TraderNotFound(String),

@@ -14,7 +14,20 @@
 
 use tracing::warn;
 
+use crate::domain::{OrderId, TraderId};
 use crate::ports::{WorkMessage, WorkQueue};
+
+/// The execute message of a new order, now.
+pub async fn execute_now(queue: Option<&dyn WorkQueue>, trader: &TraderId, order_id: OrderId) -> bool {
+    let trader_id = trader.clone();
+    queue_now(queue, WorkMessage::Execute { trader_id, order_id }).await
+}
+
+/// The cancel message of an order moved to CANCEL_REQUESTED, now.
+pub async fn cancel_now(queue: Option<&dyn WorkQueue>, trader: &TraderId, order_id: OrderId) -> bool {
+    let trader_id = trader.clone();
+    queue_now(queue, WorkMessage::Cancel { trader_id, order_id }).await
+}
 
 /// Sends `message` now, when a queue is wired (`None`: the outbox's backstop alone
 /// brings the work, a few seconds late). Whether it was sent.

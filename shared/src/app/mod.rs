@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod cancel;
 pub mod cancel_all;
+pub mod close_position;
 pub mod controls;
 pub mod error;
 pub mod execute;
@@ -11,12 +12,15 @@ pub mod fanout;
 pub mod fast_path;
 pub mod fixtures;
 pub mod intake;
+pub mod list_params;
 pub mod live;
 pub mod live_routes;
 pub mod plan;
+pub mod positions;
 pub mod publish;
 pub mod query;
 pub mod submit;
+mod submit_explain;
 pub mod submit_outcome;
 
 pub use cancel::{CancelDeps, cancel, cancel_as};

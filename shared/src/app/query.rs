@@ -6,9 +6,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::error::AppError;
+use super::list_params::given;
+pub use super::list_params::{ListParams, MAX_SYMBOLS, order_filter};
 use super::plan::REFUSED_SUBMIT;
 use crate::domain::{
-    AuditRecord, FieldError, Fill, Order, OrderId, OrderStatus, RiskLimits, Symbol, Timestamp, TraderId,
+    AuditRecord, ClientOrderId, FieldError, Fill, Order, OrderId, RiskLimits, Symbol, Timestamp, TraderId,
 };
 use crate::ports::{AuditLog, OrderStore};
 
@@ -71,7 +73,7 @@ fn encode_cursor(id: OrderId) -> String {
     format!("c1{}", hex::encode(id.to_string()))
 }
 
-fn decode_cursor(raw: &str) -> Result<OrderId, AppError> {
+pub(super) fn decode_cursor(raw: &str) -> Result<OrderId, AppError> {
     let invalid = || {
         bad(
             "cursor",
@@ -98,36 +100,36 @@ pub async fn get_order(store: &dyn OrderStore, trader: &TraderId, id: &str) -> R
     owned_order(store, trader, id).await
 }
 
-pub async fn list_orders(
-    store: &dyn OrderStore,
-    trader: &TraderId,
-    status: Option<&str>,
-    limit: Option<&str>,
-    cursor: Option<&str>,
-) -> Result<OrderList, AppError> {
-    let status = status
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.to_ascii_uppercase().parse::<OrderStatus>().map_err(|_| {
-                let names: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).collect();
-                bad("status", format!("Status must be one of: {}", names.join(", ")))
-            })
-        })
-        .transpose()?;
-    let limit = match limit.filter(|l| !l.is_empty()) {
-        None => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| bad("limit", format!("Limit must be a whole number from 1 to {MAX_PAGE}")))?,
-    };
-    let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
-    let page = store.list_orders(trader, status, limit, after).await?;
+/// A trader's orders, newest first unless `direction=asc`, filtered and paged. A page
+/// may hold fewer than `limit` orders and still have a `next_cursor` when the filter
+/// matched little of what one request may read (`MAX_ORDERS_EXAMINED`).
+pub async fn list_orders(store: &dyn OrderStore, trader: &TraderId, p: &ListParams<'_>) -> Result<OrderList, AppError> {
+    let (filter, limit, cursor) = order_filter(p)?;
+    let page = store.filter_orders(trader, &filter, limit, cursor).await?;
     Ok(OrderList {
         orders: page.orders,
         next_cursor: page.next.map(encode_cursor),
     })
+}
+
+/// `GET /orders:by_client_order_id?client_order_id=`: the trader's latest order with
+/// that client order id (at most one of them is open).
+pub async fn by_client_order_id(
+    store: &dyn OrderStore,
+    trader: &TraderId,
+    raw: Option<&str>,
+) -> Result<Order, AppError> {
+    let raw = given(raw).ok_or_else(|| {
+        bad(
+            "client_order_id",
+            "Client order id is required: GET /orders:by_client_order_id?client_order_id=<your id>".into(),
+        )
+    })?;
+    let cid = ClientOrderId::parse(raw).map_err(|e| bad("client_order_id", e.to_string()))?;
+    store
+        .order_by_client_order_id(trader, &cid)
+        .await?
+        .ok_or_else(|| AppError::OrderNotFound(format!("with client order id {cid}")))
 }
 
 pub async fn fills(store: &dyn OrderStore, trader: &TraderId, id: &str) -> Result<FillList, AppError> {

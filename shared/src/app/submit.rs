@@ -16,12 +16,11 @@ use tracing::info;
 
 use super::error::AppError;
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
-pub use super::submit_outcome::{StoredReply, SubmitOutcome, SubmitReplies};
+use super::submit_explain::explain;
+pub use super::submit_outcome::{RateQuota, StoredReply, SubmitOutcome, SubmitReplies};
 use crate::domain::audit::sha256_hex;
-use crate::domain::{
-    FieldError, IdempotencyKey, OrderError, OrderId, Pricing, Reservation, TraderId, TradingState, validate_order,
-};
-use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, WorkMessage, WorkQueue};
+use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, TraderId, TradingState, validate_order};
+use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, WorkQueue, rate_window};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -63,6 +62,32 @@ pub async fn submit(
     replies: &dyn SubmitReplies,
     req: SubmitRequest<'_>,
 ) -> Result<SubmitOutcome, AppError> {
+    submit_counted(deps, replies, req, &mut None).await
+}
+
+/// `submit`, also setting `quota` once the request was counted against the trader's
+/// budget (every answer after the account is found; not a malformed request, nor one
+/// from a caller without an account).
+pub async fn submit_counted(
+    deps: &SubmitDeps<'_>,
+    replies: &dyn SubmitReplies,
+    req: SubmitRequest<'_>,
+    quota: &mut Option<RateQuota>,
+) -> Result<SubmitOutcome, AppError> {
+    submit_keyed_by(deps, replies, req, None, quota).await
+}
+
+/// `submit_counted`, with the idempotency key's request identity given by the caller
+/// (`request`: the request as its route received it) instead of the order body: for
+/// routes that make the order body themselves (closing a position), so a retry is
+/// recognised from what the client sent, whatever the account looks like by then.
+pub(super) async fn submit_keyed_by(
+    deps: &SubmitDeps<'_>,
+    replies: &dyn SubmitReplies,
+    req: SubmitRequest<'_>,
+    request: Option<&Value>,
+    quota: &mut Option<RateQuota>,
+) -> Result<SubmitOutcome, AppError> {
     let now = deps.clock.now();
     if req.body.len() > MAX_BODY_BYTES {
         return Err(AppError::BodyTooLarge {
@@ -78,7 +103,10 @@ pub async fn submit(
         })
         .transpose()?;
     let body: Value = serde_json::from_slice(req.body).map_err(|e| AppError::MalformedJson(e.to_string()))?;
-    let hash = request_hash(&body, req.body.len());
+    let hash = match request {
+        Some(r) => request_hash(r, 0),
+        None => request_hash(&body, req.body.len()),
+    };
 
     // The account first: it holds the trader's limits. A caller with a valid token but
     // no account is refused here and writes nothing permanent (no audit record, no
@@ -92,16 +120,27 @@ pub async fn submit(
     // The per-trader rate limit is the first write, before anything a request can
     // multiply: replays, refusals (each writes an audit record), orders. A replay
     // counts too; its 429 is not stored, so the retry after Retry-After replays.
-    if let RateDecision::Limited { retry_after_secs } = deps
-        .store
-        .take_rate_token(&req.trader, account.limits.orders_per_minute, now)
-        .await?
-    {
-        let limit = account.limits.orders_per_minute;
-        return Err(AppError::Order(OrderError::RateLimited {
-            limit,
-            retry_after_secs,
-        }));
+    let limit = account.limits.orders_per_minute;
+    let reset_at = now.unix_seconds() + rate_window(now).1 as i64;
+    match deps.store.take_rate_token(&req.trader, limit, now).await? {
+        RateDecision::Limited { retry_after_secs } => {
+            *quota = Some(RateQuota {
+                limit,
+                remaining: 0,
+                reset_at,
+            });
+            return Err(AppError::Order(OrderError::RateLimited {
+                limit,
+                retry_after_secs,
+            }));
+        }
+        RateDecision::Allowed { remaining } => {
+            *quota = Some(RateQuota {
+                limit,
+                remaining,
+                reset_at,
+            })
+        }
     }
     if let Some(key) = &key {
         if let Some(found) = deps.store.idempotency(&req.trader, key, now).await? {
@@ -134,11 +173,7 @@ pub async fn submit(
 
     let committed = commit(deps, &new).await;
     if committed.is_ok() {
-        let message = WorkMessage::Execute {
-            trader_id: req.trader.clone(),
-            order_id,
-        };
-        super::fast_path::queue_now(deps.queue, message).await;
+        super::fast_path::execute_now(deps.queue, &req.trader, order_id).await;
     }
     match committed {
         Ok(Committed::Now) => {}
@@ -173,6 +208,20 @@ pub async fn submit(
             let error = match state {
                 TradingState::Reducing => OrderError::ReduceOnly { scope },
                 _ => OrderError::TradingHalted { scope },
+            };
+            return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
+        }
+        Err(StoreError::ClientOrderIdTaken { order_id }) => {
+            // Client order ids are unique among the trader's open orders: refused, recorded.
+            let client_order_id = new
+                .order
+                .client_order_id
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let error = OrderError::ClientOrderIdInUse {
+                client_order_id,
+                order_id,
             };
             return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
         }
@@ -292,43 +341,6 @@ async fn replay_after_race(
         Some(r) => replay_or_mismatch(&r, hash),
         None => Err(AppError::KeyInProgress),
     }
-}
-
-/// Turns a store refusal into the trader-facing error, with current figures.
-async fn explain(
-    deps: &SubmitDeps<'_>,
-    trader: &TraderId,
-    refusal: StoreError,
-    reservation: &Reservation,
-    limits: &crate::domain::RiskLimits,
-    now: crate::domain::Timestamp,
-) -> Result<OrderError, AppError> {
-    let Some(account) = deps.store.get_account(trader).await? else {
-        return Ok(OrderError::NoAccount);
-    };
-    Ok(match (refusal, reservation) {
-        (StoreError::InsufficientFunds, Reservation::Cash(required)) => OrderError::InsufficientFunds {
-            required: *required,
-            available: account.buying_power(),
-        },
-        (StoreError::InsufficientPosition, Reservation::Position { symbol, quantity }) => {
-            OrderError::InsufficientPosition {
-                symbol: symbol.to_string(),
-                requested: *quantity,
-                available: account
-                    .position(symbol)
-                    .map_or(rust_decimal::Decimal::ZERO, |p| p.available()),
-            }
-        }
-        (StoreError::OpenOrderLimit, _) => OrderError::MaxOpenOrders {
-            limit: limits.max_open_orders,
-        },
-        (StoreError::DailyLossLimit, _) => OrderError::DailyLossLimit {
-            limit: limits.daily_loss_limit,
-            losses: account.losses_on(now.trading_day()),
-        },
-        _ => OrderError::NoAccount,
-    })
 }
 
 /// Records a refused submit (audit record, and the refusal's reply as the key's

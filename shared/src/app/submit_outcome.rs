@@ -62,3 +62,13 @@ impl SubmitOutcome {
         }
     }
 }
+
+/// The trader's submit budget after a submit was counted against it (Alpaca's
+/// `X-RateLimit-*` figures): the minute's `limit`, how many more fit in it, and when
+/// (unix seconds) the next minute opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateQuota {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_at: i64,
+}

@@ -109,6 +109,15 @@ pub enum OrderError {
     #[error("Trading is reduce-only for {scope}; only a sell of at most the position held is accepted")]
     ReduceOnly { scope: TradingScope },
 
+    /// Client order ids are unique per trader among open orders (Alpaca's rule).
+    #[error(
+        "Client order id {client_order_id} is in use by open order {order_id}; choose another, or wait until that order ends"
+    )]
+    ClientOrderIdInUse {
+        client_order_id: String,
+        order_id: super::ids::OrderId,
+    },
+
     #[error(transparent)]
     Transition(#[from] InvalidTransition),
 }

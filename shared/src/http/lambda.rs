@@ -133,3 +133,21 @@ pub fn reply_response(reply: &Reply) -> Response<Body> {
     }
     r
 }
+
+/// Alpaca's rate-limit headers on a submit's answer: the minute's limit, what is left
+/// of it, and when (unix seconds) the next minute opens. Not on a 5xx: a store that
+/// failed may not have counted what the figures say.
+pub fn with_rate_quota(mut r: Response<Body>, quota: Option<&crate::app::submit::RateQuota>) -> Response<Body> {
+    let Some(q) = quota.filter(|_| r.status().as_u16() < 500) else {
+        return r;
+    };
+    let headers = r.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", i64::from(q.limit)),
+        ("x-ratelimit-remaining", i64::from(q.remaining)),
+        ("x-ratelimit-reset", q.reset_at),
+    ] {
+        headers.insert(name, lambda_http::http::HeaderValue::from(value));
+    }
+    r
+}

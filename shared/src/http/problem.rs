@@ -97,9 +97,10 @@ impl From<&AppError> for Problem {
         match e {
             AppError::MalformedJson(_) => Problem::new(400, "malformed-json", "Malformed JSON", d),
             AppError::BodyTooLarge { .. } => Problem::new(413, "body-too-large", "Request body too large", d),
-            AppError::OrderNotFound(_) | AppError::AccountNotFound | AppError::TraderNotFound(_) => {
-                Problem::new(404, "not-found", "Not found", d)
-            }
+            AppError::OrderNotFound(_)
+            | AppError::AccountNotFound
+            | AppError::TraderNotFound(_)
+            | AppError::PositionNotFound(_) => Problem::new(404, "not-found", "Not found", d),
             AppError::InvalidParameter(field) => {
                 let mut p = Problem::new(400, "bad-parameter", "Invalid request parameter", d);
                 p.errors = vec![field.clone()];
@@ -162,6 +163,9 @@ fn order_problem(e: &OrderError) -> Problem {
             p
         }
         OrderError::CannotCancel { .. } => Problem::new(409, "order-not-cancellable", "Order cannot be cancelled", d),
+        OrderError::ClientOrderIdInUse { .. } => {
+            Problem::new(409, "client-order-id-in-use", "Client order id in use", d)
+        }
         OrderError::Overfill { .. } | OrderError::BadFill | OrderError::Transition(_) => {
             Problem::new(409, "invalid-state", "Order state conflict", d)
         }

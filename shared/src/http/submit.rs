@@ -4,7 +4,7 @@
 //! reply with whether it is a replay.
 
 use super::problem::{ApiError, Problem};
-use crate::app::submit::{StoredReply, SubmitDeps, SubmitOutcome, SubmitReplies, SubmitRequest};
+use crate::app::submit::{RateQuota, StoredReply, SubmitDeps, SubmitOutcome, SubmitReplies, SubmitRequest};
 use crate::app::{self, AppError};
 use crate::domain::{Order, OrderError, OrderId};
 
@@ -61,4 +61,15 @@ impl From<SubmitOutcome> for Reply {
 /// The submit use case with the API's replies.
 pub async fn submit(deps: &SubmitDeps<'_>, req: SubmitRequest<'_>) -> Result<Reply, ApiError> {
     Ok(app::submit(deps, &ProblemJson, req).await?.into())
+}
+
+/// `submit`, with the trader's rate budget when the request was counted against it
+/// (the `X-RateLimit-*` headers of its answer).
+pub async fn submit_counted(
+    deps: &SubmitDeps<'_>,
+    req: SubmitRequest<'_>,
+) -> (Result<Reply, ApiError>, Option<RateQuota>) {
+    let mut quota = None;
+    let result = app::submit::submit_counted(deps, &ProblemJson, req, &mut quota).await;
+    (result.map(Reply::from).map_err(ApiError::from), quota)
 }

@@ -18,6 +18,7 @@ use shared::ports::{
 };
 
 use crate::fixture::{Fixture, unique_trader};
+pub use crate::order_queries::*;
 
 fn dec(v: impl ToString) -> Decimal {
     Decimal::from_str(&v.to_string()).expect("decimal")
@@ -786,8 +787,11 @@ pub async fn the_rate_limit_counts_per_trader_per_minute(f: Fixture) {
     // The middle of a minute, so the test cannot straddle a window edge.
     let minute = (Timestamp::now().unix_seconds() / 60 + 1) * 60;
     let at = Timestamp::from_unix_millis((minute + 48) * 1000).unwrap();
-    for _ in 0..3 {
-        assert_eq!(f.store.take_rate_token(&trader, 3, at).await, Ok(RateDecision::Allowed));
+    for remaining in [2, 1, 0] {
+        assert_eq!(
+            f.store.take_rate_token(&trader, 3, at).await,
+            Ok(RateDecision::Allowed { remaining })
+        );
     }
     assert_eq!(
         f.store.take_rate_token(&trader, 3, at).await,
@@ -795,11 +799,11 @@ pub async fn the_rate_limit_counts_per_trader_per_minute(f: Fixture) {
     );
     assert_eq!(
         f.store.take_rate_token(&unique_trader(), 3, at).await,
-        Ok(RateDecision::Allowed)
+        Ok(RateDecision::Allowed { remaining: 2 })
     );
     assert_eq!(
         f.store.take_rate_token(&trader, 3, at.plus_seconds(60)).await,
-        Ok(RateDecision::Allowed)
+        Ok(RateDecision::Allowed { remaining: 2 })
     );
 }
 

@@ -4,6 +4,7 @@
 
 mod cases;
 mod fixture;
+mod order_queries;
 
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
@@ -60,4 +61,6 @@ contract!(
     a_stored_order_and_its_chain_are_anchored,
     trading_states_guard_the_submit_transaction,
     trading_state_changes_are_recorded_once_per_operation,
+    orders_filter_by_time_symbol_side_and_direction,
+    client_order_ids_are_unique_among_open_orders_and_find_the_latest,
 );

@@ -110,6 +110,22 @@ impl OrderStore for CrashingStore {
     ) -> Result<OrderPage, StoreError> {
         self.inner.list_orders(trader, status, limit, after).await
     }
+    async fn filter_orders(
+        &self,
+        trader: &TraderId,
+        filter: &shared::ports::OrderFilter,
+        limit: u32,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        self.inner.filter_orders(trader, filter, limit, after).await
+    }
+    async fn order_by_client_order_id(
+        &self,
+        trader: &TraderId,
+        client_order_id: &shared::domain::ClientOrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        self.inner.order_by_client_order_id(trader, client_order_id).await
+    }
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
         self.inner.fills(trader, order).await
     }

@@ -185,7 +185,12 @@ pub async fn replace(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "order not found"))?,
         (None, None) => return Err(ApiError::unprocessable("id or client_order_id is required")),
     };
-    let replacement = sim.replace(&id, limit_price, new_client).map_err(refusal)?;
+    let changes = crate::state::Replacement {
+        limit_price,
+        client_order_id: new_client,
+        ..Default::default()
+    };
+    let replacement = sim.replace(&id, changes).map_err(refusal)?;
     Ok(Json(order_json(&replacement)))
 }
 

@@ -182,6 +182,20 @@ pub async fn by_client_order_id(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "order not found"))
 }
 
+/// `PATCH /v2/orders/{order_id}` (Alpaca's replace): the working order becomes
+/// `replaced` and a new order with the body's changes `replaces` it; answers with the
+/// new order. An order not working (still `accepted`/`pending_new`, or final) is 422.
+pub async fn patch_order(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::unprocessable(e.body_text()))?;
+    let changes = crate::wire::parse_replacement(&body)?;
+    let replaced = app.lock().replace(&id, changes);
+    replaced.map(|o| Json(order_json(&o))).map_err(refusal)
+}
+
 /// `GET /v2/orders/{order_id}`
 pub async fn get_order(
     State(app): State<AppState>,

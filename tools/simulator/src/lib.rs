@@ -94,7 +94,10 @@ pub fn router(app: AppState) -> Router {
     let alpaca = Router::new()
         .route("/v2/orders", post(api::place).get(api::list_orders))
         .route("/v2/orders:by_client_order_id", get(api::by_client_order_id))
-        .route("/v2/orders/{order_id}", get(api::get_order).delete(api::cancel))
+        .route(
+            "/v2/orders/{order_id}",
+            get(api::get_order).delete(api::cancel).patch(api::patch_order),
+        )
         .route("/v2/account/activities", get(api::activities))
         .route("/v2/account/activities/{activity_type}", get(api::activities_of_type))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), api::faults))

@@ -436,14 +436,20 @@ impl Sim {
     /// order becomes `replaced`, `replaced_by` naming a new order for what was left
     /// of it, which `replaces` it, carries on working and has its own client order
     /// id (`client_order_id`, or one the venue generates, as Alpaca's replace does).
-    pub fn replace(
-        &mut self,
-        id: &str,
-        limit_price: Option<Decimal>,
-        client_order_id: Option<String>,
-    ) -> Result<OrderView, Refusal> {
+    pub fn replace(&mut self, id: &str, changes: Replacement) -> Result<OrderView, Refusal> {
+        let Replacement {
+            qty,
+            limit_price,
+            stop_price,
+            time_in_force,
+            client_order_id,
+        } = changes;
         let now = now_ms();
         self.settle(now);
+        // Not routed yet (`accepted`, `pending_new`): Alpaca cannot replace it.
+        if let Some(waiting) = self.unrouted.iter().find(|o| o.id == id && o.status.is_open()) {
+            return Err(BookError::NotCancelable(waiting.status.clone()).into());
+        }
         let old = self.book.get(id).cloned().ok_or(BookError::NotFound)?;
         let meta = self.meta.get(id).cloned().unwrap_or_default();
         let status = self.shown(&old, &meta);
@@ -464,10 +470,12 @@ impl Sim {
             symbol: old.symbol.clone(),
             side: old.side,
             order_type: old.order_type,
-            time_in_force: old.time_in_force,
-            qty: old.remaining(),
+            time_in_force: time_in_force.unwrap_or(old.time_in_force),
+            // Alpaca's `qty` is the replacing order's quantity; unchanged, it works on
+            // for what was left of the old one.
+            qty: qty.unwrap_or_else(|| old.remaining()),
             limit_price: limit_price.or(old.limit_price),
-            stop_price: old.stop_price,
+            stop_price: stop_price.or(old.stop_price),
         };
         let price = self.prices.price(&new.symbol);
         let Self { book, dice, knobs, .. } = self;
@@ -776,4 +784,15 @@ fn write_atomically(path: &Path, saved: &Saved) -> std::io::Result<()> {
         file.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// A replace's changes (Alpaca's `PatchOrderRequest`): each given field overrides the
+/// old order's, the rest stay as they were.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replacement {
+    pub qty: Option<Decimal>,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub time_in_force: Option<shared::domain::TimeInForce>,
+    pub client_order_id: Option<String>,
 }

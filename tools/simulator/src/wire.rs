@@ -91,6 +91,37 @@ fn positive(body: &Map<String, Value>, field: &str) -> Result<Option<Decimal>, A
     }
 }
 
+/// Reads a `PATCH /v2/orders/{order_id}` body (`PatchOrderRequest`): `qty`,
+/// `limit_price`, `stop_price`, `time_in_force`, `client_order_id`, each optional.
+pub fn parse_replacement(raw: &[u8]) -> Result<crate::state::Replacement, ApiError> {
+    let value: Value = serde_json::from_slice(raw)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("request body is not valid JSON: {e}")))?;
+    let Value::Object(body) = value else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request body must be a JSON object",
+        ));
+    };
+    let time_in_force = text(&body, "time_in_force")?
+        .map(|tif| {
+            TimeInForce::from_wire(tif).ok_or_else(|| ApiError::unprocessable(format!("invalid time_in_force `{tif}`")))
+        })
+        .transpose()?;
+    let qty = positive(&body, "qty")?;
+    if qty.is_some_and(|q| q.normalize().scale() > MAX_QTY_PLACES) {
+        return Err(ApiError::unprocessable(format!(
+            "qty has more than {MAX_QTY_PLACES} decimal places"
+        )));
+    }
+    Ok(crate::state::Replacement {
+        qty,
+        limit_price: positive(&body, "limit_price")?,
+        stop_price: positive(&body, "stop_price")?,
+        time_in_force,
+        client_order_id: text(&body, "client_order_id")?.map(str::to_owned),
+    })
+}
+
 /// Reads a `POST /v2/orders` body. Malformed JSON is 400; a well-formed order the
 /// venue will not take is 422, with a message naming the field.
 pub fn parse_order(raw: &[u8], generated_client_id: impl FnOnce() -> String) -> Result<NewBookOrder, ApiError> {

@@ -25,13 +25,14 @@ use rust_decimal::Decimal;
 use super::items;
 use super::items::*;
 use crate::domain::{
-    Account, AccountAnchor, AccountAuditRecord, AuditRecord, DEPOSIT_POSITION, FUND, Fill, IdempotencyKey, Order,
-    OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE, Side, Symbol, Timestamp, TraderId,
-    TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots, trading_state_snapshots,
+    Account, AccountAnchor, AccountAuditRecord, AuditRecord, ClientOrderId, DEPOSIT_POSITION, FUND, Fill,
+    IdempotencyKey, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE, Side, Symbol,
+    Timestamp, TraderId, TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots,
+    trading_state_snapshots,
 };
 use crate::ports::{
-    AccountAdmin, AuditLog, IdempotencyRecord, NewOrder, OperatorAction, OrderPage, OrderStore, RateDecision,
-    StoreError, TradingControls, TradingStateChange, TransitionWrite, rate_window,
+    AccountAdmin, AuditLog, IdempotencyRecord, MAX_ORDERS_EXAMINED, NewOrder, OperatorAction, OrderFilter, OrderPage,
+    OrderStore, RateDecision, StoreError, TradingControls, TradingStateChange, TransitionWrite, rate_window,
 };
 
 const SERVICE: &str = "DynamoDB";
@@ -383,6 +384,21 @@ impl OrderStore for DynamoStore {
         if let Some(r) = &new.idempotency {
             items.push(self.put_idempotency(r)?);
         }
+        // The client order id: its item names the trader's latest order with it, and is
+        // taken only from no order or from one that has ended (a ConditionCheck on that
+        // order in this transaction), so no two open orders share it, and nothing has to
+        // release it when an order ends.
+        let mut client_at = Vec::new();
+        let mut holder = None;
+        if let Some(cid) = &new.order.client_order_id {
+            holder = self.client_order_holder(trader, cid).await?;
+            client_at.push(items.len());
+            items.push(self.take_client_order_id(trader, cid, &new.order.order_id, holder)?);
+            if let Some(previous) = &holder {
+                client_at.push(items.len());
+                items.push(self.order_ended_check(trader, previous)?);
+            }
+        }
         let account_at = items.len();
 
         // The account: open-order count and the guards, plus the cash reservation.
@@ -444,20 +460,33 @@ impl OrderStore for DynamoStore {
             Ok(()) => Ok(()),
             Err(Ok(Cancelled::Conditions(failed))) => {
                 let mut refusal = None;
-                // Same precedence as the in-memory store: ids, idempotency key, deployment
-                // state, account, position.
+                // Same precedence as the in-memory store: ids, idempotency key, client order
+                // id, deployment state, account, position.
                 let mut failed = failed;
                 failed.sort_by_key(|(i, _)| match *i {
                     0 | 1 => 0,
                     i if Some(i) == idempotency_at => 1,
-                    i if i == deployment_at => 2,
-                    i if i == account_at => 3,
-                    _ => 4,
+                    i if client_at.contains(&i) => 2,
+                    i if i == deployment_at => 3,
+                    i if i == account_at => 4,
+                    _ => 5,
                 });
                 for (i, old) in &failed {
                     let e = match *i {
                         0 | 1 => StoreError::AlreadyExists,
                         i if Some(i) == idempotency_at => StoreError::IdempotencyKeyTaken,
+                        i if client_at.contains(&i) => {
+                            // The id's item names its open order (a submit that raced this
+                            // one), or the order checked is still open.
+                            let named = old.as_ref().filter(|_| i == client_at[0]).map(client_order_from_item);
+                            match (named, holder) {
+                                (Some(Ok(order_id)), _) | (_, Some(order_id)) => {
+                                    StoreError::ClientOrderIdTaken { order_id }
+                                }
+                                (Some(Err(e)), None) => e,
+                                (None, None) => StoreError::Conflict,
+                            }
+                        }
                         i if i == deployment_at => StoreError::TradingRestricted {
                             scope: TradingScope::Deployment,
                             state: old.as_ref().map_or(Ok(TradingState::Halted), trading_state_from_item)?,
@@ -662,48 +691,57 @@ impl OrderStore for DynamoStore {
         limit: u32,
         after: Option<OrderId>,
     ) -> Result<OrderPage, StoreError> {
-        let limit = limit.max(1);
-        let mut q = self
-            .client
-            .query()
-            .table_name(&self.orders_table)
-            .scan_index_forward(false)
-            .limit(limit as i32);
-        q = match status {
-            None => q
-                .consistent_read(true)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(trader_pk(trader)))
-                .expression_attribute_values(":prefix", s("ORDER#")),
-            Some(st) => q
-                .index_name("GSI1")
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", "GSI1PK")
-                .expression_attribute_values(":pk", s(status_pk(trader, st))),
+        let filter = OrderFilter {
+            status,
+            ..OrderFilter::default()
         };
-        if let Some(after) = after {
-            let mut start = key(trader_pk(trader), order_sk(&after));
-            if let Some(st) = status {
-                start.insert("GSI1PK".into(), s(status_pk(trader, st)));
-                start.insert("GSI1SK".into(), s(order_sk(&after)));
+        self.filter_orders(trader, &filter, limit, after).await
+    }
+
+    async fn filter_orders(
+        &self,
+        trader: &TraderId,
+        filter: &OrderFilter,
+        limit: u32,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        let limit = limit.max(1) as usize;
+        // Only the status is in a key (GSI1); the other filters are applied to the items
+        // read, which costs the same read units as a FilterExpression would.
+        let only_status = OrderFilter {
+            status: filter.status,
+            ascending: filter.ascending,
+            ..OrderFilter::default()
+        } == *filter;
+        let (mut orders, mut read, mut cursor) = (Vec::new(), 0usize, after);
+        loop {
+            let want = if only_status {
+                limit - orders.len()
+            } else {
+                MAX_ORDERS_EXAMINED - read
+            };
+            let (items, more) = self.order_query(trader, filter, want, cursor).await?;
+            let count = items.len();
+            for (i, item) in items.iter().enumerate() {
+                let o = order_from_item(item)?;
+                read += 1;
+                cursor = Some(o.order_id);
+                if filter.matches(&o) {
+                    orders.push(o);
+                }
+                let full = orders.len() == limit || read == MAX_ORDERS_EXAMINED;
+                if full {
+                    let unread = i + 1 < count || more;
+                    return Ok(OrderPage {
+                        orders,
+                        next: if unread { cursor } else { None },
+                    });
+                }
             }
-            q = q.set_exclusive_start_key(Some(start));
+            if !more {
+                return Ok(OrderPage { orders, next: None });
+            }
         }
-        let page = q.send().await.map_err(unavailable)?;
-        let orders = page
-            .items()
-            .iter()
-            .map(order_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let more = page.last_evaluated_key().is_some_and(|k| !k.is_empty());
-        let next = if more && orders.len() == limit as usize {
-            orders.last().map(|o| o.order_id)
-        } else {
-            None
-        };
-        Ok(OrderPage { orders, next })
     }
 
     async fn idempotency(
@@ -764,13 +802,36 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":limit", n(limit))
             // The counter outlives its minute a little, then TTL removes it.
             .expression_attribute_values(":exp", n(window + 120))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
+        let counted = result
+            .as_ref()
+            .ok()
+            .and_then(|out| out.attributes())
+            .and_then(|a| a.get("count"))
+            .and_then(|c| c.as_n().ok())
+            .and_then(|c| c.parse::<u32>().ok());
         Ok(if update_applied(result)? {
-            RateDecision::Allowed
+            RateDecision::Allowed {
+                // The count is this submit's place in the minute; had it not come back,
+                // say nothing is left rather than promise what may not be there.
+                remaining: counted.map_or(0, |c| limit.saturating_sub(c)),
+            }
         } else {
             RateDecision::Limited { retry_after_secs }
         })
+    }
+
+    async fn order_by_client_order_id(
+        &self,
+        trader: &TraderId,
+        client_order_id: &ClientOrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        match self.client_order_holder(trader, client_order_id).await? {
+            Some(order) => self.get_order(trader, &order).await,
+            None => Ok(None),
+        }
     }
 
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
@@ -778,6 +839,112 @@ impl OrderStore for DynamoStore {
             .query_prefix(&self.orders_table, trader_pk(trader), &fill_prefix(order))
             .await?;
         items.iter().map(fill_from_item).collect()
+    }
+}
+
+impl DynamoStore {
+    /// One Query of a trader's orders (by status on GSI1 when the filter names one) in
+    /// the filter's direction, after `after`: the items and whether more may follow.
+    async fn order_query(
+        &self,
+        trader: &TraderId,
+        filter: &OrderFilter,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.orders_table)
+            .scan_index_forward(filter.ascending)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        q = match filter.status {
+            None => q
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(trader_pk(trader)))
+                .expression_attribute_values(":prefix", s("ORDER#")),
+            Some(st) => q
+                .index_name("GSI1")
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", "GSI1PK")
+                .expression_attribute_values(":pk", s(status_pk(trader, st))),
+        };
+        if let Some(after) = after {
+            let mut start = key(trader_pk(trader), order_sk(&after));
+            if let Some(st) = filter.status {
+                start.insert("GSI1PK".into(), s(status_pk(trader, st)));
+                start.insert("GSI1SK".into(), s(order_sk(&after)));
+            }
+            q = q.set_exclusive_start_key(Some(start));
+        }
+        let page = q.send().await.map_err(unavailable)?;
+        let more = page.last_evaluated_key().is_some_and(|k| !k.is_empty());
+        Ok((page.items.unwrap_or_default(), more))
+    }
+}
+
+impl DynamoStore {
+    /// The order the client order id's item names, if the id was ever used.
+    async fn client_order_holder(&self, trader: &TraderId, cid: &ClientOrderId) -> Result<Option<OrderId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), client_order_sk(cid))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item().map(client_order_from_item).transpose()
+    }
+
+    /// Points the client order id's item at `order`, if it still names `holder` (none:
+    /// the id was never used).
+    fn take_client_order_id(
+        &self,
+        trader: &TraderId,
+        cid: &ClientOrderId,
+        order: &OrderId,
+        holder: Option<OrderId>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        let condition = match holder {
+            None => format!("attribute_not_exists({})", e.name(PK)),
+            Some(h) => format!("{} = {}", e.name("order_id"), e.value(s(h.to_string()))),
+        };
+        let put = Put::builder()
+            .table_name(&self.orders_table)
+            .set_item(Some(client_order_to_item(trader, cid, order)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values).filter(|m| !m.is_empty()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The order has ended (a terminal status), or is gone.
+    fn order_ended_check(&self, trader: &TraderId, order: &OrderId) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        let (pk, st) = (e.name(PK), e.name("status"));
+        let ended: Vec<String> = OrderStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| e.value(items::s(s.as_str())))
+            .collect();
+        let check = ConditionCheck::builder()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), order_sk(order))))
+            .condition_expression(format!("attribute_not_exists({pk}) OR {st} IN ({})", ended.join(", ")))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 }
 

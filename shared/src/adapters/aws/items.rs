@@ -7,6 +7,7 @@
 //! - position    `TRADER#<t>` / `ACCOUNT#POS#<symbol>` (one query reads the account and all its positions)
 //! - order       `TRADER#<t>` / `ORDER#<id>`, `GSI1PK = TRADER#<t>#<STATUS>`, `GSI1SK = ORDER#<id>`
 //! - fill        `TRADER#<t>` / `FILL#<order id>#<execution id>`
+//! - client id   `TRADER#<t>` / `CLIENT#<client order id>`: `order_id` of the trader's latest order with it
 //!
 //! Audit table: `ORDER#<id>` / 20-digit zero-padded sequence; an account's operator
 //! changes `ACCOUNT#<trader>` / the same. The account item keeps its chain's anchor
@@ -56,6 +57,18 @@ pub fn status_pk(t: &TraderId, status: OrderStatus) -> String {
 }
 pub fn idempotency_sk(key: &IdempotencyKey) -> String {
     format!("IDEMP#{key}")
+}
+pub fn client_order_sk(c: &ClientOrderId) -> String {
+    format!("CLIENT#{c}")
+}
+/// The client order id item: which order of the trader last took this id.
+pub fn client_order_to_item(trader: &TraderId, c: &ClientOrderId, order: &OrderId) -> Item {
+    let mut item = key(trader_pk(trader), client_order_sk(c));
+    item.insert("order_id".into(), s(order.to_string()));
+    item
+}
+pub fn client_order_from_item(item: &Item) -> Result<OrderId, StoreError> {
+    Reader::new(item, "client order id").parse("order_id")
 }
 pub fn rate_sk(window_start: i64) -> String {
     format!("RATE#{window_start}")

@@ -10,13 +10,15 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    Account, AccountAnchor, AccountAuditRecord, AuditRecord, DEPOSIT_POSITION, FUND, Fill, IdempotencyKey, Order,
-    OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE, Symbol, Timestamp, TraderId,
-    TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots, trading_state_snapshots,
+    Account, AccountAnchor, AccountAuditRecord, AuditRecord, ClientOrderId, DEPOSIT_POSITION, FUND, Fill,
+    IdempotencyKey, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE, Symbol,
+    Timestamp, TraderId, TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots,
+    trading_state_snapshots,
 };
 use crate::ports::{
-    AccountAdmin, AuditLog, IdempotencyRecord, NewOrder, OperatorAction, OrderPage, OrderStore, RateDecision,
-    StoreError, SubmitGuards, TradingControls, TradingStateChange, TransitionWrite, deployment_principal, rate_window,
+    AccountAdmin, AuditLog, IdempotencyRecord, MAX_ORDERS_EXAMINED, NewOrder, OperatorAction, OrderFilter, OrderPage,
+    OrderStore, RateDecision, StoreError, SubmitGuards, TradingControls, TradingStateChange, TransitionWrite,
+    deployment_principal, rate_window,
 };
 
 #[derive(Default)]
@@ -199,6 +201,14 @@ impl OrderStore for MemoryStore {
         if new.idempotency.as_ref().is_some_and(|r| state.key_taken(r)) {
             return Err(StoreError::IdempotencyKeyTaken);
         }
+        if let Some(cid) = &new.order.client_order_id {
+            let open = state.orders.iter().find(|((t, _), o)| {
+                t == &new.order.trader_id && o.client_order_id.as_ref() == Some(cid) && !o.status.is_terminal()
+            });
+            if let Some((_, o)) = open {
+                return Err(StoreError::ClientOrderIdTaken { order_id: o.order_id });
+            }
+        }
         // The deployment's trading state (DynamoDB: the ConditionCheck on its copy),
         // then the trader's own (the account item's condition).
         let deployment = deployment_state(&state);
@@ -323,6 +333,50 @@ impl OrderStore for MemoryStore {
         Ok(OrderPage { orders, next })
     }
 
+    async fn filter_orders(
+        &self,
+        trader: &TraderId,
+        filter: &OrderFilter,
+        limit: u32,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        let state = self.lock();
+        let own = state.orders.iter().filter(|((t, _), _)| t == trader);
+        let ordered: Box<dyn Iterator<Item = _>> = if filter.ascending {
+            Box::new(own.filter(|((_, id), _)| after.is_none_or(|a| *id > a)))
+        } else {
+            Box::new(own.rev().filter(|((_, id), _)| after.is_none_or(|a| *id < a)))
+        };
+        let (mut orders, mut last_read, mut read) = (Vec::new(), None, 0);
+        let mut candidates = ordered.map(|(_, o)| o).peekable();
+        for o in candidates.by_ref() {
+            read += 1;
+            last_read = Some(o.order_id);
+            if filter.matches(o) {
+                orders.push(o.clone());
+            }
+            if orders.len() == limit as usize || read == MAX_ORDERS_EXAMINED {
+                break;
+            }
+        }
+        let next = if candidates.peek().is_some() { last_read } else { None };
+        Ok(OrderPage { orders, next })
+    }
+
+    async fn order_by_client_order_id(
+        &self,
+        trader: &TraderId,
+        client_order_id: &ClientOrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .orders
+            .iter()
+            .rev()
+            .find(|((t, _), o)| t == trader && o.client_order_id.as_ref() == Some(client_order_id))
+            .map(|(_, o)| o.clone()))
+    }
+
     async fn fills(&self, trader: &TraderId, order: &OrderId) -> Result<Vec<Fill>, StoreError> {
         let mut state = self.lock();
         state.fill_reads += 1;
@@ -375,7 +429,9 @@ impl OrderStore for MemoryStore {
             return Ok(RateDecision::Limited { retry_after_secs });
         }
         *count += 1;
-        Ok(RateDecision::Allowed)
+        Ok(RateDecision::Allowed {
+            remaining: limit - *count,
+        })
     }
 }
 

@@ -26,11 +26,12 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue};
 use tracing::instrument;
 
-use super::wire::{FillActivity, OrderRequest, OrderResponse, error_message};
+use super::wire::{FillActivity, OrderRequest, OrderResponse, ReplaceRequest, error_message};
 use crate::config::ConfigError;
 use crate::domain::{Order, OrderId};
 use crate::ports::{
-    ExecutionPage, FeedPosition, OpenOrderPage, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderRef,
+    ExecutionPage, FeedPosition, OpenOrderPage, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder,
+    VenueOrderRef, VenueReplace,
 };
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
@@ -271,6 +272,7 @@ pub enum Op {
     Place,
     Find,
     Cancel,
+    Replace,
     /// An account-wide list (activities, orders).
     List,
 }
@@ -288,7 +290,7 @@ pub fn classify(op: Op, status: u16, body: &[u8]) -> Result<Option<VenueOrder>, 
         }
         404 if op == Op::Find => Ok(None),
         404 => Err(VenueError::NotFound),
-        422 if op == Op::Cancel => Err(VenueError::NotCancelable(error_message(body))),
+        422 if matches!(op, Op::Cancel | Op::Replace) => Err(VenueError::NotCancelable(error_message(body))),
         // Our credentials are wrong or revoked: not the order's fault, so not a
         // rejection of it; retrying lets the message reach the DLQ for an operator.
         401 => Err(VenueError::Transient(format!(
@@ -611,6 +613,17 @@ impl Venue for AlpacaVenue {
         }
         let url = self.url(&["v2", "orders", venue_order_id])?;
         self.call(Op::Cancel, self.http.delete(url)).await.map(|_| ())
+    }
+
+    #[instrument(skip(self, changes), fields(order_id = %changes.client_order_id))]
+    async fn replace(&self, venue_order_id: &str, changes: &VenueReplace) -> Result<VenueOrder, VenueError> {
+        if venue_order_id.is_empty() {
+            return Err(VenueError::NotFound);
+        }
+        let url = self.url(&["v2", "orders", venue_order_id])?;
+        let body = ReplaceRequest::from(changes);
+        let replaced = self.call(Op::Replace, self.http.patch(url).json(&body)).await?;
+        replaced.ok_or_else(|| VenueError::Transient("the venue replaced the order but sent no order".into()))
     }
 }
 

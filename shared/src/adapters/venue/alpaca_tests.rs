@@ -40,6 +40,17 @@ fn statuses_map_to_port_errors_in_one_place() {
         Err(VenueError::NotCancelable("order is not cancelable".into()))
     );
     assert_eq!(classify(Op::Cancel, 204, b""), Ok(None));
+    // A replace of an order that can no longer change (filled, replaced, not yet
+    // working) is 422 at Alpaca, as for a cancel; an unknown one 404.
+    assert_eq!(
+        classify(
+            Op::Replace,
+            422,
+            br#"{"code":42210000,"message":"order is not cancelable"}"#
+        ),
+        Err(VenueError::NotCancelable("order is not cancelable".into()))
+    );
+    assert_eq!(classify(Op::Replace, 404, b""), Err(VenueError::NotFound));
 }
 
 #[test]

@@ -112,6 +112,15 @@ impl<V: Venue> Venue for BudgetedVenue<V> {
         self.admit().await?;
         self.observe(self.inner.cancel(venue_order_id).await).await
     }
+
+    async fn replace(
+        &self,
+        venue_order_id: &str,
+        changes: &crate::ports::VenueReplace,
+    ) -> Result<VenueOrder, VenueError> {
+        self.admit().await?;
+        self.observe(self.inner.replace(venue_order_id, changes).await).await
+    }
 }
 
 /// The feed's list calls take from the same budget as the order calls: one request

@@ -43,6 +43,32 @@ impl From<&Order> for OrderRequest {
     }
 }
 
+/// `PATCH /v2/orders/{order_id}` body (`PatchOrderRequest`): only the changed fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplaceRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qty: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_in_force: Option<&'static str>,
+    pub client_order_id: String,
+}
+
+impl From<&crate::ports::VenueReplace> for ReplaceRequest {
+    fn from(r: &crate::ports::VenueReplace) -> Self {
+        Self {
+            qty: r.qty.map(|q| q.to_string()),
+            limit_price: r.limit_price.map(|p| p.to_string()),
+            stop_price: r.stop_price.map(|p| p.to_string()),
+            time_in_force: r.time_in_force.map(|t| t.as_str()),
+            client_order_id: r.client_order_id.to_string(),
+        }
+    }
+}
+
 /// The fields of Alpaca's order object this service uses; the rest are ignored.
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderResponse {
