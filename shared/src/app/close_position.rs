@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::error::AppError;
 use super::submit::{RateQuota, SubmitDeps, SubmitOutcome, SubmitReplies, SubmitRequest, submit_keyed_by};
 use crate::domain::money::QUANTITY_SCALE;
-use crate::domain::{FieldError, IdempotencyKey, OrderError, Symbol, TraderId};
+use crate::domain::{FieldError, OrderError, Symbol, TraderId};
 
 pub struct CloseRequest<'a> {
     pub trader: TraderId,
@@ -90,13 +90,7 @@ pub async fn close_position(
     let symbol = Symbol::parse(req.symbol).map_err(|_| not_held())?;
     let amount = amount(req.qty, req.percentage)?;
     let request = json!({"close_position": symbol.as_str(), "qty": req.qty, "percentage": req.percentage});
-    let key = req
-        .idempotency_key
-        .map(|k| {
-            IdempotencyKey::parse(k)
-                .map_err(|e| AppError::InvalidParameter(FieldError::new("Idempotency-Key", e.to_string())))
-        })
-        .transpose()?;
+    let key = super::submit::idempotency_key(req.idempotency_key)?;
     let now = deps.clock.now();
     let replaying = match &key {
         Some(k) => deps.store.idempotency(&req.trader, k, now).await?.is_some(),

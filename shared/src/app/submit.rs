@@ -54,6 +54,15 @@ fn request_hash(body: &Value, raw_len: usize) -> String {
     sha256_hex(&canonical)
 }
 
+/// The `Idempotency-Key` header's value, checked (a bad one is a 400 naming the header).
+pub(super) fn idempotency_key(raw: Option<&str>) -> Result<Option<IdempotencyKey>, AppError> {
+    raw.map(|k| {
+        IdempotencyKey::parse(k)
+            .map_err(|e| AppError::InvalidParameter(FieldError::new("Idempotency-Key", e.to_string())))
+    })
+    .transpose()
+}
+
 /// Handles one submit; `replies` renders the replies stored with the key. `Err` only
 /// for failures that must not be stored as the key's outcome (malformed input, rate
 /// limit, a dependency down): the client may retry those with the same key.
@@ -95,13 +104,7 @@ pub(super) async fn submit_keyed_by(
             limit: MAX_BODY_BYTES,
         });
     }
-    let key = req
-        .idempotency_key
-        .map(|k| {
-            IdempotencyKey::parse(k)
-                .map_err(|e| AppError::InvalidParameter(FieldError::new("Idempotency-Key", e.to_string())))
-        })
-        .transpose()?;
+    let key = idempotency_key(req.idempotency_key)?;
     let body: Value = serde_json::from_slice(req.body).map_err(|e| AppError::MalformedJson(e.to_string()))?;
     let hash = match request {
         Some(r) => request_hash(r, 0),

@@ -4,15 +4,14 @@
 //! TTL attribute; DynamoDB deletes expired items up to a few days late, so readers
 //! check it (`shared::app::live`).
 
+use super::items::unavailable;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 
 use super::items::{Item, PK, Reader, SK, key, n, s, trader_pk};
 use crate::domain::{Timestamp, TraderId};
 use crate::ports::{Connections, LiveConnection, StoreError};
 
-const SERVICE: &str = "DynamoDB";
 const CONNECTION_PREFIX: &str = "CONN#";
 
 #[derive(Clone, Debug)]
@@ -27,17 +26,6 @@ impl DynamoConnections {
             client,
             connections_table: connections_table.into(),
         }
-    }
-}
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable {
-        service: SERVICE,
-        detail: DisplayErrorContext(&e).to_string(),
     }
 }
 

@@ -9,6 +9,7 @@
 //! one action per item; condition expressions cannot do arithmetic (hence the stored
 //! `available`); `status`, `type` and others are reserved words (hence `#names`).
 
+use super::items::unavailable;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -80,17 +81,6 @@ where
             Ok(false)
         }
         Err(e) => Err(unavailable(e)),
-    }
-}
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable {
-        service: SERVICE,
-        detail: DisplayErrorContext(&e).to_string(),
     }
 }
 

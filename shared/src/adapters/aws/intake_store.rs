@@ -21,16 +21,15 @@
 //!
 //! None of these sort keys is `ORDER#…`, so the status event stream skips them.
 
+use super::items::unavailable;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{Item, PK, SK, key, n, s};
 use crate::domain::{OrderId, TraderId};
 use crate::ports::{FeedPosition, IntakeStore, StoreError, StoredCursor, WorkingOrder};
-
-const SERVICE: &str = "DynamoDB";
 
 #[derive(Clone, Debug)]
 pub struct DynamoIntakeStore {
@@ -77,17 +76,6 @@ pub const WORKING_SHARDS: u32 = 4;
 pub fn working_pk(order: &OrderId) -> String {
     let shard = order.to_string().bytes().map(u32::from).sum::<u32>() % WORKING_SHARDS;
     format!("WORKING#{shard}")
-}
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable {
-        service: SERVICE,
-        detail: DisplayErrorContext(&e).to_string(),
-    }
 }
 
 fn conditional_failed<R>(e: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>) -> bool {

@@ -613,6 +613,19 @@ pub fn archive_entry(item: &Item) -> Result<ArchiveEntry, StoreError> {
     })
 }
 
+/// A DynamoDB call that failed for any reason but a condition: the store is unavailable,
+/// with the SDK's whole error chain.
+pub fn unavailable<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> crate::ports::StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    crate::ports::StoreError::Unavailable {
+        service: "DynamoDB",
+        detail: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

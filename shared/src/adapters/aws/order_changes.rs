@@ -9,15 +9,13 @@
 //! compares against the whole second (`YYYY-MM-DDTHH:MM:SS`: every time in or after that
 //! second sorts at or after it) and the exact bound is applied to the decoded orders.
 
+use super::items::unavailable;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 
 use super::items::{PK, order_from_item, s, trader_pk};
 use crate::domain::{Order, Timestamp, TraderId};
 use crate::ports::{OrderChanges, StoreError};
-
-const SERVICE: &str = "DynamoDB";
 
 #[derive(Clone, Debug)]
 pub struct DynamoOrderChanges {
@@ -31,17 +29,6 @@ impl DynamoOrderChanges {
             client,
             orders_table: orders_table.into(),
         }
-    }
-}
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable {
-        service: SERVICE,
-        detail: DisplayErrorContext(&e).to_string(),
     }
 }
 
