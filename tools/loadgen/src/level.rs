@@ -32,7 +32,7 @@ pub struct Level {
     pub cancel_event: Samples,
     pub event_lag: Samples,
     /// Stages of a filled order, from the events' change times: its commit (v1) →
-    /// the claim (v2: stream → publish → SQS → execute), the claim → the fill's
+    /// the claim (v2: submit's fast path → SQS → execute), the claim → the fill's
     /// commit (venue call and fill write), the fill's commit → its event received.
     pub to_claim: Samples,
     pub to_fill: Samples,
@@ -321,7 +321,7 @@ pub fn markdown(levels: &[Level], command: &str) -> String {
         ));
         out.push_str(&format!(
             "Stages of a filled order (from the events' change times), p50 / p99 ms: submit commit → claim \
-             (stream → publish → SQS → execute) {} / {}; claim → fill commit (venue call, fill write) {} / {}; \
+             (fast path: SQS → execute) {} / {}; claim → fill commit (venue call, fill write) {} / {}; \
              fill commit → FILLED event received (stream → publish → PutEvents → tap) {} / {}.\n\n",
             ms(l.to_claim.p50()),
             ms(l.to_claim.p99()),
@@ -382,7 +382,7 @@ fn verdict(l: &Level) -> String {
                 h.log.submit.p50(),
             ),
             (
-                "submit commit → claim (stream → publish → work queue → execute)",
+                "submit commit → claim (fast path: work queue → execute)",
                 l.to_claim.p50(),
             ),
             ("claim → fill commit (venue call, fill write)", l.to_fill.p50()),
