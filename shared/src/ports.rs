@@ -135,6 +135,9 @@ pub struct TransitionWrite {
     pub effect: AccountEffect,
     pub fill: Option<Fill>,
     pub booking: Option<Booking>,
+    /// The request's outcome under its idempotency key (a replace), put in the same
+    /// transaction so a retry finds it: only if the key is not taken.
+    pub idempotency: Option<IdempotencyRecord>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -348,6 +351,8 @@ pub enum WorkMessage {
     Execute { trader_id: TraderId, order_id: OrderId },
     /// Cancel a working order at the venue.
     Cancel { trader_id: TraderId, order_id: OrderId },
+    /// Replace a working order at the venue with its pending replace's values.
+    Replace { trader_id: TraderId, order_id: OrderId },
     /// Look at an order again. No longer sent (the venue intake and its sweep follow
     /// resting orders); one still queued or dead-lettered from before is handled as
     /// a look at the order, as `Execute` is. `seq` is read and ignored.
@@ -383,6 +388,7 @@ pub const BACKSTOP_DELAY_SECS: u32 = 5;
 pub enum Backstopped {
     Execute,
     Cancel,
+    Replace,
 }
 
 impl Backstopped {
@@ -394,6 +400,7 @@ impl Backstopped {
         match self {
             Self::Execute => status == S::Pending,
             Self::Cancel => status == S::CancelRequested,
+            Self::Replace => status == S::ReplaceRequested,
         }
     }
 
@@ -403,6 +410,7 @@ impl Backstopped {
         match self {
             Self::Execute => WorkMessage::Execute { trader_id, order_id },
             Self::Cancel => WorkMessage::Cancel { trader_id, order_id },
+            Self::Replace => WorkMessage::Replace { trader_id, order_id },
         }
     }
 }
@@ -412,6 +420,7 @@ impl WorkMessage {
         match self {
             Self::Execute { trader_id, order_id }
             | Self::Cancel { trader_id, order_id }
+            | Self::Replace { trader_id, order_id }
             | Self::Recheck {
                 trader_id, order_id, ..
             }
@@ -550,6 +559,9 @@ pub struct VenueOrder {
     pub venue_order_id: String,
     pub client_order_id: OrderId,
     pub status: VenueStatus,
+    /// What the venue order trades in all (Alpaca's `qty`; `None` when the venue
+    /// does not say, e.g. an order by notional).
+    pub quantity: Option<Decimal>,
     /// Cumulative, exact.
     pub filled_quantity: Decimal,
     /// Volume-weighted average of every fill so far, exact (never via a float);

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use shared::domain::status::next;
 use shared::domain::{
-    Account, EventKind, OrderEvent, OrderId, OrderStatus, Pricing, Reservation, Side, Timestamp, TraderId, assess,
-    validate_order,
+    Account, EventKind, OrderEvent, OrderId, OrderStatus, Pricing, ReplaceDraft, Reservation, Side, Timestamp,
+    TraderId, assess, assess_replace, validate_order,
 };
 
 #[derive(Clone, Debug)]
@@ -29,6 +29,14 @@ enum Step {
     ConfirmCancel,
     Reject,
     Expire,
+    /// Replace with a new total of `per_mille` of the order's quantity (more than its
+    /// fills, else skipped) at a price offset in cents.
+    RequestReplace {
+        per_mille: u32,
+        cents: i64,
+    },
+    ConfirmReplace,
+    RefuseReplace,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -41,10 +49,13 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::ConfirmCancel),
         1 => Just(Step::Reject),
         1 => Just(Step::Expire),
+        2 => (1u32..=3000, -500i64..500).prop_map(|(per_mille, cents)| Step::RequestReplace { per_mille, cents }),
+        1 => Just(Step::ConfirmReplace),
+        1 => Just(Step::RefuseReplace),
     ]
 }
 
-fn kind_of(event: &OrderEvent, remaining: Decimal) -> EventKind {
+fn kind_of(event: &OrderEvent, remaining: Decimal, filled: Decimal) -> EventKind {
     match event {
         OrderEvent::Claim => EventKind::Claim,
         OrderEvent::Fill { quantity, .. } if *quantity == remaining => EventKind::FinalFill,
@@ -55,6 +66,11 @@ fn kind_of(event: &OrderEvent, remaining: Decimal) -> EventKind {
         OrderEvent::Reject { .. } => EventKind::Reject,
         OrderEvent::Expire { .. } => EventKind::Expire,
         OrderEvent::Stall { .. } => EventKind::Stall,
+        OrderEvent::RequestReplace { .. } => EventKind::RequestReplace,
+        OrderEvent::ConfirmReplace { .. } | OrderEvent::RefuseReplace { .. } if filled.is_zero() => {
+            EventKind::EndReplace
+        }
+        OrderEvent::ConfirmReplace { .. } | OrderEvent::RefuseReplace { .. } => EventKind::EndReplaceAfterFills,
     }
 }
 
@@ -95,6 +111,7 @@ proptest! {
 
         for (i, s) in steps.iter().enumerate() {
             let remaining = order.remaining();
+            let filled = order.filled_quantity;
             let event = match s {
                 Step::Claim => OrderEvent::Claim,
                 Step::Fill { per_mille, cents } => {
@@ -111,6 +128,33 @@ proptest! {
                 Step::ConfirmCancel => OrderEvent::ConfirmCancel { reason: None },
                 Step::Reject => OrderEvent::Reject { reason: "no".into() },
                 Step::Expire => OrderEvent::Expire { reason: None },
+                Step::RequestReplace { per_mille, cents } => {
+                    let total = (order.quantity.get() * Decimal::from(*per_mille) / Decimal::from(1000)).round_dp(3);
+                    let p = (price + Decimal::new(*cents, 2)).max(Decimal::new(1, 2));
+                    let draft = ReplaceDraft {
+                        quantity: shared::domain::Quantity::parse(total).ok(),
+                        limit_price: shared::domain::Price::parse(p).ok(),
+                        ..ReplaceDraft::default()
+                    };
+                    match assess_replace(&order, &draft, &account, &Pricing::default(), OrderId::new(), Timestamp::now()) {
+                        Ok(pending) => OrderEvent::RequestReplace { pending },
+                        // Not replaceable now, or not more than its fills: nothing to do.
+                        Err(_) => continue,
+                    }
+                }
+                Step::ConfirmReplace => {
+                    // As the venue leaves it: the replacement trades something, so the
+                    // total is more than what has filled (fills that got there first
+                    // count in it).
+                    let asked = order.pending_replace.as_ref().map_or(order.quantity.get(), |p| p.quantity.get());
+                    let total = asked.max(filled + Decimal::new(1, 3));
+                    OrderEvent::ConfirmReplace {
+                        quantity: shared::domain::Quantity::parse(total).unwrap(),
+                        replaced_filled: Decimal::ZERO,
+                        reason: None,
+                    }
+                }
+                Step::RefuseReplace => OrderEvent::RefuseReplace { reason: "filled first".into() },
             };
             let was = order.status;
             match order.apply(&event, Timestamp::now()) {
@@ -119,7 +163,7 @@ proptest! {
                         && matches!(event, OrderEvent::Fill { .. })),
                         "{was} left a terminal state on {event:?}");
                     prop_assert!(!matches!(s, Step::Overfill), "an overfill was accepted");
-                    prop_assert_eq!(Ok(applied.order.status), next(was, kind_of(&event, remaining)),
+                    prop_assert_eq!(Ok(applied.order.status), next(was, kind_of(&event, remaining, filled)),
                         "the table decides");
                     prop_assert_eq!(applied.order.version, order.version + 1);
                     cash_held += applied.effect.reserved;
@@ -131,7 +175,7 @@ proptest! {
                     order = applied.order;
                 }
                 Err(_) => {
-                    let table_allows = next(was, kind_of(&event, remaining)).is_ok();
+                    let table_allows = next(was, kind_of(&event, remaining, filled)).is_ok();
                     prop_assert!(was.is_terminal() || !table_allows || matches!(s, Step::Overfill),
                         "{was} refused an event the table allows: {event:?}");
                 }
@@ -143,7 +187,9 @@ proptest! {
             match order.side {
                 Side::Buy => prop_assert_eq!(shares_held, Decimal::ZERO),
                 Side::Sell => prop_assert_eq!(shares_held,
-                    if order.status.is_terminal() { Decimal::ZERO } else { order.remaining() }),
+                    if order.status.is_terminal() { Decimal::ZERO } else {
+                        order.remaining() + order.pending_replace.as_ref().map_or(Decimal::ZERO, |p| p.extra_reserved)
+                    }),
             }
             if order.status.is_terminal() {
                 prop_assert_eq!(order.reserved_amount, Decimal::ZERO);

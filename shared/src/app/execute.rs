@@ -53,6 +53,10 @@ use crate::ports::{
     Clock, IntakeStore, OrderStore, StoreError, Venue, VenueError, VenueOrder, VenueStatus, WorkMessage, WorkingOrder,
 };
 
+#[path = "execute_replace.rs"]
+mod replace;
+use replace::{live_version, replace_step};
+
 /// Re-reads after a lost race before the message is left for a later delivery.
 const ROUNDS: usize = 8;
 
@@ -205,8 +209,13 @@ async fn step(
     order: &Order,
 ) -> Result<Step, ExecuteError> {
     use OrderStatus as S;
+    if matches!(message, WorkMessage::Replace { .. }) && order.status != S::ReplaceRequested {
+        // The replace was answered (or a cancel overtook it, whose message acts).
+        return Ok(Step::Done);
+    }
     match order.status {
         S::Filled | S::Rejected | S::Expired => Ok(Step::Done),
+        S::ReplaceRequested => replace_step(deps, ctx, order).await,
         S::Cancelled => {
             // Claimed, then cancelled (version 3 or more): a placer that lost the race
             // to the cancel may have reached the venue after all. Whatever it did there
@@ -214,7 +223,7 @@ async fn step(
             if order.version >= 3 {
                 let at_venue = match run.seen.take() {
                     Some(v) => Some(v),
-                    None => deps.venue.find(&order.order_id).await?,
+                    None => live_version(deps, order).await?,
                 };
                 if let Some(v) = at_venue {
                     if v.filled_quantity > order.filled_quantity {
@@ -258,7 +267,7 @@ async fn step(
                 // nothing to look up. Spares the venue budget one lookup per retry of a
                 // deferred placement.
                 None if order.status == S::Submitted && !deps.intake.is_working(&order.order_id).await? => None,
-                None => deps.venue.find(&order.order_id).await?,
+                None => live_version(deps, order).await?,
             };
             let venue_order = match at_venue {
                 Some(v) => v,
@@ -389,7 +398,7 @@ async fn reconcile(
         if cancelling && !run.cancel_sent && venue.status != VenueStatus::PendingCancel {
             cancel_at_venue(deps, &venue).await?;
             run.cancel_sent = true;
-            run.seen = deps.venue.find(&order.order_id).await?;
+            run.seen = live_version(deps, order).await?;
             return Ok(Step::Continue(Box::new(order.clone())));
         }
         // Working (or its cancel under way): the intake books its executions and the

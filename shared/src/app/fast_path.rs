@@ -29,6 +29,12 @@ pub async fn cancel_now(queue: Option<&dyn WorkQueue>, trader: &TraderId, order_
     queue_now(queue, WorkMessage::Cancel { trader_id, order_id }).await
 }
 
+/// The replace message of an order moved to REPLACE_REQUESTED, now.
+pub async fn replace_now(queue: Option<&dyn WorkQueue>, trader: &TraderId, order_id: OrderId) -> bool {
+    let trader_id = trader.clone();
+    queue_now(queue, WorkMessage::Replace { trader_id, order_id }).await
+}
+
 /// Sends `message` now, when a queue is wired (`None`: the outbox's backstop alone
 /// brings the work, a few seconds late). Whether it was sent.
 pub async fn queue_now(queue: Option<&dyn WorkQueue>, message: WorkMessage) -> bool {

@@ -119,6 +119,8 @@ pub struct PassReport {
     pub unknown: u32,
     /// Venue orders that replaced ours, followed this pass.
     pub replaced: u32,
+    /// Executions left for the next pass: their order waits for a replace's answer.
+    pub waiting_for_replace: u32,
     /// Pages of the venue's open orders read, and orders looked up one by one.
     pub listed: u32,
     pub looked_up: u32,
@@ -128,6 +130,11 @@ enum Outcome {
     Booked,
     Duplicate,
     Refused,
+    /// The execution would complete (or overfill) an order whose replace the venue
+    /// has not answered yet: it may be the replacement's, whose quantity is not
+    /// ours yet. The pass stops before it and the next pass books it (execute
+    /// answers a replace within a delivery or two).
+    WaitForReplace,
 }
 
 /// One pass over the venue's executions after the cursor.
@@ -143,12 +150,22 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
         report.pages += 1;
         let Some(last) = page.executions.last() else { break };
         let next = FeedPosition::after(last);
+        let mut waiting = false;
         for execution in &page.executions {
             match book(deps, execution, &mut located).await? {
                 Outcome::Booked => report.booked += 1,
                 Outcome::Duplicate => report.duplicates += 1,
                 Outcome::Refused => report.refused += 1,
+                Outcome::WaitForReplace => {
+                    report.waiting_for_replace += 1;
+                    waiting = true;
+                    break;
+                }
             }
+        }
+        if waiting {
+            // The page is read again next pass (what it booked books nothing twice).
+            break;
         }
         match deps.intake.advance_feed_cursor(deps.feed_key, version, &next).await {
             Ok(()) => version += 1,
@@ -536,6 +553,11 @@ async fn book(
         let Some(order) = deps.store.get_order(&trader, &order_id).await? else {
             return refuse("the order does not exist", Some(&order_id));
         };
+        if order.status == OrderStatus::ReplaceRequested && execution.qty >= order.remaining() {
+            info!(order_id = %order_id, execution_id = %execution.execution_id, qty = %execution.qty,
+                remaining = %order.remaining(), "venue execution waits for the order's replace to be answered");
+            return Ok(Outcome::WaitForReplace);
+        }
         let account = deps.store.get_account(&trader).await?;
         let mut write = match plan_transition(&order, &event, account.as_ref(), &ctx, deps.clock.now()) {
             Ok(w) => w,

@@ -157,5 +157,6 @@ pub fn plan_transition(
         effect: applied.effect,
         fill: applied.fill,
         booking,
+        idempotency: None,
     })
 }

@@ -50,8 +50,15 @@ pub fn effects(change: &OrderChange) -> Effects {
         },
         (ChangeKind::Modify, Some(old), Some(new)) if new.version > old.version => Effects {
             event: Some(StatusEvent::of(Some(old.status), new)),
-            work: (new.status == OrderStatus::CancelRequested && old.status != OrderStatus::CancelRequested)
-                .then(|| backstop(new, Backstopped::Cancel)),
+            work: match (old.status, new.status) {
+                (o, OrderStatus::CancelRequested) if o != OrderStatus::CancelRequested => {
+                    Some(backstop(new, Backstopped::Cancel))
+                }
+                (o, OrderStatus::ReplaceRequested) if o != OrderStatus::ReplaceRequested => {
+                    Some(backstop(new, Backstopped::Replace))
+                }
+                _ => None,
+            },
         },
         _ => Effects::default(),
     }

@@ -45,7 +45,7 @@ pub struct SubmitRequest<'a> {
 /// key order and whitespace do not make two requests different. Written straight
 /// into a buffer of about the raw body's size: the same bytes `Value`'s `Display`
 /// gives, without its `fmt` adapter and `String` regrowth (issue 7 profile).
-fn request_hash(body: &Value, raw_len: usize) -> String {
+pub(super) fn request_hash(body: &Value, raw_len: usize) -> String {
     let mut canonical = Vec::with_capacity(raw_len);
     // Writing a `Value` into a `Vec` cannot fail.
     if serde_json::to_writer(&mut canonical, body).is_err() {

@@ -29,6 +29,10 @@ pub trait SubmitReplies: Send + Sync {
     fn accepted(&self, order: &Order) -> Result<StoredReply, AppError>;
     /// The reply for a refused order whose refusal is recorded under `audit_id`.
     fn refused(&self, error: &OrderError, audit_id: OrderId) -> StoredReply;
+    /// The reply for a replace accepted (the order as it waits for the venue).
+    fn replace_accepted(&self, order: &Order) -> Result<StoredReply, AppError> {
+        self.accepted(order)
+    }
 }
 
 /// What became of a submit that was answered (an `Err` is one that was not: nothing

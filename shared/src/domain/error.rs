@@ -80,6 +80,11 @@ pub enum OrderError {
     )]
     CannotCancel { status: OrderStatus },
 
+    #[error(
+        "Cannot replace order in {status} status. Only SUBMITTED or PARTIALLY_FILLED orders can be replaced (a PENDING order is at the venue within a moment: retry)."
+    )]
+    CannotReplace { status: OrderStatus },
+
     #[error("Fill of {quantity} exceeds the order's remaining quantity of {remaining}")]
     Overfill { quantity: Decimal, remaining: Decimal },
 

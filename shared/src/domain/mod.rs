@@ -9,6 +9,7 @@
 //! - `audit`: hash-chained audit records and their verifier.
 //! - `error`: every refusal, with its user-facing message.
 //! - `checks`: the deployment's erroneous-order checks (price band, quantity, restricted symbols).
+//! - `replace`: replacing a working order (what it holds until the venue answers).
 //! - `controls`: trading states (active, reducing, halted) an operator sets.
 //! - `change`: a committed change of an order, as the orders table's stream carries it.
 
@@ -21,6 +22,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod replace;
 pub mod risk;
 pub mod status;
 pub mod time;
@@ -39,10 +41,11 @@ pub use error::{FieldError, IdError, OrderError};
 pub use ids::{ClientOrderId, IdempotencyKey, OrderId, Symbol, TraderId};
 pub use money::{Price, Quantity, usd};
 pub use order::{AccountEffect, Applied, Fill, Order, OrderEvent, OrderType, Side, TimeInForce, Trade};
+pub use replace::{PendingReplace, assess_replace};
 pub use risk::{Assessment, Pricing, Reservation, assess};
 pub use status::{EventKind, InvalidTransition, OrderStatus};
 pub use time::Timestamp;
-pub use validation::{OrderDraft, validate_order};
+pub use validation::{OrderDraft, ReplaceDraft, validate_order, validate_replace};
 
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::OrderError;
 use super::ids::{ClientOrderId, OrderId, Symbol, TraderId};
 use super::money::{Price, Quantity, round_average};
+use super::replace::PendingReplace;
 use super::status::{self, EventKind, OrderStatus};
 use super::time::Timestamp;
 
@@ -107,6 +108,17 @@ pub struct Order {
     /// fills. Internal.
     #[serde(skip)]
     pub booked_notional: Option<Decimal>,
+    /// A replace waiting for the venue's answer (`domain::replace`): the new values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_replace: Option<PendingReplace>,
+    /// The client order id of the venue order working for this one once a replace
+    /// made it (`None`: the order id). Internal.
+    #[serde(skip)]
+    pub venue_client_id: Option<OrderId>,
+    /// What the venue versions this order's replaces ended had filled between them:
+    /// the live version's own filled quantity adds to it. Internal.
+    #[serde(skip)]
+    pub replaced_filled: Decimal,
 }
 
 /// What happened to an order.
@@ -136,6 +148,23 @@ pub enum OrderEvent {
     Stall {
         reason: String,
     },
+    /// A trader asked to replace the working order with `pending`'s values.
+    RequestReplace {
+        pending: PendingReplace,
+    },
+    /// The venue replaced its order: the order takes the pending values, with
+    /// `quantity` its new total as the venue will trade it (what the replaced versions
+    /// filled, `replaced_filled` of them new, plus what the replacement trades).
+    ConfirmReplace {
+        quantity: Quantity,
+        replaced_filled: Decimal,
+        reason: Option<String>,
+    },
+    /// The venue's order could no longer be changed (or the venue refused the
+    /// change): the order keeps its values and gives back what the replace held.
+    RefuseReplace {
+        reason: String,
+    },
 }
 
 impl OrderEvent {
@@ -150,6 +179,9 @@ impl OrderEvent {
             Self::Reject { .. } => "REJECT",
             Self::Expire { .. } => "EXPIRE",
             Self::Stall { .. } => "STALL",
+            Self::RequestReplace { .. } => "REPLACE_REQUEST",
+            Self::ConfirmReplace { .. } => "REPLACE",
+            Self::RefuseReplace { .. } => "REPLACE_REFUSED",
         }
     }
 }
@@ -233,6 +265,11 @@ impl Order {
             OrderEvent::Reject { .. } => EventKind::Reject,
             OrderEvent::Expire { .. } => EventKind::Expire,
             OrderEvent::Stall { .. } => EventKind::Stall,
+            OrderEvent::RequestReplace { .. } => EventKind::RequestReplace,
+            OrderEvent::ConfirmReplace { .. } | OrderEvent::RefuseReplace { .. } if self.filled_quantity.is_zero() => {
+                EventKind::EndReplace
+            }
+            OrderEvent::ConfirmReplace { .. } | OrderEvent::RefuseReplace { .. } => EventKind::EndReplaceAfterFills,
         };
         let to = status::next(self.status, kind)?;
 
@@ -245,6 +282,12 @@ impl Order {
         // A late fill of an order already terminal (see `status::next`): what it held
         // was released when it ended, so the fill releases nothing more.
         let was_terminal = self.status.is_terminal();
+        // What a pending replace holds beyond the order's own needs: kept apart from
+        // what fills release, given back when the replace ends.
+        let extra = self
+            .pending_replace
+            .as_ref()
+            .map_or(Decimal::ZERO, |p| p.extra_reserved);
 
         match event {
             OrderEvent::Fill {
@@ -264,7 +307,8 @@ impl Order {
                         // Release the reservation of the filled part at the rate it was
                         // reserved at; the last fill releases whatever is left, so
                         // rounding can never strand cash.
-                        let release = super::money::pro_rata_release(self.reserved_amount, self.remaining(), q);
+                        let own = self.reserved_amount - extra;
+                        let release = super::money::pro_rata_release(own, self.remaining(), q);
                         next.reserved_amount = self.reserved_amount - release;
                         effect.reserved = -release;
                     }
@@ -287,6 +331,68 @@ impl Order {
             OrderEvent::ConfirmCancel { reason } | OrderEvent::Expire { reason } => next.reason = reason.clone(),
             OrderEvent::Reject { reason } | OrderEvent::Stall { reason } => next.reason = Some(reason.clone()),
             OrderEvent::Claim | OrderEvent::RequestCancel | OrderEvent::RetryPlacement => {}
+            OrderEvent::RequestReplace { pending } => {
+                match self.side {
+                    Side::Buy => {
+                        next.reserved_amount += pending.extra_reserved;
+                        effect.reserved = pending.extra_reserved;
+                    }
+                    Side::Sell => effect.position_reserved = pending.extra_reserved,
+                }
+                next.pending_replace = Some(pending.clone());
+            }
+            OrderEvent::ConfirmReplace {
+                quantity,
+                replaced_filled,
+                reason,
+            } => {
+                let Some(p) = &self.pending_replace else {
+                    return Err(status::InvalidTransition {
+                        from: self.status,
+                        event: kind,
+                    }
+                    .into());
+                };
+                if quantity.get() <= self.filled_quantity {
+                    return Err(OrderError::Overfill {
+                        quantity: self.filled_quantity,
+                        remaining: quantity.get(),
+                    });
+                }
+                next.quantity = *quantity;
+                next.limit_price = p.limit_price;
+                next.stop_price = p.stop_price;
+                next.time_in_force = p.time_in_force;
+                next.venue_client_id = Some(p.venue_client_id);
+                next.replaced_filled = self.replaced_filled + replaced_filled;
+                next.pending_replace = None;
+                next.reason = reason.clone();
+                match self.side {
+                    Side::Buy => {
+                        next.reserved_amount = p.cash_for(next.remaining());
+                        effect.reserved = next.reserved_amount - self.reserved_amount;
+                    }
+                    Side::Sell => effect.position_reserved = next.remaining() - (self.remaining() + extra),
+                }
+            }
+            OrderEvent::RefuseReplace { reason } => {
+                if self.pending_replace.is_none() {
+                    return Err(status::InvalidTransition {
+                        from: self.status,
+                        event: kind,
+                    }
+                    .into());
+                }
+                match self.side {
+                    Side::Buy => {
+                        next.reserved_amount -= extra;
+                        effect.reserved = -extra;
+                    }
+                    Side::Sell => effect.position_reserved = -extra,
+                }
+                next.pending_replace = None;
+                next.reason = Some(reason.clone());
+            }
         }
         // Execution moving again (after a redrive) ends a stall: its reason goes (the
         // STALL audit record keeps it). Only a stall leaves a reason on an order that
@@ -306,8 +412,9 @@ impl Order {
             effect.reserved -= next.reserved_amount;
             next.reserved_amount = Decimal::ZERO;
             if self.side == Side::Sell {
-                effect.position_reserved -= next.remaining();
+                effect.position_reserved -= next.remaining() + extra;
             }
+            next.pending_replace = None;
             effect.open_orders -= 1;
         }
         Ok(Applied {
@@ -350,6 +457,9 @@ impl Order {
             audit_head: String::new(),
             placement_deadline: None,
             booked_notional: Some(Decimal::ZERO),
+            pending_replace: None,
+            venue_client_id: None,
+            replaced_filled: Decimal::ZERO,
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct Assessment {
 
 impl Pricing {
     /// The price an order is valued at, and the one cash is reserved at for buys.
+    pub fn prices_of(&self, draft: &OrderDraft) -> Result<(Decimal, Decimal), OrderError> {
+        self.prices(draft)
+    }
+
     fn prices(&self, draft: &OrderDraft) -> Result<(Decimal, Decimal), OrderError> {
         let reference = || {
             self.reference

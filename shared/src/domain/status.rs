@@ -8,6 +8,10 @@
 //!    ├──> CANCELLED <── CANCEL_REQUESTED <┘  └──> REJECTED   ├──> CANCELLED
 //!    ├──> REJECTED                       └──> EXPIRED        └──> EXPIRED
 //!    └──> EXPIRED (stale: its time in force ended before execution got to it)
+//!
+//! SUBMITTED / PARTIALLY_FILLED ──(replace)──> REPLACE_REQUESTED ──(venue replaced, or
+//! refused it)──> SUBMITTED / PARTIALLY_FILLED; a fill that gets there first may fill
+//! it (FILLED), and it may be cancelled, expire or be cancelled by the venue.
 //! ```
 //!
 //! Two edges beyond the spec's diagram, each explained at its row: PENDING →
@@ -25,6 +29,8 @@ pub enum OrderStatus {
     Submitted,
     PartiallyFilled,
     CancelRequested,
+    /// A replace waits for the venue's answer (`domain::replace`).
+    ReplaceRequested,
     Filled,
     Cancelled,
     Rejected,
@@ -32,11 +38,12 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 8] = [
+    pub const ALL: [OrderStatus; 9] = [
         Self::Pending,
         Self::Submitted,
         Self::PartiallyFilled,
         Self::CancelRequested,
+        Self::ReplaceRequested,
         Self::Filled,
         Self::Cancelled,
         Self::Rejected,
@@ -49,7 +56,10 @@ impl OrderStatus {
 
     /// Statuses a trader may cancel from (SPEC §3 message lists them).
     pub fn is_cancellable(self) -> bool {
-        matches!(self, Self::Pending | Self::Submitted | Self::PartiallyFilled)
+        matches!(
+            self,
+            Self::Pending | Self::Submitted | Self::PartiallyFilled | Self::ReplaceRequested
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +68,7 @@ impl OrderStatus {
             Self::Submitted => "SUBMITTED",
             Self::PartiallyFilled => "PARTIALLY_FILLED",
             Self::CancelRequested => "CANCEL_REQUESTED",
+            Self::ReplaceRequested => "REPLACE_REQUESTED",
             Self::Filled => "FILLED",
             Self::Cancelled => "CANCELLED",
             Self::Rejected => "REJECTED",
@@ -100,10 +111,16 @@ pub enum EventKind {
     /// Execution gave up retrying (the work message went to the dead-letter queue):
     /// the status stays, the order says why, for an operator.
     Stall,
+    /// A trader asked to replace a working order.
+    RequestReplace,
+    /// The venue answered a replace (done, or refused) for an order with no fills.
+    EndReplace,
+    /// The same, for an order with fills.
+    EndReplaceAfterFills,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 12] = [
         Self::Claim,
         Self::PartialFill,
         Self::FinalFill,
@@ -113,6 +130,9 @@ impl EventKind {
         Self::Reject,
         Self::Expire,
         Self::Stall,
+        Self::RequestReplace,
+        Self::EndReplace,
+        Self::EndReplaceAfterFills,
     ];
 }
 
@@ -138,7 +158,16 @@ pub fn next(from: OrderStatus, event: EventKind) -> Result<OrderStatus, InvalidT
         // a dead-letter redrive). It never reached the venue, so it expires here and
         // releases what it held instead of executing at a price nobody saw.
         (S::Pending, E::Expire) => S::Expired,
-        (S::Pending, E::PartialFill | E::FinalFill | E::ConfirmCancel | E::RetryPlacement) => {
+        (
+            S::Pending,
+            E::PartialFill
+            | E::FinalFill
+            | E::ConfirmCancel
+            | E::RetryPlacement
+            | E::RequestReplace
+            | E::EndReplace
+            | E::EndReplaceAfterFills,
+        ) => {
             return Err(invalid(from, event));
         }
 
@@ -153,6 +182,10 @@ pub fn next(from: OrderStatus, event: EventKind) -> Result<OrderStatus, InvalidT
         // Not a move: the order opens a new placement window before it is placed again.
         (S::Submitted, E::RetryPlacement) => S::Submitted,
         (S::Submitted | S::PartiallyFilled, E::Claim) => return Err(invalid(from, event)),
+        (S::Submitted | S::PartiallyFilled, E::RequestReplace) => S::ReplaceRequested,
+        (S::Submitted | S::PartiallyFilled, E::EndReplace | E::EndReplaceAfterFills) => {
+            return Err(invalid(from, event));
+        }
         (S::PartiallyFilled, E::RetryPlacement) => return Err(invalid(from, event)),
         // Fills are final at the venue; an order with fills cannot be rejected.
         (S::PartiallyFilled, E::Reject) => return Err(invalid(from, event)),
@@ -167,11 +200,32 @@ pub fn next(from: OrderStatus, event: EventKind) -> Result<OrderStatus, InvalidT
         // The cancel arrived while the venue was still deciding, and it refused the order.
         (S::CancelRequested, E::Reject) => S::Rejected,
         // A cancel requested before any placement can no longer place it.
-        (S::CancelRequested, E::Claim | E::RequestCancel | E::RetryPlacement) => return Err(invalid(from, event)),
+        (
+            S::CancelRequested,
+            E::Claim
+            | E::RequestCancel
+            | E::RetryPlacement
+            | E::RequestReplace
+            | E::EndReplace
+            | E::EndReplaceAfterFills,
+        ) => return Err(invalid(from, event)),
+
+        // A fill that reached the venue before the replace is real and is applied; the
+        // replace still waits for the venue's answer, unless the fill completed the order.
+        (S::ReplaceRequested, E::PartialFill) => S::ReplaceRequested,
+        (S::ReplaceRequested, E::FinalFill) => S::Filled,
+        (S::ReplaceRequested, E::EndReplace) => S::Submitted,
+        (S::ReplaceRequested, E::EndReplaceAfterFills) => S::PartiallyFilled,
+        // A cancel overtakes the replace: execute cancels whichever version works.
+        (S::ReplaceRequested, E::RequestCancel) => S::CancelRequested,
+        (S::ReplaceRequested, E::ConfirmCancel) => S::Cancelled,
+        (S::ReplaceRequested, E::Expire) => S::Expired,
+        (S::ReplaceRequested, E::Reject) => S::Rejected,
+        (S::ReplaceRequested, E::Claim | E::RetryPlacement | E::RequestReplace) => return Err(invalid(from, event)),
 
         // Not a move: the order records that execution is stuck (its message in the
         // DLQ) and waits, in the status it had, for an operator's redrive.
-        (S::Pending | S::Submitted | S::PartiallyFilled | S::CancelRequested, E::Stall) => from,
+        (S::Pending | S::Submitted | S::PartiallyFilled | S::CancelRequested | S::ReplaceRequested, E::Stall) => from,
 
         // The one way out of a terminal status. "Whatever the venue did is booked": a
         // fill the venue reports for an order we hold as cancelled is real (shares

@@ -462,3 +462,118 @@ mod tests {
         assert_eq!(errs.len(), 4, "{errs:?}");
     }
 }
+
+/// The fields a replace (`PATCH /orders/{id}`) may change; each given one overrides
+/// the order's. `quantity` is the order's new total quantity, what it has filled
+/// included (FIX's OrderQty on a cancel/replace).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplaceDraft {
+    pub quantity: Option<Quantity>,
+    pub limit_price: Option<Price>,
+    pub stop_price: Option<Price>,
+    pub time_in_force: Option<TimeInForce>,
+}
+
+const REPLACE_FIELDS: [&str; 4] = ["quantity", "limit_price", "stop_price", "time_in_force"];
+
+/// Validates a replace body against the order's type (a market order has no price to
+/// change); on failure every invalid field is reported.
+pub fn validate_replace(body: &Value, order_type: OrderType) -> Result<ReplaceDraft, OrderError> {
+    let Some(map) = body.as_object() else {
+        return Err(OrderError::Validation(vec![FieldError::new(
+            "body",
+            "The request body must be a JSON object",
+        )]));
+    };
+    let mut f = Fields {
+        body: map,
+        errors: Vec::new(),
+    };
+    for key in map.keys() {
+        if !REPLACE_FIELDS.contains(&key.as_str()) {
+            f.fail(
+                key,
+                format!("Unknown field; a replace changes only: {}", REPLACE_FIELDS.join(", ")),
+            );
+        }
+    }
+    if REPLACE_FIELDS.iter().all(|name| f.get(name).is_none()) && f.errors.is_empty() {
+        f.fail(
+            "body",
+            format!("Nothing to change: give at least one of {}", REPLACE_FIELDS.join(", ")),
+        );
+    }
+    let quantity = f.amount("quantity", Quantity::parse);
+    let limit_price = f.amount("limit_price", Price::parse);
+    let stop_price = f.amount("stop_price", Price::parse);
+    let time_in_force = match f.get("time_in_force") {
+        None => None,
+        Some(_) => f.choice("time_in_force", TimeInForce::NAMES, TimeInForce::from_wire),
+    };
+    if f.get("limit_price").is_some() && !order_type.needs_limit_price() {
+        f.fail(
+            "limit_price",
+            format!("A {} order has no limit price to change", order_type.as_str()),
+        );
+    }
+    if f.get("stop_price").is_some() && !order_type.needs_stop_price() {
+        f.fail(
+            "stop_price",
+            format!("A {} order has no stop price to change", order_type.as_str()),
+        );
+    }
+    if matches!(time_in_force, Some(TimeInForce::Ioc | TimeInForce::Fok)) {
+        f.fail(
+            "time_in_force",
+            "A working order can be changed to day or gtc only (ioc and fok act at once on arrival)".into(),
+        );
+    }
+    if !f.errors.is_empty() {
+        return Err(OrderError::Validation(f.errors));
+    }
+    Ok(ReplaceDraft {
+        quantity,
+        limit_price,
+        stop_price,
+        time_in_force,
+    })
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(body: Value, t: OrderType) -> Vec<String> {
+        match validate_replace(&body, t) {
+            Err(OrderError::Validation(e)) => e.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_replace_names_each_bad_field() {
+        assert_eq!(fields(json!({}), OrderType::Limit), vec!["body"]);
+        assert_eq!(fields(json!({"side": "sell"}), OrderType::Limit), vec!["side"]);
+        assert_eq!(
+            fields(json!({"limit_price": "1"}), OrderType::Market),
+            vec!["limit_price"]
+        );
+        assert_eq!(fields(json!({"stop_price": "1"}), OrderType::Limit), vec!["stop_price"]);
+        assert_eq!(fields(json!({"quantity": "-1"}), OrderType::Limit), vec!["quantity"]);
+        assert_eq!(
+            fields(json!({"time_in_force": "ioc"}), OrderType::Limit),
+            vec!["time_in_force"]
+        );
+        assert_eq!(fields(json!([1]), OrderType::Limit), vec!["body"]);
+    }
+
+    #[test]
+    fn a_replace_takes_the_fields_it_is_given() {
+        let d = validate_replace(&json!({"quantity": "5", "limit_price": 101.5}), OrderType::Limit).unwrap();
+        assert_eq!(d.quantity.map(|q| q.get()), Some(Decimal::from(5)));
+        assert_eq!(d.limit_price.map(|p| p.get()), Decimal::from_str("101.5").ok());
+        assert_eq!(d.stop_price, None);
+        assert_eq!(d.time_in_force, None);
+    }
+}

@@ -163,6 +163,7 @@ fn order_problem(e: &OrderError) -> Problem {
             p
         }
         OrderError::CannotCancel { .. } => Problem::new(409, "order-not-cancellable", "Order cannot be cancelled", d),
+        OrderError::CannotReplace { .. } => Problem::new(409, "order-not-replaceable", "Order cannot be replaced", d),
         OrderError::ClientOrderIdInUse { .. } => {
             Problem::new(409, "client-order-id-in-use", "Client order id in use", d)
         }

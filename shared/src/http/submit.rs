@@ -25,6 +25,14 @@ impl SubmitReplies for ProblemJson {
         Ok(StoredReply { status: 201, body })
     }
 
+    /// A replace's answer: 200 and the order in REPLACE_REQUESTED (it changed, and
+    /// the venue's answer follows on the order).
+    fn replace_accepted(&self, order: &Order) -> Result<StoredReply, AppError> {
+        let mut reply = self.accepted(order)?;
+        reply.status = 200;
+        Ok(reply)
+    }
+
     /// The refusal's problem, naming the audit chain of its one SUBMIT_REJECTED record.
     fn refused(&self, error: &OrderError, audit_id: OrderId) -> StoredReply {
         let mut problem = Problem::from(error);

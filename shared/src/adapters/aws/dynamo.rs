@@ -525,9 +525,17 @@ impl OrderStore for DynamoStore {
         let (from, v) = (e.value(s(w.before.status.as_str())), e.value(n(w.before.version)));
         let condition = format!("{st} = {from} AND {ve} = {v}");
         let mut update = format!("SET {}", sets.join(", "));
+        let mut removes = Vec::new();
         if w.before.reason.is_some() && w.after.reason.is_none() {
             // A stall's reason ends when execution moves on (`Order::apply`).
-            update.push_str(&format!(" REMOVE {}", e.name("reason")));
+            removes.push(e.name("reason"));
+        }
+        if w.before.pending_replace.is_some() && w.after.pending_replace.is_none() {
+            // The venue answered the replace (or the order ended first).
+            removes.push(e.name("pending_replace"));
+        }
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let order_key = key(trader_pk(trader), order_sk(&w.before.order_id));
         items.push(update_item(e.update(
@@ -567,6 +575,12 @@ impl OrderStore for DynamoStore {
                 sets.push(format!("{a} = {a} + {d}"));
             }
             let mut condition = format!("attribute_exists({pk})");
+            if w.effect.reserved > Decimal::ZERO {
+                // A replace holds more: only out of what is available (the use case
+                // checked a snapshot; this is the atomic check).
+                let (av, need) = (e.name("available"), e.value(n(w.effect.reserved)));
+                condition.push_str(&format!(" AND {av} >= {need}"));
+            }
             if let Some(b) = &w.booking {
                 let (pnl, day) = (e.name("realized_pnl"), e.name("pnl_day"));
                 let (delta, d) = (e.value(n(b.pnl.delta)), e.value(s(b.pnl.day.to_string())));
@@ -598,6 +612,7 @@ impl OrderStore for DynamoStore {
         }
 
         // The position: reservation release, and the booked trade at the version read.
+        let mut position_at = None;
         if !w.effect.position_reserved.is_zero() || w.booking.is_some() {
             let mut e = Expr::default();
             let (res, av) = (e.name("reserved"), e.name("available"));
@@ -605,10 +620,12 @@ impl OrderStore for DynamoStore {
             let (update, condition) = match &w.booking {
                 None => {
                     let (d, neg, pk) = (e.value(n(pr)), e.value(n(-pr)), e.name(PK));
-                    (
-                        format!("SET {res} = {res} + {d}, {av} = {av} + {neg}"),
-                        format!("attribute_exists({pk})"),
-                    )
+                    let mut condition = format!("attribute_exists({pk})");
+                    if pr > Decimal::ZERO {
+                        // A replace of a sell holds more shares: only what is available.
+                        condition.push_str(&format!(" AND {av} >= {d}"));
+                    }
+                    (format!("SET {res} = {res} + {d}, {av} = {av} + {neg}"), condition)
                 }
                 Some(b) => {
                     let (qa, ac, ve, sy) = (
@@ -641,12 +658,17 @@ impl OrderStore for DynamoStore {
                 }
             };
             let position_key = key(trader_pk(trader), position_sk(&w.before.symbol));
+            position_at = Some(items.len());
             items.push(update_item(e.update(
                 &self.orders_table,
                 position_key,
                 update,
                 Some(condition),
             )?));
+        }
+        let idempotency_at = w.idempotency.as_ref().map(|_| items.len());
+        if let Some(r) = &w.idempotency {
+            items.push(self.put_idempotency(r)?);
         }
 
         match self.transact(items, Attempts::Sdk).await {
@@ -657,6 +679,14 @@ impl OrderStore for DynamoStore {
                     1 => StoreError::AlreadyExists,
                     i if Some(i) == fill_at => StoreError::AlreadyExists,
                     i if Some(i) == account_at && old.is_none() => StoreError::NoAccount,
+                    i if Some(i) == account_at && w.effect.reserved > Decimal::ZERO => StoreError::InsufficientFunds,
+                    i if Some(i) == position_at
+                        && w.effect.position_reserved > Decimal::ZERO
+                        && w.booking.is_none() =>
+                    {
+                        StoreError::InsufficientPosition
+                    }
+                    i if Some(i) == idempotency_at => StoreError::IdempotencyKeyTaken,
                     _ => StoreError::Conflict,
                 });
                 // Same precedence as the in-memory store: order, fill, audit, account, position.

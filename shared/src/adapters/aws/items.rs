@@ -366,6 +366,27 @@ pub fn order_mutable_attrs(o: &Order) -> Vec<(String, AttributeValue)> {
     if let Some(b) = o.booked_notional {
         v.push(("booked_notional".to_owned(), n(b)));
     }
+    // A replace: the values it waits with, then (once the venue replaced its order)
+    // the order's new ones. Written only by orders that were replaced, so every other
+    // transition stays as small as before.
+    if let Some(p) = &o.pending_replace {
+        v.push((
+            "pending_replace".to_owned(),
+            s(serde_json::to_string(p).unwrap_or_default()),
+        ));
+    }
+    if let Some(c) = o.venue_client_id {
+        v.push(("venue_client_id".to_owned(), s(c.to_string())));
+        v.push(("replaced_filled".to_owned(), n(o.replaced_filled)));
+        v.push(("quantity".to_owned(), n(o.quantity.get())));
+        v.push(("time_in_force".to_owned(), s(o.time_in_force.as_str())));
+        if let Some(p) = o.limit_price {
+            v.push(("limit_price".to_owned(), n(p.get())));
+        }
+        if let Some(p) = o.stop_price {
+            v.push(("stop_price".to_owned(), n(p.get())));
+        }
+    }
     v
 }
 
@@ -413,6 +434,12 @@ pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
             .map(|_| r.time("placement_deadline"))
             .transpose()?,
         booked_notional: r.opt_dec("booked_notional")?,
+        pending_replace: r
+            .opt_str("pending_replace")
+            .map(|raw| serde_json::from_str(raw).map_err(|_| corrupt("order", "pending_replace")))
+            .transpose()?,
+        venue_client_id: r.opt_parse("venue_client_id")?,
+        replaced_filled: r.opt_dec("replaced_filled")?.unwrap_or_default(),
     })
 }
 

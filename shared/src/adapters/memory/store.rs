@@ -271,9 +271,26 @@ impl OrderStore for MemoryStore {
         if state.audit.contains_key(&(w.audit.order_id, w.audit.sequence)) {
             return Err(StoreError::AlreadyExists);
         }
+        if w.idempotency.as_ref().is_some_and(|r| state.key_taken(r)) {
+            return Err(StoreError::IdempotencyKeyTaken);
+        }
         let touches_account = !w.effect.is_empty() || w.booking.is_some();
         if touches_account {
             let account = state.accounts.get(&trader).ok_or(StoreError::NoAccount)?;
+            // A replace holding more: only out of what is available, as DynamoDB's
+            // condition on the account (and the position) has it.
+            if w.effect.reserved > Decimal::ZERO && account.buying_power() < w.effect.reserved {
+                return Err(StoreError::InsufficientFunds);
+            }
+            let position_available = account
+                .position(&w.before.symbol)
+                .map_or(Decimal::ZERO, |p| p.available());
+            if w.booking.is_none()
+                && w.effect.position_reserved > Decimal::ZERO
+                && position_available < w.effect.position_reserved
+            {
+                return Err(StoreError::InsufficientPosition);
+            }
             if let Some(b) = &w.booking {
                 let version = account.position(&w.before.symbol).map_or(0, |p| p.version);
                 let day_ok = if b.pnl.same_day() {
@@ -307,6 +324,9 @@ impl OrderStore for MemoryStore {
         }
         if let (Some(k), Some(fill)) = (fill_key, w.fill) {
             state.fills.insert(k, fill);
+        }
+        if let Some(r) = w.idempotency {
+            state.idempotency.insert((r.trader_id.clone(), r.key.clone()), r);
         }
         state.audit.insert((w.audit.order_id, w.audit.sequence), w.audit);
         state.orders.insert(key, w.after);

@@ -27,7 +27,8 @@ use rust_decimal::Decimal;
 use crate::adapters::venue::book::{Book, BookError, BookOrder, NewBookOrder};
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::ports::{
-    ExecutionPage, FeedPosition, OpenOrderPage, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder, VenueOrderRef,
+    ExecutionPage, FeedPosition, OpenOrderPage, Venue, VenueError, VenueExecution, VenueFeed, VenueOrder,
+    VenueOrderRef, VenueReplace,
 };
 
 struct Inner {
@@ -407,6 +408,52 @@ impl Venue for MemoryVenue {
             .map(|o| view_in(&inner, o))
             .transpose();
         dropped(drop, found)
+    }
+
+    /// Alpaca's replace: the working order ends `replaced`, naming a new order with
+    /// the changes and the given client order id, which trades `qty` (unchanged: what
+    /// was left); an order that is no longer working (or was replaced) cannot change.
+    async fn replace(&self, venue_order_id: &str, changes: &VenueReplace) -> Result<VenueOrder, VenueError> {
+        let mut inner = self.lock();
+        let drop = Self::fault(&mut inner)?;
+        let now = inner.now_ms;
+        let Some(old) = inner.book.get(venue_order_id).cloned() else {
+            return Err(VenueError::NotFound);
+        };
+        if inner.replaced_by.contains_key(&old.id) || !old.status.is_open() {
+            let shown = if inner.replaced_by.contains_key(&old.id) {
+                "replaced".to_owned()
+            } else {
+                old.status.to_string()
+            };
+            return Err(VenueError::NotCancelable(format!("order is {shown}")));
+        }
+        let client = changes.client_order_id.to_string();
+        if inner.book.by_client_id(&client).is_some() {
+            return Err(VenueError::Rejected("client_order_id must be unique".into()));
+        }
+        inner.book.cancel(&old.id, now).map_err(to_venue_error)?;
+        inner.next_id += 1;
+        let new_id = format!("mem-{}", inner.next_id);
+        let new = NewBookOrder {
+            client_order_id: client,
+            symbol: old.symbol.clone(),
+            side: old.side,
+            order_type: old.order_type,
+            time_in_force: changes.time_in_force.unwrap_or(old.time_in_force),
+            qty: changes.qty.unwrap_or_else(|| old.remaining()),
+            limit_price: changes.limit_price.or(old.limit_price),
+            stop_price: changes.stop_price.or(old.stop_price),
+        };
+        let price = inner.prices.get(&old.symbol).copied().unwrap_or(Self::DEFAULT_PRICE);
+        let partial = inner.partial_fills;
+        let placed = inner
+            .book
+            .place(new_id.clone(), new, price, now, &mut || partial)
+            .map_err(to_venue_error);
+        inner.record_executions();
+        inner.replaced_by.insert(old.id.clone(), new_id);
+        dropped(drop, placed.and_then(|o| view(&o)))
     }
 
     async fn cancel(&self, venue_order_id: &str) -> Result<(), VenueError> {

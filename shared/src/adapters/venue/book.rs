@@ -84,6 +84,7 @@ impl BookOrder {
             venue_order_id: self.id.clone(),
             client_order_id,
             status: self.status.clone(),
+            quantity: Some(self.qty),
             filled_quantity: self.filled_qty(),
             average_fill_price: self.average_price(),
             reason: self.reason.clone(),

@@ -76,6 +76,8 @@ pub struct OrderResponse {
     pub client_order_id: String,
     pub status: String,
     #[serde(default, deserialize_with = "decimal_or_null")]
+    pub qty: Option<Decimal>,
+    #[serde(default, deserialize_with = "decimal_or_null")]
     pub filled_qty: Option<Decimal>,
     #[serde(default, deserialize_with = "decimal_or_null")]
     pub filled_avg_price: Option<Decimal>,
@@ -115,6 +117,7 @@ impl TryFrom<OrderResponse> for VenueOrder {
             venue_order_id: r.id,
             client_order_id,
             status: VenueStatus::from_alpaca(&r.status),
+            quantity: r.qty,
             filled_quantity: r.filled_qty.unwrap_or_default(),
             average_fill_price: r.filled_avg_price,
             // A replaced order also names its replacement in its reason, for people.
