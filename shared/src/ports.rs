@@ -212,6 +212,12 @@ pub trait OrderStore: Send + Sync {
     /// when the fill's execution id was already recorded.
     async fn transition(&self, write: TransitionWrite) -> Result<(), StoreError>;
 
+    /// Commits a replace request (a transition into REPLACE_REQUESTED) as `transition`
+    /// does, refused with `TradingRestricted` when the deployment's trading state does
+    /// not admit the order's side (as a submit is), and with `InsufficientFunds` /
+    /// `InsufficientPosition` when the account or position cannot hold what it adds.
+    async fn request_replace(&self, write: TransitionWrite) -> Result<(), StoreError>;
+
     /// A trader's orders, newest first, optionally of one status, after `after`.
     async fn list_orders(
         &self,

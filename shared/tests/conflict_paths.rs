@@ -81,6 +81,9 @@ impl OrderStore for AlwaysConflicting {
     async fn transition(&self, _: TransitionWrite) -> Result<(), StoreError> {
         Err(StoreError::Conflict)
     }
+    async fn request_replace(&self, _: TransitionWrite) -> Result<(), StoreError> {
+        Err(StoreError::Conflict)
+    }
     async fn list_orders(
         &self,
         t: &TraderId,

@@ -480,3 +480,29 @@ async fn bad_replaces_are_refused_with_what_is_wrong_and_change_nothing() {
     );
     assert_eq!(w.account().await.reserved, Decimal::ZERO);
 }
+
+#[tokio::test]
+async fn a_halt_refuses_a_replace_and_the_order_stays_as_it_was() {
+    use shared::domain::{TradingScope, TradingState};
+    use shared::ports::{OperatorAction, TradingControls};
+    let w = world().await;
+    let order = w.resting_buy("10", "150").await;
+    w.store
+        .set_trading_state(
+            &TradingScope::Deployment,
+            TradingState::Halted,
+            Some("drill"),
+            &OperatorAction::new("jane"),
+        )
+        .await
+        .unwrap();
+    let e = w
+        .patch(&order, serde_json::json!({"limit_price": "151"}), None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().starts_with("Trading is halted for"), "{e}");
+    let same = w.order(&order).await;
+    assert_eq!(same.status, OrderStatus::Submitted);
+    assert_eq!(same.version, order.version);
+    assert_eq!(w.account().await.reserved, d("1500.00"));
+}

@@ -1,5 +1,6 @@
-//! `POST /api/v1/orders` and `DELETE /api/v1/positions/{symbol}` (a market sell of the
-//! position, `shared::app::close_position`): the submit handler. Everything but HTTP lives in
+//! `POST /api/v1/orders`, `DELETE /api/v1/positions/{symbol}` (a market sell of the
+//! position, `shared::app::close_position`) and `PATCH /api/v1/orders/{id}` (a replace,
+//! `shared::app::replace`: it checks the new values as a submit does): the submit handler. Everything but HTTP lives in
 //! `shared::app::submit` (rendered by `shared::http::submit`); this maps the request
 //! in and the reply out.
 
@@ -9,15 +10,17 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, Response};
 use shared::app::close_position::{CloseRequest, close_position};
-use shared::app::{SubmitDeps, SubmitRequest};
+use shared::app::{ReplaceRequest, SubmitDeps, SubmitRequest};
 use shared::domain::Pricing;
 use shared::http::ApiError;
 use shared::http::lambda::{body, problem_response, reply_response, request_id, trader, with_rate_quota};
-use shared::http::submit::{ProblemJson, Reply, submit_counted};
+use shared::http::submit::{ProblemJson, Reply, replace, submit_counted};
 use shared::ports::{Clock, OrderStore, WorkQueue};
 
 /// `DELETE /api/v1/positions/{symbol}`: closing a position is a submit of a market sell.
 const CLOSE_ROUTE: &str = "DELETE /api/v1/positions/{symbol}";
+/// `PATCH /api/v1/orders/{id}`: replace a working order.
+const REPLACE_ROUTE: &str = "PATCH /api/v1/orders/{id}";
 use tracing::Instrument;
 
 pub struct Submit {
@@ -46,12 +49,26 @@ impl Submit {
             pricing: &self.pricing,
             queue: self.queue.as_deref(),
         };
-        let closing = match req.request_context() {
-            RequestContext::ApiGatewayV2(ctx) => ctx.route_key.as_deref() == Some(CLOSE_ROUTE),
+        let route = match req.request_context() {
+            RequestContext::ApiGatewayV2(ctx) => ctx.route_key.unwrap_or_default(),
             #[allow(unreachable_patterns)]
-            _ => false,
+            _ => String::new(),
         };
-        let (result, quota) = if closing {
+        let (result, quota) = if route == REPLACE_ROUTE {
+            let id = req
+                .path_parameters_ref()
+                .and_then(|p| p.first("id"))
+                .unwrap_or_default()
+                .to_owned();
+            let request = ReplaceRequest {
+                trader,
+                order_id: &id,
+                body: body(&req),
+                idempotency_key: key,
+                request_id,
+            };
+            (replace(&deps, request).instrument(span).await, None)
+        } else if route == CLOSE_ROUTE {
             let params = req.query_string_parameters();
             let close = CloseRequest {
                 trader,

@@ -18,7 +18,7 @@ use super::error::AppError;
 use super::plan::{AuditContext, plan_transition};
 use super::submit::{MAX_BODY_BYTES, SubmitDeps, SubmitReplies, idempotency_key, request_hash};
 use super::submit_outcome::StoredReply;
-use crate::domain::{Order, OrderError, OrderEvent, OrderId, TraderId, assess_replace, validate_replace};
+use crate::domain::{Order, OrderError, OrderEvent, OrderId, TraderId, TradingState, assess_replace, validate_replace};
 use crate::ports::{IdempotencyRecord, StoreError};
 
 /// How many times a replace re-reads and retries after losing a race on the order.
@@ -83,7 +83,7 @@ pub async fn replace(
             .get_order(&req.trader, &id)
             .await?
             .ok_or_else(|| AppError::OrderNotFound(id.to_string()))?;
-        let draft = validate_replace(&body, order.order_type)?;
+        let draft = validate_replace(&body, order.order_type, order.time_in_force)?;
         let Some(account) = deps.store.get_account(&req.trader).await? else {
             return Err(OrderError::NoAccount.into());
         };
@@ -103,7 +103,7 @@ pub async fn replace(
             expires_at: IdempotencyRecord::expiry(now),
         });
         let after = write.after.clone();
-        match deps.store.transition(write).await {
+        match deps.store.request_replace(write).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => continue,
             Err(StoreError::IdempotencyKeyTaken) => {
@@ -140,6 +140,13 @@ pub async fn replace(
                     symbol: order.symbol.to_string(),
                     requested: extra,
                     available,
+                }
+                .into());
+            }
+            Err(StoreError::TradingRestricted { scope, state }) => {
+                return Err(match state {
+                    TradingState::Reducing => OrderError::ReduceOnly { scope },
+                    _ => OrderError::TradingHalted { scope },
                 }
                 .into());
             }

@@ -478,7 +478,11 @@ const REPLACE_FIELDS: [&str; 4] = ["quantity", "limit_price", "stop_price", "tim
 
 /// Validates a replace body against the order's type (a market order has no price to
 /// change); on failure every invalid field is reported.
-pub fn validate_replace(body: &Value, order_type: OrderType) -> Result<ReplaceDraft, OrderError> {
+pub fn validate_replace(
+    body: &Value,
+    order_type: OrderType,
+    current_tif: TimeInForce,
+) -> Result<ReplaceDraft, OrderError> {
     let Some(map) = body.as_object() else {
         return Err(OrderError::Validation(vec![FieldError::new(
             "body",
@@ -528,6 +532,15 @@ pub fn validate_replace(body: &Value, order_type: OrderType) -> Result<ReplaceDr
             "A working order can be changed to day or gtc only (ioc and fok act at once on arrival)".into(),
         );
     }
+    // The venue's own rules, on the values the new version will have.
+    venue_rules(
+        &mut f,
+        Some(order_type),
+        Some(time_in_force.unwrap_or(current_tif)),
+        quantity,
+        limit_price,
+        stop_price,
+    );
     if !f.errors.is_empty() {
         return Err(OrderError::Validation(f.errors));
     }
@@ -545,7 +558,7 @@ mod replace_tests {
     use serde_json::json;
 
     fn fields(body: Value, t: OrderType) -> Vec<String> {
-        match validate_replace(&body, t) {
+        match validate_replace(&body, t, TimeInForce::Gtc) {
             Err(OrderError::Validation(e)) => e.into_iter().map(|e| e.field).collect(),
             other => panic!("expected field errors, got {other:?}"),
         }
@@ -566,11 +579,21 @@ mod replace_tests {
             vec!["time_in_force"]
         );
         assert_eq!(fields(json!([1]), OrderType::Limit), vec!["body"]);
+        assert_eq!(
+            fields(json!({"limit_price": "10.001"}), OrderType::Limit),
+            vec!["limit_price"]
+        );
+        assert_eq!(fields(json!({"quantity": "1.5"}), OrderType::Limit), vec!["quantity"]);
     }
 
     #[test]
     fn a_replace_takes_the_fields_it_is_given() {
-        let d = validate_replace(&json!({"quantity": "5", "limit_price": 101.5}), OrderType::Limit).unwrap();
+        let d = validate_replace(
+            &json!({"quantity": "5", "limit_price": 101.5}),
+            OrderType::Limit,
+            TimeInForce::Day,
+        )
+        .unwrap();
         assert_eq!(d.quantity.map(|q| q.get()), Some(Decimal::from(5)));
         assert_eq!(d.limit_price.map(|p| p.get()), Decimal::from_str("101.5").ok());
         assert_eq!(d.stop_price, None);

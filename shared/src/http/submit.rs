@@ -4,6 +4,7 @@
 //! reply with whether it is a replay.
 
 use super::problem::{ApiError, Problem};
+use crate::app::replace::{ReplaceOutcome, ReplaceRequest};
 use crate::app::submit::{RateQuota, StoredReply, SubmitDeps, SubmitOutcome, SubmitReplies, SubmitRequest};
 use crate::app::{self, AppError};
 use crate::domain::{Order, OrderError, OrderId};
@@ -80,4 +81,12 @@ pub async fn submit_counted(
     let mut quota = None;
     let result = app::submit::submit_counted(deps, &ProblemJson, req, &mut quota).await;
     (result.map(Reply::from).map_err(ApiError::from), quota)
+}
+
+/// The replace use case (`PATCH /orders/{id}`) with the API's replies.
+pub async fn replace(deps: &SubmitDeps<'_>, req: ReplaceRequest<'_>) -> Result<Reply, ApiError> {
+    let outcome = app::replace(deps, &ProblemJson, req).await?;
+    let replayed = matches!(outcome, ReplaceOutcome::Replayed(_));
+    let StoredReply { status, body } = outcome.into_reply();
+    Ok(Reply { status, body, replayed })
 }

@@ -19,6 +19,7 @@ use shared::ports::{
 
 use crate::fixture::{Fixture, unique_trader};
 pub use crate::order_queries::*;
+pub use crate::replace_cases::*;
 
 fn dec(v: impl ToString) -> Decimal {
     Decimal::from_str(&v.to_string()).expect("decimal")

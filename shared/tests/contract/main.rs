@@ -5,6 +5,7 @@
 mod cases;
 mod fixture;
 mod order_queries;
+mod replace_cases;
 
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
@@ -30,6 +31,9 @@ macro_rules! contract {
 
 contract!(
     accounts_are_funded_and_read_back,
+    a_replace_holds_the_larger_reservation_and_the_confirm_reads_back,
+    a_replace_of_a_sell_holds_only_shares_that_are_available,
+    a_replace_key_is_taken_once,
     submit_reserves_cash_and_writes_the_first_audit_record,
     submit_refusals_write_nothing,
     a_buy_goes_through_claim_partial_and_final_fill,

@@ -90,6 +90,10 @@ impl OrderStore for CrashingStore {
     async fn get_order(&self, trader: &TraderId, order: &OrderId) -> Result<Option<Order>, StoreError> {
         self.inner.get_order(trader, order).await
     }
+    async fn request_replace(&self, write: TransitionWrite) -> Result<(), StoreError> {
+        self.inner.request_replace(write).await
+    }
+
     async fn transition(&self, write: TransitionWrite) -> Result<(), StoreError> {
         let (from, to, id) = (write.before.status, write.after.status, write.after.order_id);
         self.inner.transition(write).await?;

@@ -97,7 +97,7 @@ pub fn work_for(order: &Order) -> Option<WorkMessage> {
             Some(WorkMessage::Execute { trader_id, order_id })
         }
         OrderStatus::CancelRequested => Some(WorkMessage::Cancel { trader_id, order_id }),
-        s if s.is_terminal() => None,
+        OrderStatus::ReplaceRequested => Some(WorkMessage::Replace { trader_id, order_id }),
         _ => None,
     }
 }
@@ -218,6 +218,7 @@ impl Redrive<'_> {
                 let kind = match w {
                     WorkMessage::Execute { .. } => "execute",
                     WorkMessage::Cancel { .. } => "cancel",
+                    WorkMessage::Replace { .. } => "replace",
                     WorkMessage::Recheck { .. } => "recheck",
                     WorkMessage::Backstop { .. } => "backstop",
                 };

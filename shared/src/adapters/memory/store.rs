@@ -253,6 +253,20 @@ impl OrderStore for MemoryStore {
         Ok(state.orders.get(&(trader.clone(), *order)).cloned())
     }
 
+    async fn request_replace(&self, w: TransitionWrite) -> Result<(), StoreError> {
+        {
+            let state = self.lock();
+            let deployment = deployment_state(&state);
+            if !deployment.admits(w.before.side) {
+                return Err(StoreError::TradingRestricted {
+                    scope: TradingScope::Deployment,
+                    state: deployment,
+                });
+            }
+        }
+        self.transition(w).await
+    }
+
     async fn transition(&self, w: TransitionWrite) -> Result<(), StoreError> {
         let mut state = self.lock();
         let trader = w.before.trader_id.clone();
