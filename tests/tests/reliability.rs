@@ -41,6 +41,8 @@ mod reliability {
     // Issue 14's must-show rows: the intake stopped and restarted, a replaced order, the
     // venue's rate limit.
     mod intake;
+    // Issue 20: a replace racing fills at the venue.
+    mod replace;
 
     pub(crate) static KNOBS: RwLock<()> = RwLock::const_new(());
     pub(crate) const WAIT: Duration = Duration::from_secs(60);
