@@ -97,13 +97,24 @@ async fn replace_refusals_are_specific_and_change_nothing() {
 
     // No token: the gateway refuses it. A body over 16 KiB: 413.
     let r = s
-        .send("PATCH", &format!("/orders/{id}"), None, &[], Some(r#"{"limit_price": "101"}"#.into()))
+        .send(
+            "PATCH",
+            &format!("/orders/{id}"),
+            None,
+            &[],
+            Some(r#"{"limit_price": "101"}"#.into()),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, 401, "{:?}", r.body);
     let big = format!(r#"{{"limit_price": "101", "pad": "{}"}}"#, "x".repeat(17 * 1024));
     let r = patch(&id, &big, None).await;
-    assert_eq!((r.status, r.body["type"].as_str()), (413, Some("/problems/body-too-large")), "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body["type"].as_str()),
+        (413, Some("/problems/body-too-large")),
+        "{:?}",
+        r.body
+    );
 
     // A terminal order cannot change.
     let cancelled = s.cancel(&t, &id).await.unwrap();

@@ -139,3 +139,50 @@ async fn the_close_position_sample_sells_half_and_its_retry_replays() {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(text(again.body()), text(first.body()));
 }
+
+const REPLACE: &str = include_str!("../../../events/replace-order.json");
+
+#[tokio::test]
+async fn the_replace_sample_event_replaces_a_working_order_and_its_retry_replays() {
+    use shared::app::{AuditContext, plan_transition};
+    use shared::domain::{OrderEvent, OrderId, Timestamp};
+    let h = handler(100_000).await;
+    // The sample's order does not exist: 404.
+    let replace = |id: &str| {
+        let mut v: Value = serde_json::from_str(REPLACE).unwrap();
+        v["pathParameters"]["id"] = id.into();
+        v["rawPath"] = format!("/api/v1/orders/{id}").into();
+        lambda_http::request::from_str(&v.to_string()).unwrap()
+    };
+    let missing = h.handle(replace("01JDZ8Q4Y6P7X2M3N4B5C6D7E8")).await;
+    assert_eq!(missing.status(), 404);
+    // An order the venue works (claimed): the replace is accepted, and its retry replays.
+    let created = h.handle(event(|_| {})).await;
+    let order: Value = serde_json::from_str(&text(created.body())).unwrap();
+    let id = order["order_id"].as_str().unwrap().to_owned();
+    let trader = TraderId::parse("demo").unwrap();
+    let stored = h
+        .store
+        .get_order(&trader, &OrderId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let claim = plan_transition(
+        &stored,
+        &OrderEvent::Claim,
+        None,
+        &AuditContext::system("t"),
+        Timestamp::now(),
+    )
+    .unwrap();
+    h.store.transition(claim).await.unwrap();
+    let first = h.handle(replace(&id)).await;
+    assert_eq!(first.status(), 200, "{}", text(first.body()));
+    let replaced: Value = serde_json::from_str(&text(first.body())).unwrap();
+    assert_eq!(replaced["status"], "REPLACE_REQUESTED");
+    assert_eq!(replaced["pending_replace"]["limit_price"], "151.10");
+    let again = h.handle(replace(&id)).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(text(again.body()), text(first.body()));
+}
