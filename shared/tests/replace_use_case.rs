@@ -506,3 +506,67 @@ async fn a_halt_refuses_a_replace_and_the_order_stays_as_it_was() {
     assert_eq!(same.version, order.version);
     assert_eq!(w.account().await.reserved, d("1500.00"));
 }
+
+#[tokio::test]
+async fn the_intake_settles_a_replace_the_executor_never_answered() {
+    let w = world().await;
+    // Confirmed: the venue made the replacement (its answer lost, the executor gone),
+    // and the replacement filled in full.
+    let order = w.resting_buy("10", "150").await;
+    let ReplaceOutcome::Accepted { order: asked, .. } = w
+        .patch(
+            &order,
+            serde_json::json!({"quantity": "12", "limit_price": "160"}),
+            None,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not accepted")
+    };
+    let pending = asked.pending_replace.clone().unwrap();
+    let live = Venue::find(&w.venue, &order.order_id).await.unwrap().unwrap();
+    w.venue.drop_next_response();
+    let _ = Venue::replace(
+        &w.venue,
+        &live.venue_order_id,
+        &VenueReplace {
+            client_order_id: pending.venue_client_id,
+            qty: Some(d("12")),
+            limit_price: Some(d("160")),
+            stop_price: None,
+            time_in_force: None,
+        },
+    )
+    .await;
+    w.venue.set_price("AAPL", d("159"));
+    w.intake().await;
+    let filled = w.order(&order).await;
+    assert_eq!(filled.status, OrderStatus::Filled);
+    assert_eq!((filled.quantity.get(), filled.filled_quantity), (d("12"), d("12")));
+    let (qty, notional) = w.venue_traded();
+    assert_eq!(qty, d("12"));
+    let account = w.account().await;
+    assert_eq!(
+        (account.cash, account.reserved),
+        (d("100000") - notional, Decimal::ZERO)
+    );
+
+    // Refused: the old version filled in full before any replace reached the venue.
+    let second = w.resting_buy("5", "150").await;
+    w.patch(&second, serde_json::json!({"limit_price": "151"}), None)
+        .await
+        .unwrap();
+    w.venue.fill(&second.order_id, d("5"), d("150")).unwrap();
+    w.intake().await;
+    let done = w.order(&second).await;
+    assert_eq!(done.status, OrderStatus::Filled);
+    assert_eq!(done.pending_replace, None);
+    assert_eq!(done.limit_price.map(|p| p.get()), Some(d("150")));
+    let account = w.account().await;
+    assert_eq!(account.reserved, Decimal::ZERO);
+    assert_eq!(account.cash, d("100000") - notional - d("750.00"));
+    // The executor's message, late, changes nothing.
+    w.replace_message(&second).await.unwrap();
+    assert_eq!(w.order(&second).await.version, done.version);
+}

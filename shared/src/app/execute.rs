@@ -57,6 +57,19 @@ use crate::ports::{
 mod replace;
 use replace::{live_version, replace_step};
 
+/// For the venue intake: settles a pending replace that an execution in hand does
+/// not fit (`execute_replace::settle_for_execution`). Whether the order changed.
+pub(crate) async fn settle_replace_for_execution(
+    deps: &ExecuteDeps<'_>,
+    ctx: &AuditContext,
+    order: &Order,
+) -> Result<bool, ExecuteError> {
+    Ok(!matches!(
+        replace::settle_for_execution(deps, ctx, order).await?,
+        Step::Reread
+    ))
+}
+
 /// Re-reads after a lost race before the message is left for a later delivery.
 const ROUNDS: usize = 8;
 

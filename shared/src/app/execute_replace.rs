@@ -102,6 +102,26 @@ pub(super) async fn replace_step(
     }
 }
 
+/// Settles the replace of `order` (REPLACE_REQUESTED) for the venue intake, which
+/// holds an execution that does not fit the order's values as they are: it is the
+/// replacement's (so the venue made it: confirmed), or it completed the old version
+/// (so no replace can land any more: refused). Either way the execution then fits.
+pub(crate) async fn settle_for_execution(
+    deps: &ExecuteDeps<'_>,
+    ctx: &AuditContext,
+    order: &Order,
+) -> Result<Step, ExecuteError> {
+    let Some(p) = order.pending_replace.clone() else {
+        return Ok(Step::Reread);
+    };
+    if let Some(new) = deps.venue.find(&p.venue_client_id).await? {
+        return confirm(deps, ctx, order, &p, &new).await;
+    }
+    let reason =
+        "The replace was refused: a fill completed the order at the venue before the replace reached it".to_owned();
+    commit(deps, ctx, order, &OrderEvent::RefuseReplace { reason }, None).await
+}
+
 /// The venue's order could no longer be changed: the order keeps its values.
 async fn refuse(
     deps: &ExecuteDeps<'_>,

@@ -130,10 +130,9 @@ enum Outcome {
     Booked,
     Duplicate,
     Refused,
-    /// The execution would complete (or overfill) an order whose replace the venue
-    /// has not answered yet: it may be the replacement's, whose quantity is not
-    /// ours yet. The pass stops before it and the next pass books it (execute
-    /// answers a replace within a delivery or two).
+    /// The execution would complete (or overfill) an order whose replace could not be
+    /// settled now (the venue did not answer the look): the pass stops before it and
+    /// the next pass books it.
     WaitForReplace,
 }
 
@@ -554,9 +553,24 @@ async fn book(
             return refuse("the order does not exist", Some(&order_id));
         };
         if order.status == OrderStatus::ReplaceRequested && execution.qty >= order.remaining() {
-            info!(order_id = %order_id, execution_id = %execution.execution_id, qty = %execution.qty,
-                remaining = %order.remaining(), "venue execution waits for the order's replace to be answered");
-            return Ok(Outcome::WaitForReplace);
+            // It completes the order as it is, or more: the replacement's (the venue
+            // made it) or the last of the old version's (no replace can land now).
+            // Settle the replace first, then book it on the order as it became.
+            let execute = super::execute::ExecuteDeps {
+                store: deps.store,
+                intake: deps.intake,
+                venue: deps.venue,
+                clock: deps.clock,
+                policy: Default::default(),
+            };
+            match super::execute::settle_replace_for_execution(&execute, &ctx, &order).await {
+                Ok(_) => continue,
+                Err(e) => {
+                    warn!(order_id = %order_id, execution_id = %execution.execution_id, error = %e,
+                        "venue execution waits for the order's replace to be settled");
+                    return Ok(Outcome::WaitForReplace);
+                }
+            }
         }
         let account = deps.store.get_account(&trader).await?;
         let mut write = match plan_transition(&order, &event, account.as_ref(), &ctx, deps.clock.now()) {
