@@ -1,0 +1,89 @@
+// The operator's view: the deployment's kill switch, a trader's trading state, a trader's
+// mass cancel. Shown only for a token with the operator scope; the API checks it again.
+import { api } from "./api.js";
+import { el, statusText } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+
+function show(node, text, ok) {
+  node.textContent = text;
+  node.classList.toggle("bad", ok === false);
+  node.classList.toggle("ok", ok === true);
+}
+
+function change(form) {
+  const data = new FormData(form);
+  const body = { state: data.get("state") };
+  const reason = String(data.get("reason") || "").trim();
+  if (reason) body.reason = reason;
+  return body;
+}
+
+function record(result) {
+  const cancelled = result.cancelled
+    ? `${result.cancelled.orders.length}${result.cancelled.more ? " (more remain)" : ""}` : "—";
+  $("trader-states").tBodies[0].prepend(el("tr", {}, el("td", {}, result.scope),
+    el("td", {}, statusText(result.previous_state)), el("td", { "data-state": result.state }, statusText(result.state)),
+    el("td", { class: "num" }, String(result.audit_sequence)), el("td", { class: "num" }, cancelled)));
+}
+
+export function startOperator() {
+  $("operator-view").hidden = false;
+  $("deployment-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const out = $("deployment-result");
+    try {
+      const r = await api.setDeploymentState(change(event.target));
+      record(r);
+      show(out, `Deployment: ${statusText(r.previous_state)} → ${statusText(r.state)} (audit #${r.audit_sequence})`, true);
+    } catch (e) {
+      show(out, e.message, false);
+    }
+  };
+  $("trader-state-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const out = $("trader-result");
+    const trader = $("t-trader").value.trim();
+    if (!trader) {
+      $("e-t").textContent = "Enter the trader's id";
+      $("t-trader").focus();
+      return;
+    }
+    $("e-t").textContent = "";
+    const body = change(event.target);
+    if ($("t-cancel").checked) body.cancel_open_orders = true;
+    try {
+      const r = await api.setTraderState(trader, body);
+      record(r);
+      show(out, `${trader}: ${statusText(r.previous_state)} → ${statusText(r.state)} (audit #${r.audit_sequence})`, true);
+    } catch (e) {
+      show(out, `${trader}: ${e.message}`, false);
+    }
+  };
+  $("cancel-all").onclick = async () => {
+    const out = $("trader-result");
+    const trader = $("t-trader").value.trim();
+    if (!trader) {
+      $("e-t").textContent = "Enter the trader's id";
+      $("t-trader").focus();
+      return;
+    }
+    $("e-t").textContent = "";
+    let total = 0;
+    try {
+      // One page (at most 100 orders) a call; ten calls at most from one click.
+      for (let i = 0; i < 10; i += 1) {
+        const r = await api.cancelAllFor(trader);
+        total += r.orders.length;
+        if (!r.more) break;
+      }
+      show(out, `${trader}: ${total} open order(s) asked to cancel`, true);
+    } catch (e) {
+      show(out, `${trader}: ${e.message}`, false);
+    }
+  };
+}
+
+export function stopOperator() {
+  $("operator-view").hidden = true;
+}
