@@ -52,8 +52,10 @@ export function connectLive(token, { onUpdate, onState }) {
       clearTimeout(timer);
       if (socket) socket.close();
     },
-    /** For tests and the "reconnect" path: drop the socket; it reconnects with the cursor. */
-    drop() {
+    /** Drops the socket as a network fault would; it reconnects after `pauseMs` (at least the
+     * usual backoff) and resumes from the cursor. The browser test uses it. */
+    drop(pauseMs = 0) {
+      delay = Math.max(delay, pauseMs);
       if (socket) socket.close();
     },
     cursor: () => cursor,
