@@ -79,6 +79,8 @@ fi
 
 # Phase 3, the web console in headless Chromium (the OS's packages) against this stack:
 # its API requests land in the same recording, checked against infra/openapi.yaml below.
+"$VENV_PY" tools/test_deploy_console.py --endpoint "$AWS_ENDPOINT_URL" --bucket "$CONSOLE_BUCKET_NAME" ||
+    die "make deploy's console upload self-check failed (tools/test_deploy_console.py)"
 ensure_browser
 log "phase 3: the web console in a browser (tools/console_test.py; screenshots in docs/)"
 "$VENV_PY" tools/console_test.py --api "$API_URL" --screenshots "$ROOT/docs" ||

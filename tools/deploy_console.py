@@ -39,8 +39,8 @@ def config_js(outputs: dict[str, str]) -> str:
     settings = {
         "apiBase": "",
         "liveUrl": outputs["LiveUrl"],
-        "traderScope": outputs.get("TraderScope", "orders/trade"),
-        "operatorScope": outputs.get("OperatorScope", "orders/operate"),
+        "traderScope": outputs.get("ConsoleTraderScope", "orders/trade"),
+        "operatorScope": outputs.get("ConsoleOperatorScope", "orders/operate"),
     }
     return "// Written by tools/deploy_console.py for this stack.\nexport default " + json.dumps(settings, indent=2) + ";\n"
 
