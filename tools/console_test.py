@@ -299,6 +299,9 @@ def run(b: Browser, origin: str, shots: Path, trader: str, trader_token: str, op
     b.type("#t-reason", "console test: halt")
     b.click("#trader-state-form button[type=submit]")
     b.wait("the halt", "return document.querySelector('#trader-states td[data-state=halted]') !== null;")
+    # The state read back from the API (GET .../trading-state), and the deployment's.
+    b.wait("the trader's state read back", "return document.getElementById('trader-now').dataset.state === 'halted';")
+    b.wait("the deployment's state", "return !!document.getElementById('deployment-now').dataset.state;")
     b.click("#cancel-all")
     b.wait("the mass cancel", "return /1 open order\\(s\\) asked to cancel/.test("
            "document.getElementById('trader-result').textContent);")
@@ -320,6 +323,8 @@ def run(b: Browser, origin: str, shots: Path, trader: str, trader_token: str, op
     b.type("#t-reason", "console test: resume")
     b.click("#trader-state-form button[type=submit]")
     b.wait("the un-halt", "return document.querySelector('#trader-states td[data-state=active]') !== null;")
+    b.click("#trader-lookup")
+    b.wait("the trader active again", "return document.getElementById('trader-now').dataset.state === 'active';")
     sign_in(b, trader_token, trader)
     accepted_id(submit(b, {"symbol": "AAPL", "quantity": "1"}))
 

@@ -58,6 +58,8 @@ export const api = {
   fills: (id) => call("GET", `/orders/${seg(id)}/fills`),
   audit: (id) => call("GET", `/orders/${seg(id)}/audit`),
   account: () => call("GET", "/account"),
+  deploymentState: () => call("GET", "/operator/trading-state"),
+  traderState: (trader) => call("GET", `/operator/traders/${seg(trader)}/trading-state`),
   setDeploymentState: (change) => call("PUT", "/operator/trading-state", { body: change, idempotent: true }),
   setTraderState: (trader, change) =>
     call("PUT", `/operator/traders/${seg(trader)}/trading-state`, { body: change, idempotent: true }),

@@ -27,8 +27,44 @@ function record(result) {
     el("td", { class: "num" }, String(result.audit_sequence)), el("td", { class: "num" }, cancelled)));
 }
 
+async function showDeployment() {
+  const now = $("deployment-now");
+  try {
+    const v = await api.deploymentState();
+    now.textContent = statusText(v.state);
+    now.dataset.state = v.state;
+  } catch (e) {
+    now.textContent = `unknown (${e.message})`;
+  }
+}
+
+async function showTrader(trader) {
+  const now = $("trader-now");
+  try {
+    const v = await api.traderState(trader);
+    now.textContent = `${v.scope}: ${statusText(v.state)}`;
+    now.dataset.state = v.state;
+  } catch (e) {
+    now.textContent = `${trader}: ${e.message}`;
+    delete now.dataset.state;
+  }
+}
+
+function namedTrader() {
+  const trader = $("t-trader").value.trim();
+  $("e-t").textContent = trader ? "" : "Enter the trader's id";
+  if (!trader) $("t-trader").focus();
+  return trader;
+}
+
 export function startOperator() {
   $("operator-view").hidden = false;
+  $("deployment-refresh").onclick = showDeployment;
+  $("trader-lookup").onclick = () => {
+    const trader = namedTrader();
+    if (trader) showTrader(trader);
+  };
+  showDeployment();
   $("deployment-form").onsubmit = async (event) => {
     event.preventDefault();
     const out = $("deployment-result");
@@ -36,6 +72,7 @@ export function startOperator() {
       const r = await api.setDeploymentState(change(event.target));
       record(r);
       show(out, `Deployment: ${statusText(r.previous_state)} → ${statusText(r.state)} (audit #${r.audit_sequence})`, true);
+      showDeployment();
     } catch (e) {
       show(out, e.message, false);
     }
@@ -43,32 +80,23 @@ export function startOperator() {
   $("trader-state-form").onsubmit = async (event) => {
     event.preventDefault();
     const out = $("trader-result");
-    const trader = $("t-trader").value.trim();
-    if (!trader) {
-      $("e-t").textContent = "Enter the trader's id";
-      $("t-trader").focus();
-      return;
-    }
-    $("e-t").textContent = "";
+    const trader = namedTrader();
+    if (!trader) return;
     const body = change(event.target);
     if ($("t-cancel").checked) body.cancel_open_orders = true;
     try {
       const r = await api.setTraderState(trader, body);
       record(r);
       show(out, `${trader}: ${statusText(r.previous_state)} → ${statusText(r.state)} (audit #${r.audit_sequence})`, true);
+      showTrader(trader);
     } catch (e) {
       show(out, `${trader}: ${e.message}`, false);
     }
   };
   $("cancel-all").onclick = async () => {
     const out = $("trader-result");
-    const trader = $("t-trader").value.trim();
-    if (!trader) {
-      $("e-t").textContent = "Enter the trader's id";
-      $("t-trader").focus();
-      return;
-    }
-    $("e-t").textContent = "";
+    const trader = namedTrader();
+    if (!trader) return;
     let total = 0;
     try {
       // One page (at most 100 orders) a call; ten calls at most from one click.
