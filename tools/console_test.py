@@ -305,8 +305,14 @@ def run(b: Browser, origin: str, shots: Path, trader: str, trader_token: str, op
     b.click("#cancel-all")
     b.wait("the mass cancel", "return /1 open order\\(s\\) asked to cancel/.test("
            "document.getElementById('trader-result').textContent);")
+    # The operator verifies the trader's audit chains.
+    b.type("#a-trader", trader)
+    b.click("#audit-check-form button[type=submit]")
+    b.wait("the audit verification", "return document.getElementById('audit-check-result').dataset.ok === 'true';")
     b.js("document.activeElement.blur(); window.scrollTo(0, 0);")
+    b.cmd("POST", "/window/rect", {"width": 1400, "height": 820})
     b.screenshot(shots / "console-operator.png")
+    b.cmd("POST", "/window/rect", {"width": 1400, "height": 1700})
 
     # The trader's ticket shows the refusal; the mass-cancelled order shows as cancelled.
     sign_in(b, trader_token, trader)

@@ -29,7 +29,7 @@ async function call(method, path, { body, idempotent = false, query } = {}) {
   if (idempotent) headers["idempotency-key"] = newKey();
   let url = `${config.apiBase}/api/v1${path}`;
   if (query) {
-    const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== ""));
+    const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ""));
     if ([...q].length) url += `?${q}`;
   }
   let response;
@@ -63,6 +63,8 @@ export const api = {
   setDeploymentState: (change) => call("PUT", "/operator/trading-state", { body: change, idempotent: true }),
   setTraderState: (trader, change) =>
     call("PUT", `/operator/traders/${seg(trader)}/trading-state`, { body: change, idempotent: true }),
+  verifyAudit: (trader, cursor) =>
+    call("GET", `/operator/traders/${seg(trader)}/audit-verification`, { query: { cursor } }),
   cancelAllFor: (trader) => call("DELETE", `/operator/traders/${seg(trader)}/orders`),
   // REPLACE HOOK: `PATCH /api/v1/orders/{id}` (replace) is being added to infra/openapi.yaml;
   // once it is there, add `replace: (id, change) => call("PATCH", `/orders/${seg(id)}`, { body: change,

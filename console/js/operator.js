@@ -57,7 +57,37 @@ function namedTrader() {
   return trader;
 }
 
+let auditCursor = null;
+
+async function verifyAudit(trader, cursor) {
+  const out = $("audit-check-result");
+  out.textContent = "Verifying…";
+  delete out.dataset.ok;
+  try {
+    const r = await api.verifyAudit(trader, cursor);
+    const body = $("audit-broken").tBodies[0];
+    body.replaceChildren(...r.broken.map((b) => el("tr", {}, el("td", {}, b.order_id), el("td", {}, b.finding))));
+    $("audit-broken").hidden = r.broken.length === 0;
+    out.dataset.ok = String(r.broken.length === 0);
+    out.textContent = r.broken.length === 0
+      ? `${r.trader_id}: ${r.orders_checked} order(s) checked, every audit chain verified${r.next_cursor ? " (more orders remain)" : ""}.`
+      : `${r.trader_id}: ${r.orders_checked} order(s) checked, ${r.broken.length} chain(s) do NOT verify (listed below).`;
+    auditCursor = r.next_cursor;
+    $("audit-check-next").hidden = !auditCursor;
+  } catch (e) {
+    out.textContent = `${trader}: ${e.message}`;
+  }
+}
+
 export function startOperator() {
+  $("audit-check-form").onsubmit = (event) => {
+    event.preventDefault();
+    const trader = $("a-trader").value.trim();
+    $("e-a").textContent = trader ? "" : "Enter the trader's id";
+    if (trader) verifyAudit(trader, null);
+    else $("a-trader").focus();
+  };
+  $("audit-check-next").onclick = () => verifyAudit($("a-trader").value.trim(), auditCursor);
   $("operator-view").hidden = false;
   $("deployment-refresh").onclick = showDeployment;
   $("trader-lookup").onclick = () => {

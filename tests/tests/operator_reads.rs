@@ -73,3 +73,53 @@ async fn an_operator_reads_the_state_a_put_set_and_nobody_else_reads_it() {
         a.body
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack (API_URL): make test starts it"]
+async fn an_operator_verifies_a_traders_audit_chains_a_page_at_a_time() {
+    let s = stack().await;
+    let t = s.trader("100000", None).await.unwrap();
+    let trader_token = s.token(&t);
+    let order = json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "1"});
+    for _ in 0..2 {
+        let a = s
+            .send("POST", "/orders", Some(&trader_token), &[], Some(order.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(a.status, 201, "{:?}", a.body);
+    }
+    let ops = operator_token(&s);
+    let path = format!("/operator/traders/{t}/audit-verification");
+    let a = s.send("GET", &path, Some(&ops), &[], None).await.unwrap();
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(
+        a.body,
+        json!({"trader_id": t.to_string(), "orders_checked": 2, "broken": [], "next_cursor": null})
+    );
+
+    let a = s
+        .send("GET", &format!("{path}?cursor=yesterday"), Some(&ops), &[], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, a.body["errors"][0]["field"].as_str()),
+        (400, Some("cursor")),
+        "{:?}",
+        a.body
+    );
+    let a = s.send("GET", &path, Some(&trader_token), &[], None).await.unwrap();
+    assert_eq!(a.status, 403, "{:?}", a.body);
+    let a = s.send("GET", &path, None, &[], None).await.unwrap();
+    assert_eq!(a.status, 401);
+    let a = s
+        .send(
+            "GET",
+            "/operator/traders/nobody-here-e2e/audit-verification",
+            Some(&ops),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 404, "{:?}", a.body);
+}
