@@ -241,10 +241,15 @@ def run(b: Browser, origin: str, shots: Path, trader: str, trader_token: str, op
         raise Failure(f"a limit order without a price: no error next to the limit price ({result})")
     if b.js("return document.getElementById('f-limit_price').getAttribute('aria-invalid');") != "true":
         raise Failure("the limit price field is not marked aria-invalid")
+    if b.js("return document.activeElement && document.activeElement.id;") != "f-limit_price":
+        raise Failure("the keyboard focus did not move to the field in error")
 
     # A market order fills in the blotter, live.
     filled = accepted_id(submit(b, {"symbol": "AAPL", "quantity": "2"}))
     b.wait(f"order {filled} FILLED in the blotter", f"return ({ROW}) === 'FILLED';", filled)
+    hover = b.js("return document.querySelector(`#orders tr[data-order-id='${arguments[0]}'] time`).title;", filled)
+    if not hover.endswith("(New York)") or not re.search(r"E[SD]T", hover):
+        raise Failure(f"the blotter's time has no New York time on hover: {hover!r}")
     # Resume: the socket drops for 4 s; the order filled meanwhile arrives by the replay from
     # the cursor once it reconnects (the submit's answer only says PENDING).
     b.js("window.consoleLive.drop(4000);")
@@ -290,7 +295,9 @@ def run(b: Browser, origin: str, shots: Path, trader: str, trader_token: str, op
         const dt = dts.find((d) => d.textContent === 'Reserved');
         return dt && dt.nextElementSibling.textContent !== '$0.00';""")
     b.js("document.activeElement.blur(); window.scrollTo(0, 0);")
+    b.cmd("POST", "/window/rect", {"width": 1400, "height": 1280})
     b.screenshot(shots / "console-trader.png")
+    b.cmd("POST", "/window/rect", {"width": 1400, "height": 1700})
 
     # The operator halts the trader.
     sign_in(b, operator_token, "ops")
