@@ -10,8 +10,10 @@ use super::error::AppError;
 use crate::domain::{FieldError, OrderId, TraderId, verify_anchored};
 use crate::ports::{AuditLog, OrderStore};
 
-/// Orders checked in one call: each costs one audit query.
+/// Orders checked in one call: each costs one audit query (more for an order that moves).
 pub const AUDIT_CHECK_PAGE: u32 = 50;
+/// Reads of a moving order and its chain before its finding stands.
+const MAX_READS: usize = 3;
 
 /// One order whose chain does not verify.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -52,12 +54,29 @@ pub async fn check_trader_audit(
     }
     let page = store.list_orders(trader, None, AUDIT_CHECK_PAGE, after).await?;
     let mut broken = Vec::new();
-    for order in &page.orders {
-        let records = log.records(&order.order_id).await?;
-        if let Err(e) = verify_anchored(order, &records) {
+    for listed in &page.orders {
+        let mut order = listed.clone();
+        let mut finding = None;
+        for _ in 0..MAX_READS {
+            let records = log.records(&order.order_id).await?;
+            let Err(e) = verify_anchored(&order, &records) else {
+                finding = None;
+                break;
+            };
+            finding = Some(e.to_string());
+            // A live order moves on while it is checked: a transition commits the order
+            // and its record together, so a chain read after the order can run past it.
+            // Read the order again after its chain; only a finding that holds for the
+            // order as it now stands is reported.
+            match store.get_order(trader, &order.order_id).await? {
+                Some(fresh) if fresh.version != order.version => order = fresh,
+                _ => break,
+            }
+        }
+        if let Some(finding) = finding {
             broken.push(BrokenChain {
                 order_id: order.order_id,
-                finding: e.to_string(),
+                finding,
             });
         }
     }
