@@ -97,10 +97,11 @@ build: venv ## cargo lambda build --release --arm64 of every function, then each
 	    printf '  %-8s %-6s %10s bytes %6s MiB\n' "$$fn" "$$arch" "$$size" "$$(awk -v s="$$size" 'BEGIN { printf "%.1f", s / 1048576 }')"; \
 	done; exit $$status
 
-deploy: venv sam-venv ## sam build && sam deploy (samconfig.toml environment ENV=default|prod; needs AWS credentials)
+deploy: venv sam-venv ## sam build && sam deploy, then the web console to its bucket (samconfig.toml environment ENV=default|prod; needs AWS credentials)
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM) build --config-env $(ENV)
 	$(SAM) deploy --config-env $(ENV)
+	$(VENV)/bin/python tools/deploy_console.py --config-env $(ENV)
 
 token: ## a dev JWT for TRADER (make token TRADER=alice); the token alone on the last line
 	@test -n "$(TRADER)" || { echo "usage: make token TRADER=<id>" >&2; exit 2; }

@@ -89,6 +89,7 @@ for i in "${!BG_NAMES[@]}"; do
     log "  ${BG_NAMES[$i]} (pid ${BG_PIDS[$i]}, log $LOG_DIR/${BG_NAMES[$i]}.log)"
 done
 log "API: $API_URL    token: make token TRADER=<id>    funds: make seed TRADER=<id> CASH=<amount>"
+log "web console: http://127.0.0.1:$API_PORT/ (sign in with a token from make token TRADER=<id>)"
 log "emulator: $ENDPOINT    env: $ENV_FILE (source it: set -a; . $ENV_FILE; set +a)"
 log "simulator: $SIMULATOR_URL    functions: $LAMBDA_URL    status events: make events"
 log "Ctrl-C to stop"

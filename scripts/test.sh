@@ -12,6 +12,19 @@ ensure_venv
 log "emulator self-check (tools/test_emulator.py)"
 "$VENV_PY" tools/test_emulator.py || die "emulator self-check failed (tools/test_emulator.py)"
 
+# Chromium and its WebDriver from the OS's packages, installed only when missing (CI runs
+# as root on a fresh Debian machine); never a browser download at test time.
+ensure_browser() {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+    command -v apt-get >/dev/null || die "chromium and chromedriver are missing and there is no apt-get: install them"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    log "installing chromium and chromium-driver (apt-get)"
+    "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+        --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null ||
+        die "apt-get install chromium chromium-driver failed"
+}
+
 LOG_DIR="$(mktemp -d -t orders-test.XXXXXX)"
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 on_exit() {
@@ -63,6 +76,15 @@ if ((status != 0)); then
     log "ERROR: cargo test (execution) failed (exit $status)"
     exit "$status"
 fi
+
+# Phase 3, the web console in headless Chromium (the OS's packages) against this stack:
+# its API requests land in the same recording, checked against infra/openapi.yaml below.
+"$VENV_PY" tools/test_deploy_console.py --endpoint "$AWS_ENDPOINT_URL" --bucket "$CONSOLE_BUCKET_NAME" ||
+    die "make deploy's console upload self-check failed (tools/test_deploy_console.py)"
+ensure_browser
+log "phase 3: the web console in a browser (tools/console_test.py; screenshots in docs/)"
+"$VENV_PY" tools/console_test.py --api "$API_URL" --screenshots "$ROOT/docs" ||
+    die "the web console's browser test failed (tools/console_test.py)"
 
 log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
 "$VENV_PY" tools/test_check_openapi.py || die "the OpenAPI checker's self-test failed"

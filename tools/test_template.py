@@ -17,6 +17,7 @@ characters. Plain asserts; prints `N passed, M failed`, exits non-zero on any fa
 from __future__ import annotations
 
 import copy
+import json
 import re
 import sys
 import time
@@ -355,6 +356,36 @@ def check_write_once_copy(t: dict[str, Any]) -> list[str]:
     return errors
 
 
+def check_console_private(t: dict[str, Any]) -> list[str]:
+    """Issue 22: the console's bucket is private: public access blocked, no website
+    hosting or ACL, and its policy lets only the console's CloudFront distribution
+    (through an origin access control) read it."""
+    errors = []
+    if "ConsoleBucket" not in res(t):
+        return ["ConsoleBucket is missing"]
+    b = props(t, "ConsoleBucket")
+    block = b.get("PublicAccessBlockConfiguration") or {}
+    if not all(block.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")):
+        errors.append("ConsoleBucket: public access is not blocked")
+    if "WebsiteConfiguration" in b or b.get("AccessControl") not in (None, "Private"):
+        errors.append("ConsoleBucket: website hosting or a public ACL makes it readable without CloudFront")
+    policies = [props(t, lid) for lid, r in res(t).items()
+                if r.get("Type") == "AWS::S3::BucketPolicy" and props(t, lid).get("Bucket") == {"Ref": "ConsoleBucket"}]
+    for policy in policies:
+        for st in (policy.get("PolicyDocument") or {}).get("Statement") or []:
+            if st.get("Effect") != "Allow":
+                continue
+            principal = st.get("Principal")
+            source = ((st.get("Condition") or {}).get("StringEquals") or {}).get("AWS:SourceArn")
+            if principal != {"Service": "cloudfront.amazonaws.com"} or "ConsoleDistribution" not in json.dumps(source):
+                errors.append(f"ConsoleBucket: the policy allows {principal!r} (not only the console's distribution)")
+    origins = ((props(t, "ConsoleDistribution").get("DistributionConfig") or {}).get("Origins") or []) if "ConsoleDistribution" in res(t) else []
+    s3 = [o for o in origins if "S3OriginConfig" in o]
+    if not s3 or any("OriginAccessControlId" not in o or (o["S3OriginConfig"] or {}).get("OriginAccessIdentity") for o in s3):
+        errors.append("ConsoleDistribution: the bucket is not read through an origin access control")
+    return errors
+
+
 def case(name: str, fn: Callable[[], str]) -> None:
     t0 = time.monotonic()
     try:
@@ -381,6 +412,7 @@ def main() -> int:
         "prod_config_cannot_keep_placeholders": lambda t: check_prod_config(t, samconfig),
         "scopes_audit_policy_rule_targets_tracing_names": check_hardening,
         "audit_copy_write_once_never_given_up": check_write_once_copy,
+        "console_bucket_private_behind_cloudfront": check_console_private,
     }
     # Known open, reported but not failing the run (none now).
     pending: dict[str, str] = {}
@@ -454,6 +486,10 @@ def main() -> int:
         ("refuses_an_archive_that_gives_records_up", check_write_once_copy, lambda t: props(t, "ArchiveFunction")["Events"]["AuditStream"]["Properties"].update(MaximumRetryAttempts=10), "gives records up"),
         ("refuses_a_role_that_can_delete_the_copy", check_write_once_copy, lambda t: props(t, "ArchiveRole")["Policies"][0]["PolicyDocument"]["Statement"].append({"Effect": "Allow", "Action": ["s3:DeleteObjectVersion"], "Resource": "*"}), "s3:DeleteObjectVersion"),
         ("refuses_an_archive_without_its_digest", check_write_once_copy, lambda t: props(t, "ArchiveFunction")["Events"].pop("DailyDigest"), "daily schedule"),
+        ("refuses_a_public_console_bucket", check_console_private, lambda t: props(t, "ConsoleBucket")["PublicAccessBlockConfiguration"].update(RestrictPublicBuckets=False), "public access"),
+        ("refuses_console_website_hosting", check_console_private, lambda t: props(t, "ConsoleBucket").update(WebsiteConfiguration={"IndexDocument": "index.html"}), "website hosting"),
+        ("refuses_a_console_policy_for_everyone", check_console_private, lambda t: props(t, "ConsoleBucketPolicy")["PolicyDocument"]["Statement"].append({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}), "not only the console's distribution"),
+        ("refuses_a_console_origin_without_oac", check_console_private, lambda t: props(t, "ConsoleDistribution")["DistributionConfig"]["Origins"][0].pop("OriginAccessControlId"), "origin access control"),
     ]  # fmt: skip
     for name, check, change, needle in mutations:
         case(name, mutated(check, change, needle))

@@ -2,17 +2,23 @@
 //! `DELETE /api/v1/orders` (cancel all of the caller's open orders, one page a call),
 //! and the operators' market access controls (issue 19), which need the same writes:
 //! `PUT /api/v1/operator/trading-state`, `PUT /api/v1/operator/traders/{trader}/trading-state`
-//! and `DELETE /api/v1/operator/traders/{trader}/orders`. Routes are told apart by API
-//! Gateway's route key.
+//! and `DELETE /api/v1/operator/traders/{trader}/orders`, and the operators' reads of
+//! the trading state (`GET` of both trading-state routes) and the audit verification of a
+//! trader's orders (`GET /api/v1/operator/traders/{trader}/audit-verification`), the
+//! console's operator view.
+//! Routes are told apart by API Gateway's route key.
 
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::app::{AppError, AuditContext, CancelDeps, ControlsDeps, cancel, cancel_all, set_trading_state};
+use shared::app::audit_check::check_trader_audit;
+use shared::app::{
+    AppError, AuditContext, CancelDeps, ControlsDeps, cancel, cancel_all, set_trading_state, trading_state,
+};
 use shared::domain::{FieldError, Symbol, TraderId, TradingScope};
 use shared::http::ApiError;
 use shared::http::lambda::{body, json_response, operator, problem_response, request_id, route_key, trader};
-use shared::ports::{Clock, OrderStore, TradingControls, WorkQueue};
+use shared::ports::{AuditLog, Clock, OrderStore, TradingControls, WorkQueue};
 use tracing::Instrument;
 
 /// The operator scope when `OPERATOR_SCOPE` is not set (the template's default).
@@ -30,6 +36,8 @@ pub struct Cancel {
 pub struct Operator {
     pub cancel: Cancel,
     pub controls: Arc<dyn TradingControls>,
+    /// The audit chains, for the audit verification of a trader's orders.
+    pub audit: Arc<dyn AuditLog>,
     /// The scope an operator's token carries (`OPERATOR_SCOPE`).
     pub operator_scope: String,
 }
@@ -116,6 +124,10 @@ impl Operator {
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let result = match route_key(&req).as_str() {
             "DELETE /api/v1/operator/traders/{trader}/orders" => self.operator_cancel_all(&req).await,
+            "GET /api/v1/operator/trading-state" | "GET /api/v1/operator/traders/{trader}/trading-state" => {
+                self.get_state(&req).await
+            }
+            "GET /api/v1/operator/traders/{trader}/audit-verification" => self.check_audit(&req).await,
             _ => self.set_state(&req).await,
         };
         result.unwrap_or_else(|e| problem_response(&e))
@@ -131,13 +143,36 @@ impl Operator {
             .ok_or_else(|| AppError::TraderNotFound(raw).into())
     }
 
+    fn scope(req: &Request) -> Result<TradingScope, ApiError> {
+        match route_key(req).contains("{trader}") {
+            true => Ok(TradingScope::Trader(Self::named_trader(req)?)),
+            false => Ok(TradingScope::Deployment),
+        }
+    }
+
+    async fn get_state(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        let operator = operator(req, &self.operator_scope)?;
+        let scope = Self::scope(req)?;
+        let span = tracing::info_span!("trading_state", request_id = request_id(req).as_deref().unwrap_or(""), operator = %operator, scope = %scope);
+        let view = trading_state(self.controls.as_ref(), scope).instrument(span).await?;
+        Ok(json_response(200, &view))
+    }
+
+    async fn check_audit(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        let operator = operator(req, &self.operator_scope)?;
+        let trader = Self::named_trader(req)?;
+        let cursor = req.query_string_parameters_ref().and_then(|q| q.first("cursor"));
+        let span = tracing::info_span!("audit_verification", request_id = request_id(req).as_deref().unwrap_or(""), operator = %operator, trader_id = %trader);
+        let check = check_trader_audit(self.cancel.store.as_ref(), self.audit.as_ref(), &trader, cursor)
+            .instrument(span)
+            .await?;
+        Ok(json_response(200, &check))
+    }
+
     async fn set_state(&self, req: &Request) -> Result<Response<Body>, ApiError> {
         let request_id = request_id(req);
         let operator = operator(req, &self.operator_scope)?;
-        let scope = match route_key(req).contains("{trader}") {
-            true => TradingScope::Trader(Self::named_trader(req)?),
-            false => TradingScope::Deployment,
-        };
+        let scope = Self::scope(req)?;
         let key = req
             .headers()
             .get("idempotency-key")

@@ -25,7 +25,8 @@ async fn main() -> Result<(), Error> {
                     resources.work_queue_url,
                 ))),
             },
-            controls: store,
+            controls: store.clone(),
+            audit: store,
             operator_scope: std::env::var("OPERATOR_SCOPE")
                 .ok()
                 .filter(|s| !s.is_empty())

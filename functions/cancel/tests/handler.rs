@@ -74,6 +74,7 @@ fn handler(store: &Arc<MemoryStore>) -> CancelFunction {
                 queue: None,
             },
             controls: store.clone(),
+            audit: store.clone(),
             operator_scope: "orders/operate".into(),
         },
     }

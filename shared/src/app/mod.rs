@@ -2,6 +2,7 @@
 //! and `AppError`s, which `shared::http` turns into responses.
 
 pub mod archive;
+pub mod audit_check;
 pub mod cancel;
 pub mod cancel_all;
 pub mod close_position;
@@ -15,6 +16,7 @@ pub mod intake;
 pub mod list_params;
 pub mod live;
 pub mod live_routes;
+pub mod operator_reads;
 pub mod plan;
 pub mod positions;
 pub mod publish;
@@ -30,6 +32,7 @@ pub use controls::{ControlsDeps, StateReply, set_trading_state};
 pub use error::AppError;
 pub use execute::{ExecuteDeps, ExecuteError, execute, mark_stalled};
 pub use intake::{IntakeDeps, IntakeError, PassReport, intake_pass};
+pub use operator_reads::{TradingStateView, trading_state};
 pub use plan::{AuditContext, plan_rejected_submit, plan_submit, plan_transition};
 pub use replace::{ReplaceOutcome, ReplaceRequest, replace};
 pub use submit::{StoredReply, SubmitDeps, SubmitOutcome, SubmitReplies, SubmitRequest, submit};

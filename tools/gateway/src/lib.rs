@@ -11,8 +11,10 @@
 //! - [`record`]: JSON-lines recording of exchanges for the OpenAPI check.
 //! - [`live`]: the WebSocket API (issue 18) and its `@connections` management endpoint.
 //! - [`watch`]: a trader's live stream printed (`make watch`).
+//! - [`console`]: the web console's static files (`GET /`, `/console/*`).
 
 pub mod auth;
+pub mod console;
 pub mod event;
 pub mod live;
 pub mod record;

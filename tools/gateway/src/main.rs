@@ -5,6 +5,7 @@
 //! local-gateway serve [--template infra/template.yaml] [--listen 127.0.0.1:3000]
 //!                     [--lambda-url http://127.0.0.1:9000] [--record FILE]
 //!                     [--per-function N (in-flight invocations per function; default 1)]
+//!                     [--console DIR (the web console's files; default: console/ beside the template's dir)]
 //! local-gateway token --trader ID [--ttl-secs 3600] [--scope SCOPE]
 //! ```
 //! `--scope` mints a token with that scope instead of the trader routes' (an
@@ -23,7 +24,7 @@ use local_gateway::routes::Routes;
 use local_gateway::server::{Gateway, router};
 
 const USAGE: &str = "usage:
-  local-gateway serve [--template FILE] [--listen 127.0.0.1:PORT] [--lambda-url URL] [--record FILE] [--per-function N]
+  local-gateway serve [--template FILE] [--listen 127.0.0.1:PORT] [--lambda-url URL] [--record FILE] [--per-function N] [--console DIR]
   local-gateway token --trader ID [--ttl-secs SECONDS] [--scope SCOPE]
   local-gateway watch --trader ID [--url ws://127.0.0.1:3000/live] [--cursor CURSOR]";
 
@@ -113,6 +114,14 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
         .map(|n| n.parse().with_context(|| format!("--per-function {n}: not a number")))
         .transpose()?
         .unwrap_or(1);
+    // The console beside infra/: <template dir>/../console unless --console says otherwise.
+    let console_dir = flag(args, "--console").map(PathBuf::from).unwrap_or_else(|| {
+        let infra = template
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        infra.join("..").join("console")
+    });
     let jwt = jwt_config(&template)?;
     let live = Arc::new(local_gateway::live::LiveGateway::new(
         lambda_url.clone(),
@@ -126,7 +135,11 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (taken? set API_PORT)"))?;
     tracing::info!(%listen, %lambda_url, "local API gateway: http://{listen}/api/v1");
-    axum::serve(listener, router(gateway).merge(local_gateway::live::router(live)))
+    tracing::info!(console = %console_dir.display(), "web console: http://{listen}/");
+    let app = router(gateway)
+        .merge(local_gateway::live::router(live))
+        .merge(local_gateway::console::router(console_dir));
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
