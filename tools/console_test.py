@@ -291,6 +291,15 @@ def run(b: Browser, origin: str, shots: Path, trader: str, trader_token: str, op
     working = accepted_id(submit(b, {"symbol": "MSFT", "type": "limit", "quantity": "3", "limit_price": "2.50",
                                      "time_in_force": "gtc", "client_order_id": "console-resting"}))
     b.wait(f"order {working} working at the venue", f"return ({ROW}) === 'SUBMITTED';", working)
+    # Replaced from the blotter: the limit moves at the venue, the order keeps its id.
+    b.click(f"#orders tr[data-order-id='{working}'] button[aria-label^='Replace']")
+    b.js("const i = document.getElementById('r-limit_price'); i.value = '2.60';")
+    b.click("#send-replace")
+    b.wait("the replace's answer", "return /Replace requested/.test(document.getElementById('replace-result').textContent);")
+    b.wait(f"order {working} replaced at the venue",
+           f"const r = document.querySelector(`#orders tr[data-order-id='${{arguments[0]}}']`);"
+           " return r && r.dataset.status === 'SUBMITTED' && r.cells[5].textContent === '$2.60';", working)
+    b.click("#close-replace")
     b.wait("the account's reservation", """const dts = [...document.querySelectorAll('#account-figures dt')];
         const dt = dts.find((d) => d.textContent === 'Reserved');
         return dt && dt.nextElementSibling.textContent !== '$0.00';""")

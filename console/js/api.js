@@ -66,9 +66,7 @@ export const api = {
   verifyAudit: (trader, cursor) =>
     call("GET", `/operator/traders/${seg(trader)}/audit-verification`, { query: { cursor } }),
   cancelAllFor: (trader) => call("DELETE", `/operator/traders/${seg(trader)}/orders`),
-  // REPLACE HOOK: `PATCH /api/v1/orders/{id}` (replace) is being added to infra/openapi.yaml;
-  // once it is there, add `replace: (id, change) => call("PATCH", `/orders/${seg(id)}`, { body: change,
-  // idempotent: true })` and set REPLACE_AVAILABLE in trader.js.
+  replace: (id, change) => call("PATCH", `/orders/${seg(id)}`, { body: change, idempotent: true }),
 };
 
 /** The token's claims, read without verifying it (the API verifies; this only picks views). */

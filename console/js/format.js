@@ -42,7 +42,8 @@ export function timeCell(iso) {
 }
 
 export const TERMINAL = new Set(["FILLED", "CANCELLED", "REJECTED", "EXPIRED"]);
-export const CANCELLABLE = new Set(["PENDING", "SUBMITTED", "PARTIALLY_FILLED"]);
+export const CANCELLABLE = new Set(["PENDING", "SUBMITTED", "PARTIALLY_FILLED", "REPLACE_REQUESTED"]);
+export const REPLACEABLE = new Set(["SUBMITTED", "PARTIALLY_FILLED"]);
 
 /** Readable status text: words, not colour. */
 export function statusText(status) {

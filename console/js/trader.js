@@ -2,11 +2,8 @@
 import { api, Problem } from "./api.js";
 import { connectLive } from "./live.js";
 import { verifyChain } from "./audit.js";
-import { CANCELLABLE, TERMINAL, el, money, qty, statusText, timeCell } from "./format.js";
+import { CANCELLABLE, REPLACEABLE, TERMINAL, el, money, qty, statusText, timeCell } from "./format.js";
 
-// REPLACE HOOK: true once `PATCH /api/v1/orders/{id}` is documented and `api.replace` exists;
-// the blotter then offers "Replace" next to "Cancel" on open orders.
-const REPLACE_AVAILABLE = false;
 
 const $ = (id) => document.getElementById(id);
 const FIELDS = ["symbol", "side", "type", "quantity", "limit_price", "stop_price", "time_in_force", "client_order_id"];
@@ -97,7 +94,9 @@ function merge(order) {
 async function onUpdate(u) {
   if (!isNewer(u.order_id, u.version)) return; // a repeat: (order_id, version) already shown
   const known = orders.get(u.order_id);
-  if (known) {
+  // A replace changes the order's values, which the update does not carry: read it whole.
+  const replacing = known && (known.status === "REPLACE_REQUESTED" || u.new_status === "REPLACE_REQUESTED");
+  if (known && !replacing) {
     orders.set(u.order_id, {
       ...known,
       status: u.new_status,
@@ -123,8 +122,9 @@ function actions(order) {
   if (CANCELLABLE.has(order.status)) {
     cell.append(el("button", { type: "button", "aria-label": `Cancel order ${order.order_id}`,
       onclick: () => cancel(order.order_id) }, "Cancel"));
-    if (REPLACE_AVAILABLE) {
-      // REPLACE HOOK: open the ticket prefilled with the order and send api.replace(order_id, change).
+    if (REPLACEABLE.has(order.status)) {
+      cell.append(" ", el("button", { type: "button", "aria-label": `Replace order ${order.order_id}`,
+        onclick: () => openReplace(order) }, "Replace"));
     }
   }
   return cell;
@@ -169,6 +169,72 @@ async function cancel(id) {
     showResult(result, `Order ${id}: ${statusText(order.status)}`, true);
   } catch (e) {
     showResult(result, `Cancel ${id}: ${e.message}`, false);
+  }
+}
+
+const REPLACE_FIELDS = ["quantity", "limit_price", "stop_price", "time_in_force"];
+
+/** Opens the replace form on `order`, filled with its values (a price its type lacks is disabled). */
+function openReplace(order) {
+  const section = $("replace");
+  section.hidden = false;
+  section.dataset.orderId = order.order_id;
+  $("replace-title").textContent = `Replace order ${order.order_id} (${order.symbol}, ${order.side} ${order.type.replace("_", " ")})`;
+  const hasLimit = order.type === "limit" || order.type === "stop_limit";
+  const hasStop = order.type === "stop" || order.type === "stop_limit";
+  $("r-quantity").value = order.quantity;
+  $("r-limit_price").value = order.limit_price ?? "";
+  $("r-limit_price").disabled = !hasLimit;
+  $("r-stop_price").value = order.stop_price ?? "";
+  $("r-stop_price").disabled = !hasStop;
+  $("r-time_in_force").value = ["day", "gtc"].includes(order.time_in_force) ? order.time_in_force : "day";
+  for (const f of REPLACE_FIELDS) {
+    $(`er-${f}`).textContent = "";
+    $(`r-${f}`).removeAttribute("aria-invalid");
+  }
+  showResult($("replace-result"), "");
+  $("r-quantity").focus();
+}
+
+async function submitReplace(event) {
+  event.preventDefault();
+  const id = $("replace").dataset.orderId;
+  const order = orders.get(id);
+  const result = $("replace-result");
+  for (const f of REPLACE_FIELDS) {
+    $(`er-${f}`).textContent = "";
+    $(`r-${f}`).removeAttribute("aria-invalid");
+  }
+  // Only what changed goes: the API replaces the given fields and keeps the rest.
+  const change = {};
+  for (const f of REPLACE_FIELDS) {
+    const input = $(`r-${f}`);
+    const v = String(input.value || "").trim();
+    if (!input.disabled && v && v !== String(order?.[f] ?? "")) change[f] = v;
+  }
+  if (!Object.keys(change).length) {
+    showResult(result, "Nothing changed: edit a value first", false);
+    return;
+  }
+  showResult(result, "Sending the replace…");
+  try {
+    const replaced = await api.replace(id, change);
+    merge(replaced);
+    showResult(result, `Order ${id}: ${statusText(replaced.status)}; the venue's answer follows in the blotter`, true);
+    scheduleAccount();
+  } catch (e) {
+    if (!(e instanceof Problem)) throw e;
+    let first = null;
+    for (const { field, message } of e.errors) {
+      const slot = $(`er-${field}`);
+      if (slot) {
+        slot.textContent = message;
+        $(`r-${field}`).setAttribute("aria-invalid", "true");
+        first = first || $(`r-${field}`);
+      }
+    }
+    showResult(result, e.message, false);
+    if (first) first.focus();
   }
 }
 
@@ -244,6 +310,10 @@ function scheduleAccount() {
 export async function startTrader(token) {
   $("trader-view").hidden = false;
   $("ticket-form").onsubmit = submitTicket;
+  $("replace-form").onsubmit = submitReplace;
+  $("close-replace").onclick = () => {
+    $("replace").hidden = true;
+  };
   $("refresh-account").onclick = loadAccount;
   $("close-detail").onclick = () => {
     $("detail").hidden = true;
