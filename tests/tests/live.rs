@@ -11,6 +11,7 @@ use std::time::Duration;
 use e2e::Stack;
 use e2e::report::{Row, panics_so_far};
 use futures::{SinkExt, StreamExt};
+use local_mappings::stages::{self, Arrival};
 use serde_json::{Value, json};
 use shared::adapters::aws::DynamoConnections;
 use shared::domain::{Timestamp, TraderId};
@@ -318,11 +319,17 @@ mod live {
                         }
                         assert_eq!(m["trader_id"], t.as_str(), "another trader's event");
                         let at = Timestamp::parse(m["timestamp"].as_str().unwrap()).unwrap();
-                        latencies.push(Timestamp::now().unix_millis() - at.unix_millis());
-                        seen.insert((
+                        let (order_id, version) = (
                             m["order_id"].as_str().unwrap().to_owned(),
                             m["version"].as_u64().unwrap(),
-                        ));
+                        );
+                        latencies.push(Arrival {
+                            order_id: order_id.clone(),
+                            version,
+                            commit_ms: at.unix_millis(),
+                            received_ms: Timestamp::now().unix_millis(),
+                        });
+                        seen.insert((order_id, version));
                     }
                     (n, seen, latencies)
                 }));
@@ -350,14 +357,12 @@ mod live {
             assert_eq!(seen, want, "trader {n}: every event of its orders");
             all.extend(latencies);
         }
-        all.sort_unstable();
-        let pct = |p: usize| all[(all.len() * p / 100).min(all.len() - 1)];
+        let log = stages::read(&stages::StageLog::from_env()).unwrap_or_default();
+        let rows = stages::breakdown(&log, &all);
         println!(
-            "live latency, commit -> client, 10 traders x 2 clients, {} events: p50 {} ms, p99 {} ms, max {} ms",
+            "live latency by stage, 10 traders x 2 clients, {} events received:\n{}",
             all.len(),
-            pct(50),
-            pct(99),
-            all[all.len() - 1]
+            stages::table(&rows)
         );
     }
 

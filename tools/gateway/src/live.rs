@@ -44,6 +44,41 @@ pub struct LiveGateway {
     client: reqwest::Client,
     secret: Vec<u8>,
     connections: Mutex<HashMap<String, mpsc::UnboundedSender<Outgoing>>>,
+    /// The `pushed` stage of each message posted to a connection (tools/mapper's stages).
+    stages: Option<StageFile>,
+}
+
+/// `LIVE_STAGES_FILE`, else `$STACK_LOG_DIR/live-stages.jsonl`: one line per message
+/// posted to `@connections`, `{"stage": "pushed", "order_id", "version", "at_ms"}`
+/// (the format of tools/mapper/src/stages.rs, whose stages come before this one).
+struct StageFile(std::path::PathBuf);
+
+impl StageFile {
+    fn from_env() -> Option<Self> {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        var("LIVE_STAGES_FILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| var("STACK_LOG_DIR").map(|d| std::path::Path::new(&d).join("live-stages.jsonl")))
+            .map(Self)
+    }
+
+    fn pushed(&self, message: &str) {
+        let Ok(m) = serde_json::from_str::<Value>(message) else {
+            return;
+        };
+        let (Some(order), Some(version)) = (m["order_id"].as_str(), m["version"].as_u64()) else {
+            return;
+        };
+        let at_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let line = format!(
+            "{}\n",
+            json!({"stage": "pushed", "order_id": order, "version": version, "at_ms": at_ms as i64})
+        );
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.0) {
+            use std::io::Write;
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
 }
 
 impl LiveGateway {
@@ -53,6 +88,7 @@ impl LiveGateway {
             client: reqwest::Client::builder().build()?,
             secret,
             connections: Mutex::new(HashMap::new()),
+            stages: StageFile::from_env(),
         })
     }
 
@@ -229,6 +265,9 @@ async fn post_to_connection(State(g): State<Arc<LiveGateway>>, Path(id): Path<St
         return gone();
     };
     let text = String::from_utf8_lossy(&body).into_owned();
+    if let Some(stages) = &g.stages {
+        stages.pushed(&text);
+    }
     match tx.send(Outgoing::Text(text)) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(_) => gone(),

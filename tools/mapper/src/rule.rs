@@ -45,6 +45,7 @@ impl RuleTarget {
             .max_number_of_messages(10)
             .wait_time_seconds(5)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))?;
@@ -67,7 +68,23 @@ impl RuleTarget {
                 return;
             }
         };
-        match self.invoker.invoke(&self.function, &event).await {
+        let stages = crate::stages::global();
+        let key = crate::stages::event_key(&event).map(|(o, v)| (o.to_owned(), v));
+        if let Some((order, version)) = &key {
+            let sent = message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                .and_then(|t| t.parse().ok());
+            if let Some(sent) = sent {
+                stages.record("bus_put", order, *version, sent);
+            }
+            stages.record("fanout_invoked", order, *version, crate::stages::unix_ms_now());
+        }
+        let outcome = self.invoker.invoke(&self.function, &event).await;
+        if let Some((order, version)) = &key {
+            stages.record("fanout_done", order, *version, crate::stages::unix_ms_now());
+        }
+        match outcome {
             Ok(_) => {
                 let _ = self
                     .client
