@@ -68,14 +68,16 @@ impl StageLog {
         }
     }
 
-    /// `stream_read` for every record of `records` (Lambda's JSON shape) whose new image
+    /// `stream_read` (now) and `written` (the record's `ApproximateCreationDateTime`:
+    /// when the write was applied, in the emulator to the ms) for every record of
+    /// `records` (Lambda's JSON shape; `raw` the same records as read) whose new image
     /// has an `order_id` and a `version`.
-    pub fn stream_records(&self, records: &[Value]) {
+    pub fn stream_records(&self, records: &[Value], raw: &[aws_sdk_dynamodbstreams::types::Record]) {
         if !self.is_on() {
             return;
         }
         let now = unix_ms_now();
-        for r in records {
+        for (i, r) in records.iter().enumerate() {
             let image = &r["dynamodb"]["NewImage"];
             let (Some(order), Some(version)) = (
                 image["order_id"]["S"].as_str(),
@@ -84,6 +86,14 @@ impl StageLog {
                 continue;
             };
             self.record("stream_read", order, version, now);
+            let created = raw
+                .get(i)
+                .and_then(|r| r.dynamodb())
+                .and_then(|d| d.approximate_creation_date_time());
+            if let Some(t) = created {
+                let ms = t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000);
+                self.record("written", order, version, ms);
+            }
         }
     }
 }
@@ -99,8 +109,9 @@ pub struct Arrival {
 }
 
 /// The stages of an event's way, in order, each from the one before it.
-pub const STAGES: [(&str, &str); 5] = [
-    ("stream_read", "commit -> stream record read"),
+pub const STAGES: [(&str, &str); 6] = [
+    ("written", "updated_at -> written (the table's write)"),
+    ("stream_read", "written -> stream record read"),
     ("bus_put", "stream read -> on the bus (publish)"),
     ("fanout_invoked", "on the bus -> fan-out invoked"),
     ("pushed", "fan-out invoked -> posted to @connections"),
@@ -199,10 +210,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("stages-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = StageLog::to(dir.join("s.jsonl"));
-        log.stream_records(&[
-            json!({"dynamodb": {"NewImage": {"order_id": {"S": "o1"}, "version": {"N": "2"}}}}),
-            json!({"dynamodb": {"NewImage": {"SK": {"S": "ACCOUNT"}}}}),
-        ]);
+        log.stream_records(
+            &[
+                json!({"dynamodb": {"NewImage": {"order_id": {"S": "o1"}, "version": {"N": "2"}}}}),
+                json!({"dynamodb": {"NewImage": {"SK": {"S": "ACCOUNT"}}}}),
+            ],
+            &[],
+        );
         log.record("bus_put", "o1", 2, 5);
         let text = std::fs::read_to_string(dir.join("s.jsonl")).unwrap();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -225,11 +239,13 @@ mod tests {
     #[test]
     fn the_breakdown_splits_the_way_into_its_stages_and_skips_events_with_a_stage_missing() {
         let log = [
+            ("written", 1, 105),
             ("stream_read", 1, 110),
             ("bus_put", 1, 130),
             ("fanout_invoked", 1, 160),
             ("pushed", 1, 170),
             ("pushed", 1, 900), // a replay, later: the first counts
+            ("written", 2, 295),
             ("stream_read", 2, 300),
         ]
         .iter()
@@ -246,7 +262,7 @@ mod tests {
         let samples: Vec<Vec<i64>> = rows.iter().map(|(_, s)| s.clone()).collect();
         assert_eq!(
             samples,
-            vec![vec![10], vec![20], vec![30], vec![10], vec![5], vec![75, 110]]
+            vec![vec![5], vec![5], vec![20], vec![30], vec![10], vec![5], vec![75, 110]]
         );
         let text = table(&rows);
         assert!(text.contains("commit -> client (the whole way)"), "{text}");
