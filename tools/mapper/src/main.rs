@@ -177,23 +177,23 @@ async fn main() -> anyhow::Result<()> {
         on_failure = ?on_failure_url, "local event source mappings");
 
     if let Some(queue_url) = rule_queue_url {
-        // As many pollers as the work queue's: Lambda runs asynchronous invocations at once.
+        // As many invocations at once as the function has instances (`--pollers`): Lambda
+        // runs asynchronous invocations at once, each event on its own.
         let client = aws_sdk_sqs::Client::new(&sdk);
         let function = flag(&args, "--rule-function", "RULE_FUNCTION", "fanout");
         let on_failure_url =
             Some(flag(&args, "--rule-failure-url", "FANOUT_FAILURE_QUEUE_URL", "")).filter(|u| !u.is_empty());
-        for _ in 0..pollers {
-            tasks.spawn(
-                local_mappings::rule::RuleTarget {
-                    client: client.clone(),
-                    invoker: invoker.clone(),
-                    queue_url: queue_url.clone(),
-                    function: function.clone(),
-                    on_failure_url: on_failure_url.clone(),
-                }
-                .run(),
-            );
-        }
+        tasks.spawn(
+            local_mappings::rule::RuleTarget {
+                client,
+                invoker: invoker.clone(),
+                queue_url,
+                function,
+                on_failure_url,
+                concurrency: pollers,
+            }
+            .run(),
+        );
     }
     if let Some(queue_url) = queue_url {
         let client = aws_sdk_sqs::Client::new(&sdk);
