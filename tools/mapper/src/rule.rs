@@ -15,7 +15,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::invoke::Invoker;
 
@@ -37,42 +37,56 @@ pub struct RuleTarget {
 }
 
 impl RuleTarget {
-    /// Receives as soon as an invocation slot is free and invokes each event on its
-    /// own, so that a slow invocation holds up no event but its own (a receive's
-    /// events are not waited for together before the next receive).
+    /// Invokes each event as soon as an invocation slot is free, so that a slow
+    /// invocation holds up no event but its own (a receive's events are not waited for
+    /// together). Up to `RECEIVE_MAX` received events wait for a slot in order, as in
+    /// Lambda's own queue of asynchronous invocations: a freed slot never waits for a
+    /// receive from the (busy) emulator.
     pub async fn run(self) {
         tracing::info!(queue = %self.queue_url, function = %self.function, concurrency = self.concurrency,
             "delivering the rule's events");
         let this = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(this.concurrency.max(1)));
-        loop {
-            // A free slot before a receive: no event is received (its receive count
-            // spent, its visibility timeout running) without one.
-            let Ok(first) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let mut permits = vec![first];
-            while permits.len() < RECEIVE_MAX {
-                match slots.clone().try_acquire_owned() {
-                    Ok(p) => permits.push(p),
-                    Err(_) => break,
-                }
-            }
-            match this.receive(permits.len()).await {
-                Ok(messages) => {
-                    for (message, permit) in messages.into_iter().zip(permits) {
-                        let this = this.clone();
-                        tokio::spawn(async move {
-                            this.deliver(&message).await;
-                            drop(permit);
-                        });
+        let (tx, mut rx) = mpsc::channel::<Message>(RECEIVE_MAX);
+        let receiver = this.clone();
+        tokio::spawn(async move {
+            loop {
+                // Room for one at least, then as many as there is room for.
+                let Ok(first) = tx.reserve().await else { return };
+                let room = tx.capacity() + 1;
+                match receiver.receive(room).await {
+                    Ok(messages) => {
+                        let mut messages = messages.into_iter();
+                        if let Some(m) = messages.next() {
+                            first.send(m);
+                        }
+                        for m in messages {
+                            // Never full: this is the only sender and there was room.
+                            if tx.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        drop(first);
+                        tracing::warn!(queue = %receiver.queue_url, error = %e, "receive failed; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(queue = %this.queue_url, error = %e, "receive failed; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
             }
+        });
+        let slots = Arc::new(Semaphore::new(this.concurrency.max(1)));
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(message) = rx.recv().await else {
+                return;
+            };
+            let this = this.clone();
+            tokio::spawn(async move {
+                this.deliver(&message).await;
+                drop(slot);
+            });
         }
     }
 
