@@ -1,3 +1,5 @@
+// Long because: the live stream's end-to-end scenarios (auth, order, resume, Gone, expiry, load, bad input) share one
+// client harness (connect, next, collect, the AsyncAPI record).
 //! Live order updates end to end (issue 18): WebSocket clients of the local gateway's
 //! `/live`, the `$connect` authorizer and routes (`ws-authorizer`, `live`), the bus's
 //! `FanoutRule` delivered to the fan-out (tools/mapper's rule target), the management
@@ -151,6 +153,55 @@ mod live {
         row.operations = 6;
         row.panics = panics_so_far() - panics;
         row.notes = "missing: 401; forged, expired, wrong audience, no scope: 403; none connected".into();
+        row.record_and_check();
+    }
+
+    /// A connection whose token expires is closed at expiry by the fan-out's scheduled
+    /// sweep (within its period: `LIVE_SWEEP_SCHEDULE_SECS`, the template's minute by
+    /// default), though its trader has no event, and its record is forgotten.
+    #[tokio::test]
+    #[ignore = "needs the local stack with its mappings (API_URL): scripts/stack.sh"]
+    async fn a_connection_whose_token_expires_is_closed_by_the_sweep_without_any_event() {
+        let panics = panics_so_far();
+        let s = stack().await;
+        let t = s.trader("1000", None).await.unwrap();
+        let lifetime = 6;
+        let token = s.token_with(json!({"sub": t.as_str()}), lifetime);
+        let mut socket = connect(Some(&token)).await.unwrap();
+        let connected = tokio::time::Instant::now();
+        let period: u64 = std::env::var("LIVE_SWEEP_SCHEDULE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let within = Duration::from_secs(lifetime as u64 + period + 15);
+        let ended = match tokio::time::timeout_at(connected + within, socket.next()).await {
+            Err(_) => None,
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => Some(connected.elapsed()),
+            Ok(Some(Ok(m))) => panic!("a message on a connection with no events: {m:?}"),
+        };
+        let ended = ended.unwrap_or_else(|| panic!("still open {within:?} after connecting with a {lifetime} s token"));
+        // The token's `exp` is in whole seconds: not closed before it.
+        assert!(
+            ended >= Duration::from_secs(lifetime as u64 - 1),
+            "closed {ended:?} after connecting, before the token expired"
+        );
+        let table = std::env::var("CONNECTIONS_TABLE_NAME").expect("CONNECTIONS_TABLE_NAME");
+        let left = DynamoConnections::new(s.dynamo.clone(), table)
+            .of_trader(&t)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "the expired connection is forgotten: {left:?}");
+        let mut row = Row::new(
+            6,
+            "live: token expiry closes the connection",
+            "a connection whose token expires, its trader without events",
+        );
+        row.operations = 1;
+        row.panics = panics_so_far() - panics;
+        row.notes = format!(
+            "closed {:.0} s after connecting with a {lifetime} s token (sweep every {period} s); record forgotten",
+            ended.as_secs_f64()
+        );
         row.record_and_check();
     }
 
