@@ -298,7 +298,8 @@ start_simulator() {
 # invoking through cargo lambda watch on LAMBDA_PORT; and the template's schedules: the
 # venue intake (one run of INTAKE_SCHEDULE_SECS, default 10, after another) and the
 # archive's daily digest (every ARCHIVE_SCHEDULE_SECS, default 3600: a digest is
-# written once per day, so the runs after the first are no-ops); a schedule is paused
+# written once per day, so the runs after the first are no-ops) and the fan-out's sweep
+# of expired connections (every LIVE_SWEEP_SCHEDULE_SECS, default 60); a schedule is paused
 # while $LOG_DIR/schedules/<name>.paused exists. Reads WORK_QUEUE_URL,
 # ORDERS_TABLE_STREAM_ARN and the AWS_* variables from the (exported) stack env.
 # Starts the functions first, so that their first compile does not hold up the
@@ -328,6 +329,7 @@ start_mappings() {
     start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
         --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" \
         --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" --schedule "archive=${ARCHIVE_SCHEDULE_SECS:-3600}" \
+        --schedule "fanout=${LIVE_SWEEP_SCHEDULE_SECS:-60}" \
         --schedule-pause-dir "$LOG_DIR/schedules" "$@"
 }
 

@@ -1112,6 +1112,9 @@ pub trait Connections: Send + Sync {
     /// Every recorded connection of the trader, expired ones included (DynamoDB's TTL
     /// deletes items up to days late: callers check `expires_at`).
     async fn of_trader(&self, trader: &TraderId) -> Result<Vec<LiveConnection>, StoreError>;
+    /// Every recorded connection, of any trader, whose `expires_at` is at or before
+    /// `now` (the sweep that closes them at their token's expiry).
+    async fn expired(&self, now: Timestamp) -> Result<Vec<LiveConnection>, StoreError>;
 }
 
 /// Why a message could not be sent on a connection.

@@ -81,6 +81,32 @@ async fn connections_are_kept_per_trader(f: Fixture) {
     assert_eq!(f.connections.of_trader(&b).await.unwrap(), vec![conn("b1", &b)]);
 }
 
+async fn expired_connections_are_found_whatever_their_trader(f: Fixture) {
+    let (a, b) = (trader(), trader());
+    let now = at_second(Timestamp::now());
+    let conn = |id: &str, t: &TraderId, expires_in: i64| LiveConnection {
+        connection_id: id.into(),
+        trader_id: t.clone(),
+        connected_at: now.plus_seconds(-60),
+        expires_at: now.plus_seconds(expires_in),
+    };
+    let (a_old, a_live, b_old) = (conn("a-old", &a, -5), conn("a-live", &a, 600), conn("b-old", &b, 0));
+    for c in [&a_old, &a_live, &b_old] {
+        f.connections.add(c).await.unwrap();
+    }
+    // The table may hold other tests' connections: only these traders' are checked.
+    let mut got: Vec<LiveConnection> = f
+        .connections
+        .expired(now)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.trader_id == a || c.trader_id == b)
+        .collect();
+    got.sort_by(|x, y| x.connection_id.cmp(&y.connection_id));
+    assert_eq!(got, vec![a_old, b_old], "expired at or before now, of any trader");
+}
+
 async fn orders_come_by_their_last_change_oldest_first_and_cut_at_the_limit(f: Fixture) {
     let (a, b) = (trader(), trader());
     f.store.fund_account(&a, "100000".parse().unwrap(), None).await.unwrap();
@@ -157,5 +183,6 @@ macro_rules! contract {
 
 contract!(
     connections_are_kept_per_trader,
+    expired_connections_are_found_whatever_their_trader,
     orders_come_by_their_last_change_oldest_first_and_cut_at_the_limit,
 );

@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 use shared::adapters::memory::{MemoryConnections, MemoryOrderChanges, MemoryPusher};
-use shared::app::fanout::fan_out;
+use shared::app::fanout::{fan_out, sweep};
 use shared::app::live::{CONNECTION_LIFETIME_SECS, LiveError, REPLAY_LIMIT, REPLAY_OVERLAP_SECS, parse_cursor};
 use shared::app::live_routes::{connect, disconnect, subscribe};
 use shared::domain::{Order, OrderId, OrderStatus, Timestamp, TraderId, validate_order};
@@ -140,6 +140,46 @@ async fn a_connection_whose_token_expired_is_closed_not_sent_to() {
     assert!(pusher.received("a1").is_empty());
     assert_eq!(pusher.closed(), vec!["a1".to_owned()]);
     assert!(conns.ids().is_empty());
+}
+
+#[tokio::test]
+async fn the_sweep_closes_and_forgets_the_connections_past_their_expiry_and_only_those() {
+    let (conns, pusher) = (MemoryConnections::new(), MemoryPusher::new());
+    let soon = |s| Some(at(NOW).plus_seconds(s));
+    for (t, c, exp) in [
+        ("alice", "a1", soon(10)),
+        ("alice", "a2", None),
+        ("bob", "b1", soon(5)),
+        ("bob", "b2", soon(1)),
+    ] {
+        connect(&conns, &trader(t), c, exp, at(NOW)).await.unwrap();
+    }
+    // b2 is already gone at API Gateway: closed all the same, and forgotten.
+    pusher.make_gone("b2");
+    let report = sweep(&conns, &pusher, at(NOW).plus_seconds(10)).await.unwrap();
+    assert_eq!((report.closed, report.gone), (2, 1));
+    let mut closed = pusher.closed();
+    closed.sort();
+    assert_eq!(closed, vec!["a1".to_owned(), "b1".to_owned()]);
+    assert_eq!(conns.ids(), vec!["a2".to_owned()], "the live connection stays");
+    assert!(pusher.received("a2").is_empty(), "a sweep sends nothing");
+}
+
+#[tokio::test]
+async fn a_connection_the_sweep_could_not_close_is_kept_for_the_next_sweep_and_reported() {
+    let (conns, pusher) = (MemoryConnections::new(), MemoryPusher::new());
+    for c in ["a1", "a2"] {
+        connect(&conns, &trader("alice"), c, Some(at(NOW)), at(NOW))
+            .await
+            .unwrap();
+    }
+    pusher.make_failing("a1");
+    let err = sweep(&conns, &pusher, at(NOW)).await.unwrap_err();
+    let LiveError::Undelivered { failed, delivered } = err else {
+        panic!("not an Undelivered error: {err:?}")
+    };
+    assert_eq!((failed.len(), failed[0].0.as_str(), delivered), (1, "a1", 1));
+    assert_eq!(conns.ids(), vec!["a1".to_owned()], "kept: the next sweep tries again");
 }
 
 #[tokio::test]

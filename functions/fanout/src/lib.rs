@@ -4,11 +4,16 @@
 //! invocation: Lambda retries it (`EventInvokeConfig`), then hands it to the on-failure
 //! queue, so no event is dropped silently; clients drop the repeats the retries cause
 //! by (order id, version).
+//!
+//! The same function runs the sweep on its schedule (an EventBridge `Scheduled Event`,
+//! every minute): every connection whose token has expired is closed and forgotten
+//! (`shared::app::fanout::sweep`), so that it ends at expiry, not at its trader's next
+//! event. Both close expired connections, with the same permissions but the Scan.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::app::fanout::{FanoutReport, fan_out};
+use shared::app::fanout::{FanoutReport, SweepReport, fan_out, sweep};
 use shared::app::live::LiveError;
 use shared::ports::{Clock, Connections, EVENT_DETAIL_TYPE, EVENT_SOURCE, Pusher, StatusEvent};
 
@@ -37,6 +42,16 @@ pub enum FanoutError {
     Live { id: String, error: LiveError },
 }
 
+/// EventBridge's scheduled events: `source` and `detail-type`.
+pub const SCHEDULE_SOURCE: &str = "aws.events";
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+
+impl BusEvent {
+    pub fn is_schedule(&self) -> bool {
+        self.source == SCHEDULE_SOURCE && self.detail_type == SCHEDULE_DETAIL_TYPE
+    }
+}
+
 pub struct Fanout {
     pub connections: Arc<dyn Connections>,
     pub pusher: Arc<dyn Pusher>,
@@ -44,6 +59,24 @@ pub struct Fanout {
 }
 
 impl Fanout {
+    /// The sweep: closes and forgets every connection past its expiry.
+    #[tracing::instrument(skip_all)]
+    pub async fn sweep(&self) -> Result<SweepReport, FanoutError> {
+        match sweep(self.connections.as_ref(), self.pusher.as_ref(), self.clock.now()).await {
+            Ok(report) => {
+                tracing::info!(closed = report.closed, gone = report.gone, "expired connections swept");
+                Ok(report)
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "the sweep left expired connections open: the next one retries");
+                Err(FanoutError::Live {
+                    id: "sweep".into(),
+                    error,
+                })
+            }
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.id))]
     pub async fn handle(&self, event: BusEvent) -> Result<FanoutReport, FanoutError> {
         if event.source != EVENT_SOURCE || event.detail_type != EVENT_DETAIL_TYPE {

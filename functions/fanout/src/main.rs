@@ -1,5 +1,6 @@
 //! Wires the fan-out Lambda: tracing, the connections table and the API's management
-//! endpoint from the environment, the SDK clients built once, then the runtime loop.
+//! endpoint from the environment, the SDK clients built once, then the runtime loop:
+//! a scheduled event runs the sweep, any other is an event to fan out.
 
 use std::sync::Arc;
 
@@ -36,6 +37,13 @@ async fn main() -> Result<(), Error> {
     run(service_fn(move |event: LambdaEvent<BusEvent>| {
         let handler = handler.clone();
         async move {
+            if event.payload.is_schedule() {
+                return handler
+                    .sweep()
+                    .await
+                    .map(|r| serde_json::json!({"closed": r.closed, "gone": r.gone}))
+                    .map_err(Error::from);
+            }
             handler
                 .handle(event.payload)
                 .await

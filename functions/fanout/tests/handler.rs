@@ -74,3 +74,41 @@ async fn other_events_and_unreadable_details_are_errors_not_drops() {
     let err = handler.handle(bad).await.unwrap_err();
     assert!(matches!(err, FanoutError::BadDetail { .. }), "{err}");
 }
+
+/// The schedule's event (as EventBridge and tools/mapper's --schedule send it) runs
+/// the sweep: a connection whose token has expired is closed although its trader has
+/// no event.
+#[tokio::test]
+async fn the_scheduled_event_sweeps_the_connections_whose_token_expired() {
+    let now = Timestamp::parse("2026-11-27T10:00:01Z").unwrap();
+    let conns = Arc::new(MemoryConnections::new());
+    let alice = TraderId::parse("alice").unwrap();
+    connect(
+        conns.as_ref(),
+        &alice,
+        "a1",
+        Some(now.plus_seconds(-1)),
+        now.plus_seconds(-60),
+    )
+    .await
+    .unwrap();
+    connect(conns.as_ref(), &alice, "a2", None, now).await.unwrap();
+    let pusher = Arc::new(MemoryPusher::new());
+    let handler = Fanout {
+        connections: conns.clone(),
+        pusher: pusher.clone(),
+        clock: Arc::new(FixedClock::new(now)),
+    };
+    let scheduled: BusEvent = serde_json::from_value(serde_json::json!({
+        "version": "0", "id": "s-1", "source": "aws.events", "detail-type": "Scheduled Event",
+        "time": "2026-11-27T10:00:00Z", "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:1:rule/sweep"],
+        "detail": {}
+    }))
+    .unwrap();
+    assert!(scheduled.is_schedule());
+    assert!(!bus_event("alice", "Order Status Changed").is_schedule());
+    let report = handler.sweep().await.unwrap();
+    assert_eq!((report.closed, report.gone), (1, 0));
+    assert_eq!(pusher.closed(), vec!["a1".to_owned()]);
+    assert_eq!(conns.ids(), vec!["a2".to_owned()]);
+}

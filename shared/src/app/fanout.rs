@@ -75,3 +75,46 @@ async fn forget(connections: &dyn Connections, c: &LiveConnection) {
         tracing::warn!(connection_id = %c.connection_id, error = %e, "a closed connection could not be forgotten; its TTL will");
     }
 }
+
+/// What a sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired connections closed (`DeleteConnection`) and forgotten.
+    pub closed: usize,
+    /// Expired connections API Gateway no longer had (410 Gone), forgotten.
+    pub gone: usize,
+}
+
+/// Closes every connection past its token's expiry (or its 2 hours), whatever its
+/// trader has going on, and forgets it: the scheduled sweep, so that an expired
+/// token's connection ends at expiry (within the schedule's period), not at its
+/// trader's next event. A connection that could not be closed is kept, for the next
+/// sweep, and reported: `Undelivered` names it.
+#[tracing::instrument(skip_all)]
+pub async fn sweep(
+    connections: &dyn Connections,
+    pusher: &dyn Pusher,
+    now: Timestamp,
+) -> Result<SweepReport, LiveError> {
+    let mut report = SweepReport::default();
+    let mut failed = Vec::new();
+    for c in connections.expired(now).await? {
+        match pusher.close(&c.connection_id).await {
+            Ok(()) => report.closed += 1,
+            Err(PushError::Gone) => report.gone += 1,
+            Err(e) => {
+                failed.push((c.connection_id.clone(), e));
+                continue;
+            }
+        }
+        forget(connections, &c).await;
+    }
+    if failed.is_empty() {
+        Ok(report)
+    } else {
+        Err(LiveError::Undelivered {
+            failed,
+            delivered: report.closed + report.gone,
+        })
+    }
+}

@@ -43,16 +43,62 @@ pub struct LiveGateway {
     lambda_url: String,
     client: reqwest::Client,
     secret: Vec<u8>,
+    /// In-flight invocations per function (`--per-function`, the instances `cargo lambda
+    /// watch --concurrency` runs): a burst beyond them (200 clients closing at once, each
+    /// a `$disconnect`) leaves its dispatcher stuck, so the excess waits here, as the
+    /// HTTP routes' does (server.rs).
+    slots: HashMap<&'static str, Arc<tokio::sync::Semaphore>>,
     connections: Mutex<HashMap<String, mpsc::UnboundedSender<Outgoing>>>,
+    /// The `pushed` stage of each message posted to a connection (tools/mapper's stages).
+    stages: Option<StageFile>,
+}
+
+/// `LIVE_STAGES_FILE`, else `$STACK_LOG_DIR/live-stages.jsonl`: one line per message
+/// posted to `@connections`, `{"stage": "pushed", "order_id", "version", "at_ms"}`
+/// (the format of tools/mapper/src/stages.rs, whose stages come before this one).
+struct StageFile(std::path::PathBuf);
+
+impl StageFile {
+    fn from_env() -> Option<Self> {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        var("LIVE_STAGES_FILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| var("STACK_LOG_DIR").map(|d| std::path::Path::new(&d).join("live-stages.jsonl")))
+            .map(Self)
+    }
+
+    fn pushed(&self, message: &str) {
+        let Ok(m) = serde_json::from_str::<Value>(message) else {
+            return;
+        };
+        let (Some(order), Some(version)) = (m["order_id"].as_str(), m["version"].as_u64()) else {
+            return;
+        };
+        let at_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let line = format!(
+            "{}\n",
+            json!({"stage": "pushed", "order_id": order, "version": version, "at_ms": at_ms as i64})
+        );
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.0) {
+            use std::io::Write;
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
 }
 
 impl LiveGateway {
-    pub fn new(lambda_url: String, secret: Vec<u8>) -> Result<Self, reqwest::Error> {
+    pub fn new(lambda_url: String, secret: Vec<u8>, per_function: usize) -> Result<Self, reqwest::Error> {
+        let slots = [AUTHORIZER, ROUTES]
+            .into_iter()
+            .map(|f| (f, Arc::new(tokio::sync::Semaphore::new(per_function.max(1)))))
+            .collect();
         Ok(Self {
             lambda_url,
             client: reqwest::Client::builder().build()?,
             secret,
+            slots,
             connections: Mutex::new(HashMap::new()),
+            stages: StageFile::from_env(),
         })
     }
 
@@ -65,6 +111,16 @@ impl LiveGateway {
     }
 
     async fn invoke(&self, function: &str, event: &Value) -> Result<Value, String> {
+        let _slot = match self.slots.get(function) {
+            Some(slots) => Some(
+                slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| format!("{function}: {e}"))?,
+            ),
+            None => None,
+        };
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.lambda_url);
         let response = self
             .client
@@ -229,6 +285,9 @@ async fn post_to_connection(State(g): State<Arc<LiveGateway>>, Path(id): Path<St
         return gone();
     };
     let text = String::from_utf8_lossy(&body).into_owned();
+    if let Some(stages) = &g.stages {
+        stages.pushed(&text);
+    }
     match tx.send(Outgoing::Text(text)) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(_) => gone(),
@@ -243,5 +302,43 @@ async fn delete_connection(State(g): State<Arc<LiveGateway>>, Path(id): Path<Str
             StatusCode::NO_CONTENT.into_response()
         }
         None => gone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A burst of route invocations (200 clients closing at once: 200 `$disconnect`s)
+    /// keeps at most `per_function` in flight per function, as the HTTP routes do: more
+    /// at once leaves `cargo lambda watch`'s dispatcher stuck.
+    #[tokio::test]
+    async fn a_burst_of_route_invocations_stays_within_the_functions_instances() {
+        #[derive(Clone, Default)]
+        struct Count(Arc<AtomicUsize>, Arc<AtomicUsize>);
+        async fn invocation(State(c): State<Count>) -> axum::Json<Value> {
+            let now = c.0.fetch_add(1, Ordering::SeqCst) + 1;
+            c.1.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            c.0.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(json!({"statusCode": 200}))
+        }
+        let count = Count::default();
+        let app = Router::new()
+            .route("/2015-03-31/functions/{name}/invocations", post(invocation))
+            .with_state(count.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let g = Arc::new(LiveGateway::new(url, b"secret".to_vec(), 2).unwrap());
+        let calls = (0..40).map(|i| {
+            let g = g.clone();
+            async move { g.route("$disconnect", &format!("c{i}"), &json!({}), None).await }
+        });
+        let statuses = futures::future::join_all(calls).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        assert_eq!(count.1.load(Ordering::SeqCst), 2, "invocations in flight at most");
     }
 }

@@ -126,6 +126,7 @@ async fn serve(args: &[String]) -> anyhow::Result<()> {
     let live = Arc::new(local_gateway::live::LiveGateway::new(
         lambda_url.clone(),
         jwt.secret.clone(),
+        per_function,
     )?);
     let gateway = Arc::new(Gateway::new(routes, jwt, lambda_url.clone(), recorder, per_function)?);
     for r in gateway.routes.all() {

@@ -8,11 +8,13 @@
 //!                  [--out FILE.md] [--json FILE.json] [--seed N]
 //! orders-load soak --traders 100 --duration-secs 300 --venue-error-rate 0.05
 //!                  [--settle-secs 300] [--json FILE.json] [--seed N]
+//! orders-load live --clients 200 --traders 100 --orders 1000 [--settle-secs 60] [--json FILE.json] [--seed N]
 //! ```
 
 mod floor;
 mod inproc;
 mod level;
+mod live;
 mod mix;
 mod rss;
 mod run;
@@ -29,7 +31,8 @@ const USAGE: &str = "usage:
   orders-load run  --traders 1,10,100 --orders 200,1000,10000 [--floor-orders 200,500,1000]
                    [--out FILE.md] [--json FILE.json] [--seed N]
   orders-load soak --traders 100 --duration-secs 300 --venue-error-rate 0.05
-                   [--settle-secs 300] [--json FILE.json] [--seed N]";
+                   [--settle-secs 300] [--json FILE.json] [--seed N]
+  orders-load live --clients 200 --traders 100 --orders 1000 [--settle-secs 60] [--json FILE.json] [--seed N]";
 
 /// `--name value` pairs.
 fn flags(args: &[String]) -> anyhow::Result<HashMap<String, String>> {
@@ -94,6 +97,17 @@ async fn main() -> anyhow::Result<()> {
                 json: flags.get("json").cloned(),
             };
             soak::soak(cfg).await
+        }
+        "live" => {
+            live::live(live::LiveConfig {
+                clients: number(&flags, "clients", 200)?,
+                traders: number(&flags, "traders", 100)?,
+                orders: number(&flags, "orders", 1000)?,
+                settle: std::time::Duration::from_secs(number(&flags, "settle-secs", 60)?),
+                seed: number(&flags, "seed", 11)?,
+                json: flags.get("json").cloned(),
+            })
+            .await
         }
         _ => bail!("unknown command `{command}`\n{USAGE}"),
     }

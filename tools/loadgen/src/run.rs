@@ -135,6 +135,11 @@ pub async fn run(stack: Arc<Stack>, cfg: &RunConfig) -> anyhow::Result<RunResult
     let ids = traders(&stack, cfg.traders, cfg.cash)
         .await
         .context("funding the traders")?;
+    run_as(stack, cfg, ids).await
+}
+
+/// The run of `cfg` by traders already funded (`ids`, one task each).
+pub async fn run_as(stack: Arc<Stack>, cfg: &RunConfig, ids: Vec<TraderId>) -> anyhow::Result<RunResult> {
     let tap_url = std::env::var("STATUS_EVENTS_TAP_QUEUE_URL").context("STATUS_EVENTS_TAP_QUEUE_URL is not set")?;
     let tap_client = crate::tap::client().await;
     crate::tap::clear_stale(&tap_client, &tap_url).await;

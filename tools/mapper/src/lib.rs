@@ -6,10 +6,12 @@
 //! - [`settings`]: the mappings' settings, read from the template;
 //! - [`schedule`]: a function invoked on a schedule (the intake), as EventBridge does;
 //! - [`rule`]: an EventBridge rule's Lambda target (the fan-out), through a local queue.
+//! - [`stages`]: where each status event is on its way to the WebSocket clients (latency by stage).
 
 pub mod invoke;
 pub mod rule;
 pub mod schedule;
 pub mod settings;
 pub mod sqs;
+pub mod stages;
 pub mod stream;

@@ -7,11 +7,14 @@
 //!                [--on-failure-url URL] [--max-concurrency N] [--schedule NAME=SECS]...
 //!                [--audit-stream-arn ARN] [--archive-function archive]
 //!                [--rule-queue-url URL] [--rule-function fanout] [--rule-failure-url URL]
+//!                [--rule-concurrency N]
 //! ```
 //! `--rule-queue-url URL` (`RULE_QUEUE_URL`): a queue the bus's `FanoutRule` targets
 //! locally; its events go to `--rule-function` as EventBridge's Lambda target would
 //! deliver them, with Lambda's asynchronous retries and on-failure destination
-//! (`--rule-failure-url`, `FANOUT_FAILURE_QUEUE_URL`).
+//! (`--rule-failure-url`, `FANOUT_FAILURE_QUEUE_URL`); at most `--rule-concurrency N`
+//! (`RULE_CONCURRENCY`, default 10 x `--pollers`) invocations at once, each event
+//! invoked as soon as one ends (tools/mapper/src/rule.rs).
 //! `--pollers N` (default 2, `MAPPING_POLLERS`): the queue's concurrent pollers, each
 //! invoking execute with its own batch, as Lambda's SQS pollers do; match it to the
 //! function's instances under cargo lambda watch (`FUNCTION_CONCURRENCY`).
@@ -53,7 +56,7 @@ const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] 
 [--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
 [--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]... \
 [--audit-stream-arn ARN] [--archive-function NAME] [--schedule-pause-dir DIR] [--rule-queue-url URL] \
-[--rule-function NAME] [--rule-failure-url URL]";
+[--rule-function NAME] [--rule-failure-url URL] [--rule-concurrency N]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -177,23 +180,33 @@ async fn main() -> anyhow::Result<()> {
         on_failure = ?on_failure_url, "local event source mappings");
 
     if let Some(queue_url) = rule_queue_url {
-        // As many pollers as the work queue's: Lambda runs asynchronous invocations at once.
+        // Lambda runs asynchronous invocations at once, each event on its own: up to
+        // --rule-concurrency (default 10 per --pollers: the invocations the pollers' batches
+        // of 10 had in flight before, which the fan-out's instances under cargo lambda watch
+        // serve faster than 2 at once) locally.
         let client = aws_sdk_sqs::Client::new(&sdk);
         let function = flag(&args, "--rule-function", "RULE_FUNCTION", "fanout");
         let on_failure_url =
             Some(flag(&args, "--rule-failure-url", "FANOUT_FAILURE_QUEUE_URL", "")).filter(|u| !u.is_empty());
-        for _ in 0..pollers {
-            tasks.spawn(
-                local_mappings::rule::RuleTarget {
-                    client: client.clone(),
-                    invoker: invoker.clone(),
-                    queue_url: queue_url.clone(),
-                    function: function.clone(),
-                    on_failure_url: on_failure_url.clone(),
-                }
-                .run(),
-            );
-        }
+        let concurrency_flag = flag(&args, "--rule-concurrency", "RULE_CONCURRENCY", "");
+        let rule_concurrency = match concurrency_flag.as_str() {
+            "" => pollers * 10,
+            n => match n.parse() {
+                Ok(n @ 1..=1000) => n,
+                _ => bail!("--rule-concurrency must be a whole number from 1 to 1000, not {n:?}\n{USAGE}"),
+            },
+        };
+        tasks.spawn(
+            local_mappings::rule::RuleTarget {
+                client,
+                invoker: invoker.clone(),
+                queue_url,
+                function,
+                on_failure_url,
+                concurrency: rule_concurrency,
+            }
+            .run(),
+        );
     }
     if let Some(queue_url) = queue_url {
         let client = aws_sdk_sqs::Client::new(&sdk);

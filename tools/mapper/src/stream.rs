@@ -230,6 +230,7 @@ impl StreamMapping {
                     return true;
                 }
             }
+            crate::stages::global().stream_records(&records, out.records());
             match self.invoke(&records).await {
                 None => {
                     shard.resume = records.last().map(|r| Resume::After(sequence_number(r)));

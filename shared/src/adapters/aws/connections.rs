@@ -103,4 +103,34 @@ impl Connections for DynamoConnections {
             }
         }
     }
+
+    /// A Scan with the expiry as its filter: the table holds one small item per open
+    /// connection (and the expired ones DynamoDB's TTL has not deleted yet), and the
+    /// sweep runs once a minute.
+    async fn expired(&self, now: Timestamp) -> Result<Vec<LiveConnection>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.connections_table)
+                .filter_expression("begins_with(#sk, :prefix) AND #exp <= :now")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_names("#exp", "expires_at")
+                .expression_attribute_values(":prefix", s(CONNECTION_PREFIX))
+                .expression_attribute_values(":now", n(now.unix_seconds()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                out.push(connection_from_item(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
 }

@@ -56,6 +56,14 @@ impl Connections for MemoryConnections {
             .map(|(_, c)| c.clone())
             .collect())
     }
+
+    async fn expired(&self, now: Timestamp) -> Result<Vec<LiveConnection>, StoreError> {
+        Ok(lock(&self.items)
+            .values()
+            .filter(|c| c.expires_at <= now)
+            .cloned()
+            .collect())
+    }
 }
 
 /// Records every message per connection; connections can be made gone (410) or failing.
