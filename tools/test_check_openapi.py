@@ -277,9 +277,58 @@ def control_exchanges() -> list[dict]:
     return out
 
 
+def replace_exchanges() -> list[dict]:
+    """`PATCH /orders/{id}`: a replace (issue 20)."""
+    r, p = "PATCH /api/v1/orders/{id}", f"/api/v1/orders/{ORDER_ID}"
+    pending = {"quantity": "12", "limit_price": "151.10", "stop_price": None, "time_in_force": "day",
+               "venue_client_id": OTHER_ID, "extra_reserved": "311.0", "reserve_price": "151.10",
+               "requested_at": "2026-11-24T21:00:03Z"}
+    asked = order(status="REPLACE_REQUESTED", version=3, reserved_amount="1813.20", pending_replace=pending)
+    not_now = ("Cannot replace order in PENDING status. Only SUBMITTED or PARTIALLY_FILLED orders can be replaced "
+               "(a PENDING order is at the venue within a moment: retry).")
+    return [
+        exchange(r, p, 200, asked),
+        exchange(r, p, 200, asked, {**JSON, "idempotent-replayed": "true"}),
+        exchange(r, p, 400, problem(400, "malformed-json", "Malformed JSON",
+                                    "The request body is not valid JSON: EOF while parsing an object at line 1 column 1")),
+        exchange(r, p, 401, UNAUTHORIZED),
+        exchange(r, p, 404, NOT_FOUND),
+        exchange(r, p, 409, problem(409, "order-not-replaceable", "Order cannot be replaced", not_now)),
+        exchange(r, p, 413, problem(413, "body-too-large", "Request body too large",
+                                    "The request body is 17000 bytes; the limit is 16384 bytes")),
+        exchange(r, p, 422, problem(422, "validation-error", "The order is invalid",
+                                    "The order has 1 invalid field(s): Nothing to change",
+                                    [("body", "Nothing to change")])),
+    ]
+
+
+def operator_read_exchanges() -> list[dict]:
+    """The operator's reads: trading states and audit verification (issue 22)."""
+    forbidden = problem(403, "forbidden", "Forbidden", "This route needs the orders/operate scope")
+    state, trader_state = "GET /api/v1/operator/trading-state", "GET /api/v1/operator/traders/{trader}/trading-state"
+    audit = "GET /api/v1/operator/traders/{trader}/audit-verification"
+    nobody = problem(404, "not-found", "Not found", "No trading account exists for trader nobody")
+    bad_cursor = problem(400, "bad-parameter", "Invalid request parameter", "cursor is not one this route gave",
+                         [("cursor", "cursor is not one this route gave")])
+    out = [
+        exchange(state, "/api/v1/operator/trading-state", 200, {"scope": "deployment", "state": "active"}),
+        exchange(trader_state, "/api/v1/operator/traders/demo/trading-state", 200, {"scope": "demo", "state": "halted"}),
+        exchange(trader_state, "/api/v1/operator/traders/nobody/trading-state", 404, nobody),
+        exchange(audit, "/api/v1/operator/traders/demo/audit-verification", 200,
+                 {"trader_id": "demo", "orders_checked": 1, "broken": [], "next_cursor": None}),
+        exchange(audit, "/api/v1/operator/traders/demo/audit-verification?cursor=x", 400, bad_cursor),
+        exchange(audit, "/api/v1/operator/traders/nobody/audit-verification", 404, nobody),
+    ]
+    for route in (state, trader_state, audit):
+        out.append(exchange(route, "/api/v1/...", 401, UNAUTHORIZED))
+        out.append(exchange(route, "/api/v1/...", 403, forbidden))
+    return out
+
+
 def full_recording() -> list[dict]:
     """Every documented, non-exempt response once, as `parse_exchange` returns them."""
-    lines = submit_exchanges() + cancel_exchanges() + query_exchanges() + control_exchanges() + close_exchanges()
+    lines = (submit_exchanges() + cancel_exchanges() + query_exchanges() + control_exchanges() + close_exchanges()
+             + replace_exchanges() + operator_read_exchanges())
     return [co.parse_exchange(i, json.dumps(x)) for i, x in enumerate(lines, 1)]
 
 

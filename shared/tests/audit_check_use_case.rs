@@ -135,6 +135,9 @@ impl OrderStore for ListedBefore {
     async fn transition(&self, write: TransitionWrite) -> Result<(), StoreError> {
         self.store.transition(write).await
     }
+    async fn request_replace(&self, write: TransitionWrite) -> Result<(), StoreError> {
+        self.store.request_replace(write).await
+    }
     async fn list_orders(
         &self,
         trader: &TraderId,
