@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -381,6 +382,17 @@ def test_health_is_the_only_unauthenticated_route():
                    if isinstance(op, dict) and op.get("security") == []]
     assert open_routes == ["GET /api/v1/health"], open_routes
     assert SPEC["security"] == [{"traderJwt": []}]
+
+
+def test_audit_actions_are_every_action_the_code_writes():
+    # `OrderEvent::action` names each transition's record; submit writes SUBMIT and
+    # SUBMIT_REJECTED. A new event without its action here is a 200 the document refuses.
+    src = (ROOT / "shared/src/domain/order.rs").read_text(encoding="utf-8")
+    body = src[src.index("pub fn action(&self)"):]
+    body = body[:body.index("\n    }\n")]
+    actions = set(re.findall(r'=> "([A-Z_]+)"', body)) | {"SUBMIT", "SUBMIT_REJECTED"}
+    documented = set(SPEC["components"]["schemas"]["AuditRecord"]["properties"]["action"]["enum"])
+    assert actions == documented, (sorted(actions - documented), sorted(documented - actions))
 
 
 def test_only_5xx_are_exempt_and_each_gives_a_reason():
