@@ -146,6 +146,24 @@ impl World {
         intake_pass(&deps).await.unwrap();
     }
 
+    /// An executor's replace of `asked` reaches the venue, which makes the replacement
+    /// (trading `qty` at `limit`), but its answer is lost: whether the call said so.
+    async fn replace_unanswered(&self, asked: &Order, qty: &str, limit: &str) -> bool {
+        let pending = asked.pending_replace.clone().unwrap();
+        let live = Venue::find(&self.venue, &asked.order_id).await.unwrap().unwrap();
+        self.venue.drop_next_response();
+        let changes = VenueReplace {
+            client_order_id: pending.venue_client_id,
+            qty: Some(d(qty)),
+            limit_price: Some(d(limit)),
+            stop_price: None,
+            time_in_force: None,
+        };
+        Venue::replace(&self.venue, &live.venue_order_id, &changes)
+            .await
+            .is_err()
+    }
+
     async fn order(&self, order: &Order) -> Order {
         self.store
             .get_order(&self.trader, &order.order_id)
@@ -332,24 +350,10 @@ async fn a_replace_whose_answer_was_lost_is_found_not_made_again() {
     else {
         panic!("not accepted")
     };
-    let pending = asked.pending_replace.clone().unwrap();
     // An executor's replace reached the venue and made the replacement, but its
     // answer was lost (then the executor died): the order still waits.
-    let live = Venue::find(&w.venue, &order.order_id).await.unwrap().unwrap();
-    w.venue.drop_next_response();
-    let lost = Venue::replace(
-        &w.venue,
-        &live.venue_order_id,
-        &VenueReplace {
-            client_order_id: pending.venue_client_id,
-            qty: Some(d("10")),
-            limit_price: Some(d("151")),
-            stop_price: None,
-            time_in_force: None,
-        },
-    )
-    .await;
-    assert!(lost.is_err(), "the answer was lost");
+    let lost = w.replace_unanswered(&asked, "10", "151").await;
+    assert!(lost, "the answer was lost");
     assert_eq!(w.order(&order).await.status, OrderStatus::ReplaceRequested);
     // The redelivered message finds the replacement and confirms it.
     w.replace_message(&order).await.unwrap();
@@ -377,22 +381,8 @@ async fn a_cancel_overtaking_a_replace_the_venue_made_cancels_the_replacement() 
     else {
         panic!("not accepted")
     };
-    let pending = asked.pending_replace.clone().unwrap();
     // The replace reaches the venue (its answer lost), then the trader cancels.
-    let live = Venue::find(&w.venue, &order.order_id).await.unwrap().unwrap();
-    w.venue.drop_next_response();
-    let _ = Venue::replace(
-        &w.venue,
-        &live.venue_order_id,
-        &VenueReplace {
-            client_order_id: pending.venue_client_id,
-            qty: Some(d("10")),
-            limit_price: Some(d("152")),
-            stop_price: None,
-            time_in_force: None,
-        },
-    )
-    .await;
+    w.replace_unanswered(&asked, "10", "152").await;
     let deps = shared::app::CancelDeps {
         store: &w.store,
         clock: &w.clock,
@@ -524,21 +514,7 @@ async fn the_intake_settles_a_replace_the_executor_never_answered() {
     else {
         panic!("not accepted")
     };
-    let pending = asked.pending_replace.clone().unwrap();
-    let live = Venue::find(&w.venue, &order.order_id).await.unwrap().unwrap();
-    w.venue.drop_next_response();
-    let _ = Venue::replace(
-        &w.venue,
-        &live.venue_order_id,
-        &VenueReplace {
-            client_order_id: pending.venue_client_id,
-            qty: Some(d("12")),
-            limit_price: Some(d("160")),
-            stop_price: None,
-            time_in_force: None,
-        },
-    )
-    .await;
+    w.replace_unanswered(&asked, "12", "160").await;
     w.venue.set_price("AAPL", d("159"));
     w.intake().await;
     let filled = w.order(&order).await;
