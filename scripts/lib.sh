@@ -294,7 +294,7 @@ start_simulator() {
 }
 
 # Lambda's event source mappings, locally (tools/mapper): the work queue -> execute,
-# the orders table's stream -> publish and the audit table's stream -> archive,
+# the orders table's stream -> publish and the fan-out, the audit table's stream -> archive,
 # invoking through cargo lambda watch on LAMBDA_PORT; and the template's schedules: the
 # venue intake (one run of INTAKE_SCHEDULE_SECS, default 10, after another) and the
 # archive's daily digest (every ARCHIVE_SCHEDULE_SECS, default 3600: a digest is
@@ -308,7 +308,7 @@ start_simulator() {
 start_mappings() {
     local lambda_port="$1" target fn
     shift
-    for fn in execute publish archive; do
+    for fn in execute publish fanout archive; do
         log "starting function $fn under cargo lambda watch (the first start compiles it)"
         invoke_direct "http://127.0.0.1:$lambda_port" "$fn" '{"Records":[]}' | grep -q '"batchItemFailures"' ||
             die "function $fn did not answer an empty batch (see $LOG_DIR/functions.log)"
@@ -316,39 +316,18 @@ start_mappings() {
     log "starting function intake under cargo lambda watch (the first start compiles it)"
     invoke_direct "http://127.0.0.1:$lambda_port" intake '{"run_secs":0}' | grep -q '"passes"' ||
         die "function intake did not answer a run of no passes (see $LOG_DIR/functions.log)"
-    # The bus's FanoutRule delivers to the fan-out through a local queue (the emulator
-    # cannot invoke a function): tools/mapper's rule target.
-    RULE_QUEUE_URL="$(local_rule_queue FanoutRule)" || die "could not give FanoutRule a local queue target"
-    export RULE_QUEUE_URL
     log "building the local event source mappings (cargo build -p local-mappings)"
     cargo build -q -p local-mappings || die "cargo build -p local-mappings failed"
     target="$(cargo_target_dir)"
     export LAMBDA_URL="http://127.0.0.1:$lambda_port"
     # The mappings' settings (retry bounds, on-failure destination, MaximumConcurrency)
-    # come from the template; discarded stream batches go to PUBLISH_FAILURE_QUEUE_URL.
+    # come from the template; discarded stream batches go to PUBLISH_FAILURE_QUEUE_URL
+    # (publish) and FANOUT_FAILURE_QUEUE_URL (the fan-out).
     start_bg mappings "$target/debug/local-mappings" --lambda-url "$LAMBDA_URL" \
         --pollers "${FUNCTION_CONCURRENCY:-2}" --template "$ROOT/infra/template.yaml" \
         --schedule "intake=${INTAKE_SCHEDULE_SECS:-10}" --schedule "archive=${ARCHIVE_SCHEDULE_SECS:-3600}" \
         --schedule "fanout=${LIVE_SWEEP_SCHEDULE_SECS:-60}" \
         --schedule-pause-dir "$LOG_DIR/schedules" "$@"
-}
-
-# A queue as the local target of the rule LOGICAL_ID (named by tools/provision.py
-# "{prefix}-{LogicalId}" on EVENT_BUS_NAME); prints its URL.
-#   local_rule_queue LOGICAL_ID
-local_rule_queue() {
-    "$VENV_PY" - "${ORDERS_TABLE%-OrdersTable}-$1" "$EVENT_BUS_NAME" <<'PY'
-import os, sys, boto3
-rule, bus = sys.argv[1:3]
-sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-events = boto3.client("events", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-url = sqs.create_queue(QueueName=f"{rule}-local-target")["QueueUrl"]
-arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-out = events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "local-function", "Arn": arn}])
-if out.get("FailedEntryCount"):
-    sys.exit(f"put_targets failed: {out}")
-print(url)
-PY
 }
 
 # POST a Lambda event straight to the invoke API (no gateway); prints the reply.

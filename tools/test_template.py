@@ -52,6 +52,8 @@ ALARMS = {
     "AccountConcurrencyAlarm": ("AWS/Lambda", "ConcurrentExecutions"),
     "FanoutErrorsAlarm": ("AWS/Lambda", "Errors"),
     "FanoutFailureQueueAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    "FanoutBatchStoppedAlarm": (None, "FanoutBatchStopped"),
+    "FanoutIteratorAgeAlarm": ("AWS/Lambda", "IteratorAge"),
 }
 
 

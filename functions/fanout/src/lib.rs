@@ -1,9 +1,10 @@
-//! The fan-out Lambda (issue 18): the bus's rule delivers each `Order Status Changed`
-//! event (asynchronous invocation); it goes to every live WebSocket connection of the
-//! event's trader (`shared::app::fanout`). A connection that missed it fails the
-//! invocation: Lambda retries it (`EventInvokeConfig`), then hands it to the on-failure
-//! queue, so no event is dropped silently; clients drop the repeats the retries cause
-//! by (order id, version).
+//! The fan-out Lambda (issue 18): the orders table's stream delivers every committed
+//! order change (the stream event source, as publish's); each change's status event
+//! goes to every live WebSocket connection of the order's trader
+//! (`shared::app::fanout`), each trader's events in stream order, so that a client sees
+//! an order's versions in order. A connection that missed an event is closed (its
+//! client resumes from its cursor); if it cannot be closed either, the batch response
+//! names the event's record and Lambda retries from it, so nothing is dropped silently.
 //!
 //! The same function runs the sweep on its schedule (an EventBridge `Scheduled Event`,
 //! every minute): every connection whose token has expired is closed and forgotten
@@ -12,41 +13,52 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::Deserialize;
-use shared::app::fanout::{FanoutReport, SweepReport, fan_out, sweep};
+use shared::adapters::aws::stream::order_change;
+use shared::app::fanout::{BatchOutcome, FanoutReport, Stopped, SweepReport, fan_out, sweep};
 use shared::app::live::LiveError;
-use shared::ports::{Clock, Connections, EVENT_DETAIL_TYPE, EVENT_SOURCE, Pusher, StatusEvent};
+use shared::ports::{Clock, Connections, Pusher};
 
-/// An EventBridge event as Lambda receives it (the fields the fan-out reads).
+/// What Lambda hands the function: a batch of the orders table's stream, or the
+/// sweep's schedule (the fields read of an EventBridge event).
 #[derive(Clone, Debug, Deserialize)]
-pub struct BusEvent {
+#[serde(untagged)]
+pub enum Invocation {
+    /// First: a stream event has neither `source` nor `detail-type`.
+    Scheduled(ScheduledEvent),
+    Stream(Event),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScheduledEvent {
     #[serde(default)]
     pub id: String,
     pub source: String,
     #[serde(rename = "detail-type")]
     pub detail_type: String,
-    pub detail: serde_json::Value,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FanoutError {
-    #[error("event {id}: not an `{EVENT_DETAIL_TYPE}` event of `{EVENT_SOURCE}` (got `{detail_type}` of `{from}`)")]
-    NotAStatusEvent {
+    #[error(
+        "event {id}: not the sweep's `{SCHEDULE_DETAIL_TYPE}` of `{SCHEDULE_SOURCE}` (got `{detail_type}` of `{from}`)"
+    )]
+    NotTheSchedule {
         id: String,
         from: String,
         detail_type: String,
     },
-    #[error("event {id}: the detail is not a status event: {detail}")]
-    BadDetail { id: String, detail: String },
-    #[error("event {id}: {error}")]
-    Live { id: String, error: LiveError },
+    #[error("sweep: {0}")]
+    Sweep(LiveError),
 }
 
 /// EventBridge's scheduled events: `source` and `detail-type`.
 pub const SCHEDULE_SOURCE: &str = "aws.events";
 pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
 
-impl BusEvent {
+impl ScheduledEvent {
     pub fn is_schedule(&self) -> bool {
         self.source == SCHEDULE_SOURCE && self.detail_type == SCHEDULE_DETAIL_TYPE
     }
@@ -58,10 +70,28 @@ pub struct Fanout {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The answer to a stream batch: the record to retry from, if any.
+pub fn batch_response(stopped: Option<&Stopped>) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(s) = stopped {
+        let mut item = DynamoDbBatchItemFailure::default();
+        item.item_identifier = Some(s.sequence_number.clone());
+        response.batch_item_failures.push(item);
+    }
+    response
+}
+
 impl Fanout {
     /// The sweep: closes and forgets every connection past its expiry.
     #[tracing::instrument(skip_all)]
-    pub async fn sweep(&self) -> Result<SweepReport, FanoutError> {
+    pub async fn sweep(&self, event: &ScheduledEvent) -> Result<SweepReport, FanoutError> {
+        if !event.is_schedule() {
+            return Err(FanoutError::NotTheSchedule {
+                id: event.id.clone(),
+                from: event.source.clone(),
+                detail_type: event.detail_type.clone(),
+            });
+        }
         match sweep(self.connections.as_ref(), self.pusher.as_ref(), self.clock.now()).await {
             Ok(report) => {
                 tracing::info!(closed = report.closed, gone = report.gone, "expired connections swept");
@@ -69,45 +99,62 @@ impl Fanout {
             }
             Err(error) => {
                 tracing::error!(error = %error, "the sweep left expired connections open: the next one retries");
-                Err(FanoutError::Live {
-                    id: "sweep".into(),
-                    error,
-                })
+                Err(FanoutError::Sweep(error))
             }
         }
     }
 
-    #[tracing::instrument(skip_all, fields(event_id = %event.id))]
-    pub async fn handle(&self, event: BusEvent) -> Result<FanoutReport, FanoutError> {
-        if event.source != EVENT_SOURCE || event.detail_type != EVENT_DETAIL_TYPE {
-            return Err(FanoutError::NotAStatusEvent {
-                id: event.id,
-                from: event.source,
-                detail_type: event.detail_type,
-            });
+    /// A batch of the stream: its records are read up to the first one that cannot be
+    /// (reported failed, so the shard waits on it), and their events fanned out.
+    #[tracing::instrument(skip_all, fields(records = event.records.len()))]
+    pub async fn handle(&self, event: &Event) -> BatchOutcome {
+        let mut changes = Vec::new();
+        let mut unreadable = None;
+        for record in &event.records {
+            match order_change(record) {
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(sequence_number = %e.sequence_number, detail = %e.detail,
+                        "unreadable order record: the shard waits on it until it is fixed");
+                    unreadable = Some(Stopped {
+                        sequence_number: e.sequence_number,
+                        reason: e.detail,
+                    });
+                    break;
+                }
+            }
         }
-        let status: StatusEvent = serde_json::from_value(event.detail).map_err(|e| FanoutError::BadDetail {
-            id: event.id.clone(),
-            detail: e.to_string(),
-        })?;
-        match fan_out(
+        let mut outcome = fan_out(
             self.connections.as_ref(),
             self.pusher.as_ref(),
-            &status,
+            &changes,
             self.clock.now(),
         )
-        .await
-        {
-            Ok(report) => {
-                tracing::info!(order_id = %status.order_id, trader_id = %status.trader_id, version = status.version,
-                    delivered = report.delivered, gone = report.gone, expired = report.expired, "event fanned out");
-                Ok(report)
+        .await;
+        outcome.stopped = outcome.stopped.or(unreadable);
+        let FanoutReport {
+            delivered,
+            gone,
+            expired,
+            foreign,
+            closed,
+        } = outcome.report;
+        match &outcome.stopped {
+            Some(s) => {
+                tracing::warn!(sequence_number = %s.sequence_number, reason = %s.reason, events = outcome.events,
+                delivered, gone, expired, foreign, closed, "batch stopped at a record; it will be retried")
             }
-            Err(error) => {
-                tracing::error!(order_id = %status.order_id, trader_id = %status.trader_id, version = status.version,
-                    error = %error, "fan-out failed: the invocation is retried");
-                Err(FanoutError::Live { id: event.id, error })
-            }
+            None => tracing::info!(
+                events = outcome.events,
+                delivered,
+                gone,
+                expired,
+                foreign,
+                closed,
+                "batch fanned out"
+            ),
         }
+        outcome
     }
 }

@@ -1,10 +1,10 @@
 //! Wires the fan-out Lambda: tracing, the connections table and the API's management
 //! endpoint from the environment, the SDK clients built once, then the runtime loop:
-//! a scheduled event runs the sweep, any other is an event to fan out.
+//! a batch of the orders table's stream is fanned out, the scheduled event runs the sweep.
 
 use std::sync::Arc;
 
-use fanout::{BusEvent, Fanout};
+use fanout::{Fanout, Invocation, batch_response};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::adapters::aws::{DynamoConnections, ManagementPusher, sdk_config};
 use shared::ports::SystemClock;
@@ -34,21 +34,20 @@ async fn main() -> Result<(), Error> {
         )),
         clock: Arc::new(SystemClock),
     });
-    run(service_fn(move |event: LambdaEvent<BusEvent>| {
+    run(service_fn(move |event: LambdaEvent<Invocation>| {
         let handler = handler.clone();
         async move {
-            if event.payload.is_schedule() {
-                return handler
-                    .sweep()
+            match event.payload {
+                Invocation::Stream(batch) => {
+                    let outcome = handler.handle(&batch).await;
+                    serde_json::to_value(batch_response(outcome.stopped.as_ref())).map_err(Error::from)
+                }
+                Invocation::Scheduled(scheduled) => handler
+                    .sweep(&scheduled)
                     .await
                     .map(|r| serde_json::json!({"closed": r.closed, "gone": r.gone}))
-                    .map_err(Error::from);
+                    .map_err(Error::from),
             }
-            handler
-                .handle(event.payload)
-                .await
-                .map(|r| serde_json::json!({"delivered": r.delivered, "gone": r.gone, "expired": r.expired}))
-                .map_err(Error::from)
         }
     }))
     .await

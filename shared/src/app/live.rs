@@ -3,10 +3,11 @@
 //! kept apart so that each function's IAM covers only the port calls it makes.
 //!
 //! * `connect` / `disconnect` keep the connections table (one partition per trader).
-//! * `fan_out` sends one `Order Status Changed` event to every live connection of the
-//!   event's trader and of no one else; connections the management API answers 410 Gone
-//!   are forgotten, expired ones closed; any other failure is returned (the invocation
-//!   fails and is retried), never dropped.
+//! * `fan_out` sends the status events of a batch of the orders table's stream to every
+//!   live connection of each event's trader and of no one else, each trader's in order;
+//!   connections the management API answers 410 Gone are forgotten, expired ones
+//!   closed, and one that missed an event is closed so that its client resumes from its
+//!   cursor; only if that close fails is the batch retried from the event. Never dropped.
 //! * `subscribe` replays, for a client resuming with a cursor, the current state of
 //!   every order of its trader changed since then, before the live events it already
 //!   receives.

@@ -31,6 +31,19 @@ pub struct Effects {
     pub work: Option<WorkMessage>,
 }
 
+/// The status event of a change (the one [`effects`] publishes): an INSERT's, with no
+/// previous status, or a MODIFY's that raised the version; `None` for anything else.
+/// The fan-out reads the same stream and sends the same events (`app::fanout`).
+pub fn status_event(change: &OrderChange) -> Option<StatusEvent> {
+    match (change.kind, &change.old, &change.new) {
+        (ChangeKind::Insert, _, Some(new)) => Some(StatusEvent::of(None, new)),
+        (ChangeKind::Modify, Some(old), Some(new)) if new.version > old.version => {
+            Some(StatusEvent::of(Some(old.status), new))
+        }
+        _ => None,
+    }
+}
+
 /// The event and work of a change:
 /// - INSERT: an event with no previous status; a PENDING order gets the backstop of
 ///   its execute message.
@@ -45,11 +58,11 @@ pub fn effects(change: &OrderChange) -> Effects {
     };
     match (change.kind, &change.old, &change.new) {
         (ChangeKind::Insert, _, Some(new)) => Effects {
-            event: Some(StatusEvent::of(None, new)),
+            event: status_event(change),
             work: (new.status == OrderStatus::Pending).then(|| backstop(new, Backstopped::Execute)),
         },
         (ChangeKind::Modify, Some(old), Some(new)) if new.version > old.version => Effects {
-            event: Some(StatusEvent::of(Some(old.status), new)),
+            event: status_event(change),
             work: match (old.status, new.status) {
                 (o, OrderStatus::CancelRequested) if o != OrderStatus::CancelRequested => {
                     Some(backstop(new, Backstopped::Cancel))

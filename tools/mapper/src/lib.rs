@@ -1,15 +1,13 @@
 //! Local stand-ins for Lambda's event source mappings, against the local emulator
 //! and `cargo lambda watch` (see `main.rs` for the command line):
 //! - [`sqs`]: the work queue → the execute function (partial batch failures);
-//! - [`stream`]: the orders table's DynamoDB stream → the publish function;
+//! - [`stream`]: the orders table's DynamoDB stream → the publish and fan-out functions;
 //! - [`invoke`]: the invoke API and batch responses, read as Lambda reads them;
 //! - [`settings`]: the mappings' settings, read from the template;
 //! - [`schedule`]: a function invoked on a schedule (the intake), as EventBridge does;
-//! - [`rule`]: an EventBridge rule's Lambda target (the fan-out), through a local queue.
 //! - [`stages`]: where each status event is on its way to the WebSocket clients (latency by stage).
 
 pub mod invoke;
-pub mod rule;
 pub mod schedule;
 pub mod settings;
 pub mod sqs;

@@ -6,15 +6,13 @@
 //!                [--from-latest] [--pollers N] [--template infra/template.yaml]
 //!                [--on-failure-url URL] [--max-concurrency N] [--schedule NAME=SECS]...
 //!                [--audit-stream-arn ARN] [--archive-function archive]
-//!                [--rule-queue-url URL] [--rule-function fanout] [--rule-failure-url URL]
-//!                [--rule-concurrency N]
+//!                [--fanout-function fanout] [--fanout-failure-url URL] [--no-fanout]
 //! ```
-//! `--rule-queue-url URL` (`RULE_QUEUE_URL`): a queue the bus's `FanoutRule` targets
-//! locally; its events go to `--rule-function` as EventBridge's Lambda target would
-//! deliver them, with Lambda's asynchronous retries and on-failure destination
-//! (`--rule-failure-url`, `FANOUT_FAILURE_QUEUE_URL`); at most `--rule-concurrency N`
-//! (`RULE_CONCURRENCY`, default 10 x `--pollers`) invocations at once, each event
-//! invoked as soon as one ends (tools/mapper/src/rule.rs).
+//! The orders table's stream also goes to `--fanout-function` (the live updates' fan-out,
+//! `FanoutFunction`'s mapping in the template: its batch size, retry bounds and
+//! `StartingPosition`), its discarded batches to `--fanout-failure-url`
+//! (`FANOUT_FAILURE_QUEUE_URL`, a stack output); `--no-fanout` (or `--no-stream`) leaves
+//! it out. Only that mapping writes the live stages (`stages`).
 //! `--pollers N` (default 2, `MAPPING_POLLERS`): the queue's concurrent pollers, each
 //! invoking execute with its own batch, as Lambda's SQS pollers do; match it to the
 //! function's instances under cargo lambda watch (`FUNCTION_CONCURRENCY`).
@@ -55,8 +53,8 @@ use local_mappings::stream::{FailureDestination, StreamMapping};
 const USAGE: &str = "usage: local-mappings [--lambda-url URL] [--queue-url URL] [--stream-arn ARN] \
 [--execute-function NAME] [--publish-function NAME] [--no-queue] [--no-stream] [--from-latest] [--pollers N] \
 [--template PATH] [--on-failure-url URL] [--stream-max-retries N] [--max-concurrency N] [--schedule NAME=SECS]... \
-[--audit-stream-arn ARN] [--archive-function NAME] [--schedule-pause-dir DIR] [--rule-queue-url URL] \
-[--rule-function NAME] [--rule-failure-url URL] [--rule-concurrency N]";
+[--audit-stream-arn ARN] [--archive-function NAME] [--schedule-pause-dir DIR] [--fanout-function NAME] \
+[--fanout-failure-url URL] [--no-fanout]";
 
 fn flag(args: &[String], name: &str, env: &str, default: &str) -> String {
     args.iter()
@@ -105,9 +103,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| Schedule::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("{e}\n{USAGE}"))?;
-    // An EventBridge rule's Lambda target through a local queue (rule.rs; scripts/lib.sh sets it up).
-    let rule_queue_url = Some(flag(&args, "--rule-queue-url", "RULE_QUEUE_URL", "")).filter(|u| !u.is_empty());
-    if queue_url.is_none() && stream_arn.is_none() && schedules.is_empty() && rule_queue_url.is_none() {
+    if queue_url.is_none() && stream_arn.is_none() && schedules.is_empty() {
         bail!(
             "nothing to map: set WORK_QUEUE_URL / ORDERS_TABLE_STREAM_ARN (source .local/stack.env) or pass them\n{USAGE}"
         );
@@ -179,35 +175,6 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(%lambda_url, queue = ?queue_url, stream = ?stream_arn, pollers, settings = ?mapping_settings,
         on_failure = ?on_failure_url, "local event source mappings");
 
-    if let Some(queue_url) = rule_queue_url {
-        // Lambda runs asynchronous invocations at once, each event on its own: up to
-        // --rule-concurrency (default 10 per --pollers: the invocations the pollers' batches
-        // of 10 had in flight before, which the fan-out's instances under cargo lambda watch
-        // serve faster than 2 at once) locally.
-        let client = aws_sdk_sqs::Client::new(&sdk);
-        let function = flag(&args, "--rule-function", "RULE_FUNCTION", "fanout");
-        let on_failure_url =
-            Some(flag(&args, "--rule-failure-url", "FANOUT_FAILURE_QUEUE_URL", "")).filter(|u| !u.is_empty());
-        let concurrency_flag = flag(&args, "--rule-concurrency", "RULE_CONCURRENCY", "");
-        let rule_concurrency = match concurrency_flag.as_str() {
-            "" => pollers * 10,
-            n => match n.parse() {
-                Ok(n @ 1..=1000) => n,
-                _ => bail!("--rule-concurrency must be a whole number from 1 to 1000, not {n:?}\n{USAGE}"),
-            },
-        };
-        tasks.spawn(
-            local_mappings::rule::RuleTarget {
-                client,
-                invoker: invoker.clone(),
-                queue_url,
-                function,
-                on_failure_url,
-                concurrency: rule_concurrency,
-            }
-            .run(),
-        );
-    }
     if let Some(queue_url) = queue_url {
         let client = aws_sdk_sqs::Client::new(&sdk);
         let function = flag(&args, "--execute-function", "EXECUTE_FUNCTION", "execute");
@@ -241,6 +208,38 @@ async fn main() -> anyhow::Result<()> {
                     .cloned()
                     .unwrap_or_default(),
                 on_failure: None,
+                stages: false,
+            }
+            .run(),
+        );
+    }
+    let fanout_settings = mapping_settings.streams.get("FanoutFunction").cloned();
+    if let (Some(stream_arn), Some(settings)) = (
+        stream_arn.as_ref(),
+        fanout_settings.filter(|_| !args.iter().any(|a| a == "--no-fanout")),
+    ) {
+        let on_failure =
+            Some(flag(&args, "--fanout-failure-url", "FANOUT_FAILURE_QUEUE_URL", "")).filter(|u| !u.is_empty());
+        if settings.has_destination && on_failure.is_none() {
+            bail!(
+                "the template's fan-out mapping has an on-failure destination: pass its queue URL with \
+                 --fanout-failure-url (or FANOUT_FAILURE_QUEUE_URL, a stack output)\n{USAGE}"
+            );
+        }
+        tasks.spawn(
+            StreamMapping {
+                client: aws_sdk_dynamodbstreams::Client::new(&sdk),
+                invoker: invoker.clone(),
+                stream_arn: stream_arn.clone(),
+                function: flag(&args, "--fanout-function", "FANOUT_FUNCTION", "fanout"),
+                region: region.clone(),
+                from_latest: settings.latest,
+                settings,
+                on_failure: on_failure.map(|queue_url| FailureDestination {
+                    client: aws_sdk_sqs::Client::new(&sdk),
+                    queue_url,
+                }),
+                stages: true,
             }
             .run(),
         );
@@ -259,6 +258,7 @@ async fn main() -> anyhow::Result<()> {
                     client: aws_sdk_sqs::Client::new(&sdk),
                     queue_url,
                 }),
+                stages: false,
             }
             .run(),
         );

@@ -28,6 +28,9 @@ pub struct StreamSettings {
     pub bisect: bool,
     /// The template names an on-failure destination: the mapper then needs its URL.
     pub has_destination: bool,
+    /// `StartingPosition: LATEST`: the shards that exist when the mapping starts are
+    /// read from their end (else from their horizon, `TRIM_HORIZON`).
+    pub latest: bool,
 }
 
 impl Default for StreamSettings {
@@ -38,6 +41,7 @@ impl Default for StreamSettings {
             max_record_age: None,
             bisect: false,
             has_destination: false,
+            latest: false,
         }
     }
 }
@@ -141,6 +145,7 @@ pub fn parse(text: &str) -> anyhow::Result<TemplateSettings> {
                 .and_then(|d| d.get("OnFailure"))
                 .and_then(|d| d.get("Destination"))
                 .is_some();
+            s.latest = props.get("StartingPosition").and_then(Value::as_str) == Some("LATEST");
             if out.streams.is_empty() {
                 out.stream = settings.clone();
             }
@@ -179,6 +184,18 @@ mod tests {
             "{archive:?}"
         );
         assert!(!archive.has_destination && archive.bisect, "{archive:?}");
+        assert!(
+            !archive.latest && !s.stream.latest,
+            "the outbox and the copy miss nothing"
+        );
+        // The live fan-out starts at the stream's end, gives a batch up after its
+        // bounds, to its own destination.
+        let fanout = &s.streams["FanoutFunction"];
+        assert!(fanout.latest && fanout.has_destination && fanout.bisect, "{fanout:?}");
+        assert!(
+            fanout.max_retries.is_some() && fanout.max_record_age.is_some(),
+            "{fanout:?}"
+        );
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! stream's latency by stage (issue 18): one JSON line per (stage, order, version) with
 //! the Unix time in ms, appended to `LIVE_STAGES_FILE`, else
 //! `$STACK_LOG_DIR/live-stages.jsonl` (the test stacks' log directory); off when neither
-//! is set. The mapper writes `stream_read` (a record of the order's version came off the
-//! orders table's stream, before publish is invoked), `bus_put` (the event's arrival in
-//! the rule's queue: SQS's `SentTimestamp`, set while the bus delivers the PutEvents),
-//! `fanout_invoked` and `fanout_done`; the gateway writes `pushed` (a POST to
+//! is set. The fan-out's stream mapping writes `written` (the record's
+//! `ApproximateCreationDateTime`), `stream_read` (its batch came off the orders table's
+//! stream), `fanout_invoked` and `fanout_done`; the gateway writes `pushed` (a POST to
 //! `@connections`), and clients their own `received`.
 
 use std::collections::HashMap;
@@ -68,6 +67,19 @@ impl StageLog {
         }
     }
 
+    /// `stage` at `at_ms` for every record of `records` (Lambda's JSON shape) whose new
+    /// image has an `order_id` and a `version`.
+    pub fn records_at(&self, stage: &str, records: &[Value], at_ms: i64) {
+        if !self.is_on() {
+            return;
+        }
+        for r in records {
+            if let Some((order, version)) = record_key(r) {
+                self.record(stage, order, version, at_ms);
+            }
+        }
+    }
+
     /// `stream_read` (now) and `written` (the record's `ApproximateCreationDateTime`:
     /// when the write was applied, in the emulator to the ms) for every record of
     /// `records` (Lambda's JSON shape; `raw` the same records as read) whose new image
@@ -78,11 +90,7 @@ impl StageLog {
         }
         let now = unix_ms_now();
         for (i, r) in records.iter().enumerate() {
-            let image = &r["dynamodb"]["NewImage"];
-            let (Some(order), Some(version)) = (
-                image["order_id"]["S"].as_str(),
-                image["version"]["N"].as_str().and_then(|v| v.parse::<u64>().ok()),
-            ) else {
+            let Some((order, version)) = record_key(r) else {
                 continue;
             };
             self.record("stream_read", order, version, now);
@@ -109,11 +117,10 @@ pub struct Arrival {
 }
 
 /// The stages of an event's way, in order, each from the one before it.
-pub const STAGES: [(&str, &str); 6] = [
+pub const STAGES: [(&str, &str); 5] = [
     ("written", "updated_at -> written (the table's write)"),
     ("stream_read", "written -> stream record read"),
-    ("bus_put", "stream read -> on the bus (publish)"),
-    ("fanout_invoked", "on the bus -> fan-out invoked"),
+    ("fanout_invoked", "stream read -> fan-out invoked"),
     ("pushed", "fan-out invoked -> posted to @connections"),
     ("received", "posted -> received by the client"),
 ];
@@ -193,11 +200,12 @@ pub fn read(log: &StageLog) -> Option<String> {
     std::fs::read_to_string(log.path.as_ref()?).ok()
 }
 
-/// The (order id, version) of an EventBridge status event.
-pub fn event_key(event: &Value) -> Option<(&str, u64)> {
+/// The (order id, version) of a stream record's new image (an order item's).
+pub fn record_key(record: &Value) -> Option<(&str, u64)> {
+    let image = &record["dynamodb"]["NewImage"];
     Some((
-        event["detail"]["order_id"].as_str()?,
-        event["detail"]["version"].as_u64()?,
+        image["order_id"]["S"].as_str()?,
+        image["version"]["N"].as_str().and_then(|v| v.parse::<u64>().ok())?,
     ))
 }
 
@@ -217,7 +225,7 @@ mod tests {
             ],
             &[],
         );
-        log.record("bus_put", "o1", 2, 5);
+        log.record("fanout_invoked", "o1", 2, 5);
         let text = std::fs::read_to_string(dir.join("s.jsonl")).unwrap();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2, "{text}");
@@ -227,11 +235,15 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            json!({"stage": "bus_put", "order_id": "o1", "version": 2, "at_ms": 5})
+            json!({"stage": "fanout_invoked", "order_id": "o1", "version": 2, "at_ms": 5})
         );
         assert_eq!(
-            event_key(&json!({"detail": {"order_id": "o1", "version": 3}})),
+            record_key(&json!({"dynamodb": {"NewImage": {"order_id": {"S": "o1"}, "version": {"N": "3"}}}})),
             Some(("o1", 3))
+        );
+        assert_eq!(
+            record_key(&json!({"dynamodb": {"NewImage": {"SK": {"S": "ACCOUNT"}}}})),
+            None
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -241,7 +253,6 @@ mod tests {
         let log = [
             ("written", 1, 105),
             ("stream_read", 1, 110),
-            ("bus_put", 1, 130),
             ("fanout_invoked", 1, 160),
             ("pushed", 1, 170),
             ("pushed", 1, 900), // a replay, later: the first counts
@@ -262,7 +273,7 @@ mod tests {
         let samples: Vec<Vec<i64>> = rows.iter().map(|(_, s)| s.clone()).collect();
         assert_eq!(
             samples,
-            vec![vec![5], vec![5], vec![20], vec![30], vec![10], vec![5], vec![75, 110]]
+            vec![vec![5], vec![5], vec![50], vec![10], vec![5], vec![75, 110]]
         );
         let text = table(&rows);
         assert!(text.contains("commit -> client (the whole way)"), "{text}");

@@ -60,6 +60,8 @@ pub struct StreamMapping {
     pub settings: StreamSettings,
     /// The on-failure destination (an SQS queue) of discarded batches.
     pub on_failure: Option<FailureDestination>,
+    /// Writes the live stages of its records (`stages`): the fan-out's mapping.
+    pub stages: bool,
 }
 
 /// Where discarded batches are reported: Lambda's on-failure destination, an SQS queue.
@@ -230,8 +232,16 @@ impl StreamMapping {
                     return true;
                 }
             }
-            crate::stages::global().stream_records(&records, out.records());
-            match self.invoke(&records).await {
+            let stages = crate::stages::global();
+            if self.stages {
+                stages.stream_records(&records, out.records());
+                stages.records_at("fanout_invoked", &records, crate::stages::unix_ms_now());
+            }
+            let failed = self.invoke(&records).await;
+            if self.stages {
+                stages.records_at("fanout_done", &records, crate::stages::unix_ms_now());
+            }
+            match failed {
                 None => {
                     shard.resume = records.last().map(|r| Resume::After(sequence_number(r)));
                     shard.backoff = BACKOFF_START;

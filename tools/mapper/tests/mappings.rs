@@ -240,6 +240,7 @@ async fn the_stream_is_retried_from_the_failed_record_and_nothing_is_skipped() {
         from_latest: false,
         settings: StreamSettings::default(),
         on_failure: None,
+        stages: false,
     };
     let task = tokio::spawn(mapping.run());
     let sks = |e: &Value| -> Vec<String> {
@@ -382,6 +383,7 @@ async fn a_poison_record_is_retried_to_the_bound_then_reported_to_the_destinatio
             client: sqs.clone(),
             queue_url: dest.clone(),
         }),
+        stages: false,
     };
     let task = tokio::spawn(mapping.run());
     let mut reported = None;

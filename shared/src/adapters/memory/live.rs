@@ -18,6 +18,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Default)]
 pub struct MemoryConnections {
     items: Mutex<BTreeMap<(String, String), LiveConnection>>,
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryConnections {
@@ -34,6 +35,11 @@ impl MemoryConnections {
     pub fn ids(&self) -> Vec<String> {
         lock(&self.items).keys().map(|(_, c)| c.clone()).collect()
     }
+
+    /// While `on`, reading a trader's connections fails (the table unavailable).
+    pub fn fail_reads(&self, on: bool) {
+        self.failing.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -49,6 +55,12 @@ impl Connections for MemoryConnections {
     }
 
     async fn of_trader(&self, trader: &TraderId) -> Result<Vec<LiveConnection>, StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                service: "DynamoDB",
+                detail: "injected: the connections table cannot be read".into(),
+            });
+        }
         let key = trader.to_string();
         Ok(lock(&self.items)
             .iter()
@@ -72,6 +84,7 @@ pub struct MemoryPusher {
     sent: Mutex<BTreeMap<String, Vec<Vec<u8>>>>,
     gone: Mutex<BTreeSet<String>>,
     failing: Mutex<BTreeSet<String>>,
+    refusing: Mutex<BTreeSet<String>>,
     closed: Mutex<Vec<String>>,
 }
 
@@ -84,8 +97,20 @@ impl MemoryPusher {
         lock(&self.gone).insert(connection_id.to_owned());
     }
 
+    /// Every push to and close of `connection_id` fails (the management API down for it).
     pub fn make_failing(&self, connection_id: &str) {
         lock(&self.failing).insert(connection_id.to_owned());
+    }
+
+    /// Pushes to `connection_id` fail (throttled), but it can be closed.
+    pub fn refuse_pushes(&self, connection_id: &str) {
+        lock(&self.refusing).insert(connection_id.to_owned());
+    }
+
+    /// Makes `connection_id` work again.
+    pub fn heal(&self, connection_id: &str) {
+        lock(&self.failing).remove(connection_id);
+        lock(&self.refusing).remove(connection_id);
     }
 
     /// The messages `connection_id` received, as JSON.
@@ -118,6 +143,9 @@ impl Pusher for MemoryPusher {
     async fn push(&self, connection_id: &str, message: &[u8]) -> Result<(), PushError> {
         if let Some(e) = self.refusal(connection_id) {
             return Err(e);
+        }
+        if lock(&self.refusing).contains(connection_id) {
+            return Err(PushError::Failed("injected refusal (429)".into()));
         }
         lock(&self.sent)
             .entry(connection_id.to_owned())
