@@ -37,8 +37,8 @@ cargo test -p e2e --locked --test crash --test hostile_input --test auth_attacks
 start_mappings "$LAMBDA_PORT" --from-latest
 wait_for_log mappings "reading from LATEST" 60
 cargo build -q --locked -p orders-admin || die "cargo build -p orders-admin failed"
-log "duplicates, races, audit integrity, outages, poison record: cargo test -p e2e --test reliability --test outages --test poison_record -- --include-ignored"
-cargo test -p e2e --locked --test reliability --test outages --test poison_record -- --include-ignored || status=$?
+log "duplicates, races, audit integrity, outages, poison record, live updates: cargo test -p e2e --test reliability --test outages --test poison_record --test live -- --include-ignored"
+cargo test -p e2e --locked --test reliability --test outages --test poison_record --test live -- --include-ignored || status=$?
 
 # --- schemathesis ---
 log "schemathesis against infra/openapi.yaml over the gateway (tools/fuzz_api.py, 100 examples per operation)"

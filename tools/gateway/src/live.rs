@@ -11,6 +11,9 @@
 //!   are the management API the functions call; 410 Gone for an unknown connection.
 //! - `GET /.well-known/jwks.json`: the dev secret as a JWKS (`kty: oct`, HS256), the
 //!   keys the local authorizer fetches (`JWKS_URL`; `JWT_ALGORITHMS=HS256` locally).
+//! - `PUT /_faults/connections/{id}` with `{"refuse_posts": bool, "refuse_deletes": bool}`
+//!   (tests only): the management API answers that connection's POSTs / DELETEs with
+//!   429 `LimitExceededException`, as API Gateway throttles; `DELETE` on it heals.
 //!
 //! Each route's event carries the authorizer's context in `requestContext.authorizer`.
 
@@ -23,7 +26,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -39,6 +42,14 @@ enum Outgoing {
     Close,
 }
 
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+struct Fault {
+    #[serde(default)]
+    refuse_posts: bool,
+    #[serde(default)]
+    refuse_deletes: bool,
+}
+
 pub struct LiveGateway {
     lambda_url: String,
     client: reqwest::Client,
@@ -49,6 +60,8 @@ pub struct LiveGateway {
     /// HTTP routes' does (server.rs).
     slots: HashMap<&'static str, Arc<tokio::sync::Semaphore>>,
     connections: Mutex<HashMap<String, mpsc::UnboundedSender<Outgoing>>>,
+    /// Connections whose management calls are refused (`PUT /_faults/connections/{id}`).
+    faults: Mutex<HashMap<String, Fault>>,
     /// The `pushed` stage of each message posted to a connection (tools/mapper's stages).
     stages: Option<StageFile>,
 }
@@ -98,8 +111,18 @@ impl LiveGateway {
             secret,
             slots,
             connections: Mutex::new(HashMap::new()),
+            faults: Mutex::new(HashMap::new()),
             stages: StageFile::from_env(),
         })
+    }
+
+    fn fault(&self, id: &str) -> Fault {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or_default()
     }
 
     fn sender(&self, id: &str) -> Option<mpsc::UnboundedSender<Outgoing>> {
@@ -168,6 +191,7 @@ pub fn router(gateway: Arc<LiveGateway>) -> Router {
         .route("/live", get(connect))
         .route("/@connections/{id}", post(post_to_connection).delete(delete_connection))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/_faults/connections/{id}", put(set_fault).delete(clear_fault))
         .with_state(gateway)
 }
 
@@ -181,6 +205,35 @@ async fn jwks(State(g): State<Arc<LiveGateway>>) -> Response {
 
 fn refusal(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"message": message}))).into_response()
+}
+
+/// The management API's 429 (`LimitExceededException`), which the SDK retries as throttling.
+fn throttled() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("x-amzn-errortype", "LimitExceededException")],
+        axum::Json(json!({"message": "Rate exceeded"})),
+    )
+        .into_response()
+}
+
+async fn set_fault(State(g): State<Arc<LiveGateway>>, Path(id): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Fault>(&body) {
+        Ok(fault) => {
+            tracing::warn!(connection_id = %id, ?fault, "management API fault injected");
+            g.faults.lock().unwrap_or_else(|e| e.into_inner()).insert(id, fault);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => refusal(
+            StatusCode::BAD_REQUEST,
+            &format!("expected {{\"refuse_posts\": bool, \"refuse_deletes\": bool}}: {e}"),
+        ),
+    }
+}
+
+async fn clear_fault(State(g): State<Arc<LiveGateway>>, Path(id): Path<String>) -> Response {
+    g.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// The management API's 410: the SDK tells its errors by `x-amzn-errortype` (restJson1).
@@ -284,6 +337,9 @@ async fn post_to_connection(State(g): State<Arc<LiveGateway>>, Path(id): Path<St
     let Some(tx) = g.sender(&id) else {
         return gone();
     };
+    if g.fault(&id).refuse_posts {
+        return throttled();
+    }
     let text = String::from_utf8_lossy(&body).into_owned();
     if let Some(stages) = &g.stages {
         stages.pushed(&text);
@@ -295,6 +351,9 @@ async fn post_to_connection(State(g): State<Arc<LiveGateway>>, Path(id): Path<St
 }
 
 async fn delete_connection(State(g): State<Arc<LiveGateway>>, Path(id): Path<String>) -> Response {
+    if g.sender(&id).is_some() && g.fault(&id).refuse_deletes {
+        return throttled();
+    }
     let removed = g.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     match removed {
         Some(tx) => {
