@@ -31,6 +31,9 @@ pub struct StreamSettings {
     /// `StartingPosition: LATEST`: the shards that exist when the mapping starts are
     /// read from their end (else from their horizon, `TRIM_HORIZON`).
     pub latest: bool,
+    /// `FilterCriteria.Filters[].Pattern`, parsed (`filter`): records no filter passes
+    /// never reach the function.
+    pub filters: Vec<serde_json::Value>,
 }
 
 impl Default for StreamSettings {
@@ -42,6 +45,7 @@ impl Default for StreamSettings {
             bisect: false,
             has_destination: false,
             latest: false,
+            filters: Vec::new(),
         }
     }
 }
@@ -146,6 +150,22 @@ pub fn parse(text: &str) -> anyhow::Result<TemplateSettings> {
                 .and_then(|d| d.get("Destination"))
                 .is_some();
             s.latest = props.get("StartingPosition").and_then(Value::as_str) == Some("LATEST");
+            let filters = props
+                .get("FilterCriteria")
+                .and_then(|f| f.get("Filters"))
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default();
+            for f in filters {
+                let text = f
+                    .get("Pattern")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| anyhow::anyhow!("{function}: a FilterCriteria filter without a Pattern string"))?;
+                let pattern: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| anyhow::anyhow!("{function}: filter pattern {text:?} is not JSON: {e}"))?;
+                crate::filter::check(&pattern).map_err(|e| anyhow::anyhow!("{function}: {e}"))?;
+                s.filters.push(pattern);
+            }
             if out.streams.is_empty() {
                 out.stream = settings.clone();
             }
@@ -196,6 +216,12 @@ mod tests {
             fanout.max_retries.is_some() && fanout.max_record_age.is_some(),
             "{fanout:?}"
         );
+        // Only order items reach it; publish and the archive take every record.
+        let order = serde_json::json!({"dynamodb": {"Keys": {"SK": {"S": "ORDER#01M8"}}}});
+        let account = serde_json::json!({"dynamodb": {"Keys": {"SK": {"S": "ACCOUNT"}}}});
+        assert!(crate::filter::admits(&fanout.filters, &order));
+        assert!(!crate::filter::admits(&fanout.filters, &account));
+        assert!(s.stream.filters.is_empty() && archive.filters.is_empty());
     }
 
     #[test]

@@ -232,14 +232,24 @@ impl StreamMapping {
                     return true;
                 }
             }
+            // FilterCriteria: records no filter passes are handled without an invocation.
+            let passed: Vec<Value> = records
+                .iter()
+                .filter(|r| crate::filter::admits(&self.settings.filters, r))
+                .cloned()
+                .collect();
             let stages = crate::stages::global();
             if self.stages {
                 stages.stream_records(&records, out.records());
-                stages.records_at("fanout_invoked", &records, crate::stages::unix_ms_now());
+                stages.records_at("fanout_invoked", &passed, crate::stages::unix_ms_now());
             }
-            let failed = self.invoke(&records).await;
+            let failed = if passed.is_empty() {
+                None
+            } else {
+                self.invoke(&passed).await
+            };
             if self.stages {
-                stages.records_at("fanout_done", &records, crate::stages::unix_ms_now());
+                stages.records_at("fanout_done", &passed, crate::stages::unix_ms_now());
             }
             match failed {
                 None => {
