@@ -7,11 +7,12 @@
 infra/permissions.yaml is the one table of what each function may do. This checks it
 against both sides, then checks that the checks bite:
 
-  code      the AWS adapters (shared/src/adapters/aws/*.rs) are scanned for the SDK
+  code      the AWS adapters (shared/src/adapters/aws/*.rs, and each module directory
+            there, e.g. dynamo/, as one adapter) are scanned for the SDK
             operations each port method makes: `.client.<op>()` calls and transaction
             items (`Put::builder()` ...), with the table / queue / bus each one names
             (`.table_name(...)`, followed through helper functions and their
-            arguments). Each function's main.rs says which adapters it builds over
+            arguments, across the files of a directory). Each function's main.rs says which adapters it builds over
             which resources (`resources.orders_table` -> ORDERS_TABLE -> the template's
             Globals -> OrdersTable); its lib.rs and the use cases it imports
             (shared/src/app) say which port methods it calls. The result must equal the
@@ -251,13 +252,24 @@ class CodeScan:
         return rel in self.overrides or (ROOT / rel).is_file()
 
     # -- adapters ------------------------------------------------------------
+    def adapter_sources(self) -> dict[str, list[str]]:
+        """Each adapter's files: a file directly under ADAPTERS, or every .rs file of a
+        module directory there (`dynamo/`: one adapter split by concern), read as one
+        source so helpers are followed across its files."""
+        paths = {str(p.relative_to(ROOT)) for p in (ROOT / ADAPTERS).rglob("*.rs")} | {
+            k for k in self.overrides if k.startswith(ADAPTERS + "/") and k.endswith(".rs")
+        }
+        units: dict[str, list[str]] = {}
+        for rel in sorted(paths):
+            parts = Path(rel).relative_to(ADAPTERS).parts
+            unit = rel if len(parts) == 1 else f"{ADAPTERS}/{parts[0]}"
+            units.setdefault(unit, []).append(rel)
+        return units
+
     def adapters(self) -> dict[str, Adapter]:
         found: dict[str, Adapter] = {}
-        paths = sorted({str(p.relative_to(ROOT)) for p in (ROOT / ADAPTERS).glob("*.rs")} | {
-            k for k in self.overrides if k.startswith(ADAPTERS + "/")
-        })
-        for rel in paths:
-            rf = RustFile(rel, self.read(rel))
+        for rel, files in sorted(self.adapter_sources().items()):
+            rf = RustFile(rel, "\n".join(self.read(f) for f in files))
             sm = re.search(r"\buse\s+aws_sdk_(\w+)::Client\s*;", rf.masked)
             new = rf.fns.get("new")
             if not sm or not new or not new.for_type:
@@ -836,10 +848,10 @@ def main() -> int:
 
     def adapter_gains_an_operation() -> str:
         # The audit adapter grows an update: the scanner finds it and the table refuses it.
-        path = f"{ADAPTERS}/dynamo.rs"
+        path = f"{ADAPTERS}/dynamo/audit.rs"
         src = (ROOT / path).read_text(encoding="utf-8")
         needle = "    async fn records(&self, order: &OrderId)"
-        assert needle in src, "dynamo.rs changed shape: update this self-test"
+        assert needle in src, "dynamo/audit.rs changed shape: update this self-test"
         patched = src.replace(
             needle,
             "    async fn records(&self, order: &OrderId) -> Result<Vec<AuditRecord>, StoreError> {\n"
@@ -849,6 +861,17 @@ def main() -> int:
         )
         errors = check_code(template, perms, {path: patched})
         return expect_refused(errors, "query", "UpdateItem on AuditTable")
+
+    def helper_in_another_file() -> str:
+        # dynamo/ is one adapter over several files: an operation added to a helper of
+        # mod.rs is found from the trait methods of audit.rs (and orders.rs) that call it.
+        path = f"{ADAPTERS}/dynamo/mod.rs"
+        src = (ROOT / path).read_text(encoding="utf-8")
+        needle = "    async fn query_prefix(&self, table: &str, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {\n"
+        assert needle in src, "dynamo/mod.rs changed shape: update this self-test"
+        patched = src.replace(needle, needle + "        let _ = self.client.delete_item().table_name(table).send().await;\n")
+        errors = check_code(template, perms, {path: patched})
+        return expect_refused(errors, "query", "DeleteItem on AuditTable")
 
     def unknown_operation() -> str:
         path = f"{ADAPTERS}/sqs.rs"
@@ -894,6 +917,7 @@ def main() -> int:
     case("refuses_table_action_no_code_calls", table_lists_unused)
     case("refuses_code_calling_unlisted_port", code_uses_unlisted)
     case("refuses_adapter_gaining_an_operation", adapter_gains_an_operation)
+    case("refuses_operation_in_a_helper_of_another_file", helper_in_another_file)
     case("refuses_unmapped_sdk_operation", unknown_operation)
     case("refuses_function_missing_from_table", new_function_unlisted)
     case("refuses_missing_failure_destination_grant", failure_destination_grant_missing)
