@@ -17,6 +17,7 @@ pub mod auth;
 pub mod console;
 pub mod event;
 pub mod live;
+pub mod live_faults;
 pub mod record;
 pub mod routes;
 pub mod server;

@@ -11,7 +11,7 @@
 //!   are the management API the functions call; 410 Gone for an unknown connection.
 //! - `GET /.well-known/jwks.json`: the dev secret as a JWKS (`kty: oct`, HS256), the
 //!   keys the local authorizer fetches (`JWKS_URL`; `JWT_ALGORITHMS=HS256` locally).
-//! - `PUT /_faults/connections/{id}` with `{"refuse_posts": bool, "refuse_deletes": bool}`
+//! - `PUT /_faults/connections/{id}` (`live_faults`) with `{"refuse_posts": bool, "refuse_deletes": bool}`
 //!   (tests only): the management API answers that connection's POSTs / DELETEs with
 //!   429 `LimitExceededException`, as API Gateway throttles; `DELETE` on it heals.
 //!
@@ -32,6 +32,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::live_faults::{Fault, clear_fault, set_fault, throttled};
+
 /// Every function of the WebSocket API, as `cargo lambda watch` names them.
 const AUTHORIZER: &str = "ws-authorizer";
 const ROUTES: &str = "live";
@@ -40,14 +42,6 @@ const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:local/live/
 enum Outgoing {
     Text(String),
     Close,
-}
-
-#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
-struct Fault {
-    #[serde(default)]
-    refuse_posts: bool,
-    #[serde(default)]
-    refuse_deletes: bool,
 }
 
 pub struct LiveGateway {
@@ -61,7 +55,7 @@ pub struct LiveGateway {
     slots: HashMap<&'static str, Arc<tokio::sync::Semaphore>>,
     connections: Mutex<HashMap<String, mpsc::UnboundedSender<Outgoing>>>,
     /// Connections whose management calls are refused (`PUT /_faults/connections/{id}`).
-    faults: Mutex<HashMap<String, Fault>>,
+    pub(crate) faults: Mutex<HashMap<String, Fault>>,
     /// The `pushed` stage of each message posted to a connection (tools/mapper's stages).
     stages: Option<StageFile>,
 }
@@ -203,37 +197,8 @@ async fn jwks(State(g): State<Arc<LiveGateway>>) -> Response {
     .into_response()
 }
 
-fn refusal(status: StatusCode, message: &str) -> Response {
+pub(crate) fn refusal(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"message": message}))).into_response()
-}
-
-/// The management API's 429 (`LimitExceededException`), which the SDK retries as throttling.
-fn throttled() -> Response {
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [("x-amzn-errortype", "LimitExceededException")],
-        axum::Json(json!({"message": "Rate exceeded"})),
-    )
-        .into_response()
-}
-
-async fn set_fault(State(g): State<Arc<LiveGateway>>, Path(id): Path<String>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Fault>(&body) {
-        Ok(fault) => {
-            tracing::warn!(connection_id = %id, ?fault, "management API fault injected");
-            g.faults.lock().unwrap_or_else(|e| e.into_inner()).insert(id, fault);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => refusal(
-            StatusCode::BAD_REQUEST,
-            &format!("expected {{\"refuse_posts\": bool, \"refuse_deletes\": bool}}: {e}"),
-        ),
-    }
-}
-
-async fn clear_fault(State(g): State<Arc<LiveGateway>>, Path(id): Path<String>) -> Response {
-    g.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-    StatusCode::NO_CONTENT.into_response()
 }
 
 /// The management API's 410: the SDK tells its errors by `x-amzn-errortype` (restJson1).
