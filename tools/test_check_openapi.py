@@ -113,6 +113,7 @@ def account() -> dict[str, Any]:
             "max_open_orders": 200,
             "daily_loss_limit": "5000",
             "orders_per_minute": 100,
+            "duplicate_window_secs": 0,
         },
     }
 
@@ -166,6 +167,12 @@ def submit_exchanges() -> list[dict]:
                                     f"Client order id my-1 is in use by open order {ORDER_ID}; choose another, "
                                     "or wait until that order ends") | {"audit_id": OTHER_ID},
                  {**PROBLEM, **QUOTA, "idempotent-replayed": "true"}),
+        exchange(r, p, 409, problem(409, "duplicate-order", "Possible duplicate order",
+                                    "An identical order (same symbol, side, type, quantity, prices and time in "
+                                    f"force) was placed 2 s ago as order {ORDER_ID}, within this account's 5 s "
+                                    "duplicate window; to place this one too, resend it with the header "
+                                    "Confirm-Duplicate: true") | {"audit_id": OTHER_ID},
+                 {**PROBLEM, **QUOTA}),
     ]
 
 

@@ -50,6 +50,7 @@ async fn world(orders: usize) -> MemoryStore {
             body: body.as_bytes(),
             idempotency_key: None,
             request_id: None,
+            confirm_duplicate: None,
         };
         let reply = submit(&deps, req).await.unwrap();
         assert_eq!(reply.status, 201, "{}", reply.body);

@@ -145,6 +145,7 @@ async fn a_submit_that_keeps_conflicting_is_409_and_stores_nothing() {
         body,
         idempotency_key: Some("k"),
         request_id: None,
+        confirm_duplicate: None,
     };
     let p = Problem::from(&submit(&deps, req).await.unwrap_err());
     assert_eq!(p.status, 409);
@@ -194,6 +195,7 @@ fn limit_buy(trader: &TraderId, key: Option<&'static str>) -> SubmitRequest<'sta
         body: br#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "10"}"#,
         idempotency_key: key,
         request_id: None,
+        confirm_duplicate: None,
     }
 }
 

@@ -72,6 +72,7 @@ impl World {
             body: body.as_bytes(),
             idempotency_key: None,
             request_id: None,
+            confirm_duplicate: None,
         };
         submit(&deps, req).await.unwrap()
     }

@@ -142,6 +142,7 @@ async fn submits_at_twenty_a_second_while_fills_land() {
                 body: br#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "10"}"#,
                 idempotency_key: Some(&key),
                 request_id: None,
+                confirm_duplicate: None,
             };
             match submit(&deps, req).await {
                 Ok(reply) if reply.status == 201 => {

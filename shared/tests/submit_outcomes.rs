@@ -59,6 +59,7 @@ async fn the_use_case_answers_domain_outcomes_to_a_caller_that_is_not_http() {
         body: body.as_bytes(),
         idempotency_key: key,
         request_id: None,
+        confirm_duplicate: None,
     };
     let small = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "100"}"#;
 

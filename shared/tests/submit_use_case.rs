@@ -42,6 +42,17 @@ impl World {
     }
 
     async fn submit(&self, trader: &str, body: &str, key: Option<&str>) -> Result<Reply, ApiError> {
+        self.submit_confirming(trader, body, key, None).await
+    }
+
+    /// A submit with a `Confirm-Duplicate` header value.
+    async fn submit_confirming(
+        &self,
+        trader: &str,
+        body: &str,
+        key: Option<&str>,
+        confirm: Option<&str>,
+    ) -> Result<Reply, ApiError> {
         let deps = SubmitDeps {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
@@ -53,6 +64,7 @@ impl World {
             body: body.as_bytes(),
             idempotency_key: key,
             request_id: Some("req-1".into()),
+            confirm_duplicate: confirm,
         };
         submit(&deps, req).await
     }
@@ -428,5 +440,92 @@ async fn a_fast_path_send_that_fails_leaves_the_order_accepted_for_the_outbox() 
         orders[0].status,
         OrderStatus::Pending,
         "the stream's backstop executes it"
+    );
+}
+
+/// Duplicate detection (issue 19): an account with a 5 s window.
+async fn duplicate_world() -> World {
+    let limits = RiskLimits {
+        duplicate_window_secs: 5,
+        ..RiskLimits::default()
+    };
+    World::new("dora", 100_000, Some(limits)).await
+}
+
+#[tokio::test]
+async fn an_identical_order_within_the_window_is_a_409_naming_the_first_and_a_confirmed_one_goes_in() {
+    let w = duplicate_world().await;
+    let first = json(&w.submit("dora", LIMIT_BUY, None).await.unwrap());
+    w.clock.advance_seconds(2);
+    // Same order, other key order and spacing, other number spelling: the same order.
+    let same = r#"{"limit_price":"150.250","quantity":"10.0","type":"limit","side":"buy","symbol":"AAPL"}"#;
+    // A refusal recorded like the others (its audit record), as a reply.
+    let refused = w.submit("dora", same, None).await.unwrap();
+    let p = json(&refused);
+    assert_eq!(
+        (refused.status, p["type"].as_str()),
+        (409, Some("/problems/duplicate-order"))
+    );
+    assert!(p["audit_id"].is_string(), "{p}");
+    assert_eq!(
+        p["detail"].as_str().unwrap(),
+        format!(
+            "An identical order (same symbol, side, type, quantity, prices and time in force) was placed 2 s ago as \
+             order {}, within this account's 5 s duplicate window; to place this one too, resend it with the header \
+             Confirm-Duplicate: true",
+            first["order_id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(w.orders("dora").await.len(), 1, "the refusal placed nothing");
+    // Confirmed: placed.
+    let confirmed = w.submit_confirming("dora", same, None, Some("true")).await.unwrap();
+    assert_eq!(confirmed.status, 201);
+    // A different price is another order.
+    let other = LIMIT_BUY.replace("150.25", "150.26");
+    assert_eq!(w.submit("dora", &other, None).await.unwrap().status, 201);
+    // After the window of the latest identical order (the confirmed one, 2 s in): placed.
+    w.clock.advance_seconds(5);
+    assert_eq!(w.submit("dora", LIMIT_BUY, None).await.unwrap().status, 201);
+    assert_eq!(w.orders("dora").await.len(), 4);
+}
+
+#[tokio::test]
+async fn orders_with_keys_and_accounts_without_a_window_are_not_checked_for_duplicates() {
+    let w = duplicate_world().await;
+    for key in ["k-1", "k-2"] {
+        assert_eq!(
+            w.submit("dora", LIMIT_BUY, Some(key)).await.unwrap().status,
+            201,
+            "{key}"
+        );
+    }
+    let off = World::new("eve", 100_000, None).await;
+    for _ in 0..2 {
+        assert_eq!(off.submit("eve", LIMIT_BUY, None).await.unwrap().status, 201);
+    }
+}
+
+#[tokio::test]
+async fn a_confirm_duplicate_header_that_is_not_true_or_false_is_a_400_naming_it() {
+    let w = duplicate_world().await;
+    let err = w
+        .submit_confirming("dora", LIMIT_BUY, None, Some("yes please"))
+        .await
+        .unwrap_err();
+    let p = Problem::from(&err);
+    assert_eq!(p.status, 400);
+    assert!(
+        p.detail
+            .contains("Confirm-Duplicate must be true or false, not \"yes please\""),
+        "{}",
+        p.detail
+    );
+    assert!(w.orders("dora").await.is_empty());
+    assert_eq!(
+        w.submit_confirming("dora", LIMIT_BUY, None, Some("FALSE"))
+            .await
+            .unwrap()
+            .status,
+        201
     );
 }

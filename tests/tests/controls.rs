@@ -82,6 +82,64 @@ async fn operator_routes_need_the_operator_scope_and_trader_routes_the_traders()
     assert_eq!(acct.trading_state, shared::domain::TradingState::Active);
 }
 
+/// Duplicate detection over HTTP: an account with a 30 s window refuses an identical
+/// order sent without a key (409, naming the first), places it with
+/// `Confirm-Duplicate: true`, and answers a header that is neither true nor false 400.
+#[tokio::test]
+#[ignore = "needs the local stack (API_URL): make test starts it"]
+async fn an_identical_order_without_a_key_is_refused_unless_confirmed() {
+    let _deployment = DEPLOYMENT.read().await;
+    let s = stack().await;
+    let limits = shared::domain::RiskLimits {
+        duplicate_window_secs: 30,
+        ..shared::domain::RiskLimits::default()
+    };
+    let t = s.trader("100000", Some(limits)).await.unwrap();
+    let token = s.token(&t);
+    let order = limit_buy("3", "101.5");
+    let first = s.submit(&token, None, &order).await.unwrap();
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let again = s.submit(&token, None, &order).await.unwrap();
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert_eq!(again.body["type"], "/problems/duplicate-order");
+    let detail = again.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("as order {}", first.body["order_id"].as_str().unwrap_or("?"))),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with("resend it with the header Confirm-Duplicate: true"),
+        "{detail}"
+    );
+    let body = Some(order.to_string());
+    let bad = s
+        .send(
+            "POST",
+            "/orders",
+            Some(&token),
+            &[("confirm-duplicate", "maybe")],
+            body.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    let confirmed = s
+        .send("POST", "/orders", Some(&token), &[("confirm-duplicate", "true")], body)
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, 201, "{:?}", confirmed.body);
+    // With a key, a retry is a replay, never a duplicate.
+    let keyed = s.submit(&token, Some("dup-k1"), &order).await.unwrap();
+    assert_eq!(keyed.status, 201, "{:?}", keyed.body);
+    let listed = s.get("/orders?limit=10", &token).await.unwrap();
+    assert_eq!(
+        listed.body["orders"].as_array().map(Vec::len),
+        Some(3),
+        "{:?}",
+        listed.body
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack (API_URL): make test starts it"]
 async fn cancel_all_cancels_the_callers_open_orders_by_symbol_then_all() {

@@ -94,6 +94,10 @@ impl Submit {
                 body: body(&req),
                 idempotency_key: key,
                 request_id,
+                confirm_duplicate: req
+                    .headers()
+                    .get("confirm-duplicate")
+                    .map(|v| v.to_str().unwrap_or("\u{fffd}")),
             };
             submit_counted(&deps, request).instrument(span).await
         };

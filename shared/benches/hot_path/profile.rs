@@ -81,6 +81,7 @@ pub fn lambda_event(world: &World, event: &str) -> Result<u16, shared::http::Api
         body: body(&req),
         idempotency_key: req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()),
         request_id: request_id(&req),
+        confirm_duplicate: None,
     };
     let reply = block_on(submit(&deps, request))?;
     Ok(reply_response(&reply).status().as_u16())

@@ -41,6 +41,7 @@ pub fn generous_limits() -> RiskLimits {
         max_open_orders: u32::MAX,
         daily_loss_limit: Decimal::from(5_000),
         orders_per_minute: u32::MAX,
+        duplicate_window_secs: 0,
     }
 }
 
@@ -79,6 +80,7 @@ impl World {
             body: body.as_bytes(),
             idempotency_key: key,
             request_id: Some("req-bench".into()),
+            confirm_duplicate: None,
         };
         block_on(submit(&deps, req))
     }

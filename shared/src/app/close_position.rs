@@ -120,6 +120,8 @@ pub async fn close_position(
         body: raw.as_bytes(),
         idempotency_key: req.idempotency_key,
         request_id: req.request_id.clone(),
+        // A close names no price: two closes a moment apart are the trader's intent.
+        confirm_duplicate: Some("true"),
     };
     submit_keyed_by(deps, replies, order, Some(&request), quota).await
 }

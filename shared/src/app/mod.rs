@@ -25,6 +25,7 @@ pub mod replace;
 pub mod submit;
 mod submit_explain;
 pub mod submit_outcome;
+mod submit_request;
 
 pub use cancel::{CancelDeps, cancel, cancel_as};
 pub use cancel_all::{CANCEL_ALL_PAGE, CancelAllOutcome, cancel_all};

@@ -73,6 +73,7 @@ pub fn plan_submit(
         },
         audit,
         idempotency: None,
+        duplicate: None,
     })
 }
 

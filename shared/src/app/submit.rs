@@ -18,9 +18,12 @@ use super::error::AppError;
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
 use super::submit_explain::explain;
 pub use super::submit_outcome::{RateQuota, StoredReply, SubmitOutcome, SubmitReplies};
-use crate::domain::audit::sha256_hex;
-use crate::domain::{FieldError, IdempotencyKey, OrderError, OrderId, Pricing, TraderId, TradingState, validate_order};
-use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, WorkQueue, rate_window};
+pub use super::submit_request::SubmitRequest;
+pub(super) use super::submit_request::{confirm_duplicate, idempotency_key, request_hash};
+use crate::domain::{IdempotencyKey, OrderError, OrderId, Pricing, TraderId, TradingState, validate_order};
+use crate::ports::{
+    Clock, DuplicateGuard, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, WorkQueue, rate_window,
+};
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -32,35 +35,6 @@ pub struct SubmitDeps<'a> {
     pub pricing: &'a Pricing,
     /// Where the fast path sends the execute message (`None`: the outbox alone).
     pub queue: Option<&'a dyn WorkQueue>,
-}
-
-pub struct SubmitRequest<'a> {
-    pub trader: TraderId,
-    pub body: &'a [u8],
-    pub idempotency_key: Option<&'a str>,
-    pub request_id: Option<String>,
-}
-
-/// SHA-256 of the body as parsed JSON: `serde_json` writes object keys sorted, so
-/// key order and whitespace do not make two requests different. Written straight
-/// into a buffer of about the raw body's size: the same bytes `Value`'s `Display`
-/// gives, without its `fmt` adapter and `String` regrowth (issue 7 profile).
-pub(super) fn request_hash(body: &Value, raw_len: usize) -> String {
-    let mut canonical = Vec::with_capacity(raw_len);
-    // Writing a `Value` into a `Vec` cannot fail.
-    if serde_json::to_writer(&mut canonical, body).is_err() {
-        canonical.clear();
-    }
-    sha256_hex(&canonical)
-}
-
-/// The `Idempotency-Key` header's value, checked (a bad one is a 400 naming the header).
-pub(super) fn idempotency_key(raw: Option<&str>) -> Result<Option<IdempotencyKey>, AppError> {
-    raw.map(|k| {
-        IdempotencyKey::parse(k)
-            .map_err(|e| AppError::InvalidParameter(FieldError::new("Idempotency-Key", e.to_string())))
-    })
-    .transpose()
 }
 
 /// Handles one submit; `replies` renders the replies stored with the key. `Err` only
@@ -105,6 +79,7 @@ pub(super) async fn submit_keyed_by(
         });
     }
     let key = idempotency_key(req.idempotency_key)?;
+    let confirmed = confirm_duplicate(req.confirm_duplicate)?;
     let body: Value = serde_json::from_slice(req.body).map_err(|e| AppError::MalformedJson(e.to_string()))?;
     let hash = match request {
         Some(r) => request_hash(r, 0),
@@ -167,12 +142,22 @@ pub(super) async fn submit_keyed_by(
         Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };
     let order_id = OrderId::new();
+    let fingerprint = draft.duplicate_fingerprint();
     let mut new = match plan_submit(order_id, draft, &account, deps.pricing, &ctx, now) {
         Ok(n) => n,
         Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };
     let reply = replies.accepted(&new.order)?;
     new.idempotency = outcome.record(&reply, Some(order_id));
+    // Duplicate detection covers orders sent without a key (a key's retry is a replay).
+    let window_secs = account.limits.duplicate_window_secs;
+    if key.is_none() && window_secs > 0 {
+        new.duplicate = Some(DuplicateGuard {
+            fingerprint,
+            window_secs,
+            confirmed,
+        });
+    }
 
     let committed = commit(deps, &new).await;
     if committed.is_ok() {
@@ -225,6 +210,15 @@ pub(super) async fn submit_keyed_by(
             let error = OrderError::ClientOrderIdInUse {
                 client_order_id,
                 order_id,
+            };
+            return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
+        }
+        Err(StoreError::DuplicateOrder { order_id, placed_at }) => {
+            // An identical order of the trader's moments ago: refused, recorded.
+            let error = OrderError::DuplicateOrder {
+                order_id,
+                seconds_ago: (now.unix_seconds() - placed_at.unix_seconds()).max(0),
+                window_secs,
             };
             return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
         }

@@ -21,6 +21,11 @@ pub struct RiskLimits {
     #[serde(with = "rust_decimal::serde::str")]
     pub daily_loss_limit: Decimal,
     pub orders_per_minute: u32,
+    /// Duplicate detection (issue 19): an order sent without an `Idempotency-Key` that
+    /// is identical (symbol, side, type, quantity, prices, time in force) to one the
+    /// trader placed within this many seconds is refused unless confirmed. 0: off.
+    #[serde(default)]
+    pub duplicate_window_secs: u32,
 }
 
 impl Default for RiskLimits {
@@ -30,6 +35,7 @@ impl Default for RiskLimits {
             max_open_orders: 200,
             daily_loss_limit: Decimal::from(5_000),
             orders_per_minute: 100,
+            duplicate_window_secs: 0,
         }
     }
 }

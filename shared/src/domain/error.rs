@@ -123,6 +123,17 @@ pub enum OrderError {
         order_id: super::ids::OrderId,
     },
 
+    /// Duplicate detection: an identical order, sent without an idempotency key, was
+    /// placed `seconds_ago` (within the account's window) as `order_id`.
+    #[error(
+        "An identical order (same symbol, side, type, quantity, prices and time in force) was placed {seconds_ago} s ago as order {order_id}, within this account's {window_secs} s duplicate window; to place this one too, resend it with the header Confirm-Duplicate: true"
+    )]
+    DuplicateOrder {
+        order_id: super::ids::OrderId,
+        seconds_ago: i64,
+        window_secs: u32,
+    },
+
     #[error(transparent)]
     Transition(#[from] InvalidTransition),
 }

@@ -26,6 +26,25 @@ pub struct OrderDraft {
     pub client_order_id: Option<ClientOrderId>,
 }
 
+impl OrderDraft {
+    /// What makes two orders the same for duplicate detection: symbol, side, type,
+    /// quantity, limit and stop price, time in force (numbers normalized, so `10` and
+    /// `10.00` are one); the client order id is left out.
+    pub fn duplicate_fingerprint(&self) -> String {
+        let price = |p: Option<Price>| p.map_or_else(|| "-".to_owned(), |p| p.get().normalize().to_string());
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            self.symbol,
+            self.side.as_str(),
+            self.order_type.as_str(),
+            self.time_in_force.as_str(),
+            self.quantity.get().normalize(),
+            price(self.limit_price),
+            price(self.stop_price),
+        )
+    }
+}
+
 const FIELDS: [(&str, &str); 8] = [
     ("symbol", "Symbol"),
     ("side", "Side"),

@@ -167,6 +167,7 @@ fn order_problem(e: &OrderError) -> Problem {
         OrderError::ClientOrderIdInUse { .. } => {
             Problem::new(409, "client-order-id-in-use", "Client order id in use", d)
         }
+        OrderError::DuplicateOrder { .. } => Problem::new(409, "duplicate-order", "Possible duplicate order", d),
         OrderError::Overfill { .. } | OrderError::BadFill | OrderError::Transition(_) => {
             Problem::new(409, "invalid-state", "Order state conflict", d)
         }

@@ -32,6 +32,19 @@ pub struct NewOrder {
     pub guards: SubmitGuards,
     pub audit: AuditRecord,
     pub idempotency: Option<IdempotencyRecord>,
+    /// Duplicate detection, for an order sent without a key to an account with a window.
+    pub duplicate: Option<DuplicateGuard>,
+}
+
+/// The order's fingerprint (`OrderDraft::duplicate_fingerprint`), recorded with the
+/// order for `window_secs`: another order of the trader with the same fingerprint in
+/// that time is refused (`StoreError::DuplicateOrder`) unless `confirmed`, which
+/// records it all the same (the next duplicate names the newest order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DuplicateGuard {
+    pub fingerprint: String,
+    pub window_secs: u32,
+    pub confirmed: bool,
 }
 
 /// The stored outcome of a submit made with an `Idempotency-Key` (SPEC §5): a retry

@@ -1,6 +1,6 @@
 //! The stores' error: refusals a trader can be told, and failures.
 
-use crate::domain::{OrderId, TradingScope, TradingState};
+use crate::domain::{OrderId, Timestamp, TradingScope, TradingState};
 
 /// Errors of the stores. Refusals the caller can explain to a trader are variants;
 /// anything else is `Unavailable` (the dependency failed) or `Corrupt` (a stored item
@@ -30,6 +30,10 @@ pub enum StoreError {
     /// The order's client order id belongs to the trader's open order `order_id`.
     #[error("the client order id is in use by open order {order_id}")]
     ClientOrderIdTaken { order_id: OrderId },
+    /// An identical order (`DuplicateGuard`) was placed at `placed_at` as `order_id`,
+    /// within the window.
+    #[error("an identical order {order_id} was placed at {placed_at}")]
+    DuplicateOrder { order_id: OrderId, placed_at: Timestamp },
     #[error("{service} is unavailable: {detail}")]
     Unavailable { service: &'static str, detail: String },
     #[error("a stored item could not be read: {0}")]

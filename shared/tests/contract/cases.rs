@@ -17,6 +17,7 @@ use shared::ports::{
     IdempotencyRecord, NewOrder, OperatorAction, RateDecision, StatusEvent, StoreError, WorkMessage, WorkingOrder,
 };
 
+pub use crate::duplicate_cases::*;
 use crate::fixture::{Fixture, unique_trader};
 pub use crate::order_queries::*;
 pub use crate::replace_cases::*;

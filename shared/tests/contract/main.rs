@@ -3,6 +3,7 @@
 //! and exports the resource names; plain `cargo test` skips the emulator half).
 
 mod cases;
+mod duplicate_cases;
 mod fixture;
 mod order_queries;
 mod replace_cases;
@@ -67,4 +68,5 @@ contract!(
     trading_state_changes_are_recorded_once_per_operation,
     orders_filter_by_time_symbol_side_and_direction,
     client_order_ids_are_unique_among_open_orders_and_find_the_latest,
+    an_identical_order_within_the_window_is_refused_unless_confirmed,
 );

@@ -125,6 +125,7 @@ async fn worker(
                 body: &bytes,
                 idempotency_key: Some(&key),
                 request_id: None,
+                confirm_duplicate: None,
             },
         )
         .await;

@@ -29,6 +29,8 @@ struct State {
     audit: BTreeMap<(OrderId, u64), AuditRecord>,
     idempotency: BTreeMap<(TraderId, IdempotencyKey), IdempotencyRecord>,
     rate: BTreeMap<(TraderId, i64), u32>,
+    /// Duplicate detection: (trader, fingerprint) -> the latest order with it, when, until.
+    duplicates: BTreeMap<(TraderId, String), (OrderId, Timestamp, Timestamp)>,
     /// Operator chains of accounts, and the anchor each account keeps.
     account_audit: BTreeMap<TraderId, Vec<AccountAuditRecord>>,
     anchors: BTreeMap<TraderId, AccountAnchor>,
@@ -209,6 +211,18 @@ impl OrderStore for MemoryStore {
                 return Err(StoreError::ClientOrderIdTaken { order_id: o.order_id });
             }
         }
+        let placed_at = new.order.created_at;
+        if let Some(d) = new.duplicate.as_ref().filter(|d| !d.confirmed) {
+            let earlier = state
+                .duplicates
+                .get(&(new.order.trader_id.clone(), d.fingerprint.clone()));
+            if let Some((order_id, at, _)) = earlier.filter(|(_, _, until)| *until > placed_at) {
+                return Err(StoreError::DuplicateOrder {
+                    order_id: *order_id,
+                    placed_at: *at,
+                });
+            }
+        }
         // The deployment's trading state (DynamoDB: the ConditionCheck on its copy),
         // then the trader's own (the account item's condition).
         let deployment = deployment_state(&state);
@@ -236,6 +250,13 @@ impl OrderStore for MemoryStore {
         account.open_orders += 1;
         if let Some(r) = new.idempotency {
             state.idempotency.insert((r.trader_id.clone(), r.key.clone()), r);
+        }
+        if let Some(d) = new.duplicate {
+            let until = placed_at.plus_seconds(i64::from(d.window_secs));
+            state.duplicates.insert(
+                (new.order.trader_id.clone(), d.fingerprint),
+                (new.order.order_id, placed_at, until),
+            );
         }
         state.orders.insert(key, new.order);
         state.audit.insert((new.audit.order_id, new.audit.sequence), new.audit);
@@ -587,6 +608,7 @@ impl TradingControls for MemoryStore {
                     max_open_orders: 0,
                     daily_loss_limit: Decimal::ZERO,
                     orders_per_minute: 0,
+                    duplicate_window_secs: 0,
                 };
                 state.accounts.insert(principal.clone(), empty);
                 TradingState::Active

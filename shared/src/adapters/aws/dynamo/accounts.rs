@@ -144,6 +144,7 @@ impl AccountAdmin for DynamoStore {
                 ("max_open_orders", n(l.max_open_orders)),
                 ("daily_loss_limit", n(l.daily_loss_limit)),
                 ("orders_per_minute", n(l.orders_per_minute)),
+                ("duplicate_window_secs", n(l.duplicate_window_secs)),
             ] {
                 let a = e.name(attr);
                 let v = e.value(value);

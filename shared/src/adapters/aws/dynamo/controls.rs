@@ -147,12 +147,14 @@ impl TradingControls for DynamoStore {
                     max_open_orders: 0,
                     daily_loss_limit: rust_decimal::Decimal::ZERO,
                     orders_per_minute: 0,
+                    duplicate_window_secs: 0,
                 };
                 for (attr, value) in [
                     ("max_order_notional", n(l.max_order_notional)),
                     ("max_open_orders", n(l.max_open_orders)),
                     ("daily_loss_limit", n(l.daily_loss_limit)),
                     ("orders_per_minute", n(l.orders_per_minute)),
+                    ("duplicate_window_secs", n(l.duplicate_window_secs)),
                 ] {
                     let v = e.value(value);
                     sets.push(format!("{} = {v}", e.name(attr)));

@@ -9,7 +9,7 @@ use super::{Attempts, Cancelled, DynamoStore, Expr, build_error, put_new, update
 use crate::adapters::aws::items;
 use crate::adapters::aws::items::*;
 use crate::domain::{ClientOrderId, OrderId, OrderStatus, Reservation, TraderId, TradingScope, TradingState};
-use crate::ports::{NewOrder, StoreError};
+use crate::ports::{DuplicateGuard, NewOrder, StoreError};
 
 impl DynamoStore {
     /// `OrderStore::create_order`.
@@ -37,6 +37,12 @@ impl DynamoStore {
                 client_at.push(items.len());
                 items.push(self.order_ended_check(trader, previous)?);
             }
+        }
+        // Duplicate detection: the fingerprint's item, taken only when it is absent or
+        // its window has passed (unless the order is confirmed, which takes it anyway).
+        let duplicate_at = new.duplicate.as_ref().map(|_| items.len());
+        if let Some(d) = &new.duplicate {
+            items.push(self.take_fingerprint(&new, d)?);
         }
         let account_at = items.len();
 
@@ -100,15 +106,16 @@ impl DynamoStore {
             Err(Ok(Cancelled::Conditions(failed))) => {
                 let mut refusal = None;
                 // Same precedence as the in-memory store: ids, idempotency key, client order
-                // id, deployment state, account, position.
+                // id, duplicate fingerprint, deployment state, account, position.
                 let mut failed = failed;
                 failed.sort_by_key(|(i, _)| match *i {
                     0 | 1 => 0,
                     i if Some(i) == idempotency_at => 1,
                     i if client_at.contains(&i) => 2,
-                    i if i == deployment_at => 3,
-                    i if i == account_at => 4,
-                    _ => 5,
+                    i if Some(i) == duplicate_at => 3,
+                    i if i == deployment_at => 4,
+                    i if i == account_at => 5,
+                    _ => 6,
                 });
                 for (i, old) in &failed {
                     let e = match *i {
@@ -126,6 +133,11 @@ impl DynamoStore {
                                 (None, None) => StoreError::Conflict,
                             }
                         }
+                        i if Some(i) == duplicate_at => match old.as_ref().map(duplicate_from_item) {
+                            Some(Ok((order_id, placed_at))) => StoreError::DuplicateOrder { order_id, placed_at },
+                            Some(Err(e)) => e,
+                            None => StoreError::Conflict,
+                        },
                         i if i == deployment_at => StoreError::TradingRestricted {
                             scope: TradingScope::Deployment,
                             state: old.as_ref().map_or(Ok(TradingState::Halted), trading_state_from_item)?,
@@ -210,6 +222,30 @@ impl DynamoStore {
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The order's fingerprint item: conditional on no live one unless confirmed.
+    fn take_fingerprint(&self, new: &NewOrder, d: &DuplicateGuard) -> Result<TransactWriteItem, StoreError> {
+        let o = &new.order;
+        let item = duplicate_to_item(&o.trader_id, &d.fingerprint, &o.order_id, o.created_at, d.window_secs);
+        let mut put = Put::builder().table_name(&self.orders_table).set_item(Some(item));
+        if !d.confirmed {
+            let mut e = Expr::default();
+            let condition = format!(
+                "attribute_not_exists({}) OR {} <= {}",
+                e.name(PK),
+                e.name("until_ms"),
+                e.value(n(o.created_at.unix_millis()))
+            );
+            put = put
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(e.names))
+                .set_expression_attribute_values(Some(e.values))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_error)?)
+            .build())
     }
 
     /// The order has ended (a terminal status), or is gone.

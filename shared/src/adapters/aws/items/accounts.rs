@@ -31,6 +31,7 @@ pub fn account_to_item(a: &Account) -> Item {
     item.insert("max_open_orders".into(), n(a.limits.max_open_orders));
     item.insert("daily_loss_limit".into(), n(a.limits.daily_loss_limit));
     item.insert("orders_per_minute".into(), n(a.limits.orders_per_minute));
+    item.insert("duplicate_window_secs".into(), n(a.limits.duplicate_window_secs));
     item.insert(TRADING_STATE.into(), s(a.trading_state.as_str()));
     item
 }
@@ -71,6 +72,11 @@ pub fn account_from_items(items: &[Item]) -> Result<Option<Account>, StoreError>
             max_open_orders: r.u32("max_open_orders")?,
             daily_loss_limit: r.dec("daily_loss_limit")?,
             orders_per_minute: r.u32("orders_per_minute")?,
+            // Absent on accounts written before duplicate detection: off.
+            duplicate_window_secs: match r.opt_dec("duplicate_window_secs")? {
+                None => 0,
+                Some(_) => r.u32("duplicate_window_secs")?,
+            },
         },
         trading_state: trading_state_from_item(acct)?,
     }))

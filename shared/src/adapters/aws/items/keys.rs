@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::reader::Reader;
-use crate::domain::{ClientOrderId, IdempotencyKey, OrderId, OrderStatus, Symbol, TraderId};
+use crate::domain::{ClientOrderId, IdempotencyKey, OrderId, OrderStatus, Symbol, Timestamp, TraderId};
 use crate::ports::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -44,6 +44,32 @@ pub fn client_order_to_item(trader: &TraderId, c: &ClientOrderId, order: &OrderI
 }
 pub fn client_order_from_item(item: &Item) -> Result<OrderId, StoreError> {
     Reader::new(item, "client order id").parse("order_id")
+}
+/// Duplicate detection's item of an order fingerprint (its SHA-256: fingerprints hold
+/// symbols and prices, keys stay short and fixed).
+pub fn duplicate_sk(fingerprint: &str) -> String {
+    format!("DUP#{}", crate::domain::sha256_hex(fingerprint.as_bytes()))
+}
+/// The item names the latest order with the fingerprint, when it was placed, and until
+/// when (ms) it refuses another; TTL removes it a day after that.
+pub fn duplicate_to_item(
+    trader: &TraderId,
+    fingerprint: &str,
+    order: &OrderId,
+    placed_at: Timestamp,
+    window_secs: u32,
+) -> Item {
+    let until = placed_at.plus_seconds(i64::from(window_secs));
+    let mut item = key(trader_pk(trader), duplicate_sk(fingerprint));
+    item.insert("order_id".into(), s(order.to_string()));
+    item.insert("placed_at".into(), s(placed_at.to_string()));
+    item.insert("until_ms".into(), n(until.unix_millis()));
+    item.insert(EXPIRES_AT.into(), n(until.unix_seconds() + 86_400));
+    item
+}
+pub fn duplicate_from_item(item: &Item) -> Result<(OrderId, Timestamp), StoreError> {
+    let r = Reader::new(item, "duplicate fingerprint");
+    Ok((r.parse("order_id")?, r.time("placed_at")?))
 }
 pub fn rate_sk(window_start: i64) -> String {
     format!("RATE#{window_start}")
