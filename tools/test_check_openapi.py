@@ -114,6 +114,7 @@ def account() -> dict[str, Any]:
             "daily_loss_limit": "5000",
             "orders_per_minute": 100,
             "duplicate_window_secs": 0,
+            "restricted_symbols": ["GME"],
         },
     }
 

@@ -529,3 +529,28 @@ async fn a_confirm_duplicate_header_that_is_not_true_or_false_is_a_400_naming_it
         201
     );
 }
+
+#[tokio::test]
+async fn a_symbol_restricted_for_the_account_is_refused_with_its_message_and_others_go() {
+    let limits = RiskLimits {
+        restricted_symbols: vec![shared::domain::Symbol::parse("GME").unwrap()],
+        ..RiskLimits::default()
+    };
+    let w = World::new("rita", 100_000, Some(limits)).await;
+    let gme = LIMIT_BUY.replace("AAPL", "GME");
+    let refused = w.submit("rita", &gme, None).await.unwrap();
+    let p = json(&refused);
+    assert_eq!(
+        (refused.status, p["type"].as_str()),
+        (422, Some("/problems/restricted-symbol"))
+    );
+    assert_eq!(
+        p["detail"],
+        "GME is restricted for this account; no orders in it are accepted"
+    );
+    assert!(w.orders("rita").await.is_empty());
+    assert_eq!(w.submit("rita", LIMIT_BUY, None).await.unwrap().status, 201);
+    // Another trader may trade it.
+    let other = World::new("sam", 100_000, None).await;
+    assert_eq!(other.submit("sam", &gme, None).await.unwrap().status, 201);
+}

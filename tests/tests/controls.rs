@@ -140,6 +140,37 @@ async fn an_identical_order_without_a_key_is_refused_unless_confirmed() {
     );
 }
 
+/// A symbol restricted in a trader's own limits: that trader's order is a 422 with the
+/// exact message, another trader's goes in, and the account shows the list.
+#[tokio::test]
+#[ignore = "needs the local stack (API_URL): make test starts it"]
+async fn a_symbol_restricted_for_one_trader_is_refused_to_that_trader_only() {
+    let _deployment = DEPLOYMENT.read().await;
+    let s = stack().await;
+    let limits = shared::domain::RiskLimits {
+        restricted_symbols: vec![Symbol::parse("AAPL").unwrap()],
+        ..shared::domain::RiskLimits::default()
+    };
+    let t = s.trader("100000", Some(limits)).await.unwrap();
+    let refused = s.submit(&s.token(&t), None, &limit_buy("1", "100")).await.unwrap();
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert_eq!(refused.body["type"], "/problems/restricted-symbol");
+    assert_eq!(
+        refused.body["detail"],
+        "AAPL is restricted for this account; no orders in it are accepted"
+    );
+    let account = s.get("/account", &s.token(&t)).await.unwrap();
+    assert_eq!(
+        account.body["limits"]["restricted_symbols"],
+        json!(["AAPL"]),
+        "{:?}",
+        account.body
+    );
+    let other = s.trader("100000", None).await.unwrap();
+    let placed = s.submit(&s.token(&other), None, &limit_buy("1", "100")).await.unwrap();
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack (API_URL): make test starts it"]
 async fn cancel_all_cancels_the_callers_open_orders_by_symbol_then_all() {

@@ -42,6 +42,7 @@ pub fn generous_limits() -> RiskLimits {
         daily_loss_limit: Decimal::from(5_000),
         orders_per_minute: u32::MAX,
         duplicate_window_secs: 0,
+        restricted_symbols: Vec::new(),
     }
 }
 

@@ -26,6 +26,9 @@ pub struct RiskLimits {
     /// trader placed within this many seconds is refused unless confirmed. 0: off.
     #[serde(default)]
     pub duplicate_window_secs: u32,
+    /// Symbols this trader may not trade (issue 19), beside the deployment's list.
+    #[serde(default)]
+    pub restricted_symbols: Vec<Symbol>,
 }
 
 impl Default for RiskLimits {
@@ -36,6 +39,7 @@ impl Default for RiskLimits {
             daily_loss_limit: Decimal::from(5_000),
             orders_per_minute: 100,
             duplicate_window_secs: 0,
+            restricted_symbols: Vec::new(),
         }
     }
 }

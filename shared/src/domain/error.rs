@@ -98,6 +98,10 @@ pub enum OrderError {
     #[error("{symbol} is a restricted symbol; no orders in it are accepted")]
     RestrictedSymbol { symbol: String },
 
+    /// The trader's account restricts the symbol (its limits, issue 19).
+    #[error("{symbol} is restricted for this account; no orders in it are accepted")]
+    RestrictedForAccount { symbol: String },
+
     #[error("Quantity of {quantity} exceeds the per-order limit of {limit}")]
     MaxQuantity { quantity: Decimal, limit: Decimal },
 

@@ -84,6 +84,11 @@ pub fn assess(draft: &OrderDraft, account: &Account, pricing: &Pricing, today: D
         .checks
         .check(draft, pricing.reference.get(&draft.symbol).cloned())?;
     let limits = &account.limits;
+    if limits.restricted_symbols.contains(&draft.symbol) {
+        return Err(OrderError::RestrictedForAccount {
+            symbol: draft.symbol.to_string(),
+        });
+    }
     let losses = account.losses_on(today);
     if losses >= limits.daily_loss_limit {
         return Err(OrderError::DailyLossLimit {

@@ -152,7 +152,9 @@ fn order_problem(e: &OrderError) -> Problem {
         OrderError::DailyLossLimit { .. } => Problem::new(422, "daily-loss-limit", "Daily loss limit reached", d),
         OrderError::NoReferencePrice { .. } => Problem::new(422, "no-reference-price", "Order cannot be priced", d),
         OrderError::NoAccount => Problem::new(422, "no-account", "No trading account", d),
-        OrderError::RestrictedSymbol { .. } => Problem::new(422, "restricted-symbol", "Restricted symbol", d),
+        OrderError::RestrictedSymbol { .. } | OrderError::RestrictedForAccount { .. } => {
+            Problem::new(422, "restricted-symbol", "Restricted symbol", d)
+        }
         OrderError::MaxQuantity { .. } => Problem::new(422, "order-quantity-limit", "Order quantity limit exceeded", d),
         OrderError::PriceBand(_) => Problem::new(422, "price-band", "Price outside the band", d),
         OrderError::TradingHalted { .. } => Problem::new(422, "trading-halted", "Trading halted", d),

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use shared::app::{AuditContext, plan_submit};
-use shared::domain::{Account, OrderId, Pricing, Timestamp, validate_order};
+use shared::domain::{Account, OrderId, Pricing, RiskLimits, Symbol, Timestamp, validate_order};
 use shared::ports::{DuplicateGuard, NewOrder, StoreError};
 
 use crate::fixture::{Fixture, unique_trader};
@@ -97,4 +97,28 @@ pub async fn an_identical_order_within_the_window_is_refused_unless_confirmed(f:
         .create_order(order_at(&other_account, "10", t0.plus_seconds(8), 5, false))
         .await
         .unwrap();
+}
+
+/// The limits issue 19 added (the duplicate window, the trader's restricted symbols)
+/// are stored with the account and read back as funded.
+pub async fn an_accounts_duplicate_window_and_restricted_symbols_read_back(f: Fixture) {
+    let trader = unique_trader();
+    let limits = RiskLimits {
+        duplicate_window_secs: 7,
+        restricted_symbols: vec![Symbol::parse("GME").unwrap(), Symbol::parse("BRK.B").unwrap()],
+        ..RiskLimits::default()
+    };
+    f.store
+        .fund_account(&trader, Decimal::from(1_000), Some(limits.clone()))
+        .await
+        .unwrap();
+    let read = f.store.get_account(&trader).await.unwrap().unwrap();
+    assert_eq!(read.limits, limits);
+    let plain = unique_trader();
+    f.store.fund_account(&plain, Decimal::from(1_000), None).await.unwrap();
+    let read = f.store.get_account(&plain).await.unwrap().unwrap();
+    assert_eq!(
+        (read.limits.duplicate_window_secs, read.limits.restricted_symbols.len()),
+        (0, 0)
+    );
 }

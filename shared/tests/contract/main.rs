@@ -69,4 +69,5 @@ contract!(
     orders_filter_by_time_symbol_side_and_direction,
     client_order_ids_are_unique_among_open_orders_and_find_the_latest,
     an_identical_order_within_the_window_is_refused_unless_confirmed,
+    an_accounts_duplicate_window_and_restricted_symbols_read_back,
 );

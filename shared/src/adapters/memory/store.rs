@@ -609,6 +609,7 @@ impl TradingControls for MemoryStore {
                     daily_loss_limit: Decimal::ZERO,
                     orders_per_minute: 0,
                     duplicate_window_secs: 0,
+                    restricted_symbols: Vec::new(),
                 };
                 state.accounts.insert(principal.clone(), empty);
                 TradingState::Active

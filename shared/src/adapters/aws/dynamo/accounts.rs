@@ -145,6 +145,7 @@ impl AccountAdmin for DynamoStore {
                 ("daily_loss_limit", n(l.daily_loss_limit)),
                 ("orders_per_minute", n(l.orders_per_minute)),
                 ("duplicate_window_secs", n(l.duplicate_window_secs)),
+                ("restricted_symbols", s(restricted_list(&l.restricted_symbols))),
             ] {
                 let a = e.name(attr);
                 let v = e.value(value);

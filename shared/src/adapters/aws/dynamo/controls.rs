@@ -148,6 +148,7 @@ impl TradingControls for DynamoStore {
                     daily_loss_limit: rust_decimal::Decimal::ZERO,
                     orders_per_minute: 0,
                     duplicate_window_secs: 0,
+                    restricted_symbols: Vec::new(),
                 };
                 for (attr, value) in [
                     ("max_order_notional", n(l.max_order_notional)),

@@ -32,8 +32,26 @@ pub fn account_to_item(a: &Account) -> Item {
     item.insert("daily_loss_limit".into(), n(a.limits.daily_loss_limit));
     item.insert("orders_per_minute".into(), n(a.limits.orders_per_minute));
     item.insert("duplicate_window_secs".into(), n(a.limits.duplicate_window_secs));
+    item.insert(
+        "restricted_symbols".into(),
+        s(restricted_list(&a.limits.restricted_symbols)),
+    );
     item.insert(TRADING_STATE.into(), s(a.trading_state.as_str()));
     item
+}
+
+/// A trader's restricted symbols as stored: comma separated (empty: none).
+pub fn restricted_list(symbols: &[Symbol]) -> String {
+    symbols.iter().map(Symbol::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// The stored list read back; `None` if a name in it is not a symbol. Absent: none.
+fn restricted_from(raw: Option<&str>) -> Option<Vec<Symbol>> {
+    raw.unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| Symbol::parse(s).ok())
+        .collect()
 }
 
 fn parse_day(raw: &str) -> Option<Date> {
@@ -77,6 +95,8 @@ pub fn account_from_items(items: &[Item]) -> Result<Option<Account>, StoreError>
                 None => 0,
                 Some(_) => r.u32("duplicate_window_secs")?,
             },
+            restricted_symbols: restricted_from(r.opt_str("restricted_symbols"))
+                .ok_or_else(|| corrupt("account", "restricted_symbols"))?,
         },
         trading_state: trading_state_from_item(acct)?,
     }))
