@@ -118,6 +118,54 @@ async fn submit_filled(s: &Stack, t: &TraderId, symbol: &str) -> String {
     id
 }
 
+/// Connects as `t`, subscribes with `cursor` and reads the replay to its `subscribed`:
+/// the highest (version, status) replayed per order, every update being `t`'s.
+async fn resume(s: &Stack, t: &TraderId, cursor: &str) -> BTreeMap<String, (u64, String)> {
+    let mut socket = connect(Some(&s.token(t))).await.unwrap();
+    let subscribe = json!({"action": "subscribe", "cursor": cursor});
+    record("send", &subscribe);
+    socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    let mut state: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    loop {
+        let m = next(&mut socket, WAIT).await.expect("the replay ends with subscribed");
+        if m["type"] == "subscribed" {
+            assert_eq!(m["complete"], true);
+            return state;
+        }
+        assert_eq!(m["type"], "order_update", "{m}");
+        assert_eq!(m["trader_id"], t.as_str());
+        let id = m["order_id"].as_str().unwrap().to_owned();
+        let v = m["version"].as_u64().unwrap();
+        let e = state.entry(id).or_insert((0, String::new()));
+        if v > e.0 {
+            *e = (v, m["new_status"].as_str().unwrap().to_owned());
+        }
+    }
+}
+
+/// Counts into `row` each of `orders` whose replayed state is not the API's (a lost
+/// event) and each 5xx of the API.
+async fn compare_with_api(
+    s: &Stack,
+    t: &TraderId,
+    orders: &[String],
+    state: &BTreeMap<String, (u64, String)>,
+    row: &mut Row,
+) {
+    for id in orders {
+        let api = s.get(&format!("/orders/{id}"), &s.token(t)).await.unwrap();
+        row.server_errors += u64::from(api.status >= 500);
+        let want = (
+            api.body["version"].as_u64().unwrap_or(0),
+            api.body["status"].as_str().unwrap_or("?").to_owned(),
+        );
+        if state.get(id) != Some(&want) {
+            eprintln!("{id}: replayed {:?}, the API has {want:?}", state.get(id));
+            row.lost_events += 1;
+        }
+    }
+}
+
 mod live {
     use super::*;
 
@@ -267,44 +315,14 @@ mod live {
             .and_then(|v| v.parse().ok())
             .unwrap_or(30);
         tokio::time::sleep_until(away + Duration::from_secs(secs)).await;
-        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
-        let subscribe = json!({"action": "subscribe", "cursor": cursor});
-        record("send", &subscribe);
-        socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
-        let mut state: BTreeMap<String, (u64, String)> = BTreeMap::new();
-        loop {
-            let m = next(&mut socket, WAIT).await.expect("the replay ends with subscribed");
-            if m["type"] == "subscribed" {
-                assert_eq!(m["complete"], true);
-                break;
-            }
-            assert_eq!(m["type"], "order_update", "{m}");
-            assert_eq!(m["trader_id"], t.as_str());
-            let id = m["order_id"].as_str().unwrap().to_owned();
-            let v = m["version"].as_u64().unwrap();
-            let e = state.entry(id).or_insert((0, String::new()));
-            if v > e.0 {
-                *e = (v, m["new_status"].as_str().unwrap().to_owned());
-            }
-        }
+        let state = resume(&s, &t, &cursor).await;
         let panics = panics_so_far() - panics;
         let mut row = Row::new(
             4,
             "live: disconnect 30 s / resume",
             "a client away 30 s while 2 orders fill, back with its cursor",
         );
-        for id in &missed {
-            let api = s.get(&format!("/orders/{id}"), &s.token(&t)).await.unwrap();
-            row.server_errors += u64::from(api.status >= 500);
-            let want = (
-                api.body["version"].as_u64().unwrap_or(0),
-                api.body["status"].as_str().unwrap_or("?").to_owned(),
-            );
-            if state.get(id) != Some(&want) {
-                eprintln!("{id}: replayed {:?}, the API has {want:?}", state.get(id));
-                row.lost_events += 1;
-            }
-        }
+        compare_with_api(&s, &t, &missed, &state, &mut row).await;
         row.operations = missed.len() as u64 + 1;
         row.panics = panics;
         row.notes = format!("{} orders replayed; the client's states equal the API's", state.len());
@@ -429,41 +447,13 @@ mod live {
             "updates reached a connection whose posts were refused: {after:?}"
         );
         fault(&s, &id, false, false).await;
-        let mut socket = connect(Some(&s.token(&t))).await.unwrap();
-        let subscribe = json!({"action": "subscribe", "cursor": cursor});
-        record("send", &subscribe);
-        socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
-        let mut state: BTreeMap<String, (u64, String)> = BTreeMap::new();
-        loop {
-            let m = next(&mut socket, WAIT).await.expect("the replay ends with subscribed");
-            if m["type"] == "subscribed" {
-                break;
-            }
-            let e = state
-                .entry(m["order_id"].as_str().unwrap().to_owned())
-                .or_insert((0, String::new()));
-            let v = m["version"].as_u64().unwrap();
-            if v > e.0 {
-                *e = (v, m["new_status"].as_str().unwrap().to_owned());
-            }
-        }
+        let state = resume(&s, &t, &cursor).await;
         let mut row = Row::new(
             4,
             "live: fan-out to a throttled connection",
             "the management API answers one connection's POSTs 429 while 2 orders fill",
         );
-        for id in &missed {
-            let api = s.get(&format!("/orders/{id}"), &s.token(&t)).await.unwrap();
-            row.server_errors += u64::from(api.status >= 500);
-            let want = (
-                api.body["version"].as_u64().unwrap_or(0),
-                api.body["status"].as_str().unwrap_or("?").to_owned(),
-            );
-            if state.get(id) != Some(&want) {
-                eprintln!("{id}: replayed {:?}, the API has {want:?}", state.get(id));
-                row.lost_events += 1;
-            }
-        }
+        compare_with_api(&s, &t, &missed, &state, &mut row).await;
         row.operations = missed.len() as u64 + 1;
         row.panics = panics_so_far() - panics;
         row.notes = "closed by the fan-out with nothing sent after the refused update; resumed with its cursor, \

@@ -104,35 +104,28 @@ impl Fanout {
         }
     }
 
-    /// A batch of the stream: its records are read up to the first one that cannot be
-    /// (reported failed, so the shard waits on it), and their events fanned out.
+    /// A batch of the stream: its records' events fanned out. A record that cannot be
+    /// read is skipped, logged: no event can be made of it (publish, the outbox, stops at
+    /// it and its discard is redriven from the table), and retrying it would hold every
+    /// trader's live updates behind it for the mapping's 10 minutes.
     #[tracing::instrument(skip_all, fields(records = event.records.len()))]
     pub async fn handle(&self, event: &Event) -> BatchOutcome {
         let mut changes = Vec::new();
-        let mut unreadable = None;
         for record in &event.records {
             match order_change(record) {
                 Ok(Some(change)) => changes.push(change),
                 Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(sequence_number = %e.sequence_number, detail = %e.detail,
-                        "unreadable order record: the shard waits on it until it is fixed");
-                    unreadable = Some(Stopped {
-                        sequence_number: e.sequence_number,
-                        reason: e.detail,
-                    });
-                    break;
-                }
+                Err(e) => tracing::error!(sequence_number = %e.sequence_number, detail = %e.detail,
+                    "unreadable order record: not fanned out (publish stops at it)"),
             }
         }
-        let mut outcome = fan_out(
+        let outcome = fan_out(
             self.connections.as_ref(),
             self.pusher.as_ref(),
             &changes,
             self.clock.now(),
         )
         .await;
-        outcome.stopped = outcome.stopped.or(unreadable);
         let FanoutReport {
             delivered,
             gone,
