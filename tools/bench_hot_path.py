@@ -46,6 +46,9 @@ DESCRIPTIONS = {
     "submit/accept_201": "submit use case, in-memory ports, fresh key: 201 accept",
     "submit/replay_201": "submit use case, same key and body again: 201 replay",
     "submit/reject_422": "submit use case, fresh key, invalid body: 422 (audited, stored)",
+    "submit/accept_201_unkeyed": "submit use case, no key, distinct orders 600 ms apart, issue 19's checks off: 201",
+    "submit/accept_201_unkeyed_all_checks": "the same with every issue 19 check on (price band, quantity, "
+    "restricted symbols, duplicate window, rolling-minute notional): 201",
     "submit/lambda_event_201": "whole submit handler: API Gateway event in, response out, 201",
     "cancel/pending_200": "cancel use case on a PENDING order: CANCELLED",
 }

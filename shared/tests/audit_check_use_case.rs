@@ -183,6 +183,10 @@ impl OrderStore for ListedBefore {
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError> {
         self.store.take_rate_token(trader, limit, now).await
     }
+
+    async fn notional_window(&self, trader: &TraderId) -> Result<shared::domain::NotionalWindow, StoreError> {
+        self.store.notional_window(trader).await
+    }
 }
 
 #[tokio::test]

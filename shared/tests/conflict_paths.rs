@@ -126,6 +126,10 @@ impl OrderStore for AlwaysConflicting {
     async fn take_rate_token(&self, t: &TraderId, l: u32, n: Timestamp) -> Result<RateDecision, StoreError> {
         self.0.take_rate_token(t, l, n).await
     }
+
+    async fn notional_window(&self, t: &TraderId) -> Result<shared::domain::NotionalWindow, StoreError> {
+        self.0.notional_window(t).await
+    }
 }
 
 #[tokio::test]

@@ -472,6 +472,32 @@ async fn bad_replaces_are_refused_with_what_is_wrong_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn a_symbol_restricted_for_the_account_after_placement_refuses_its_replace() {
+    use shared::domain::{RiskLimits, Symbol};
+    let w = world().await;
+    let order = w.resting_buy("10", "150").await;
+    let limits = RiskLimits {
+        restricted_symbols: vec![Symbol::parse("AAPL").unwrap()],
+        ..RiskLimits::default()
+    };
+    w.store
+        .fund_account(&w.trader, d("100000"), Some(limits))
+        .await
+        .unwrap();
+    let e = w
+        .patch(&order, serde_json::json!({"limit_price": "151"}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "AAPL is restricted for this account; no orders in it are accepted"
+    );
+    let same = w.order(&order).await;
+    assert_eq!((same.status, same.version), (OrderStatus::Submitted, order.version));
+    assert_eq!(w.account().await.reserved, d("1500.00"));
+}
+
+#[tokio::test]
 async fn a_halt_refuses_a_replace_and_the_order_stays_as_it_was() {
     use shared::domain::{TradingScope, TradingState};
     use shared::ports::{OperatorAction, TradingControls};

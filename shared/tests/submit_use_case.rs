@@ -554,3 +554,65 @@ async fn a_symbol_restricted_for_the_account_is_refused_with_its_message_and_oth
     let other = World::new("sam", 100_000, None).await;
     assert_eq!(other.submit("sam", &gme, None).await.unwrap().status, 201);
 }
+
+fn notional_world_limits(limit: &str) -> RiskLimits {
+    RiskLimits {
+        max_notional_per_minute: limit.parse().unwrap(),
+        ..RiskLimits::default()
+    }
+}
+
+#[tokio::test]
+async fn the_rolling_minute_notional_accepts_up_to_its_limit_and_refuses_a_cent_more_until_the_minute_has_passed() {
+    // Two limit buys of 10 at 150.25 ($1,502.50 each) fill the $3,005.00 limit exactly.
+    let w = World::new("nora", 100_000, Some(notional_world_limits("3005.00"))).await;
+    assert_eq!(w.submit("nora", LIMIT_BUY, None).await.unwrap().status, 201);
+    w.clock.advance_seconds(20);
+    assert_eq!(w.submit("nora", LIMIT_BUY, None).await.unwrap().status, 201);
+    let cent = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "0.01"}"#;
+    let refused = w.submit("nora", cent, None).await.unwrap();
+    let p = json(&refused);
+    assert_eq!(
+        (refused.status, p["type"].as_str()),
+        (422, Some("/problems/notional-per-minute-limit"))
+    );
+    assert_eq!(
+        p["detail"],
+        "Order notional of $0.01 would bring this account's notional over the last minute to $3,005.01, over its limit of $3,005.00 per rolling minute; retry after 40 s"
+    );
+    assert_eq!(w.orders("nora").await.len(), 2, "the refused order is not stored");
+    // 39 s on, the first order still counts; at 40 s it has left the window.
+    w.clock.advance_seconds(39);
+    assert_eq!(w.submit("nora", cent, None).await.unwrap().status, 422);
+    w.clock.advance_seconds(1);
+    assert_eq!(w.submit("nora", cent, None).await.unwrap().status, 201);
+    // An order over the limit on its own says so.
+    let big = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "21", "limit_price": "150"}"#;
+    let p = json(&w.submit("nora", big, None).await.unwrap());
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("per rolling minute; this order alone exceeds it"),
+        "{p}"
+    );
+    // Without the limit (the default), nothing is counted.
+    let free = World::new("olga", 100_000, None).await;
+    for _ in 0..3 {
+        assert_eq!(free.submit("olga", LIMIT_BUY, None).await.unwrap().status, 201);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_against_the_rolling_minute_notional_accept_exactly_what_it_covers() {
+    // Room for three $1,502.50 orders; eight race for it.
+    let w = Arc::new(World::new("pia", 100_000, Some(notional_world_limits("4507.50"))).await);
+    let racers = (0..8).map(|_| {
+        let w = Arc::clone(&w);
+        tokio::spawn(async move { w.submit("pia", LIMIT_BUY, None).await.unwrap().status })
+    });
+    let mut statuses: Vec<u16> = join_all(racers).await.into_iter().map(|r| r.unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 201, 201, 422, 422, 422, 422, 422]);
+    assert_eq!(w.orders("pia").await.len(), 3);
+}

@@ -92,6 +92,18 @@ fn keys(prefix: &str, n: u64) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{run}-{i}")).collect()
 }
 
+/// `n` limit buys that differ in quantity (so none is a duplicate of another).
+fn distinct_buys(n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "{}", "limit_price": "150.25", "time_in_force": "day"}}"#,
+                i + 1
+            )
+        })
+        .collect()
+}
+
 fn submit_handler(c: &mut Criterion) {
     let mut g = c.benchmark_group("submit");
     g.bench_function("accept_201", |b| {
@@ -132,6 +144,23 @@ fn submit_handler(c: &mut Criterion) {
             )
         })
     });
+    // Issue 19's pre-trade checks: the same unkeyed accepts with every check off, then
+    // on (each order distinct, 600 ms apart: a trader at 100 orders a minute, so the
+    // rolling-minute window holds about 100 orders).
+    for (name, checks) in [("accept_201_unkeyed", false), ("accept_201_unkeyed_all_checks", true)] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                chunked(
+                    iters,
+                    |n| (World::with_checks(checks), distinct_buys(n)),
+                    |(w, bodies), i| {
+                        let reply = w.submit_unkeyed(&bodies[i], 600).expect("submit answers");
+                        assert_eq!(reply.status, 201, "{}", reply.body);
+                    },
+                )
+            })
+        });
+    }
     // The function's whole handler, as `functions/submit` runs it: the API Gateway
     // event in, the claims and headers read, the use case, the response built.
     g.bench_function("lambda_event_201", |b| {

@@ -11,7 +11,7 @@ use shared::app::{AuditContext, SubmitDeps, SubmitRequest, plan_submit};
 use shared::domain::{Account, Order, OrderId, Pricing, RiskLimits, Timestamp, TraderId, validate_order};
 use shared::http::ApiError;
 use shared::http::submit::{Reply, submit};
-use shared::ports::OrderStore;
+use shared::ports::{Clock, OrderStore};
 
 /// The SPEC's example order (a limit buy holding 1,502.50 of cash).
 pub const LIMIT_BUY: &str = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "150.25", "time_in_force": "day", "client_order_id": "my-first-order"}"#;
@@ -43,6 +43,7 @@ pub fn generous_limits() -> RiskLimits {
         orders_per_minute: u32::MAX,
         duplicate_window_secs: 0,
         restricted_symbols: Vec::new(),
+        max_notional_per_minute: Decimal::ZERO,
     }
 }
 
@@ -67,6 +68,41 @@ impl World {
             clock: FixedClock::new(now()),
             pricing: Pricing::default(),
         }
+    }
+
+    /// As `new`, with every pre-trade check of issue 19 switched on (`checks`) or off:
+    /// the deployment's price band, quantity cap and restricted symbols, the trader's
+    /// restricted symbols, a duplicate window and a rolling-minute notional (each set so
+    /// the bench orders pass it, so every call does the check's work and is accepted).
+    pub fn with_checks(checks: bool) -> Self {
+        let mut w = Self::new();
+        if !checks {
+            return w;
+        }
+        let symbol = |s: &str| shared::domain::Symbol::parse(s).expect("bench symbol");
+        let limits = RiskLimits {
+            duplicate_window_secs: 30,
+            restricted_symbols: vec![symbol("GME"), symbol("AMC")],
+            max_notional_per_minute: Decimal::from(1_000_000_000_000i64),
+            ..generous_limits()
+        };
+        block_on(w.store.fund_account(&trader(), Decimal::ZERO, Some(limits))).expect("set the bench limits");
+        w.pricing.checks.price_band = Some(Decimal::new(10, 2));
+        w.pricing.checks.max_quantity = Some(Decimal::from(1_000_000));
+        w.pricing.checks.restricted = [symbol("BBBY"), symbol("GME")].into();
+        w.pricing.reference.insert(
+            symbol("AAPL"),
+            shared::domain::Price::parse(Decimal::new(15000, 2)).expect("bench price"),
+        );
+        w
+    }
+
+    /// A submit without an idempotency key (the one duplicate detection checks), the
+    /// clock first moved `step_ms` on as a trader placing orders over time would see.
+    pub fn submit_unkeyed(&self, body: &str, step_ms: i64) -> Result<Reply, ApiError> {
+        let at = self.clock.now().unix_millis() + step_ms;
+        self.clock.set(Timestamp::from_unix_millis(at).unwrap_or_else(now));
+        self.submit(body, None)
     }
 
     pub fn submit(&self, body: &str, key: Option<&str>) -> Result<Reply, ApiError> {

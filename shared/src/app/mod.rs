@@ -23,6 +23,7 @@ pub mod publish;
 pub mod query;
 pub mod replace;
 pub mod submit;
+mod submit_commit;
 mod submit_explain;
 pub mod submit_outcome;
 mod submit_request;

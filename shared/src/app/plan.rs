@@ -64,6 +64,7 @@ pub fn plan_submit(
     let side = order.side;
     Ok(NewOrder {
         order,
+        notional: assessment.notional,
         reservation: assessment.reservation,
         guards: SubmitGuards {
             side,
@@ -74,6 +75,7 @@ pub fn plan_submit(
         audit,
         idempotency: None,
         duplicate: None,
+        notional_window: None,
     })
 }
 

@@ -16,13 +16,15 @@ use tracing::info;
 
 use super::error::AppError;
 use super::plan::{AuditContext, plan_rejected_submit, plan_submit};
+pub use super::submit_commit::COMMIT_ATTEMPTS;
+use super::submit_commit::{Admission, Committed, commit_admitting};
 use super::submit_explain::explain;
 pub use super::submit_outcome::{RateQuota, StoredReply, SubmitOutcome, SubmitReplies};
 pub use super::submit_request::SubmitRequest;
 pub(super) use super::submit_request::{confirm_duplicate, idempotency_key, request_hash};
 use crate::domain::{IdempotencyKey, OrderError, OrderId, Pricing, TraderId, TradingState, validate_order};
 use crate::ports::{
-    Clock, DuplicateGuard, IdempotencyRecord, NewOrder, OrderStore, RateDecision, StoreError, WorkQueue, rate_window,
+    Clock, DuplicateGuard, IdempotencyRecord, OrderStore, RateDecision, StoreError, WorkQueue, rate_window,
 };
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
@@ -159,7 +161,10 @@ pub(super) async fn submit_keyed_by(
         });
     }
 
-    let committed = commit(deps, &new).await;
+    let committed = match commit_admitting(deps, &mut new, account.limits.max_notional_per_minute, now).await {
+        Admission::Decided(c) => c,
+        Admission::OverNotional(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
+    };
     if committed.is_ok() {
         super::fast_path::execute_now(deps.queue, &req.trader, order_id).await;
     }
@@ -222,7 +227,7 @@ pub(super) async fn submit_keyed_by(
             };
             return reject(deps, replies, &req.trader, &body, error, &ctx, &outcome).await;
         }
-        Err(StoreError::Conflict) => {
+        Err(StoreError::Conflict | StoreError::NotionalWindowMoved) => {
             // Every attempt lost to a concurrent transaction on the account.
             return Err(AppError::AccountContended);
         }
@@ -233,62 +238,6 @@ pub(super) async fn submit_keyed_by(
         order: Box::new(new.order),
         reply,
     })
-}
-
-/// How often a submit's transaction is tried when the store reports a concurrent
-/// change (`StoreError::Conflict`: DynamoDB cancelled it with TransactionConflict
-/// because a fill, cancel or other submit on the same ACCOUNT item was in flight;
-/// AWS documents that as retryable). The attempts after the first wait a random
-/// time in [0, 10·2^(n-1)) ms (full jitter): at most 10 + 20 + 40 + 80 = 150 ms in
-/// all, well inside the function's timeout. The rate token was taken once, before.
-pub const COMMIT_ATTEMPTS: u32 = 5;
-const BACKOFF_BASE_MS: u64 = 10;
-
-/// Full-jitter backoff before attempt `attempt` (2, 3, ...).
-fn backoff(attempt: u32) -> std::time::Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let cap = BACKOFF_BASE_MS << attempt.saturating_sub(2).min(10);
-    // A randomly keyed hasher's output: random enough to spread retries apart,
-    // without a random number generator dependency.
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    std::time::Duration::from_millis(random % cap)
-}
-
-/// Which attempt committed the order.
-enum Committed {
-    Now,
-    /// A retried attempt found its own order id taken: an earlier attempt whose
-    /// answer was lost committed it (with the key's outcome, in the same transaction).
-    Earlier,
-}
-
-/// Commits a submit's transaction, retrying a conflict with backoff. A retry sends
-/// the same items (same order id, same idempotency record), so it can never make a
-/// second order: if an earlier attempt did land, the retry fails on the order id's
-/// (or the key's) condition. A refusal on the account's conditions (buying power,
-/// open orders, daily loss) is real and is returned as is, never retried.
-async fn commit(deps: &SubmitDeps<'_>, new: &NewOrder) -> Result<Committed, StoreError> {
-    let (trader, order_id) = (&new.order.trader_id, new.order.order_id);
-    let mut attempt = 1;
-    loop {
-        let result = deps.store.create_order(new.clone()).await;
-        match result {
-            Ok(()) => return Ok(Committed::Now),
-            Err(StoreError::Conflict) if attempt < COMMIT_ATTEMPTS => {
-                attempt += 1;
-                tracing::debug!(attempt, order_id = %order_id, "submit transaction conflicted; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            Err(StoreError::AlreadyExists | StoreError::IdempotencyKeyTaken) if attempt > 1 => {
-                return match deps.store.get_order(trader, &order_id).await? {
-                    Some(_) => Ok(Committed::Earlier),
-                    // The key was taken by another request, not by us.
-                    None => Err(StoreError::IdempotencyKeyTaken),
-                };
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// What a request's outcome is stored under, when it carried a key.

@@ -29,6 +29,10 @@ pub struct RiskLimits {
     /// Symbols this trader may not trade (issue 19), beside the deployment's list.
     #[serde(default)]
     pub restricted_symbols: Vec<Symbol>,
+    /// The most notional this trader may send over any rolling minute (issue 19;
+    /// `domain::notional_window`), counted at the price each order is valued at. 0: off.
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub max_notional_per_minute: Decimal,
 }
 
 impl Default for RiskLimits {
@@ -40,6 +44,7 @@ impl Default for RiskLimits {
             orders_per_minute: 100,
             duplicate_window_secs: 0,
             restricted_symbols: Vec::new(),
+            max_notional_per_minute: Decimal::ZERO,
         }
     }
 }

@@ -138,8 +138,29 @@ pub enum OrderError {
         window_secs: u32,
     },
 
+    /// The account's rolling-minute notional limit: `used` was accepted in the minute
+    /// before; `retry_after_secs` is when enough of it has left the window (`None`:
+    /// the order alone is over the limit).
+    #[error(
+        "Order notional of {} would bring this account's notional over the last minute to {}, over its limit of {} per rolling minute; {}",
+        usd(*.notional), usd(*.used + *.notional), usd(*.limit), retry_hint(*.retry_after_secs)
+    )]
+    NotionalPerMinute {
+        notional: Decimal,
+        used: Decimal,
+        limit: Decimal,
+        retry_after_secs: Option<u64>,
+    },
+
     #[error(transparent)]
     Transition(#[from] InvalidTransition),
+}
+
+fn retry_hint(retry_after_secs: Option<u64>) -> String {
+    match retry_after_secs {
+        Some(s) => format!("retry after {s} s"),
+        None => "this order alone exceeds it".into(),
+    }
 }
 
 fn join_messages(errors: &[FieldError]) -> String {

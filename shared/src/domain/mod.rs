@@ -8,6 +8,7 @@
 //! - `validation`, `risk`: the submit checks of SPEC §4.
 //! - `audit`: hash-chained audit records and their verifier.
 //! - `error`: every refusal, with its user-facing message.
+//! - `notional_window`: the notional a trader sent over the last rolling minute.
 //! - `checks`: the deployment's erroneous-order checks (price band, quantity, restricted symbols).
 //! - `replace`: replacing a working order (what it holds until the venue answers).
 //! - `controls`: trading states (active, reducing, halted) an operator sets.
@@ -21,6 +22,7 @@ pub mod controls;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod notional_window;
 pub mod order;
 pub mod replace;
 pub mod risk;
@@ -40,6 +42,7 @@ pub use controls::{SET_TRADING_STATE, TradingScope, TradingState, trading_state_
 pub use error::{FieldError, IdError, OrderError};
 pub use ids::{ClientOrderId, IdempotencyKey, OrderId, Symbol, TraderId};
 pub use money::{Price, Quantity, usd};
+pub use notional_window::{NotionalEntry, NotionalWindow};
 pub use order::{AccountEffect, Applied, Fill, Order, OrderEvent, OrderType, Side, TimeInForce, Trade};
 pub use replace::{PendingReplace, assess_replace};
 pub use risk::{Assessment, Pricing, Reservation, assess};

@@ -106,6 +106,13 @@ pub fn assess_replace(
     pricing
         .checks
         .check(&new_version, pricing.reference.get(&order.symbol).cloned())?;
+    // A symbol restricted for the account since the order was placed: the venue would
+    // get a new order in it, so the replace is refused as a submit would be.
+    if account.limits.restricted_symbols.contains(&order.symbol) {
+        return Err(OrderError::RestrictedForAccount {
+            symbol: order.symbol.to_string(),
+        });
+    }
     let notional = remaining * value_price;
     if notional > account.limits.max_order_notional {
         return Err(OrderError::MaxNotional {

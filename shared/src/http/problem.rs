@@ -148,6 +148,12 @@ fn order_problem(e: &OrderError) -> Problem {
             Problem::new(422, "insufficient-position", "Insufficient position", d)
         }
         OrderError::MaxNotional { .. } => Problem::new(422, "order-notional-limit", "Order notional limit exceeded", d),
+        OrderError::NotionalPerMinute { .. } => Problem::new(
+            422,
+            "notional-per-minute-limit",
+            "Notional per minute limit exceeded",
+            d,
+        ),
         OrderError::MaxOpenOrders { .. } => Problem::new(422, "open-orders-limit", "Open orders limit reached", d),
         OrderError::DailyLossLimit { .. } => Problem::new(422, "daily-loss-limit", "Daily loss limit reached", d),
         OrderError::NoReferencePrice { .. } => Problem::new(422, "no-reference-price", "Order cannot be priced", d),

@@ -7,8 +7,8 @@ use time::Date;
 
 use super::StoreError;
 use crate::domain::{
-    Account, AccountEffect, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order, OrderId, OrderStatus, PnlUpdate,
-    Position, Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId,
+    Account, AccountEffect, AuditRecord, ClientOrderId, Fill, IdempotencyKey, NotionalWindow, Order, OrderId,
+    OrderStatus, PnlUpdate, Position, Reservation, RiskLimits, Side, Symbol, Timestamp, TraderId,
 };
 
 /// Limits the store re-checks atomically when it takes a reservation.
@@ -28,12 +28,18 @@ pub struct SubmitGuards {
 #[derive(Clone, Debug)]
 pub struct NewOrder {
     pub order: Order,
+    /// The order's notional at the price it is valued at (`Assessment::notional`).
+    pub notional: Decimal,
     pub reservation: Reservation,
     pub guards: SubmitGuards,
     pub audit: AuditRecord,
     pub idempotency: Option<IdempotencyRecord>,
     /// Duplicate detection, for an order sent without a key to an account with a window.
     pub duplicate: Option<DuplicateGuard>,
+    /// The trader's rolling-minute notional with this order counted
+    /// (`NotionalWindow::admit`), for an account with that limit: written only over the
+    /// version it was read at (`StoreError::NotionalWindowMoved` otherwise).
+    pub notional_window: Option<NotionalWindow>,
 }
 
 /// The order's fingerprint (`OrderDraft::duplicate_fingerprint`), recorded with the
@@ -245,6 +251,11 @@ pub trait OrderStore: Send + Sync {
     /// Counts one submit against the trader's fixed one-minute window (the minute of
     /// `now`), refusing it once `limit` submits were counted in that window.
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError>;
+
+    /// The trader's rolling-minute notional as stored (empty, version 0, if none), read
+    /// consistently: submit admits an order against it and commits it back with the
+    /// order (`NewOrder::notional_window`).
+    async fn notional_window(&self, trader: &TraderId) -> Result<NotionalWindow, StoreError>;
 }
 
 /// The start (unix seconds) of the one-minute rate window `now` falls in, and the

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// within the window.
     #[error("an identical order {order_id} was placed at {placed_at}")]
     DuplicateOrder { order_id: OrderId, placed_at: Timestamp },
+    /// Another submit of the trader committed since its rolling-minute notional was
+    /// read: read it again and admit the order anew.
+    #[error("the trader's notional window changed since it was read")]
+    NotionalWindowMoved,
     #[error("{service} is unavailable: {detail}")]
     Unavailable { service: &'static str, detail: String },
     #[error("a stored item could not be read: {0}")]

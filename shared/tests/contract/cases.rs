@@ -19,6 +19,7 @@ use shared::ports::{
 
 pub use crate::duplicate_cases::*;
 use crate::fixture::{Fixture, unique_trader};
+pub use crate::notional_cases::*;
 pub use crate::order_queries::*;
 pub use crate::replace_cases::*;
 

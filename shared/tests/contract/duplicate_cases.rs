@@ -99,13 +99,15 @@ pub async fn an_identical_order_within_the_window_is_refused_unless_confirmed(f:
         .unwrap();
 }
 
-/// The limits issue 19 added (the duplicate window, the trader's restricted symbols)
+/// The limits issue 19 added (the duplicate window, the trader's restricted symbols,
+/// the rolling-minute notional)
 /// are stored with the account and read back as funded.
 pub async fn an_accounts_duplicate_window_and_restricted_symbols_read_back(f: Fixture) {
     let trader = unique_trader();
     let limits = RiskLimits {
         duplicate_window_secs: 7,
         restricted_symbols: vec![Symbol::parse("GME").unwrap(), Symbol::parse("BRK.B").unwrap()],
+        max_notional_per_minute: Decimal::new(2_500_050, 2),
         ..RiskLimits::default()
     };
     f.store
@@ -118,7 +120,11 @@ pub async fn an_accounts_duplicate_window_and_restricted_symbols_read_back(f: Fi
     f.store.fund_account(&plain, Decimal::from(1_000), None).await.unwrap();
     let read = f.store.get_account(&plain).await.unwrap().unwrap();
     assert_eq!(
-        (read.limits.duplicate_window_secs, read.limits.restricted_symbols.len()),
-        (0, 0)
+        (
+            read.limits.duplicate_window_secs,
+            read.limits.restricted_symbols.len(),
+            read.limits.max_notional_per_minute
+        ),
+        (0, 0, Decimal::ZERO)
     );
 }

@@ -5,6 +5,7 @@
 mod cases;
 mod duplicate_cases;
 mod fixture;
+mod notional_cases;
 mod order_queries;
 mod replace_cases;
 
@@ -70,4 +71,6 @@ contract!(
     client_order_ids_are_unique_among_open_orders_and_find_the_latest,
     an_identical_order_within_the_window_is_refused_unless_confirmed,
     an_accounts_duplicate_window_and_restricted_symbols_read_back,
+    the_notional_window_is_written_with_the_order_over_the_version_read,
+    of_submits_racing_from_one_window_read_exactly_one_commits,
 );

@@ -151,6 +151,10 @@ impl OrderStore for CrashingStore {
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError> {
         self.inner.take_rate_token(trader, limit, now).await
     }
+
+    async fn notional_window(&self, trader: &TraderId) -> Result<shared::domain::NotionalWindow, StoreError> {
+        self.inner.notional_window(trader).await
+    }
 }
 
 struct CrashingVenue {

@@ -30,6 +30,7 @@
 mod archive;
 mod audit;
 mod controls;
+mod limits;
 mod redrive;
 mod stream_redrive;
 
@@ -46,6 +47,10 @@ const USAGE: &str = "usage:
   orders-admin seed --trader ID --cash AMOUNT [--position SYMBOL=QTY@COST]... [--operator NAME] [--operation-id ID]
                               (audited as operator:NAME, default $USER; the same operation id applies once)
   orders-admin account --trader ID
+  orders-admin limits --trader ID [--max-order-notional X] [--max-open-orders N] [--daily-loss-limit X]
+                      [--orders-per-minute N] [--duplicate-window-secs N] [--restricted-symbols SYM,SYM]
+                      [--max-notional-per-minute X] [--operator NAME]
+                              (changes the limits given, keeps the rest; audited as operator:NAME)
   orders-admin verify-audit --order ORDER_ID [--trader ID] | --all
                             [--archive-bucket NAME | --no-archive] [--archive-grace-secs N]
                               (--all: every order, chain and account, and the write-once copy with its
@@ -131,6 +136,22 @@ async fn main() -> anyhow::Result<()> {
                 account.cash,
                 account.buying_power()
             );
+        }
+        "limits" => {
+            let trader = TraderId::parse(args.one("--trader")?)?;
+            let name = operator_name(args.opt("--operator"))?;
+            let Some(account) = store.get_account(&trader).await? else {
+                bail!("no account for {trader}: seed it first");
+            };
+            let given: Vec<(&str, &str)> = limits::FLAGS
+                .iter()
+                .filter_map(|f| args.opt(f).map(|v| (*f, v)))
+                .collect();
+            let new = limits::apply(account.limits, &given)?;
+            let account = store
+                .fund(&trader, Decimal::ZERO, Some(new), &OperatorAction::new(&name))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&account.limits)?);
         }
         "trading-state" => {
             let name = operator_name(args.opt("--operator"))?;

@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 
 use crate::domain::{
     Account, AccountAnchor, AccountAuditRecord, AuditRecord, ClientOrderId, DEPOSIT_POSITION, FUND, Fill,
-    IdempotencyKey, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE, Symbol,
-    Timestamp, TraderId, TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots,
+    IdempotencyKey, NotionalWindow, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE,
+    Symbol, Timestamp, TraderId, TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots,
     trading_state_snapshots,
 };
 use crate::ports::{
@@ -31,6 +31,8 @@ struct State {
     rate: BTreeMap<(TraderId, i64), u32>,
     /// Duplicate detection: (trader, fingerprint) -> the latest order with it, when, until.
     duplicates: BTreeMap<(TraderId, String), (OrderId, Timestamp, Timestamp)>,
+    /// The rolling-minute notional per trader (its version counts the writes).
+    notional: BTreeMap<TraderId, NotionalWindow>,
     /// Operator chains of accounts, and the anchor each account keeps.
     account_audit: BTreeMap<TraderId, Vec<AccountAuditRecord>>,
     anchors: BTreeMap<TraderId, AccountAnchor>,
@@ -223,6 +225,12 @@ impl OrderStore for MemoryStore {
                 });
             }
         }
+        if let Some(w) = &new.notional_window {
+            let stored = state.notional.get(&new.order.trader_id).map_or(0, |s| s.version);
+            if stored != w.version {
+                return Err(StoreError::NotionalWindowMoved);
+            }
+        }
         // The deployment's trading state (DynamoDB: the ConditionCheck on its copy),
         // then the trader's own (the account item's condition).
         let deployment = deployment_state(&state);
@@ -257,6 +265,10 @@ impl OrderStore for MemoryStore {
                 (new.order.trader_id.clone(), d.fingerprint),
                 (new.order.order_id, placed_at, until),
             );
+        }
+        if let Some(mut w) = new.notional_window {
+            w.version += 1;
+            state.notional.insert(new.order.trader_id.clone(), w);
         }
         state.orders.insert(key, new.order);
         state.audit.insert((new.audit.order_id, new.audit.sequence), new.audit);
@@ -488,6 +500,10 @@ impl OrderStore for MemoryStore {
             remaining: limit - *count,
         })
     }
+
+    async fn notional_window(&self, trader: &TraderId) -> Result<NotionalWindow, StoreError> {
+        Ok(self.lock().notional.get(trader).cloned().unwrap_or_default())
+    }
 }
 
 #[async_trait]
@@ -610,6 +626,7 @@ impl TradingControls for MemoryStore {
                     orders_per_minute: 0,
                     duplicate_window_secs: 0,
                     restricted_symbols: Vec::new(),
+                    max_notional_per_minute: rust_decimal::Decimal::ZERO,
                 };
                 state.accounts.insert(principal.clone(), empty);
                 TradingState::Active

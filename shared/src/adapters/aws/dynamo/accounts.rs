@@ -146,6 +146,7 @@ impl AccountAdmin for DynamoStore {
                 ("orders_per_minute", n(l.orders_per_minute)),
                 ("duplicate_window_secs", n(l.duplicate_window_secs)),
                 ("restricted_symbols", s(restricted_list(&l.restricted_symbols))),
+                ("max_notional_per_minute", n(l.max_notional_per_minute)),
             ] {
                 let a = e.name(attr);
                 let v = e.value(value);

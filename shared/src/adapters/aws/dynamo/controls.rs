@@ -149,6 +149,7 @@ impl TradingControls for DynamoStore {
                     orders_per_minute: 0,
                     duplicate_window_secs: 0,
                     restricted_symbols: Vec::new(),
+                    max_notional_per_minute: rust_decimal::Decimal::ZERO,
                 };
                 for (attr, value) in [
                     ("max_order_notional", n(l.max_order_notional)),

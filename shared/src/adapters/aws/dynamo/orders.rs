@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use super::DynamoStore;
 use crate::adapters::aws::items::*;
 use crate::domain::{
-    Account, AuditRecord, ClientOrderId, Fill, IdempotencyKey, Order, OrderId, OrderStatus, RiskLimits, Symbol,
-    Timestamp, TraderId,
+    Account, AuditRecord, ClientOrderId, Fill, IdempotencyKey, NotionalWindow, Order, OrderId, OrderStatus, RiskLimits,
+    Symbol, Timestamp, TraderId,
 };
 use crate::ports::{
     AccountAdmin, IdempotencyRecord, MAX_ORDERS_EXAMINED, NewOrder, OperatorAction, OrderFilter, OrderPage, OrderStore,
@@ -154,6 +154,19 @@ impl OrderStore for DynamoStore {
 
     async fn take_rate_token(&self, trader: &TraderId, limit: u32, now: Timestamp) -> Result<RateDecision, StoreError> {
         self.count_submit(trader, limit, now).await
+    }
+
+    async fn notional_window(&self, trader: &TraderId) -> Result<NotionalWindow, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), NOTIONAL_SK.into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item().map_or(Ok(NotionalWindow::default()), notional_from_item)
     }
 
     async fn order_by_client_order_id(

@@ -8,7 +8,9 @@ use super::controls::admits_state;
 use super::{Attempts, Cancelled, DynamoStore, Expr, build_error, put_new, update_item};
 use crate::adapters::aws::items;
 use crate::adapters::aws::items::*;
-use crate::domain::{ClientOrderId, OrderId, OrderStatus, Reservation, TraderId, TradingScope, TradingState};
+use crate::domain::{
+    ClientOrderId, NotionalWindow, OrderId, OrderStatus, Reservation, TraderId, TradingScope, TradingState,
+};
 use crate::ports::{DuplicateGuard, NewOrder, StoreError};
 
 impl DynamoStore {
@@ -43,6 +45,11 @@ impl DynamoStore {
         let duplicate_at = new.duplicate.as_ref().map(|_| items.len());
         if let Some(d) = &new.duplicate {
             items.push(self.take_fingerprint(&new, d)?);
+        }
+        // The rolling-minute notional, written over the version it was read at.
+        let notional_at = new.notional_window.as_ref().map(|_| items.len());
+        if let Some(w) = &new.notional_window {
+            items.push(self.put_notional_window(trader, w)?);
         }
         let account_at = items.len();
 
@@ -106,16 +113,17 @@ impl DynamoStore {
             Err(Ok(Cancelled::Conditions(failed))) => {
                 let mut refusal = None;
                 // Same precedence as the in-memory store: ids, idempotency key, client order
-                // id, duplicate fingerprint, deployment state, account, position.
+                // id, duplicate fingerprint, notional window, deployment state, account, position.
                 let mut failed = failed;
                 failed.sort_by_key(|(i, _)| match *i {
                     0 | 1 => 0,
                     i if Some(i) == idempotency_at => 1,
                     i if client_at.contains(&i) => 2,
                     i if Some(i) == duplicate_at => 3,
-                    i if i == deployment_at => 4,
-                    i if i == account_at => 5,
-                    _ => 6,
+                    i if Some(i) == notional_at => 4,
+                    i if i == deployment_at => 5,
+                    i if i == account_at => 6,
+                    _ => 7,
                 });
                 for (i, old) in &failed {
                     let e = match *i {
@@ -138,6 +146,7 @@ impl DynamoStore {
                             Some(Err(e)) => e,
                             None => StoreError::Conflict,
                         },
+                        i if Some(i) == notional_at => StoreError::NotionalWindowMoved,
                         i if i == deployment_at => StoreError::TradingRestricted {
                             scope: TradingScope::Deployment,
                             state: old.as_ref().map_or(Ok(TradingState::Halted), trading_state_from_item)?,
@@ -246,6 +255,24 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(build_error)?)
             .build())
+    }
+
+    /// The trader's notional window, if it is still at the version it was read at.
+    fn put_notional_window(&self, trader: &TraderId, w: &NotionalWindow) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        let condition = match w.version {
+            0 => format!("attribute_not_exists({})", e.name(PK)),
+            v => format!("{} = {}", e.name("ver"), e.value(n(v))),
+        };
+        let put = Put::builder()
+            .table_name(&self.orders_table)
+            .set_item(Some(notional_to_item(trader, w)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values).filter(|m| !m.is_empty()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// The order has ended (a terminal status), or is gone.

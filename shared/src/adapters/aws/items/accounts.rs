@@ -32,6 +32,7 @@ pub fn account_to_item(a: &Account) -> Item {
     item.insert("daily_loss_limit".into(), n(a.limits.daily_loss_limit));
     item.insert("orders_per_minute".into(), n(a.limits.orders_per_minute));
     item.insert("duplicate_window_secs".into(), n(a.limits.duplicate_window_secs));
+    item.insert("max_notional_per_minute".into(), n(a.limits.max_notional_per_minute));
     item.insert(
         "restricted_symbols".into(),
         s(restricted_list(&a.limits.restricted_symbols)),
@@ -97,6 +98,8 @@ pub fn account_from_items(items: &[Item]) -> Result<Option<Account>, StoreError>
             },
             restricted_symbols: restricted_from(r.opt_str("restricted_symbols"))
                 .ok_or_else(|| corrupt("account", "restricted_symbols"))?,
+            // Absent on accounts written before the limit: off.
+            max_notional_per_minute: r.opt_dec("max_notional_per_minute")?.unwrap_or_default(),
         },
         trading_state: trading_state_from_item(acct)?,
     }))

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::reader::Reader;
-use crate::domain::{ClientOrderId, IdempotencyKey, OrderId, OrderStatus, Symbol, Timestamp, TraderId};
+use crate::domain::{
+    ClientOrderId, IdempotencyKey, NotionalEntry, NotionalWindow, OrderId, OrderStatus, Symbol, Timestamp, TraderId,
+};
 use crate::ports::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -70,6 +72,45 @@ pub fn duplicate_to_item(
 pub fn duplicate_from_item(item: &Item) -> Result<(OrderId, Timestamp), StoreError> {
     let r = Reader::new(item, "duplicate fingerprint");
     Ok((r.parse("order_id")?, r.time("placed_at")?))
+}
+/// The trader's rolling-minute notional (`NotionalWindow`): one item, its entries as
+/// `<unix ms>:<notional>` joined by `,`, and `ver`, the count of writes, which the
+/// submit that writes it next conditions on.
+pub const NOTIONAL_SK: &str = "NOTIONAL";
+pub fn notional_to_item(trader: &TraderId, w: &NotionalWindow) -> Item {
+    let mut item = key(trader_pk(trader), NOTIONAL_SK.into());
+    let entries: Vec<String> = w
+        .entries
+        .iter()
+        .map(|e| format!("{}:{}", e.at_ms, e.notional))
+        .collect();
+    item.insert("entries".into(), s(entries.join(",")));
+    item.insert("ver".into(), n(w.version + 1));
+    // Nothing in it counts a minute after its newest entry; TTL removes it a day later.
+    let newest = w.entries.iter().map(|e| e.at_ms).max().unwrap_or_default();
+    item.insert(EXPIRES_AT.into(), n(newest / 1000 + 86_400));
+    item
+}
+pub fn notional_from_item(item: &Item) -> Result<NotionalWindow, StoreError> {
+    let r = Reader::new(item, "notional window");
+    let bad = || super::reader::corrupt("notional window", "entries");
+    let entries = match r.str("entries")? {
+        "" => Vec::new(),
+        raw => raw
+            .split(',')
+            .map(|e| {
+                let (at, notional) = e.split_once(':').ok_or_else(bad)?;
+                Ok(NotionalEntry {
+                    at_ms: at.parse().map_err(|_| bad())?,
+                    notional: notional.parse().map_err(|_| bad())?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?,
+    };
+    Ok(NotionalWindow {
+        entries,
+        version: r.u64("ver")?,
+    })
 }
 pub fn rate_sk(window_start: i64) -> String {
     format!("RATE#{window_start}")
