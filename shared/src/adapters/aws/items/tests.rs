@@ -70,3 +70,65 @@ fn a_missing_attribute_is_named() {
         ))
     );
 }
+
+#[test]
+fn a_stored_restricted_symbol_that_is_not_a_symbol_is_corrupt_not_ignored() {
+    let mut item = account_to_item(&Account::new(TraderId::parse("bob").unwrap(), Decimal::ONE));
+    item.insert("restricted_symbols".into(), s("GME,not a symbol"));
+    assert_eq!(
+        account_from_items(&[item]),
+        Err(StoreError::Corrupt(
+            "account attribute `restricted_symbols` is missing or malformed".into()
+        ))
+    );
+}
+
+#[test]
+fn the_notional_window_round_trips_and_a_malformed_entry_is_corrupt() {
+    use crate::domain::{NotionalEntry, NotionalWindow};
+    let trader = TraderId::parse("bob").unwrap();
+    let w = NotionalWindow {
+        entries: vec![
+            NotionalEntry {
+                at_ms: 1_800_000_000_000,
+                notional: Decimal::from_str("1502.50").unwrap(),
+            },
+            NotionalEntry {
+                at_ms: 1_800_000_000_600,
+                notional: Decimal::from_str("0.0001").unwrap(),
+            },
+        ],
+        version: 6,
+    };
+    let item = notional_to_item(&trader, &w);
+    // Written as the next version.
+    assert_eq!(
+        notional_from_item(&item),
+        Ok(NotionalWindow {
+            version: 7,
+            ..w.clone()
+        })
+    );
+    let empty = notional_to_item(&trader, &NotionalWindow::default());
+    assert_eq!(notional_from_item(&empty).map(|w| w.entries.len()), Ok(0));
+    for bad in ["1800000000000", "x:1", "1800000000000:abc", "1800000000000:1,"] {
+        let mut item = item.clone();
+        item.insert("entries".into(), s(bad));
+        assert_eq!(
+            notional_from_item(&item),
+            Err(StoreError::Corrupt(
+                "notional window attribute `entries` is missing or malformed".into()
+            )),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_duplicate_fingerprint_item_without_its_order_is_corrupt() {
+    let trader = TraderId::parse("bob").unwrap();
+    let mut item = duplicate_to_item(&trader, "fp", &OrderId::new(), Timestamp::now(), 5);
+    assert!(duplicate_from_item(&item).is_ok());
+    item.remove("order_id");
+    assert!(matches!(duplicate_from_item(&item), Err(StoreError::Corrupt(_))));
+}
