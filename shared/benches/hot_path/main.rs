@@ -21,7 +21,9 @@ use shared::app::{AuditContext, CancelDeps, cancel, plan_transition};
 use shared::domain::status::next;
 use shared::domain::{Account, EventKind, OrderEvent, OrderStatus, validate_order};
 use shared::ports::StatusEvent;
-use world::{INVALID, LIMIT_BUY, MARKET_SELL, SUBMIT_EVENT, World, chunked, now, pending_order};
+use world::{
+    INVALID, LIMIT_BUY, MARKET_SELL, SUBMIT_EVENT, SUBMIT_EVENT_CLIENT_ORDER_ID, World, chunked, now, pending_order,
+};
 
 fn validation(c: &mut Criterion) {
     let mut g = c.benchmark_group("validation");
@@ -170,7 +172,11 @@ fn submit_handler(c: &mut Criterion) {
                 |n| {
                     let events: Vec<String> = keys("event", n)
                         .iter()
-                        .map(|k| SUBMIT_EVENT.replace("demo-order-1", k))
+                        .map(|k| {
+                            SUBMIT_EVENT
+                                .replace("demo-order-1", k)
+                                .replace(SUBMIT_EVENT_CLIENT_ORDER_ID, "")
+                        })
                         .collect();
                     (World::new(), events)
                 },

@@ -12,7 +12,7 @@ use shared::app::{SubmitDeps, SubmitRequest};
 use shared::http::lambda::{body, reply_response, request_id, trader};
 use shared::http::submit::submit;
 
-use crate::world::{LIMIT_BUY, SUBMIT_EVENT, World};
+use crate::world::{LIMIT_BUY, SUBMIT_EVENT, SUBMIT_EVENT_CLIENT_ORDER_ID, World};
 
 pub const PATHS: [&str; 2] = ["accept_201", "lambda_event_201"];
 
@@ -38,7 +38,9 @@ pub fn run(spec: &str) -> Result<(), String> {
             let key = format!("profile-{run}-{i}");
             match path {
                 "accept_201" => key,
-                _ => SUBMIT_EVENT.replace("demo-order-1", &key),
+                _ => SUBMIT_EVENT
+                    .replace("demo-order-1", &key)
+                    .replace(SUBMIT_EVENT_CLIENT_ORDER_ID, ""),
             }
         })
         .collect();

@@ -13,8 +13,14 @@ use shared::http::ApiError;
 use shared::http::submit::{Reply, submit};
 use shared::ports::{Clock, OrderStore};
 
-/// The SPEC's example order (a limit buy holding 1,502.50 of cash).
-pub const LIMIT_BUY: &str = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "150.25", "time_in_force": "day", "client_order_id": "my-first-order"}"#;
+/// The SPEC's example order (a limit buy holding 1,502.50 of cash), without its client
+/// order id: ids are unique among a trader's open orders (issue 20), so every bench
+/// order after the first would be a 409, and the in-memory store finds a taken id by a
+/// scan where DynamoDB reads one key.
+pub const LIMIT_BUY: &str = r#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10", "limit_price": "150.25", "time_in_force": "day"}"#;
+/// `SUBMIT_EVENT`'s body carries this client order id; the bench events drop it (as
+/// `LIMIT_BUY` does).
+pub const SUBMIT_EVENT_CLIENT_ORDER_ID: &str = r#", \"client_order_id\": \"my-first-order\""#;
 /// A market sell (valued at a reference price, holds position quantity).
 pub const MARKET_SELL: &str = r#"{"symbol": "MSFT", "side": "sell", "type": "market", "quantity": 5}"#;
 /// Every field wrong: the 422 path, which formats one message per field.
