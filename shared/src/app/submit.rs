@@ -144,22 +144,20 @@ pub(super) async fn submit_keyed_by(
         Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };
     let order_id = OrderId::new();
-    let fingerprint = draft.duplicate_fingerprint();
+    // Duplicate detection covers orders sent without a key (a key's retry is a replay).
+    let window_secs = account.limits.duplicate_window_secs;
+    let fingerprint = (key.is_none() && window_secs > 0).then(|| draft.duplicate_fingerprint());
     let mut new = match plan_submit(order_id, draft, &account, deps.pricing, &ctx, now) {
         Ok(n) => n,
         Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };
     let reply = replies.accepted(&new.order)?;
     new.idempotency = outcome.record(&reply, Some(order_id));
-    // Duplicate detection covers orders sent without a key (a key's retry is a replay).
-    let window_secs = account.limits.duplicate_window_secs;
-    if key.is_none() && window_secs > 0 {
-        new.duplicate = Some(DuplicateGuard {
-            fingerprint,
-            window_secs,
-            confirmed,
-        });
-    }
+    new.duplicate = fingerprint.map(|fingerprint| DuplicateGuard {
+        fingerprint,
+        window_secs,
+        confirmed,
+    });
 
     let committed = match commit_admitting(deps, &mut new, account.limits.max_notional_per_minute, now).await {
         Admission::Decided(c) => c,
