@@ -71,7 +71,7 @@ impl VenueKeys {
     }
 
     /// The two auth headers, the secret marked sensitive (never logged by reqwest).
-    fn headers(&self) -> Result<(HeaderValue, HeaderValue), VenueError> {
+    pub(super) fn headers(&self) -> Result<(HeaderValue, HeaderValue), VenueError> {
         let bad = || VenueError::Transient("the venue keys do not fit in an HTTP header".into());
         let key = HeaderValue::from_str(&self.key_id).map_err(|_| bad())?;
         let mut secret = HeaderValue::from_str(&self.secret_key).map_err(|_| bad())?;

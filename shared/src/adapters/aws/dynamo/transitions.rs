@@ -20,9 +20,12 @@ pub(super) struct TransitionAt {
 
 impl DynamoStore {
     /// The items of a transition's transaction, and where the conditional ones are.
+    /// With `guard_cash`, a fill's booking holds only while it leaves cash at zero or
+    /// above (a failure reads as a conflict; `transition` then books it and flags it).
     pub(super) fn transition_items(
         &self,
         w: &TransitionWrite,
+        guard_cash: bool,
     ) -> Result<(Vec<TransactWriteItem>, TransitionAt), StoreError> {
         let trader = &w.before.trader_id;
         let mut items = Vec::with_capacity(5);
@@ -95,6 +98,10 @@ impl DynamoStore {
                 // checked a snapshot; this is the atomic check).
                 let (av, need) = (e.name("available"), e.value(n(w.effect.reserved)));
                 condition.push_str(&format!(" AND {av} >= {need}"));
+            }
+            if let Some(b) = w.booking.as_ref().filter(|b| guard_cash && b.cash < Decimal::ZERO) {
+                let (c, need) = (e.name("cash"), e.value(n(-b.cash)));
+                condition.push_str(&format!(" AND {c} >= {need}"));
             }
             if let Some(b) = &w.booking {
                 let (pnl, day) = (e.name("realized_pnl"), e.name("pnl_day"));
