@@ -16,8 +16,8 @@ async fn market_data(sdk: &aws_config::SdkConfig) -> Result<Option<Arc<dyn Marke
     };
     let set = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
     let keys = match set("VENUE_SECRET_ARN") {
-        Some(arn) => {
-            SecretsManagerKeys::new(aws_sdk_secretsmanager::Client::new(sdk), arn)
+        Some(venue_secret) => {
+            SecretsManagerKeys::new(aws_sdk_secretsmanager::Client::new(sdk), venue_secret)
                 .load()
                 .await?
         }

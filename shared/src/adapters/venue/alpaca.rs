@@ -586,6 +586,11 @@ impl Venue for AlpacaVenue {
     async fn place(&self, order: &Order) -> Result<VenueOrder, VenueError> {
         let url = self.url(&["v2", "orders"])?;
         let body = OrderRequest::from(order);
+        if body.order_type != order.order_type.as_str() {
+            // A market or stop buy protected at the venue (`protect`): say so once.
+            tracing::info!(venue_type = body.order_type, limit_price = ?body.limit_price,
+                "{} buy sent to the venue limited at its reservation price", order.order_type.as_str());
+        }
         let placed = self.call(Op::Place, self.http.post(url).json(&body)).await?;
         placed.ok_or_else(|| VenueError::Transient("the venue accepted the order but sent no order".into()))
     }

@@ -69,7 +69,7 @@ impl OrderStore for DynamoStore {
             Err(StoreError::Conflict) if w.booking.as_ref().is_some_and(|b| b.cash < Decimal::ZERO) => {
                 // The fill's cash guard may be what failed: booked as the venue did it
                 // all the same, and flagged (`adapters::cash_flag`).
-                let cash = self.get_account(&w.before.trader_id).await?.map(|a| a.cash);
+                let cash = self.account_cash(&w.before.trader_id).await?;
                 match cash {
                     Some(cash) if cash_flag::takes_cash_below_zero(&w, cash) => {
                         let (items, at) = self.transition_items(&w, false)?;

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::{Attempts, Cancelled, DynamoStore, Expr, put_new, update_item};
 use crate::adapters::aws::items::*;
-use crate::domain::{TradingScope, TradingState};
+use crate::domain::{TraderId, TradingScope, TradingState};
 use crate::ports::{StoreError, TransitionWrite};
 
 /// Where a transition's conditional items sit in its transaction.
@@ -203,6 +203,23 @@ impl DynamoStore {
                 deployment: None,
             },
         ))
+    }
+
+    /// The account's cash alone (one consistent GetItem of the account item), to tell
+    /// a fill's cash guard from another conflict.
+    pub(super) async fn account_cash(&self, trader: &TraderId) -> Result<Option<Decimal>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), ACCOUNT_SK.into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item()
+            .map(|item| Reader::new(item, "account").dec("cash"))
+            .transpose()
     }
 
     /// Commits a transition's items, naming the refusal when a condition failed.
