@@ -297,3 +297,56 @@ async fn a_protected_market_buy_fills_once_the_market_is_back_under_its_limit() 
     let (ours, venue) = w.books_and_venue(&order).await;
     assert_eq!(ours, venue);
 }
+
+/// A replace checks its new limit against the latest trade too (the price band).
+#[tokio::test]
+async fn a_replace_checks_its_price_band_against_the_latest_trade() {
+    use shared::app::{ReplaceRequest, replace};
+    use shared::http::submit::ProblemJson;
+    let mut w = world("250").await;
+    w.pricing.checks = OrderChecks {
+        price_band: Some(d("0.10")),
+        ..OrderChecks::default()
+    };
+    let order = w
+        .accepted(
+            json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "240",
+            "time_in_force": "gtc"}),
+        )
+        .await;
+    // Placed: it rests under the market (a replace needs a working order).
+    w.execute(WorkMessage::Execute {
+        trader_id: w.trader.clone(),
+        order_id: order.order_id,
+    })
+    .await;
+    let deps = SubmitDeps {
+        store: w.store.as_ref(),
+        clock: w.clock.as_ref(),
+        pricing: &w.pricing,
+        market_data: Some(w.market.as_ref()),
+        queue: None,
+    };
+    let id = order.order_id.to_string();
+    let replace_to = |price: &'static str| {
+        let body = json!({"limit_price": price}).to_string();
+        let deps = &deps;
+        let id = id.clone();
+        let trader = w.trader.clone();
+        async move {
+            let req = ReplaceRequest {
+                trader,
+                order_id: &id,
+                body: body.as_bytes(),
+                idempotency_key: None,
+                request_id: None,
+            };
+            replace(deps, &ProblemJson, req).await
+        }
+    };
+    // 200 is inside 10 % of the static 190.12 but not of the latest trade (250).
+    let refused = replace_to("200").await;
+    let refusal = format!("{refused:?}");
+    assert!(refused.is_err() && refusal.contains("250"), "{refusal}");
+    assert!(replace_to("245").await.is_ok());
+}

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use tracing::warn;
 
-use crate::domain::{OrderDraft, Pricing};
+use crate::domain::{OrderDraft, OrderType, Pricing, Symbol};
 use crate::ports::MarketData;
 
 /// `pricing` with `draft`'s symbol priced from `market` when the order needs a
@@ -18,10 +18,19 @@ pub async fn priced_for<'p>(
     pricing: &'p Pricing,
     draft: &OrderDraft,
 ) -> Cow<'p, Pricing> {
-    let Some(market) = market.filter(|_| pricing.needs_reference(draft)) else {
+    priced_for_symbol(market, pricing, &draft.symbol, draft.order_type).await
+}
+
+/// As `priced_for`, for an order of `order_type` in `symbol` (a replace's order).
+pub async fn priced_for_symbol<'p>(
+    market: Option<&dyn MarketData>,
+    pricing: &'p Pricing,
+    symbol: &Symbol,
+    order_type: OrderType,
+) -> Cow<'p, Pricing> {
+    let Some(market) = market.filter(|_| pricing.needs_reference(order_type)) else {
         return Cow::Borrowed(pricing);
     };
-    let symbol = &draft.symbol;
     let fallback = pricing.reference.get(symbol);
     match market.latest_price(symbol).await {
         Ok(Some(price)) => return Cow::Owned(pricing.with_reference(symbol, price)),

@@ -48,10 +48,10 @@ impl Pricing {
         self.prices(draft)
     }
 
-    /// Whether `draft` is priced by its symbol's reference price: a market order's
-    /// value, or a limit or stop price checked against the price band.
-    pub fn needs_reference(&self, draft: &OrderDraft) -> bool {
-        draft.order_type == OrderType::Market || self.checks.price_band.is_some()
+    /// Whether an order of `order_type` is priced by its symbol's reference price: a
+    /// market order's value, or a limit or stop price checked against the price band.
+    pub fn needs_reference(&self, order_type: OrderType) -> bool {
+        order_type == OrderType::Market || self.checks.price_band.is_some()
     }
 
     /// These prices with `symbol`'s reference price at `price` (e.g. the latest trade
