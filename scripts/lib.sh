@@ -236,6 +236,13 @@ write_functions_env() {
         # The venue of execute and intake (the exchange simulator locally).
         # cargo-lambda's env-file parser needs values with '=' or ',' quoted.
         [[ -z "${VENUE_BASE_URL:-}" ]] || echo "VENUE_BASE_URL=\"$VENUE_BASE_URL\""
+        # Market and stop orders are priced at submit from the latest trade (issue 14):
+        # the simulator serves Alpaca's market data on the venue's address; each answer
+        # is kept MARKET_DATA_CACHE_MS (1 s) per warm instance. Submit signs with the
+        # venue secret below.
+        local market_data="${MARKET_DATA_URL:-${VENUE_BASE_URL:-}}"
+        [[ -z "$market_data" ]] || echo "MARKET_DATA_URL=\"$market_data\""
+        echo "MARKET_DATA_CACHE_MS=${MARKET_DATA_CACHE_MS:-1000}"
         # The venue's keys as a deployed stack keeps them: a Secrets Manager secret (in
         # the emulator) that execute and intake read at start, again after
         # VENUE_SECRET_REFRESH_SECS and after a 401; only its ARN is in their environment.

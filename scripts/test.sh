@@ -95,9 +95,10 @@ log "the live stream's messages of this run against infra/asyncapi.yaml (tools/c
 "$VENV_PY" tools/test_check_asyncapi.py || die "the AsyncAPI checker's self-test failed"
 "$VENV_PY" tools/check_asyncapi.py --spec infra/asyncapi.yaml --recording "$LOG_DIR/live-messages.jsonl" --require-all ||
     die "infra/asyncapi.yaml does not match the live messages of the test run"
-log "the exchange simulator's answers against Alpaca's Trading API document (tools/check_alpaca.py)"
+log "the exchange simulator's answers against Alpaca's Trading and Market Data API documents (tools/check_alpaca.py)"
 "$VENV_PY" tools/test_check_alpaca.py || die "the Alpaca checker's self-test failed"
-"$VENV_PY" tools/check_alpaca.py --spec tools/simulator/spec/trading-api.json --recording "$SIM_RECORDING" ||
+"$VENV_PY" tools/check_alpaca.py --spec tools/simulator/spec/trading-api.json \
+    --spec tools/simulator/spec/market-data-api.json --recording "$SIM_RECORDING" ||
     die "the simulator answered otherwise than Alpaca's document during the test run"
 
 log "reliability scenarios of this run (the fast subset of make reliability)"

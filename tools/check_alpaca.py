@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Checks the exchange simulator's recorded answers against Alpaca's Trading API document.
 
-    .venv/bin/python tools/check_alpaca.py --spec tools/simulator/spec/trading-api.json --recording FILE
+Long because: one checker for both Alpaca documents (Trading, Market Data): reading, the OpenAPI-to-JSON-Schema
+conversion and the per-exchange rules share their helpers.
+
+    .venv/bin/python tools/check_alpaca.py --spec tools/simulator/spec/trading-api.json \
+        [--spec tools/simulator/spec/market-data-api.json] --recording FILE
 
 Owns the contract between the local Alpaca double (tools/simulator) and Alpaca's
 published OpenAPI document ("Trading API" 2.0.1, OpenAPI 3.0). The recording is
@@ -31,6 +35,12 @@ per failure naming route, status, JSON path and reason:
       40310000, 40410000, 42210000);
   (d) headers: a response documenting `X-RateLimit-*` (400, 429) carries all three,
       and wherever they appear they are integers.
+
+With several documents (`--spec` once each: the Trading API, and the Market Data API
+"Market Data API" 1.1, whose `GET /v2/stocks/{symbol}/trades/latest` the simulator
+serves), each exchange is checked against the document that has its route. The
+Market Data API document gives its error statuses without a body schema: its error
+bodies are checked to be Alpaca's `{"message"}` (a string; `code` optional).
 
 Exchanges that matched no route are skipped with a note. Exit 0 when all passes, 1
 on any failure (or an empty recording), 2 on a usage error.
@@ -207,17 +217,18 @@ def converted(spec: dict[str, Any]) -> dict[str, Any]:
 class Schemas:
     """Validates instances against schemas addressed by their JSON pointer in the converted document."""
 
-    def __init__(self, doc: dict[str, Any]):
+    def __init__(self, doc: dict[str, Any], uri: str = SPEC_URI):
+        self.uri = uri
         checkers = Draft202012Validator.FORMAT_CHECKER.checkers
         for fmt in ("date-time", "uuid"):
             if fmt not in checkers:
                 raise UsageError(f"{fmt} format checking is not available (see requirements.txt)")
-        self.registry = Registry().with_resource(SPEC_URI, Resource.from_contents(doc, default_specification=DRAFT202012))
+        self.registry = Registry().with_resource(uri, Resource.from_contents(doc, default_specification=DRAFT202012))
         self.cache: dict[str, Draft202012Validator] = {}
 
     def errors(self, pointer: str, instance: Any) -> list[tuple[str, str]]:
         if pointer not in self.cache:
-            ref = f"{SPEC_URI}#{quote(pointer, safe='/~-._')}"
+            ref = f"{self.uri}#{quote(pointer, safe='/~-._')}"
             self.cache[pointer] = Draft202012Validator(
                 {"$ref": ref}, registry=self.registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
         return [d for e in self.cache[pointer].iter_errors(instance) for d in describe(e)]
@@ -279,7 +290,13 @@ def documented(spec: dict[str, Any], path: str, method: str, status: str) -> Doc
     return None
 
 
-def check_error_body(report: Report, schemas: Schemas, route: str, status: int, body: Any) -> None:
+def check_error_body(report: Report, schemas: Schemas, route: str, status: int, body: Any,
+                     spec: dict[str, Any] | None = None) -> None:
+    if spec is not None and "Error" not in ((spec.get("components") or {}).get("schemas") or {}):
+        # The Market Data API: `{"message"}`, as its clients read it.
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+            report.fail(route, status, "$.message", "error body is not Alpaca's {\"message\"} (a string)")
+        return
     for path, message in schemas.errors("/components/schemas/Error", body):
         report.fail(route, status, path, f"error body is not the document's Error: {message}")
     code = body.get("code") if isinstance(body, dict) else None
@@ -317,7 +334,7 @@ def check_exchange(report: Report, spec: dict[str, Any], schemas: Schemas, ex: d
     check_headers(report, spec, doc, route, ex)
     body = ex["body"]
     if status >= 400:
-        check_error_body(report, schemas, route, status, body)
+        check_error_body(report, schemas, route, status, body, spec)
         return
     content = (doc.response.get("content") or {}) if doc else {}
     if not content:
@@ -334,9 +351,18 @@ def check_exchange(report: Report, spec: dict[str, Any], schemas: Schemas, ex: d
 
 
 def check(spec: dict[str, Any], exchanges: list[dict[str, Any]]) -> Report:
+    return check_all([spec], exchanges)
+
+
+def route_path(ex: dict[str, Any]) -> str:
+    return ex["route"].partition(" ")[2]
+
+
+def check_all(specs: list[dict[str, Any]], exchanges: list[dict[str, Any]]) -> Report:
+    """Each exchange against the first document with its route (else the first)."""
     report = Report()
-    doc = converted(spec)
-    schemas = Schemas(doc)
+    docs = [converted(spec) for spec in specs]
+    all_schemas = [Schemas(doc, f"{SPEC_URI}:{i}") for i, doc in enumerate(docs)]
     for ex in exchanges:
         if ex["route"] is None:
             report.skipped += 1
@@ -345,7 +371,8 @@ def check(spec: dict[str, Any], exchanges: list[dict[str, Any]]) -> Report:
         key = (ex["route"], str(ex["status"]))
         report.seen[key] = report.seen.get(key, 0) + 1
         before = len(report.failures)
-        check_exchange(report, doc, schemas, ex)
+        at = next((i for i, doc in enumerate(docs) if route_path(ex) in doc.get("paths", {})), 0)
+        check_exchange(report, docs[at], all_schemas[at], ex)
         where = f" (line {ex['line']}, {ex['method']} {ex['path']})"
         report.failures[before:] = [Failure(f.route, f.status, f.path, f.reason + where)
                                     for f in report.failures[before:]]
@@ -356,12 +383,13 @@ def check(spec: dict[str, Any], exchanges: list[dict[str, Any]]) -> Report:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--spec", required=True, type=Path, help="Alpaca's Trading API document (JSON)")
+    parser.add_argument("--spec", required=True, type=Path, action="append",
+                        help="an Alpaca API document (JSON): the Trading API, and optionally the Market Data API")
     parser.add_argument("--recording", required=True, type=Path, help="JSON Lines of recorded exchanges")
     args = parser.parse_args(argv)
     try:
-        spec = load_spec(args.spec)
-        report = check(spec, load_recording(args.recording))
+        specs = [load_spec(path) for path in args.spec]
+        report = check_all(specs, load_recording(args.recording))
     except UsageError as e:
         print(f"check_alpaca: {e}", file=sys.stderr)
         return 2
@@ -369,8 +397,9 @@ def main(argv: list[str] | None = None) -> int:
         print(failure.line())
     for note in report.notes:
         print(note)
-    info = spec.get("info", {})
-    print(f"document: {info.get('title')} {info.get('version')}")
+    for spec in specs:
+        info = spec.get("info", {})
+        print(f"document: {info.get('title')} {info.get('version')}")
     for (route, status), n in sorted(report.seen.items()):
         print(f"  {route} {status}: {n}")
     print(report.summary())

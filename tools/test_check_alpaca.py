@@ -213,6 +213,41 @@ def test_a_route_the_document_lacks_fails() -> None:
     expect_failure(broken(1, route="GET /v2/orders/{id}/fills"), "route is not in the document")
 
 
+MARKET_SPEC = ca.load_spec(ROOT / "tools" / "simulator" / "spec" / "market-data-api.json")
+LATEST = "GET /v2/stocks/{symbol}/trades/latest"
+
+
+def latest(**trade: Any) -> dict[str, Any]:
+    """A latest trade as the simulator's `market_data::latest_trade` writes it."""
+    body = {"t": "2026-11-28T01:00:00.123456Z", "x": "V", "p": 190.12, "s": 100, "c": ["@"], "i": 7, "z": "C"}
+    body.update(trade)
+    return {"symbol": "AAPL", "trade": body}
+
+
+def run_both(exchanges: list[dict[str, Any]]) -> ca.Report:
+    return ca.check_all([SPEC, MARKET_SPEC], [dict(e) for e in exchanges])
+
+
+def test_market_data_answers_are_checked_against_the_market_data_document() -> None:
+    good_ones = good() + [
+        ex(LATEST, 200, latest(), path="/v2/stocks/AAPL/trades/latest"),
+        ex(LATEST, 400, {"message": "invalid symbol: a b"}, path="/v2/stocks/a%20b/trades/latest"),
+        ex(LATEST, 401, {"message": "request is not authorized"}, path="/v2/stocks/AAPL/trades/latest"),
+    ]
+    report = run_both(good_ones)
+    assert not report.failures, lines(report)
+    price_as_text = run_both([ex(LATEST, 200, latest(p="190.12"), path="/v2/stocks/AAPL/trades/latest")])
+    assert "190.12" in lines(price_as_text) and "number" in lines(price_as_text), lines(price_as_text)
+    missing = copy.deepcopy(latest())
+    del missing["trade"]["z"]
+    text = lines(run_both([ex(LATEST, 200, missing, path="/v2/stocks/AAPL/trades/latest")]))
+    assert "'z' is a required property" in text, text
+    text = lines(run_both([ex(LATEST, 400, {"code": 40010000}, path="/v2/stocks/A/trades/latest")]))
+    assert "message" in text, text
+    # Against the Trading API alone the route is not there.
+    assert "route is not in the document" in lines(run([ex(LATEST, 200, latest())]))
+
+
 def test_an_empty_recording_fails() -> None:
     report = run([])
     assert "no exchange to check" in lines(report)

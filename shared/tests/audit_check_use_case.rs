@@ -41,6 +41,7 @@ async fn world(orders: usize) -> MemoryStore {
         store: &store,
         clock: &clock,
         pricing: &pricing,
+        market_data: None,
         queue: None,
     };
     for _ in 0..orders {

@@ -141,6 +141,7 @@ async fn a_submit_that_keeps_conflicting_is_409_and_stores_nothing() {
         store: &store,
         clock: &SystemClock,
         pricing: &Pricing::default(),
+        market_data: None,
         queue: None,
     };
     let body = br#"{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "10"}"#;
@@ -220,6 +221,7 @@ async fn a_submit_that_races_fills_is_retried_and_accepted_with_one_rate_token()
         store: &store,
         clock: &SystemClock,
         pricing: &Pricing::default(),
+        market_data: None,
         queue: None,
     };
     let reply = submit(&deps, limit_buy(&trader, Some("k"))).await.unwrap();
@@ -246,6 +248,7 @@ async fn a_retried_submit_whose_first_attempt_landed_replays_and_makes_no_second
             store: &store,
             clock: &SystemClock,
             pricing: &Pricing::default(),
+            market_data: None,
             queue: None,
         };
         let reply = submit(&deps, limit_buy(&trader, key)).await.unwrap();

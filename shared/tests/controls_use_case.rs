@@ -65,6 +65,7 @@ impl World {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
+            market_data: None,
             queue: None,
         };
         let req = SubmitRequest {

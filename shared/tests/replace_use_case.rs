@@ -92,6 +92,7 @@ impl World {
             store: &self.store,
             clock: &self.clock,
             pricing: &self.pricing,
+            market_data: None,
             queue: None,
         };
         let raw = serde_json::to_vec(&body).unwrap();

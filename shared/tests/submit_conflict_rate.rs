@@ -134,6 +134,7 @@ async fn submits_at_twenty_a_second_while_fills_land() {
                 store: store.as_ref(),
                 clock: &SystemClock,
                 pricing: &Pricing::default(),
+                market_data: None,
                 queue: None,
             };
             let key = format!("k-{i}");

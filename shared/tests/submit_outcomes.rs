@@ -51,6 +51,7 @@ async fn the_use_case_answers_domain_outcomes_to_a_caller_that_is_not_http() {
         store: &store,
         clock: &clock,
         pricing: &pricing,
+        market_data: None,
         queue: None,
     };
     let orders = || async { store.list_orders(&olga, None, 1000, None).await.unwrap().orders };

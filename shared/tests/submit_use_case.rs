@@ -57,6 +57,7 @@ impl World {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
+            market_data: None,
             queue: self.queue.as_deref(),
         };
         let req = SubmitRequest {

@@ -15,7 +15,7 @@ use shared::domain::Pricing;
 use shared::http::ApiError;
 use shared::http::lambda::{body, problem_response, reply_response, request_id, trader, with_rate_quota};
 use shared::http::submit::{ProblemJson, Reply, replace, submit_counted};
-use shared::ports::{Clock, OrderStore, WorkQueue};
+use shared::ports::{Clock, MarketData, OrderStore, WorkQueue};
 
 /// `DELETE /api/v1/positions/{symbol}`: closing a position is a submit of a market sell.
 const CLOSE_ROUTE: &str = "DELETE /api/v1/positions/{symbol}";
@@ -27,6 +27,9 @@ pub struct Submit {
     pub store: Arc<dyn OrderStore>,
     pub clock: Arc<dyn Clock>,
     pub pricing: Pricing,
+    /// Latest prices for market and stop orders, cached (`None`: `pricing`'s static
+    /// reference prices alone).
+    pub market_data: Option<Arc<dyn MarketData>>,
     /// The fast path's work queue (`None`: the orders table's stream alone queues).
     pub queue: Option<Arc<dyn WorkQueue>>,
 }
@@ -47,6 +50,7 @@ impl Submit {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
+            market_data: self.market_data.as_deref(),
             queue: self.queue.as_deref(),
         };
         let route = match req.request_context() {

@@ -23,6 +23,7 @@ async fn handler(cash: i64) -> Submit {
         store,
         clock: Arc::new(SystemClock),
         pricing: Pricing::default(),
+        market_data: None,
         queue: None,
     }
 }

@@ -76,6 +76,7 @@ pub fn lambda_event(world: &World, event: &str) -> Result<u16, shared::http::Api
         store: &world.store,
         clock: &world.clock,
         pricing: &world.pricing,
+        market_data: None,
         queue: None,
     };
     let request = SubmitRequest {

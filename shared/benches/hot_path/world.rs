@@ -116,6 +116,7 @@ impl World {
             store: &self.store,
             clock: &self.clock,
             pricing: &self.pricing,
+            market_data: None,
             queue: None,
         };
         let req = SubmitRequest {

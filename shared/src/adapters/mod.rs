@@ -1,5 +1,6 @@
 //! Implementations of the ports.
 
 pub mod aws;
+pub mod cash_flag;
 pub mod memory;
 pub mod venue;

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod positions;
 pub mod publish;
 pub mod query;
+pub mod reference_price;
 pub mod replace;
 pub mod submit;
 mod submit_commit;

@@ -88,7 +88,10 @@ pub async fn replace(
             return Err(OrderError::NoAccount.into());
         };
         let now = deps.clock.now();
-        let pending = assess_replace(&order, &draft, &account, deps.pricing, OrderId::new(), now)?;
+        let pricing =
+            super::reference_price::priced_for_symbol(deps.market_data, deps.pricing, &order.symbol, order.order_type)
+                .await;
+        let pending = assess_replace(&order, &draft, &account, &pricing, OrderId::new(), now)?;
         let extra = pending.extra_reserved;
         let mut write = plan_transition(&order, &OrderEvent::RequestReplace { pending }, None, &ctx, now)?;
         let reply = replies.replace_accepted(&write.after)?;

@@ -24,7 +24,7 @@ pub use super::submit_request::SubmitRequest;
 pub(super) use super::submit_request::{confirm_duplicate, idempotency_key, request_hash};
 use crate::domain::{IdempotencyKey, OrderError, OrderId, Pricing, TraderId, TradingState, validate_order};
 use crate::ports::{
-    Clock, DuplicateGuard, IdempotencyRecord, OrderStore, RateDecision, StoreError, WorkQueue, rate_window,
+    Clock, DuplicateGuard, IdempotencyRecord, MarketData, OrderStore, RateDecision, StoreError, WorkQueue, rate_window,
 };
 
 /// Largest submit body accepted (a valid order is a few hundred bytes).
@@ -35,6 +35,8 @@ pub struct SubmitDeps<'a> {
     pub store: &'a dyn OrderStore,
     pub clock: &'a dyn Clock,
     pub pricing: &'a Pricing,
+    /// Latest prices for market and stop orders (`None`: `pricing`'s static ones alone).
+    pub market_data: Option<&'a dyn MarketData>,
     /// Where the fast path sends the execute message (`None`: the outbox alone).
     pub queue: Option<&'a dyn WorkQueue>,
 }
@@ -147,7 +149,8 @@ pub(super) async fn submit_keyed_by(
     // Duplicate detection covers orders sent without a key (a key's retry is a replay).
     let window_secs = account.limits.duplicate_window_secs;
     let fingerprint = (key.is_none() && window_secs > 0).then(|| draft.duplicate_fingerprint());
-    let mut new = match plan_submit(order_id, draft, &account, deps.pricing, &ctx, now) {
+    let pricing = super::reference_price::priced_for(deps.market_data, deps.pricing, &draft).await;
+    let mut new = match plan_submit(order_id, draft, &account, &pricing, &ctx, now) {
         Ok(n) => n,
         Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };

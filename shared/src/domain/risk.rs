@@ -48,6 +48,20 @@ impl Pricing {
         self.prices(draft)
     }
 
+    /// Whether an order of `order_type` is priced by its symbol's reference price: a
+    /// market order's value, or a limit or stop price checked against the price band.
+    pub fn needs_reference(&self, order_type: OrderType) -> bool {
+        order_type == OrderType::Market || self.checks.price_band.is_some()
+    }
+
+    /// These prices with `symbol`'s reference price at `price` (e.g. the latest trade
+    /// from market data, taking the place of the static one).
+    pub fn with_reference(&self, symbol: &Symbol, price: Price) -> Pricing {
+        let mut priced = self.clone();
+        priced.reference.insert(symbol.clone(), price);
+        priced
+    }
+
     fn prices(&self, draft: &OrderDraft) -> Result<(Decimal, Decimal), OrderError> {
         let reference = || {
             self.reference

@@ -262,6 +262,68 @@ pub async fn a_buy_goes_through_claim_partial_and_final_fill(f: Fixture) {
     assert_eq!(verify_chain(&records), Ok(()));
 }
 
+/// Log lines written while the guard is held (this thread's, as the case's store
+/// calls run on it).
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || Captured(writer.clone()))
+        .with_ansi(false)
+        .finish();
+    (buf, tracing::subscriber::set_default(subscriber))
+}
+
+/// Issue 14: a fill past the order's reservation (the venue filled beyond its limit)
+/// that takes cash below zero is booked as the venue did it, never silently: the
+/// store flags it with the `CashBelowZero` line naming the order.
+pub async fn a_fill_that_takes_cash_below_zero_is_booked_and_flagged(f: Fixture) {
+    let (trader, acct) = funded(&f, 1_000).await;
+    let order = submit(&f, &acct, "10", "100").await;
+    let order = step(&f, &order, OrderEvent::Claim).await;
+    let (logs, guard) = capture_logs();
+    let covered = step(&f, &order, fill("c1", "5", "100")).await;
+    let before_flag = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        !before_flag.contains("cash below zero"),
+        "a covered fill is not flagged: {before_flag}"
+    );
+    let order = step(&f, &covered, fill("c2", "5", "140")).await;
+    drop(guard);
+    assert_eq!(order.status, OrderStatus::Filled);
+    let a = account(&f, &trader).await;
+    assert_eq!(
+        (a.cash, a.reserved),
+        (dec(-200), dec(0)),
+        "booked as the venue filled it"
+    );
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("cash below zero"))
+        .unwrap_or_else(|| panic!("flagged: {logged}"));
+    assert!(
+        line.contains(&order.order_id.to_string()) && line.contains("CashBelowZero"),
+        "{line}"
+    );
+    assert!(line.contains("cash_after=-200"), "{line}");
+}
+
 pub async fn sells_reserve_and_book_against_the_position(f: Fixture) {
     let (trader, _) = funded(&f, 0).await;
     let symbol = shared::domain::Symbol::parse("AAPL").unwrap();

@@ -39,6 +39,7 @@ contract!(
     submit_reserves_cash_and_writes_the_first_audit_record,
     submit_refusals_write_nothing,
     a_buy_goes_through_claim_partial_and_final_fill,
+    a_fill_that_takes_cash_below_zero_is_booked_and_flagged,
     sells_reserve_and_book_against_the_position,
     cancelling_a_pending_order_releases_its_reservation,
     a_transition_from_a_stale_read_is_refused_by_the_store,

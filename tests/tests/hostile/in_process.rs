@@ -123,6 +123,7 @@ impl InProcess {
                 store: store.clone(),
                 clock: clock.clone(),
                 pricing: Pricing::default(),
+                market_data: None,
                 queue: None,
             },
             cancel: Cancel {

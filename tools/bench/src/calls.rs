@@ -376,6 +376,7 @@ async fn run_on(
             store: store.clone(),
             clock: Arc::new(SystemClock),
             pricing: shared::config::pricing_from_env()?,
+            market_data: None,
             queue: Some(queue.clone()),
         },
         cancel: cancel::Cancel {

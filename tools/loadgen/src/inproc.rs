@@ -93,6 +93,7 @@ async fn worker(
         store,
         clock: &clock,
         pricing,
+        market_data: None,
         queue: None,
     };
     let cancel_deps = CancelDeps {

@@ -8,6 +8,8 @@
 //! - `state`: the book, prices and knobs behind one lock; the state file.
 //! - `api`: `/v2/orders...`, `/v2/account/activities...` and the layers in front
 //!   of them (recording, auth, rate limit, faults).
+//! - `market_data`: `/v2/stocks/{symbol}/trades/latest` (Alpaca's Market Data API,
+//!   `spec/market-data-api.json`), from the price path.
 //! - `stream`: `/stream`, the `trade_updates` WebSocket stream.
 //! - `admin`: `/_sim/...` (health, config, orders, prices, tick, reset, replace,
 //!   stream drop).
@@ -25,6 +27,7 @@ pub mod price;
 
 mod admin;
 mod api;
+mod market_data;
 mod state;
 mod stream;
 mod wire;
@@ -103,6 +106,10 @@ pub fn router(app: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), api::faults))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), api::record))
         .route("/stream", get(stream::stream));
+    // Alpaca's Market Data API: recorded, but outside the trading API's limit and knobs.
+    let market_data = Router::new()
+        .route("/v2/stocks/{symbol}/trades/latest", get(market_data::latest_trade))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), api::record));
     let sim = Router::new()
         .route("/_sim/health", get(admin::health))
         .route("/_sim/config", get(admin::get_config).post(admin::set_config))
@@ -113,6 +120,7 @@ pub fn router(app: AppState) -> Router {
         .route("/_sim/replace", post(admin::replace))
         .route("/_sim/stream/drop", post(admin::drop_streams));
     alpaca
+        .merge(market_data)
         .merge(sim)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route not found") })
         .with_state(app)

@@ -753,6 +753,11 @@ impl Sim {
             .sum()
     }
 
+    /// The price of `symbol`'s latest trade on the price path, and the ticks so far.
+    pub fn last_trade(&mut self, symbol: &str) -> (Decimal, u64) {
+        (self.prices.price(symbol), self.prices.ticks())
+    }
+
     pub fn prices(&self) -> std::collections::BTreeMap<String, Decimal> {
         self.prices.current()
     }

@@ -195,6 +195,22 @@ async fn day_orders_expire_and_gtc_orders_do_not(h: &dyn Harness) {
     assert_eq!((day.status, gtc.status), (VenueStatus::Expired, VenueStatus::New));
 }
 
+/// Issue 14: a market buy goes to the venue limited at its reservation price (here
+/// 10 shares holding 2000.00: 200 a share), so a market past it leaves the order
+/// resting instead of filling beyond what was held; it fills once the market comes back.
+async fn a_market_buy_past_its_reservation_rests_at_its_limit(h: &dyn Harness) {
+    h.set_price("AAPL", "250").await;
+    let mut o = order(json!({"quantity": "10"}));
+    o.reserved_amount = dec("2000.00");
+    let placed = h.venue().place(&o).await.expect("placed");
+    assert_eq!(placed.status, VenueStatus::New, "rests: the market is past its limit");
+    assert_eq!(placed.filled_quantity, Decimal::ZERO);
+    h.set_price("AAPL", "199.5").await;
+    let found = h.venue().find(&o.order_id).await.expect("find").expect("found");
+    assert_eq!(found.status, VenueStatus::Filled);
+    assert!(found.average_fill_price.expect("filled") <= dec("200"), "{found:?}");
+}
+
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
         mod memory {
@@ -213,6 +229,7 @@ macro_rules! contract {
 }
 
 contract!(
+    a_market_buy_past_its_reservation_rests_at_its_limit,
     place_then_find_by_client_order_id,
     a_duplicate_client_order_id_is_rejected_and_stays_one_order,
     cancel_of_a_resting_order,

@@ -5,6 +5,7 @@
 mod events;
 mod intake_store;
 mod live;
+mod market_data;
 mod queue;
 mod store;
 mod venue;
@@ -14,6 +15,7 @@ mod write_once;
 pub use events::MemoryEvents;
 pub use intake_store::MemoryIntakeStore;
 pub use live::{MemoryConnections, MemoryOrderChanges, MemoryPusher};
+pub use market_data::MemoryMarketData;
 pub use queue::MemoryQueue;
 pub use store::MemoryStore;
 pub use venue::MemoryVenue;

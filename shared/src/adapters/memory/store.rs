@@ -349,6 +349,9 @@ impl OrderStore for MemoryStore {
                     return Err(StoreError::Conflict);
                 }
             }
+            if crate::adapters::cash_flag::takes_cash_below_zero(&w, account.cash) {
+                crate::adapters::cash_flag::flag_cash_below_zero(&w, account.cash);
+            }
             let account = state.accounts.get_mut(&trader).ok_or(StoreError::NoAccount)?;
             account.reserved += w.effect.reserved;
             account.open_orders = account.open_orders.saturating_add_signed(w.effect.open_orders as i32);

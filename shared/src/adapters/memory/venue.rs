@@ -378,14 +378,16 @@ impl Venue for MemoryVenue {
         let id = format!("mem-{}", inner.next_id);
         let symbol = order.symbol.to_string();
         let price = inner.prices.get(&symbol).copied().unwrap_or(Self::DEFAULT_PRICE);
+        // As the Alpaca adapter sends it: a market or stop buy limited at its reservation.
+        let terms = crate::adapters::venue::protect::venue_terms(order);
         let new = NewBookOrder {
             client_order_id: order.order_id.to_string(),
             symbol,
             side: order.side,
-            order_type: order.order_type,
+            order_type: terms.order_type,
             time_in_force: order.time_in_force,
             qty: order.quantity.get(),
-            limit_price: order.limit_price.map(|p| p.get()),
+            limit_price: terms.limit_price,
             stop_price: order.stop_price.map(|p| p.get()),
         };
         if std::mem::take(&mut inner.delay_next) {

@@ -71,7 +71,7 @@ impl VenueKeys {
     }
 
     /// The two auth headers, the secret marked sensitive (never logged by reqwest).
-    fn headers(&self) -> Result<(HeaderValue, HeaderValue), VenueError> {
+    pub(super) fn headers(&self) -> Result<(HeaderValue, HeaderValue), VenueError> {
         let bad = || VenueError::Transient("the venue keys do not fit in an HTTP header".into());
         let key = HeaderValue::from_str(&self.key_id).map_err(|_| bad())?;
         let mut secret = HeaderValue::from_str(&self.secret_key).map_err(|_| bad())?;
@@ -586,6 +586,11 @@ impl Venue for AlpacaVenue {
     async fn place(&self, order: &Order) -> Result<VenueOrder, VenueError> {
         let url = self.url(&["v2", "orders"])?;
         let body = OrderRequest::from(order);
+        if body.order_type != order.order_type.as_str() {
+            // A market or stop buy protected at the venue (`protect`): say so once.
+            tracing::info!(venue_type = body.order_type, limit_price = ?body.limit_price,
+                "{} buy sent to the venue limited at its reservation price", order.order_type.as_str());
+        }
         let placed = self.call(Op::Place, self.http.post(url).json(&body)).await?;
         placed.ok_or_else(|| VenueError::Transient("the venue accepted the order but sent no order".into()))
     }

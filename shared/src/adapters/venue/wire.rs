@@ -29,14 +29,16 @@ pub struct OrderRequest {
 }
 
 impl From<&Order> for OrderRequest {
+    /// A market or stop buy goes as a limit or stop limit (`super::protect`).
     fn from(order: &Order) -> Self {
+        let terms = super::protect::venue_terms(order);
         Self {
             symbol: order.symbol.to_string(),
             qty: order.quantity.to_string(),
             side: order.side.as_str(),
-            order_type: order.order_type.as_str(),
+            order_type: terms.order_type.as_str(),
             time_in_force: order.time_in_force.as_str(),
-            limit_price: order.limit_price.map(|p| p.to_string()),
+            limit_price: terms.limit_price.map(|p| p.to_string()),
             stop_price: order.stop_price.map(|p| p.to_string()),
             client_order_id: order.order_id.to_string(),
         }

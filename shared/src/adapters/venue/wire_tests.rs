@@ -193,3 +193,71 @@ fn a_listed_order_carries_its_replacement() {
         (id, rust_decimal::Decimal::ONE)
     );
 }
+
+fn order_of(body: serde_json::Value, reserved: Decimal) -> Order {
+    let draft = validate_order(&body).unwrap_or_else(|e| panic!("{e:?}"));
+    let trader = TraderId::parse("t-1").unwrap();
+    Order::pending(OrderId::new(), trader, draft, reserved, Timestamp::now())
+}
+
+#[test]
+fn a_market_buy_goes_to_the_venue_as_a_limit_at_its_reservation_price_rounded_down_to_the_tick() {
+    // 10 AAPL reserved at 190.12 × 1.05 = 199.626 → 1996.26 held: limit 199.62.
+    let order = order_of(
+        serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "10",
+            "time_in_force": "day"}),
+        Decimal::new(199626, 2),
+    );
+    let sent = serde_json::to_value(OrderRequest::from(&order)).unwrap();
+    assert_eq!(sent["type"], "limit");
+    assert_eq!(sent["limit_price"], "199.62");
+    assert_eq!(sent["time_in_force"], "day");
+    assert!(sent.get("stop_price").is_none());
+    // Below $1 the tick is 4 dp: 3 shares holding 2.00 → 0.6666.
+    let penny = order_of(
+        serde_json::json!({"symbol": "PENY", "side": "buy", "type": "market", "quantity": "3",
+            "time_in_force": "gtc"}),
+        Decimal::new(200, 2),
+    );
+    let sent = serde_json::to_value(OrderRequest::from(&penny)).unwrap();
+    assert_eq!(
+        (sent["type"].as_str(), sent["limit_price"].as_str()),
+        (Some("limit"), Some("0.6666"))
+    );
+}
+
+#[test]
+fn a_stop_buy_goes_as_a_stop_limit_at_its_reservation_price_and_sells_and_fractions_go_as_they_are() {
+    // 4 shares, stop 100, collar 5 %: 420.00 held → limit 105.00.
+    let stop = order_of(
+        serde_json::json!({"symbol": "MSFT", "side": "buy", "type": "stop", "quantity": "4",
+            "stop_price": "100", "time_in_force": "gtc"}),
+        Decimal::new(42000, 2),
+    );
+    let sent = serde_json::to_value(OrderRequest::from(&stop)).unwrap();
+    assert_eq!(
+        (
+            sent["type"].as_str(),
+            sent["limit_price"].as_str(),
+            sent["stop_price"].as_str()
+        ),
+        (Some("stop_limit"), Some("105"), Some("100"))
+    );
+    let sell = order_of(
+        serde_json::json!({"symbol": "MSFT", "side": "sell", "type": "market", "quantity": "4",
+            "time_in_force": "day"}),
+        Decimal::ZERO,
+    );
+    let sent = serde_json::to_value(OrderRequest::from(&sell)).unwrap();
+    assert_eq!(sent["type"], "market");
+    assert!(sent.get("limit_price").is_none());
+    // Alpaca takes fractional quantities only as market orders: left as they are.
+    let fractional = order_of(
+        serde_json::json!({"symbol": "MSFT", "side": "buy", "type": "market", "quantity": "0.5",
+            "time_in_force": "day"}),
+        Decimal::new(21000, 2),
+    );
+    let sent = serde_json::to_value(OrderRequest::from(&fractional)).unwrap();
+    assert_eq!(sent["type"], "market");
+    assert!(sent.get("limit_price").is_none());
+}

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 
 use super::DynamoStore;
 use crate::adapters::aws::items::*;
+use crate::adapters::cash_flag;
 use crate::domain::{
     Account, AuditRecord, ClientOrderId, Fill, IdempotencyKey, NotionalWindow, Order, OrderId, OrderStatus, RiskLimits,
     Symbol, Timestamp, TraderId,
@@ -63,14 +64,30 @@ impl OrderStore for DynamoStore {
     }
 
     async fn transition(&self, w: TransitionWrite) -> Result<(), StoreError> {
-        let (items, at) = self.transition_items(&w)?;
-        self.commit_transition(&w, items, at).await
+        let (items, at) = self.transition_items(&w, true)?;
+        match self.commit_transition(&w, items, at).await {
+            Err(StoreError::Conflict) if w.booking.as_ref().is_some_and(|b| b.cash < Decimal::ZERO) => {
+                // The fill's cash guard may be what failed: booked as the venue did it
+                // all the same, and flagged (`adapters::cash_flag`).
+                let cash = self.account_cash(&w.before.trader_id).await?;
+                match cash {
+                    Some(cash) if cash_flag::takes_cash_below_zero(&w, cash) => {
+                        let (items, at) = self.transition_items(&w, false)?;
+                        self.commit_transition(&w, items, at).await?;
+                        cash_flag::flag_cash_below_zero(&w, cash);
+                        Ok(())
+                    }
+                    _ => Err(StoreError::Conflict),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn request_replace(&self, w: TransitionWrite) -> Result<(), StoreError> {
         // Checked against the deployment's trading state as a submit is: a halt
         // committed before the replace refuses it.
-        let (mut items, mut at) = self.transition_items(&w)?;
+        let (mut items, mut at) = self.transition_items(&w, true)?;
         at.deployment = Some(items.len());
         items.push(self.deployment_state_check(&w.before.trader_id, w.before.side)?);
         self.commit_transition(&w, items, at).await

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::{Attempts, Cancelled, DynamoStore, Expr, put_new, update_item};
 use crate::adapters::aws::items::*;
-use crate::domain::{TradingScope, TradingState};
+use crate::domain::{TraderId, TradingScope, TradingState};
 use crate::ports::{StoreError, TransitionWrite};
 
 /// Where a transition's conditional items sit in its transaction.
@@ -20,9 +20,12 @@ pub(super) struct TransitionAt {
 
 impl DynamoStore {
     /// The items of a transition's transaction, and where the conditional ones are.
+    /// With `guard_cash`, a fill's booking holds only while it leaves cash at zero or
+    /// above (a failure reads as a conflict; `transition` then books it and flags it).
     pub(super) fn transition_items(
         &self,
         w: &TransitionWrite,
+        guard_cash: bool,
     ) -> Result<(Vec<TransactWriteItem>, TransitionAt), StoreError> {
         let trader = &w.before.trader_id;
         let mut items = Vec::with_capacity(5);
@@ -95,6 +98,10 @@ impl DynamoStore {
                 // checked a snapshot; this is the atomic check).
                 let (av, need) = (e.name("available"), e.value(n(w.effect.reserved)));
                 condition.push_str(&format!(" AND {av} >= {need}"));
+            }
+            if let Some(b) = w.booking.as_ref().filter(|b| guard_cash && b.cash < Decimal::ZERO) {
+                let (c, need) = (e.name("cash"), e.value(n(-b.cash)));
+                condition.push_str(&format!(" AND {c} >= {need}"));
             }
             if let Some(b) = &w.booking {
                 let (pnl, day) = (e.name("realized_pnl"), e.name("pnl_day"));
@@ -196,6 +203,23 @@ impl DynamoStore {
                 deployment: None,
             },
         ))
+    }
+
+    /// The account's cash alone (one consistent GetItem of the account item), to tell
+    /// a fill's cash guard from another conflict.
+    pub(super) async fn account_cash(&self, trader: &TraderId) -> Result<Option<Decimal>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .set_key(Some(key(trader_pk(trader), ACCOUNT_SK.into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item()
+            .map(|item| Reader::new(item, "account").dec("cash"))
+            .transpose()
     }
 
     /// Commits a transition's items, naming the refusal when a condition failed.
