@@ -132,6 +132,7 @@ impl World {
     async fn intake(&self) {
         let deps = IntakeDeps {
             store: &self.store,
+            attention: &self.store,
             intake: &self.intake,
             feed: &self.venue,
             venue: &self.venue,

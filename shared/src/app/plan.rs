@@ -159,5 +159,6 @@ pub fn plan_transition(
         fill: applied.fill,
         booking,
         idempotency: None,
+        attention: None,
     })
 }

@@ -2,6 +2,7 @@
 //! and against DynamoDB/SQS/EventBridge on the local emulator (`make test` starts it
 //! and exports the resource names; plain `cargo test` skips the emulator half).
 
+mod attention_cases;
 mod cases;
 mod duplicate_cases;
 mod fixture;
@@ -70,4 +71,7 @@ contract!(
     client_order_ids_are_unique_among_open_orders_and_find_the_latest,
     an_identical_order_within_the_window_is_refused_unless_confirmed,
     an_accounts_duplicate_window_and_restricted_symbols_read_back,
+    an_operators_record_commits_with_its_transition_or_not_at_all,
+    a_mismatch_is_recorded_once_a_day,
+    dead_letters_are_counted_and_moved_back_to_the_work_queue,
 );
