@@ -121,7 +121,9 @@ async function showAttention(kind, more) {
     attentionCursor[kind] = r.next_cursor;
     next.hidden = !r.next_cursor;
   } catch (e) {
-    show($("attention-result"), `${kind}: ${e.message}`, false);
+    const field = e.errors?.find((f) => f.field === "date");
+    if (field) $("e-att").textContent = field.message;
+    else show($("attention-result"), `${kind}: ${e.message}`, false);
   }
 }
 
@@ -137,6 +139,7 @@ async function showDepth() {
 
 function showAllAttention() {
   $("e-att").textContent = "";
+  $("attention-result").textContent = "";
   showDepth();
   showAttention("stalled", false);
   showAttention("reconciliation", false);
