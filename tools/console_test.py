@@ -325,6 +325,11 @@ def run(b: Browser, origin: str, shots: Path, trader: str, trader_token: str, op
     b.type("#a-trader", trader)
     b.click("#audit-check-form button[type=submit]")
     b.wait("the audit verification", "return document.getElementById('audit-check-result').dataset.ok === 'true';")
+    # The Attention panel: the dead-letter queue's depth and the day's stalled and
+    # reconciliation lists, read from the operator routes.
+    b.wait("the dead-letter depth", "return /^[0-9]+ waiting/.test(document.getElementById('dlq-depth').textContent);")
+    b.wait("the attention lists", "return ['stalled-orders', 'reconciliation-records'].every("
+           "(id) => document.getElementById(id).tBodies[0].rows.length > 0);")
     b.js("document.activeElement.blur(); window.scrollTo(0, 0);")
     b.cmd("POST", "/window/rect", {"width": 1400, "height": 820})
     b.screenshot(shots / "console-operator.png")

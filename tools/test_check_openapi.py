@@ -328,7 +328,25 @@ def operator_read_exchanges() -> list[dict]:
         exchange(audit, "/api/v1/operator/traders/demo/audit-verification?cursor=x", 400, bad_cursor),
         exchange(audit, "/api/v1/operator/traders/nobody/audit-verification", 404, nobody),
     ]
-    for route in (state, trader_state, audit):
+    # What needs an operator: stalled orders, reconciliation findings, the dead-letter queue.
+    attention, depth = "GET /api/v1/operator/attention", "GET /api/v1/operator/dead-letters"
+    redrive = "POST /api/v1/operator/dead-letters/redrive"
+    stalled = {"kind": "stalled", "trader_id": "demo", "order_id": "01JDZ8Q4Y6P7X2M3N4B5C6D7E8",
+               "at": "2026-11-28T01:02:03.456Z", "from_status": "SUBMITTED", "to_status": "SUBMITTED",
+               "venue_status": None, "venue_order_id": None, "corrected": False,
+               "reason": "Execution stopped retrying: venue down. The work message is in the dead-letter queue",
+               "current_status": "FILLED", "current_reason": None}
+    bad_kind = problem(400, "bad-parameter", "Invalid request parameter", "Kind is required: one of stalled, reconciliation",
+                       [("kind", "Kind is required: one of stalled, reconciliation")])
+    out += [
+        exchange(attention, "/api/v1/operator/attention?kind=stalled", 200,
+                 {"kind": "stalled", "date": "2026-11-28", "records": [stalled],
+                  "next_cursor": "1795827723456#01JDZ8Q4Y6P7X2M3N4B5C6D7E8"}),
+        exchange(attention, "/api/v1/operator/attention", 400, bad_kind),
+        exchange(depth, "/api/v1/operator/dead-letters", 200, {"messages": 1, "in_flight": 0}),
+        exchange(redrive, "/api/v1/operator/dead-letters/redrive", 200, {"moved": 1, "more": False}),
+    ]
+    for route in (state, trader_state, audit, attention, depth, redrive):
         out.append(exchange(route, "/api/v1/...", 401, UNAUTHORIZED))
         out.append(exchange(route, "/api/v1/...", 403, forbidden))
     return out

@@ -66,6 +66,9 @@ export const api = {
   verifyAudit: (trader, cursor) =>
     call("GET", `/operator/traders/${seg(trader)}/audit-verification`, { query: { cursor } }),
   cancelAllFor: (trader) => call("DELETE", `/operator/traders/${seg(trader)}/orders`),
+  attention: (kind, date, cursor) => call("GET", "/operator/attention", { query: { kind, date, cursor } }),
+  deadLetters: () => call("GET", "/operator/dead-letters"),
+  redrive: () => call("POST", "/operator/dead-letters/redrive"),
   replace: (id, change) => call("PATCH", `/orders/${seg(id)}`, { body: change, idempotent: true }),
 };
 

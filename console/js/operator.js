@@ -1,7 +1,9 @@
 // The operator's view: the deployment's kill switch, a trader's trading state, a trader's
-// mass cancel. Shown only for a token with the operator scope; the API checks it again.
+// mass cancel, audit verification, and what needs attention (stalled orders, the work
+// queue's dead letters and their redrive, reconciliation with the venue). Shown only for
+// a token with the operator scope; the API checks it again.
 import { api } from "./api.js";
-import { el, statusText } from "./format.js";
+import { el, statusText, timeCell } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -79,7 +81,101 @@ async function verifyAudit(trader, cursor) {
   }
 }
 
+// What needs attention: a day's records of each kind, a page at a time.
+const attentionCursor = { stalled: null, reconciliation: null };
+
+function attentionDay() {
+  return $("att-date").value || new Date().toISOString().slice(0, 10);
+}
+
+function nowCell(r) {
+  if (!r.current_status) return el("td", {}, "gone");
+  const stuck = r.kind === "stalled" && r.current_reason ? " (still stalled)" : "";
+  return el("td", { "data-state": r.current_status }, `${statusText(r.current_status)}${stuck}`);
+}
+
+function attentionRow(r) {
+  const common = [el("td", {}, timeCell(r.at)), el("td", {}, r.trader_id), el("td", {}, r.order_id)];
+  if (r.kind === "stalled") {
+    return el("tr", {}, ...common, el("td", {}, statusText(r.from_status)), nowCell(r),
+      el("td", { class: "reason" }, r.reason));
+  }
+  const change = r.from_status === r.to_status ? statusText(r.from_status)
+    : `${statusText(r.from_status)} → ${statusText(r.to_status)}`;
+  return el("tr", {}, ...common, el("td", {}, r.venue_status || "—"), el("td", {}, change),
+    el("td", {}, r.corrected ? "Corrected" : "Needs an operator"), nowCell(r), el("td", { class: "reason" }, r.reason));
+}
+
+async function showAttention(kind, more) {
+  const table = $(kind === "stalled" ? "stalled-orders" : "reconciliation-records");
+  const next = $(`${kind}-next`);
+  try {
+    const r = await api.attention(kind, attentionDay(), more ? attentionCursor[kind] : null);
+    const rows = r.records.map(attentionRow);
+    if (more) table.tBodies[0].append(...rows);
+    else table.tBodies[0].replaceChildren(...rows);
+    if (!more && rows.length === 0) {
+      table.tBodies[0].append(el("tr", {}, el("td", { colspan: String(table.tHead.rows[0].cells.length) },
+        `None on ${r.date} (UTC)`)));
+    }
+    attentionCursor[kind] = r.next_cursor;
+    next.hidden = !r.next_cursor;
+  } catch (e) {
+    const field = e.errors?.find((f) => f.field === "date");
+    if (field) $("e-att").textContent = field.message;
+    else show($("attention-result"), `${kind}: ${e.message}`, false);
+  }
+}
+
+async function showDepth() {
+  const depth = $("dlq-depth");
+  try {
+    const d = await api.deadLetters();
+    depth.textContent = `${d.messages} waiting${d.in_flight ? `, ${d.in_flight} being moved` : ""}`;
+  } catch (e) {
+    depth.textContent = `unknown (${e.message})`;
+  }
+}
+
+function showAllAttention() {
+  $("e-att").textContent = "";
+  $("attention-result").textContent = "";
+  showDepth();
+  showAttention("stalled", false);
+  showAttention("reconciliation", false);
+}
+
 export function startOperator() {
+  $("attention-form").onsubmit = (event) => {
+    event.preventDefault();
+    showAllAttention();
+  };
+  $("dlq-refresh").onclick = showDepth;
+  $("stalled-next").onclick = () => showAttention("stalled", true);
+  $("reconciliation-next").onclick = () => showAttention("reconciliation", true);
+  $("dlq-redrive").onclick = async () => {
+    const out = $("dlq-result");
+    const button = $("dlq-redrive");
+    button.disabled = true;
+    let moved = 0;
+    try {
+      // At most 100 messages a call; ten calls at most from one click.
+      let more = false;
+      for (let i = 0; i < 10; i += 1) {
+        const r = await api.redrive();
+        moved += r.moved;
+        more = r.more;
+        if (!more) break;
+      }
+      show(out, `${moved} dead-lettered message(s) sent back to the work queue${more ? " (more remain: redrive again)" : ""}`, true);
+    } catch (e) {
+      show(out, `${moved} moved, then: ${e.message}`, false);
+    } finally {
+      button.disabled = false;
+      showAllAttention();
+    }
+  };
+  showAllAttention();
   $("audit-check-form").onsubmit = (event) => {
     event.preventDefault();
     const trader = $("a-trader").value.trim();

@@ -94,6 +94,7 @@ impl World {
     async fn intake(&self) -> PassReport {
         let deps = IntakeDeps {
             store: self.store.as_ref(),
+            attention: self.store.as_ref(),
             intake: self.intake.as_ref(),
             feed: self.venue.as_ref(),
             venue: self.venue.as_ref(),

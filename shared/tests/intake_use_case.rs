@@ -90,6 +90,7 @@ impl World {
     async fn pass(&self, page_size: u32) -> Result<PassReport, IntakeError> {
         let deps = IntakeDeps {
             store: &self.store,
+            attention: &self.store,
             intake: &self.intake,
             feed: &self.venue,
             venue: &self.venue,
@@ -280,6 +281,7 @@ async fn an_execution_of_an_order_that_is_not_ours_is_refused_not_booked() {
     fresh.put_order_ref(&order.order_id, &w.trader).await.unwrap();
     let deps = IntakeDeps {
         store: &w.store,
+        attention: &w.store,
         intake: &fresh,
         feed: &w.venue,
         venue: &w.venue,
@@ -309,6 +311,7 @@ async fn a_cancel_confirmed_by_the_venue_after_a_late_fill_books_the_fill_first(
     // with fewer fills than the venue's.
     let deps = IntakeDeps {
         store: &w.store,
+        attention: &w.store,
         intake: &w.intake,
         feed: &w.venue,
         venue: &w.venue,
@@ -459,4 +462,71 @@ async fn a_replacement_the_venue_cancels_ends_our_order_with_every_fill_booked()
     let ended = w.order(&order).await;
     assert_eq!((ended.status, ended.filled_quantity), (OrderStatus::Cancelled, d("4")));
     assert_eq!(w.reserved().await, Decimal::ZERO, "released when it ended, not before");
+}
+
+/// Issue 22: what the sweep does is kept for operators. A correction's record is
+/// written with its transition; a mismatch it cannot correct (we booked more than the
+/// venue says it filled) is recorded once, however many passes find it again.
+#[tokio::test]
+async fn corrections_and_mismatches_are_recorded_for_operators() {
+    use shared::ports::{AttentionKind, AttentionLog};
+    let w = world().await;
+    let corrected = w.working_buy("5", "150").await;
+    let mismatched = w.working_buy("5", "150").await;
+    // A fill booked on our side that the venue never made.
+    let account = w.store.get_account(&w.trader).await.unwrap().unwrap();
+    let phantom = plan_transition(
+        &mismatched,
+        &OrderEvent::Fill {
+            execution_id: "not-at-the-venue".into(),
+            quantity: d("2"),
+            price: d("149"),
+        },
+        Some(&account),
+        &AuditContext::system("t"),
+        w.clock.now(),
+    )
+    .unwrap();
+    w.store.transition(phantom).await.unwrap();
+    w.venue.end(&corrected.order_id, VenueStatus::Canceled).unwrap();
+    w.venue.end(&mismatched.order_id, VenueStatus::Canceled).unwrap();
+    let report = w.pass(10).await.unwrap();
+    assert_eq!(report.ended, 1, "{report:?}");
+    w.clock.advance_seconds(5);
+    w.pass(10).await.unwrap();
+
+    let day = w.clock.now().datetime().date();
+    let page = w
+        .store
+        .attention_records(AttentionKind::Reconciliation, day, 50, None)
+        .await
+        .unwrap();
+    let of = |id: OrderId| {
+        page.records
+            .iter()
+            .filter(move |r| r.order_id == id)
+            .collect::<Vec<_>>()
+    };
+    let fixed = of(corrected.order_id);
+    assert_eq!(fixed.len(), 1, "{page:?}");
+    assert_eq!(
+        (fixed[0].from_status, fixed[0].to_status, fixed[0].corrected),
+        (OrderStatus::Submitted, OrderStatus::Cancelled, true)
+    );
+    assert_eq!(fixed[0].venue_status.as_deref(), Some("canceled"));
+    let open = of(mismatched.order_id);
+    assert_eq!(open.len(), 1, "recorded once across passes: {page:?}");
+    assert!(!open[0].corrected);
+    assert!(open[0].reason.contains("we booked 2"), "{}", open[0].reason);
+    assert_eq!(
+        w.order(&mismatched).await.status,
+        OrderStatus::PartiallyFilled,
+        "left as it was"
+    );
+    let stalled = w
+        .store
+        .attention_records(AttentionKind::Stalled, day, 50, None)
+        .await
+        .unwrap();
+    assert!(stalled.records.is_empty());
 }

@@ -111,6 +111,7 @@ impl World {
     async fn intake(&self) {
         let deps = IntakeDeps {
             store: self.store.as_ref(),
+            attention: self.store.as_ref(),
             intake: self.intake.as_ref(),
             feed: self.venue.as_ref(),
             venue: self.venue.as_ref(),

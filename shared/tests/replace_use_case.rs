@@ -133,6 +133,7 @@ impl World {
     async fn intake(&self) {
         let deps = IntakeDeps {
             store: &self.store,
+            attention: &self.store,
             intake: &self.intake,
             feed: &self.venue,
             venue: &self.venue,

@@ -123,3 +123,62 @@ async fn an_operator_verifies_a_traders_audit_chains_a_page_at_a_time() {
         .unwrap();
     assert_eq!(a.status, 404, "{:?}", a.body);
 }
+
+/// What needs an operator (issue 22): the attention list and the dead-letter queue's
+/// routes answer operators only; a bad parameter is named. (The stall, its listing and
+/// the redrive through them: outages.rs, with the venue knobs.)
+#[tokio::test]
+#[ignore = "needs the local stack (API_URL): make test starts it"]
+async fn the_attention_and_dead_letter_routes_are_for_operators_and_name_bad_parameters() {
+    let s = stack().await;
+    let t = s.trader("1000", None).await.unwrap();
+    let ops = operator_token(&s);
+    let trader_token = s.token(&t);
+    let routes = [
+        ("GET", "/operator/attention?kind=stalled"),
+        ("GET", "/operator/dead-letters"),
+        ("POST", "/operator/dead-letters/redrive"),
+    ];
+    for (method, path) in routes {
+        let a = s.send(method, path, Some(&trader_token), &[], None).await.unwrap();
+        assert_eq!(
+            (a.status, a.body["type"].as_str()),
+            (403, Some("/problems/forbidden")),
+            "{method} {path}"
+        );
+        let a = s.send(method, path, None, &[], None).await.unwrap();
+        assert_eq!(a.status, 401, "{method} {path}");
+    }
+    let a = s
+        .get("/operator/attention?kind=reconciliation&date=2020-01-02", &ops)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(
+        a.body,
+        json!({"kind": "reconciliation", "date": "2020-01-02", "records": [], "next_cursor": null})
+    );
+    let a = s.get("/operator/dead-letters", &ops).await.unwrap();
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert!(
+        a.body["messages"].is_u64() && a.body["in_flight"].is_u64(),
+        "{:?}",
+        a.body
+    );
+    for (query, field) in [
+        ("", "kind"),
+        ("?kind=stuck", "kind"),
+        ("?kind=stalled&date=yesterday", "date"),
+        ("?kind=stalled&limit=0", "limit"),
+        ("?kind=stalled&cursor=x", "cursor"),
+    ] {
+        let a = s.get(&format!("/operator/attention{query}"), &ops).await.unwrap();
+        assert_eq!(
+            (a.status, a.body["type"].as_str()),
+            (400, Some("/problems/bad-parameter")),
+            "{query}: {:?}",
+            a.body
+        );
+        assert_eq!(a.error_fields(), vec![field.to_owned()], "{query}");
+    }
+}

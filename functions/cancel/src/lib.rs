@@ -5,12 +5,16 @@
 //! and `DELETE /api/v1/operator/traders/{trader}/orders`, and the operators' reads of
 //! the trading state (`GET` of both trading-state routes) and the audit verification of a
 //! trader's orders (`GET /api/v1/operator/traders/{trader}/audit-verification`), the
-//! console's operator view.
+//! console's operator view; and what needs an operator (issue 22): the day's stalled
+//! orders and reconciliation findings (`GET /api/v1/operator/attention`), the work
+//! queue's dead-letter queue (`GET /api/v1/operator/dead-letters`) and its redrive
+//! (`POST /api/v1/operator/dead-letters/redrive`).
 //! Routes are told apart by API Gateway's route key.
 
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, RequestExt, Response};
+use shared::app::attention::{AttentionParams, attention_list, dead_letter_depth, redrive};
 use shared::app::audit_check::check_trader_audit;
 use shared::app::{
     AppError, AuditContext, CancelDeps, ControlsDeps, cancel, cancel_all, set_trading_state, trading_state,
@@ -18,7 +22,7 @@ use shared::app::{
 use shared::domain::{FieldError, Symbol, TraderId, TradingScope};
 use shared::http::ApiError;
 use shared::http::lambda::{body, json_response, operator, problem_response, request_id, route_key, trader};
-use shared::ports::{AuditLog, Clock, OrderStore, TradingControls, WorkQueue};
+use shared::ports::{AttentionLog, AuditLog, Clock, DeadLetters, OrderStore, TradingControls, WorkQueue};
 use tracing::Instrument;
 
 /// The operator scope when `OPERATOR_SCOPE` is not set (the template's default).
@@ -38,6 +42,11 @@ pub struct Operator {
     pub controls: Arc<dyn TradingControls>,
     /// The audit chains, for the audit verification of a trader's orders.
     pub audit: Arc<dyn AuditLog>,
+    /// The records of stalled orders and reconciliation findings.
+    pub attention: Arc<dyn AttentionLog>,
+    /// The work queue's dead-letter queue (`None` when `WORK_DEAD_LETTER_QUEUE_URL` is
+    /// not set: its routes answer 503).
+    pub dead_letters: Option<Arc<dyn DeadLetters>>,
     /// The scope an operator's token carries (`OPERATOR_SCOPE`).
     pub operator_scope: String,
 }
@@ -128,6 +137,10 @@ impl Operator {
                 self.get_state(&req).await
             }
             "GET /api/v1/operator/traders/{trader}/audit-verification" => self.check_audit(&req).await,
+            "GET /api/v1/operator/attention" => self.attention(&req).await,
+            "GET /api/v1/operator/dead-letters" | "POST /api/v1/operator/dead-letters/redrive" => {
+                self.dead_letters(&req).await
+            }
             _ => self.set_state(&req).await,
         };
         result.unwrap_or_else(|e| problem_response(&e))
@@ -167,6 +180,47 @@ impl Operator {
             .instrument(span)
             .await?;
         Ok(json_response(200, &check))
+    }
+
+    async fn attention(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        let operator = operator(req, &self.operator_scope)?;
+        let q = req.query_string_parameters_ref();
+        let first = |name: &str| q.and_then(|q| q.first(name));
+        let params = AttentionParams {
+            kind: first("kind"),
+            date: first("date"),
+            limit: first("limit"),
+            cursor: first("cursor"),
+        };
+        let span = tracing::info_span!("attention", request_id = request_id(req).as_deref().unwrap_or(""), operator = %operator);
+        let list = attention_list(
+            self.cancel.store.as_ref(),
+            self.attention.as_ref(),
+            params,
+            self.cancel.clock.now(),
+        )
+        .instrument(span)
+        .await?;
+        Ok(json_response(200, &list))
+    }
+
+    /// The dead-letter queue's depth, or (POST) a redrive of it.
+    async fn dead_letters(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        let operator = operator(req, &self.operator_scope)?;
+        let Some(dlq) = self.dead_letters.as_deref() else {
+            return Err(AppError::Unavailable {
+                service: "SQS",
+                detail: "the dead-letter queue is not configured (WORK_DEAD_LETTER_QUEUE_URL)".into(),
+            }
+            .into());
+        };
+        if route_key(req).starts_with("POST ") {
+            let span = tracing::info_span!("redrive", request_id = request_id(req).as_deref().unwrap_or(""), operator = %operator);
+            let moved = redrive(dlq).instrument(span).await?;
+            tracing::info!(operator = %operator, moved = moved.moved, more = moved.more, "dead-lettered work redriven");
+            return Ok(json_response(200, &moved));
+        }
+        Ok(json_response(200, &dead_letter_depth(dlq).await?))
     }
 
     async fn set_state(&self, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use cancel::{Cancel, CancelFunction, DEFAULT_OPERATOR_SCOPE, Operator};
 use lambda_http::{Error, run, service_fn};
-use shared::adapters::aws::{DynamoStore, Resources, SqsQueue, sdk_config};
-use shared::ports::SystemClock;
+use shared::adapters::aws::{DynamoStore, Resources, SqsDeadLetters, SqsQueue, sdk_config};
+use shared::ports::{DeadLetters, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,17 +15,28 @@ async fn main() -> Result<(), Error> {
         resources.orders_table,
         resources.audit_table,
     ));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    // The operator's view of the work queue's dead-letter queue (the template sets it).
+    let dead_letters = std::env::var("WORK_DEAD_LETTER_QUEUE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|work_dead_letter_queue_url| {
+            Arc::new(SqsDeadLetters::new(
+                sqs.clone(),
+                work_dead_letter_queue_url,
+                resources.work_queue_url.clone(),
+            )) as Arc<dyn DeadLetters>
+        });
     let handler = Arc::new(CancelFunction {
         operator: Operator {
             cancel: Cancel {
                 store: store.clone(),
                 clock: Arc::new(SystemClock),
-                queue: Some(Arc::new(SqsQueue::new(
-                    aws_sdk_sqs::Client::new(&sdk),
-                    resources.work_queue_url,
-                ))),
+                queue: Some(Arc::new(SqsQueue::new(sqs, resources.work_queue_url))),
             },
             controls: store.clone(),
+            attention: store.clone(),
+            dead_letters,
             audit: store,
             operator_scope: std::env::var("OPERATOR_SCOPE")
                 .ok()

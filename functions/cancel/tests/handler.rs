@@ -75,6 +75,8 @@ fn handler(store: &Arc<MemoryStore>) -> CancelFunction {
             },
             controls: store.clone(),
             audit: store.clone(),
+            attention: store.clone(),
+            dead_letters: None,
             operator_scope: "orders/operate".into(),
         },
     }
@@ -180,4 +182,87 @@ async fn an_operator_halts_the_deployment_and_reduces_a_trader_cancelling_their_
         }))
         .await;
     assert_eq!(resp.status(), 401);
+}
+
+/// The operator sample re-aimed at another route (issue 22's operator routes).
+fn operator_request(method: &str, route: &str, query: &str, scope: &str) -> lambda_http::Request {
+    let path = route.to_owned();
+    let (method, route, query, scope) = (method.to_owned(), route.to_owned(), query.to_owned(), scope.to_owned());
+    sample("operator-cancel-all.json", move |v| {
+        let key = format!("{method} {route}");
+        v["routeKey"] = key.clone().into();
+        v["requestContext"]["routeKey"] = key.into();
+        v["rawPath"] = path.clone().into();
+        v["requestContext"]["http"]["path"] = path.into();
+        v["requestContext"]["http"]["method"] = method.into();
+        v["rawQueryString"] = query.clone().into();
+        let params: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, val)| (k.to_owned(), Value::from(val)))
+            .collect();
+        v["queryStringParameters"] = params.into();
+        v["pathParameters"] = Value::Null;
+        v["requestContext"]["authorizer"]["jwt"]["claims"]["scope"] = scope.into();
+    })
+}
+
+#[tokio::test]
+async fn the_attention_and_dead_letter_routes_answer_operators_only() {
+    use shared::adapters::memory::{MemoryDeadLetters, MemoryQueue};
+    use shared::ports::WorkMessage;
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let dlq = Arc::new(MemoryDeadLetters::new(queue.clone()));
+    dlq.dead_letter(WorkMessage::Execute {
+        trader_id: TraderId::parse("demo").unwrap(),
+        order_id: shared::domain::OrderId::new(),
+    });
+    let mut h = handler(&store);
+    let routes = [
+        ("GET", "/api/v1/operator/attention", "kind=stalled"),
+        ("GET", "/api/v1/operator/dead-letters", ""),
+        ("POST", "/api/v1/operator/dead-letters/redrive", ""),
+    ];
+    // Without a dead-letter queue configured: 503.
+    let resp = h
+        .handle(operator_request("GET", routes[1].1, "", "orders/operate"))
+        .await;
+    assert_eq!(resp.status(), 503);
+    h.operator.dead_letters = Some(dlq.clone());
+    for (method, route, query) in routes {
+        let resp = h.handle(operator_request(method, route, query, "orders/trade")).await;
+        assert_eq!(resp.status(), 403, "{method} {route}");
+    }
+    assert_eq!(queue.len(), 0, "a trader moved nothing");
+
+    let resp = h
+        .handle(operator_request("GET", routes[0].1, "kind=stalled", "orders/operate"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(
+        (v["kind"].as_str(), v["records"].as_array().map(Vec::len)),
+        (Some("stalled"), Some(0))
+    );
+    let resp = h
+        .handle(operator_request("GET", routes[0].1, "kind=stuck", "orders/operate"))
+        .await;
+    assert_eq!(resp.status(), 400);
+    let p: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert!(p.to_string().contains("kind"), "{p}");
+
+    let resp = h
+        .handle(operator_request("GET", routes[1].1, "", "orders/operate"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(v, serde_json::json!({"messages": 1, "in_flight": 0}));
+    let resp = h
+        .handle(operator_request("POST", routes[2].1, "", "orders/operate"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = serde_json::from_str(&text(resp.body())).unwrap();
+    assert_eq!(v, serde_json::json!({"moved": 1, "more": false}));
+    assert_eq!(queue.len(), 1, "back in the work queue");
 }

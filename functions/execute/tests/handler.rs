@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use shared::adapters::memory::{MemoryQueue, MemoryStore, MemoryVenue};
 use shared::app::fixtures::place_limit_buy;
 use shared::domain::{Order, OrderId, OrderStatus, TraderId};
-use shared::ports::{AuditLog, OrderStore, SystemClock, Venue, VenueError, VenueOrder};
+use shared::ports::{AttentionKind, AttentionLog, AuditLog, OrderStore, SystemClock, Venue, VenueError, VenueOrder};
 
 const EVENT: &str = include_str!("../../../events/execute-sqs.json");
 
@@ -99,6 +99,19 @@ async fn reports_only_the_failed_messages_and_backs_them_off() {
     );
     let trail = store.records(&b.order_id).await.unwrap();
     assert_eq!(trail.last().unwrap().action, "STALL");
+    // And in the day's stalled list for operators (issue 22), with the same reason.
+    let day = trail.last().unwrap().at.datetime().date();
+    let listed = store
+        .attention_records(AttentionKind::Stalled, day, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.records.len(), 1, "{listed:?}");
+    let record = &listed.records[0];
+    assert_eq!(
+        (record.order_id, &record.trader_id, record.from_status, record.to_status),
+        (b.order_id, &demo, waiting.status, waiting.status)
+    );
+    assert_eq!(record.reason, reason);
 }
 
 /// The memory venue, slowed down, noting which orders are at it at once.

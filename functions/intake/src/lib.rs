@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use shared::app::{IntakeDeps, IntakeError, PassReport, intake_pass};
 use shared::domain::Timestamp;
-use shared::ports::{Clock, IntakeStore, OrderStore, Venue, VenueFeed};
+use shared::ports::{AttentionLog, Clock, IntakeStore, OrderStore, Venue, VenueFeed};
 use tracing::{error, info, warn};
 
 /// Stop starting passes this long before the invocation's deadline: a pass's own
@@ -21,6 +21,8 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(8);
 
 pub struct Intake {
     pub store: Arc<dyn OrderStore>,
+    /// Mismatches the sweep cannot correct, recorded for operators.
+    pub attention: Arc<dyn AttentionLog>,
     pub intake: Arc<dyn IntakeStore>,
     pub feed: Arc<dyn VenueFeed>,
     /// The sweep's lookups of single orders (the same budgeted venue as `feed`).
@@ -59,6 +61,7 @@ impl Intake {
         let since = self.since();
         let deps = IntakeDeps {
             store: self.store.as_ref(),
+            attention: self.attention.as_ref(),
             intake: self.intake.as_ref(),
             feed: self.feed.as_ref(),
             venue: self.venue.as_ref(),

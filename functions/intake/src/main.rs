@@ -44,9 +44,15 @@ async fn main() -> Result<(), Error> {
     if poll_secs == 0 {
         return Err("environment variable INTAKE_POLL_SECS: must be at least 1".into());
     }
+    let store = Arc::new(DynamoStore::new(
+        dynamo.clone(),
+        resources.orders_table.clone(),
+        resources.audit_table,
+    ));
     let handler = Arc::new(Intake {
-        intake: Arc::new(DynamoIntakeStore::new(dynamo.clone(), resources.orders_table.clone())),
-        store: Arc::new(DynamoStore::new(dynamo, resources.orders_table, resources.audit_table)),
+        intake: Arc::new(DynamoIntakeStore::new(dynamo, resources.orders_table)),
+        store: store.clone(),
+        attention: store,
         feed: feed.clone(),
         venue: feed,
         clock,

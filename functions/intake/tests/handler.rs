@@ -83,6 +83,7 @@ async fn run_with_resting(resting: usize, status_every: u32) -> (usize, u32, Dec
     });
     let handler = Intake {
         store: store.clone(),
+        attention: store.clone(),
         intake: intake_store,
         feed: feed.clone(),
         venue: venue.clone(),

@@ -50,7 +50,8 @@ use tracing::{error, info, warn};
 use super::plan::{AuditContext, plan_transition};
 use crate::domain::{Order, OrderEvent, OrderStatus, Timestamp};
 use crate::ports::{
-    Clock, IntakeStore, OrderStore, StoreError, Venue, VenueError, VenueOrder, VenueStatus, WorkMessage, WorkingOrder,
+    Attention, AttentionKind, Clock, IntakeStore, OrderStore, StoreError, Venue, VenueError, VenueOrder, VenueStatus,
+    WorkMessage, WorkingOrder,
 };
 
 #[path = "execute_replace.rs"]
@@ -523,7 +524,8 @@ async fn commit_with(
 }
 
 /// The retry budget of `message` is spent (SQS dead-letters it next): the order
-/// keeps its status and says why (`reason`, a `STALL` audit record, a status event),
+/// keeps its status and says why (`reason`, a `STALL` audit record, a status event,
+/// and in the same transaction a record in the operators' stalled list of the day),
 /// so an operator sees it. Best effort: the message is in the DLQ either way.
 pub async fn mark_stalled(deps: &ExecuteDeps<'_>, message: &WorkMessage, message_id: &str, why: &str) {
     let (trader, id) = message.ids();
@@ -544,15 +546,24 @@ pub async fn mark_stalled(deps: &ExecuteDeps<'_>, message: &WorkMessage, message
                 return;
             }
         };
-        let Ok(write) = plan_transition(
-            &order,
-            &OrderEvent::Stall { reason: reason.clone() },
-            None,
-            &ctx,
-            deps.clock.now(),
-        ) else {
+        let now = deps.clock.now();
+        let Ok(mut write) = plan_transition(&order, &OrderEvent::Stall { reason: reason.clone() }, None, &ctx, now)
+        else {
             return;
         };
+        // The operators' record of it, in the same transaction (issue 22).
+        write.attention = Some(Attention {
+            kind: AttentionKind::Stalled,
+            trader_id: trader.clone(),
+            order_id: *id,
+            at: now,
+            from_status: order.status,
+            to_status: write.after.status,
+            venue_status: None,
+            venue_order_id: None,
+            reason: reason.clone(),
+            corrected: false,
+        });
         match deps.store.transition(write).await {
             Ok(()) => {
                 warn!(order_id = %id, status = %order.status, "order marked stalled for an operator");

@@ -59,8 +59,8 @@ use rust_decimal::Decimal;
 
 use crate::domain::{Order, OrderEvent, OrderId, OrderStatus, Timestamp, TraderId};
 use crate::ports::{
-    Clock, FeedPosition, IntakeStore, OrderStore, StoreError, Venue, VenueError, VenueExecution, VenueFeed,
-    VenueOrderRef, VenueStatus, WorkingOrder,
+    Attention, AttentionKind, AttentionLog, Clock, FeedPosition, IntakeStore, OrderStore, StoreError, Venue,
+    VenueError, VenueExecution, VenueFeed, VenueOrderRef, VenueStatus, WorkingOrder,
 };
 
 /// Re-reads of an order after a lost race, per execution.
@@ -71,6 +71,8 @@ const MAX_REPLACEMENTS: usize = 8;
 pub struct IntakeDeps<'a> {
     pub store: &'a dyn OrderStore,
     pub intake: &'a dyn IntakeStore,
+    /// Where a mismatch the sweep cannot correct is recorded for operators.
+    pub attention: &'a dyn AttentionLog,
     pub feed: &'a dyn VenueFeed,
     /// The sweep's look at one order that left the venue's open list.
     pub venue: &'a dyn Venue,
@@ -285,6 +287,10 @@ async fn alarm_unknown(
         error!(order_id = %w.order_id, trader_id = %w.trader_id, venue_order_id, venue_status = %raw,
             unchanged_secs = since, "venue status unknown: the order needs an operator");
         report.unknown += 1;
+        let reason = format!(
+            "The venue reports a status this service does not know ({raw}) and the order has not changed for {since} s"
+        );
+        needs_operator(deps, &order, venue_order_id, raw, reason, "unknown-status").await;
     }
     Ok(())
 }
@@ -405,6 +411,16 @@ async fn end_order(
         other => {
             error!(order_id = %id, venue_order_id = %v.venue_order_id, venue_status = %other,
                 "venue order replaced more often than followed, or its replacement is missing: the order needs an operator");
+            let reason = "The venue order was replaced more often than followed, or its replacement is missing".into();
+            needs_operator(
+                deps,
+                &order,
+                &v.venue_order_id,
+                &other.to_string(),
+                reason,
+                "replacement",
+            )
+            .await;
             return Ok(());
         }
     };
@@ -435,6 +451,11 @@ async fn end_order(
         let Some(event) = event.as_ref().filter(|_| v.filled == order.filled_quantity) else {
             error!(order_id = %id, venue_filled = %v.filled, booked = %order.filled_quantity, venue_status = %v.status,
                 "our books of the order do not match the venue's: the order needs an operator");
+            let reason = format!(
+                "Our books of the order do not match the venue's: the venue filled {}, we booked {}",
+                v.filled, order.filled_quantity
+            );
+            needs_operator(deps, &order, &v.venue_order_id, &v.status.to_string(), reason, "books").await;
             return Ok(());
         };
         let event = match event {
@@ -452,10 +473,39 @@ async fn end_order(
             Err(e) => {
                 error!(order_id = %id, venue_status = %v.status, error = %e,
                     "venue status does not apply to the order");
+                let reason = format!("The venue's status does not apply to the order: {e}");
+                needs_operator(
+                    deps,
+                    &order,
+                    &v.venue_order_id,
+                    &v.status.to_string(),
+                    reason,
+                    "not-applicable",
+                )
+                .await;
                 return Ok(());
             }
         };
+        let mut write = write;
         let to = write.after.status;
+        // The operators' record of the correction, in the same transaction.
+        write.attention = Some(Attention {
+            kind: AttentionKind::Reconciliation,
+            trader_id: w.trader_id.clone(),
+            order_id: id,
+            at: write.audit.at,
+            from_status: order.status,
+            to_status: to,
+            venue_status: Some(v.status.to_string()),
+            venue_order_id: Some(v.venue_order_id.clone()),
+            reason: format!(
+                "The venue reports the order {}{}: corrected from {} to {to}",
+                v.status,
+                v.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                order.status
+            ),
+            corrected: true,
+        });
         match deps.store.transition(write).await {
             Ok(()) => {
                 // The metric's line (one per correction).
@@ -473,7 +523,35 @@ async fn end_order(
     Err(StoreError::Conflict.into())
 }
 
-/// Our order that venue order `venue_order_id` works for, if any.
+/// Records a mismatch the sweep cannot correct for operators, once a day per order
+/// and `what` (every pass finds it again). A failure to record is logged: the error
+/// line above it is the alarm's either way, and the sweep goes on.
+async fn needs_operator(
+    deps: &IntakeDeps<'_>,
+    order: &Order,
+    venue_order_id: &str,
+    venue_status: &str,
+    reason: String,
+    what: &str,
+) {
+    let record = Attention {
+        kind: AttentionKind::Reconciliation,
+        trader_id: order.trader_id.clone(),
+        order_id: order.order_id,
+        at: deps.clock.now(),
+        from_status: order.status,
+        to_status: order.status,
+        venue_status: Some(venue_status.to_owned()),
+        venue_order_id: Some(venue_order_id.to_owned()),
+        reason,
+        corrected: false,
+    };
+    let once = format!("{}#{what}", order.order_id);
+    if let Err(e) = deps.attention.record_attention_once(&record, &once).await {
+        warn!(order_id = %order.order_id, error = %e, "could not record the mismatch for operators");
+    }
+}
+
 /// Our order that the execution's venue order works for, and its trader. A client
 /// order id counts as ours only when its locator exists: a venue's own id (a
 /// replacement's) may look like one of ours.

@@ -2,6 +2,7 @@
 //! and `AppError`s, which `shared::http` turns into responses.
 
 pub mod archive;
+pub mod attention;
 pub mod audit_check;
 pub mod cancel;
 pub mod cancel_all;

@@ -161,5 +161,6 @@ pub fn plan_transition(
         fill: applied.fill,
         booking,
         idempotency: None,
+        attention: None,
     })
 }

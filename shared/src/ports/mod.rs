@@ -6,6 +6,7 @@
 
 mod accounts;
 mod archive;
+mod attention;
 mod audit;
 mod clock;
 mod controls;
@@ -22,6 +23,7 @@ mod venue_feed;
 
 pub use accounts::*;
 pub use archive::*;
+pub use attention::*;
 pub use audit::*;
 pub use clock::*;
 pub use controls::*;

@@ -120,6 +120,9 @@ pub struct TransitionWrite {
     /// The request's outcome under its idempotency key (a replace), put in the same
     /// transaction so a retry finds it: only if the key is not taken.
     pub idempotency: Option<IdempotencyRecord>,
+    /// A record for operators (a stall, a reconciliation correction), put in the same
+    /// transaction so the case and its record exist together (`AttentionLog`).
+    pub attention: Option<super::Attention>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

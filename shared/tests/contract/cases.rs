@@ -17,6 +17,7 @@ use shared::ports::{
     IdempotencyRecord, NewOrder, OperatorAction, RateDecision, StatusEvent, StoreError, WorkMessage, WorkingOrder,
 };
 
+pub use crate::attention_cases::*;
 pub use crate::duplicate_cases::*;
 use crate::fixture::{Fixture, unique_trader};
 pub use crate::notional_cases::*;
@@ -39,7 +40,7 @@ fn exec() -> AuditContext {
     AuditContext::system("execute")
 }
 
-async fn funded(f: &Fixture, cash: i64) -> (TraderId, Account) {
+pub(crate) async fn funded(f: &Fixture, cash: i64) -> (TraderId, Account) {
     let trader = unique_trader();
     let account = f
         .store
@@ -66,14 +67,14 @@ fn limit_buy(account: &Account, qty: &str, price: &str) -> NewOrder {
     .expect("risk ok")
 }
 
-async fn submit(f: &Fixture, account: &Account, qty: &str, price: &str) -> Order {
+pub(crate) async fn submit(f: &Fixture, account: &Account, qty: &str, price: &str) -> Order {
     let new = limit_buy(account, qty, price);
     let order = new.order.clone();
     f.store.create_order(new).await.expect("create");
     order
 }
 
-async fn step(f: &Fixture, order: &Order, event: OrderEvent) -> Order {
+pub(crate) async fn step(f: &Fixture, order: &Order, event: OrderEvent) -> Order {
     let account = f.store.get_account(&order.trader_id).await.expect("read account");
     let w = plan_transition(order, &event, account.as_ref(), &exec(), Timestamp::now()).expect("allowed");
     let after = w.after.clone();

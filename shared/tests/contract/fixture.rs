@@ -4,23 +4,30 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::adapters::aws::{DynamoIntakeStore, DynamoStore, DynamoVenueBudget, EventBridgePublisher, SqsQueue, items};
-use shared::adapters::memory::{MemoryEvents, MemoryIntakeStore, MemoryQueue, MemoryStore, MemoryVenueBudget};
+use shared::adapters::aws::{
+    DynamoIntakeStore, DynamoStore, DynamoVenueBudget, EventBridgePublisher, SqsDeadLetters, SqsQueue, items,
+};
+use shared::adapters::memory::{
+    MemoryDeadLetters, MemoryEvents, MemoryIntakeStore, MemoryQueue, MemoryStore, MemoryVenueBudget,
+};
 use shared::domain::{AuditRecord, OrderId, TraderId};
 use shared::ports::{
-    AccountAdmin, AuditLog, IntakeStore, OrderStore, StatusEvent, StatusEvents, TradingControls, VenueBudget, WorkQueue,
+    AccountAdmin, AttentionLog, AuditLog, DeadLetters, IntakeStore, OrderStore, StatusEvent, StatusEvents,
+    TradingControls, VenueBudget, WorkMessage, WorkQueue,
 };
 
 pub enum Backend {
     Memory {
         store: Arc<MemoryStore>,
         events: Arc<MemoryEvents>,
+        dead: Arc<MemoryDeadLetters>,
     },
     Aws {
         dynamo: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
         audit_table: String,
         tap_queue_url: String,
+        dead_letter_queue_url: String,
     },
 }
 
@@ -33,6 +40,9 @@ pub struct Fixture {
     pub budget: Arc<dyn VenueBudget>,
     pub intake: Arc<dyn IntakeStore>,
     pub controls: Arc<dyn TradingControls>,
+    pub attention: Arc<dyn AttentionLog>,
+    /// The dead-letter queue of `queue` (`Fixture::dead_letter` puts a message in it).
+    pub dead_letters: Arc<dyn DeadLetters>,
     /// Whose account item holds this fixture's deployment trading state (on AWS one of
     /// the test's own, so a halt here halts no other test sharing the tables).
     pub deployment: TraderId,
@@ -47,17 +57,21 @@ pub fn unique_trader() -> TraderId {
 pub async fn memory() -> Fixture {
     let store = Arc::new(MemoryStore::new());
     let events = Arc::new(MemoryEvents::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let dead = Arc::new(MemoryDeadLetters::new(queue.clone()));
     Fixture {
         store: store.clone(),
         audit: store.clone(),
         admin: store.clone(),
-        queue: Arc::new(MemoryQueue::new()),
+        attention: store.clone(),
+        dead_letters: dead.clone(),
+        queue,
         events: events.clone(),
         budget: Arc::new(MemoryVenueBudget::new()),
         intake: Arc::new(MemoryIntakeStore::new()),
         controls: store.clone(),
         deployment: shared::ports::deployment_principal(),
-        backend: Backend::Memory { store, events },
+        backend: Backend::Memory { store, events, dead },
     }
 }
 
@@ -81,6 +95,16 @@ pub async fn aws() -> Fixture {
         .queue_url()
         .expect("queue url")
         .to_owned();
+    // And a dead-letter queue of its own for it.
+    let dead_letter_queue_url = sqs
+        .create_queue()
+        .queue_name(format!("contract-dlq-{}", ulid::Ulid::new()))
+        .send()
+        .await
+        .expect("create a test dead-letter queue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
     let budget = Arc::new(DynamoVenueBudget::new(dynamo.clone(), orders_table.clone()));
     let intake = Arc::new(DynamoIntakeStore::new(dynamo.clone(), orders_table.clone()));
     let deployment = TraderId::parse(&format!("@deployment-{}", ulid::Ulid::new())).expect("valid principal");
@@ -92,8 +116,14 @@ pub async fn aws() -> Fixture {
         store: store.clone(),
         audit: store.clone(),
         admin: store.clone(),
+        attention: store.clone(),
         controls: store,
         deployment,
+        dead_letters: Arc::new(SqsDeadLetters::new(
+            sqs.clone(),
+            dead_letter_queue_url.clone(),
+            queue_url.clone(),
+        )),
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
         events: Arc::new(EventBridgePublisher::new(bus, env("EVENT_BUS_NAME"))),
         budget,
@@ -103,11 +133,31 @@ pub async fn aws() -> Fixture {
             sqs,
             audit_table,
             tap_queue_url: env("STATUS_EVENTS_TAP_QUEUE_URL"),
+            dead_letter_queue_url,
         },
     }
 }
 
 impl Fixture {
+    /// Puts `message` in the dead-letter queue, as SQS does after its last receive.
+    pub async fn dead_letter(&self, message: &WorkMessage) {
+        match &self.backend {
+            Backend::Memory { dead, .. } => dead.dead_letter(message.clone()),
+            Backend::Aws {
+                sqs,
+                dead_letter_queue_url,
+                ..
+            } => {
+                sqs.send_message()
+                    .queue_url(dead_letter_queue_url)
+                    .message_body(serde_json::to_string(message).expect("encode"))
+                    .send()
+                    .await
+                    .expect("send to the dead-letter queue");
+            }
+        }
+    }
+
     /// Overwrites a stored audit record behind the adapter's back, as someone with
     /// raw table access could.
     pub async fn tamper_audit(&self, record: AuditRecord) {

@@ -2,6 +2,7 @@
 //! and against DynamoDB/SQS/EventBridge on the local emulator (`make test` starts it
 //! and exports the resource names; plain `cargo test` skips the emulator half).
 
+mod attention_cases;
 mod cases;
 mod duplicate_cases;
 mod fixture;
@@ -74,4 +75,7 @@ contract!(
     an_accounts_duplicate_window_and_restricted_symbols_read_back,
     the_notional_window_is_written_with_the_order_over_the_version_read,
     of_submits_racing_from_one_window_read_exactly_one_commits,
+    an_operators_record_commits_with_its_transition_or_not_at_all,
+    a_mismatch_is_recorded_once_a_day,
+    dead_letters_are_counted_and_moved_back_to_the_work_queue,
 );

@@ -251,6 +251,11 @@ async fn intake(point: CrashAfter) -> anyhow::Result<()> {
             dynamo.clone(),
             resources.orders_table.clone(),
         )),
+        attention: Arc::new(DynamoStore::new(
+            dynamo.clone(),
+            resources.orders_table.clone(),
+            resources.audit_table.clone(),
+        )),
         store: Arc::new(CrashingStore {
             inner: DynamoStore::new(dynamo, resources.orders_table, resources.audit_table),
             at: point,

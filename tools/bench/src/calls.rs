@@ -403,6 +403,7 @@ async fn run_on(
         // are the bench's to drive, pass by pass.
         intake: intake::Intake {
             store: store.clone(),
+            attention: store.clone(),
             intake: intake.clone(),
             feed: venue.clone(),
             venue: venue.clone(),

@@ -194,6 +194,7 @@ async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_or
     let clock = SystemClock;
     let deps = IntakeDeps {
         store: &store,
+        attention: &store,
         intake: &intake,
         feed: &s.adapter,
         venue: &s.adapter,

@@ -4,6 +4,7 @@
 //! mapping lives only in `items`.
 
 mod connections;
+mod dead_letters;
 mod dynamo;
 mod eventbridge;
 mod intake_store;
@@ -17,6 +18,7 @@ mod venue_budget;
 mod write_once;
 
 pub use connections::DynamoConnections;
+pub use dead_letters::SqsDeadLetters;
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
 pub use intake_store::DynamoIntakeStore;

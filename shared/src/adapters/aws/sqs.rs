@@ -35,7 +35,7 @@ impl SqsQueue {
 
 /// The client's timeouts stretched by a long poll's wait: the queue answers only
 /// after `wait_seconds` when it has nothing, which is not a timeout.
-fn long_poll_timeouts(sdk: &Client, wait_seconds: u32) -> TimeoutConfig {
+pub(super) fn long_poll_timeouts(sdk: &Client, wait_seconds: u32) -> TimeoutConfig {
     let wait = Duration::from_secs(u64::from(wait_seconds));
     let mut builder = TimeoutConfig::builder();
     if let Some(t) = sdk.config().timeout_config() {
@@ -47,7 +47,7 @@ fn long_poll_timeouts(sdk: &Client, wait_seconds: u32) -> TimeoutConfig {
     builder.build()
 }
 
-fn unavailable(e: impl std::error::Error + 'static) -> QueueError {
+pub(super) fn unavailable(e: impl std::error::Error + 'static) -> QueueError {
     QueueError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 

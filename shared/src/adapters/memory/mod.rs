@@ -2,6 +2,7 @@
 //! adapters (checked all-or-nothing under one lock, like a DynamoDB transaction) and
 //! pass the same contract suite (`shared/tests/contract.rs`).
 
+mod attention;
 mod events;
 mod intake_store;
 mod live;
@@ -12,6 +13,7 @@ mod venue;
 mod venue_budget;
 mod write_once;
 
+pub use attention::MemoryDeadLetters;
 pub use events::MemoryEvents;
 pub use intake_store::MemoryIntakeStore;
 pub use live::{MemoryConnections, MemoryOrderChanges, MemoryPusher};

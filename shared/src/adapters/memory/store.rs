@@ -16,13 +16,13 @@ use crate::domain::{
     trading_state_snapshots,
 };
 use crate::ports::{
-    AccountAdmin, AuditLog, IdempotencyRecord, MAX_ORDERS_EXAMINED, NewOrder, OperatorAction, OrderFilter, OrderPage,
-    OrderStore, RateDecision, StoreError, SubmitGuards, TradingControls, TradingStateChange, TransitionWrite,
-    deployment_principal, rate_window,
+    AccountAdmin, Attention, AttentionKind, AuditLog, IdempotencyRecord, MAX_ORDERS_EXAMINED, NewOrder, OperatorAction,
+    OrderFilter, OrderPage, OrderStore, RateDecision, StoreError, SubmitGuards, TradingControls, TradingStateChange,
+    TransitionWrite, deployment_principal, rate_window,
 };
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     accounts: BTreeMap<TraderId, Account>,
     orders: BTreeMap<(TraderId, OrderId), Order>,
     fills: BTreeMap<(TraderId, OrderId, String), Fill>,
@@ -40,6 +40,9 @@ struct State {
     fill_reads: usize,
     /// `get_order` answers Unavailable (a test hook).
     order_reads_fail: bool,
+    /// Operators' records by (kind, UTC day, position), and the `once` keys recorded.
+    pub(super) attention: BTreeMap<(AttentionKind, time::Date, String), Attention>,
+    pub(super) attention_once: std::collections::BTreeSet<(time::Date, String)>,
 }
 
 impl State {
@@ -97,7 +100,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -377,6 +380,9 @@ impl OrderStore for MemoryStore {
         }
         if let Some(r) = w.idempotency {
             state.idempotency.insert((r.trader_id.clone(), r.key.clone()), r);
+        }
+        if let Some(a) = w.attention {
+            state.attention.insert((a.kind, a.day(), a.position()), a);
         }
         state.audit.insert((w.audit.order_id, w.audit.sequence), w.audit);
         state.orders.insert(key, w.after);

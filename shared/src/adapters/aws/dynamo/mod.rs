@@ -28,6 +28,7 @@ use crate::domain::TraderId;
 use crate::ports::StoreError;
 
 mod accounts;
+mod attention;
 mod audit;
 mod controls;
 mod idempotency;

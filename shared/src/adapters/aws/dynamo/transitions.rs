@@ -1,5 +1,5 @@
 //! A status transition's transaction (the order, its audit record, the fill, the account
-//! and position) and the reading of its refusal.
+//! and position, an operators' record) and the reading of its refusal.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use rust_decimal::Decimal;
@@ -191,6 +191,10 @@ impl DynamoStore {
         let idempotency_at = w.idempotency.as_ref().map(|_| items.len());
         if let Some(r) = &w.idempotency {
             items.push(self.put_idempotency(r)?);
+        }
+        // The operators' record of a stall or a correction, with the transition.
+        if let Some(a) = &w.attention {
+            items.push(put_new(&self.orders_table, attention_to_item(a))?);
         }
 
         Ok((

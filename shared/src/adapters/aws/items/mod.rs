@@ -19,6 +19,7 @@
 //! re-exported here.
 
 mod accounts;
+mod attention;
 mod audit;
 mod keys;
 mod orders;
@@ -27,6 +28,7 @@ mod reader;
 mod tests;
 
 pub use accounts::*;
+pub use attention::*;
 pub use audit::*;
 pub use keys::*;
 pub use orders::*;
