@@ -115,6 +115,7 @@ def account() -> dict[str, Any]:
             "orders_per_minute": 100,
             "duplicate_window_secs": 0,
             "restricted_symbols": ["GME"],
+            "max_notional_per_minute": "0",
         },
     }
 
