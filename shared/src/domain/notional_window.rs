@@ -22,27 +22,42 @@ pub struct NotionalEntry {
 }
 
 /// A trader's accepted notional over the last minute, as stored at `version` (0: no
-/// order counted yet).
+/// order counted yet). Entries are kept in time order with their running total, so
+/// admitting an order costs the entries that left the window, not the whole window.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NotionalWindow {
     pub entries: Vec<NotionalEntry>,
     pub version: u64,
+    /// The sum of `entries`.
+    total: Decimal,
 }
 
 impl NotionalWindow {
+    /// A window of `entries` (any order) as stored at `version`.
+    pub fn new(mut entries: Vec<NotionalEntry>, version: u64) -> Self {
+        entries.sort_by_key(|e| e.at_ms);
+        let total = entries.iter().map(|e| e.notional).sum();
+        Self {
+            entries,
+            version,
+            total,
+        }
+    }
+
     /// Whether an entry accepted at `at_ms` still counts at `now_ms`.
     fn counts(at_ms: i64, now_ms: i64) -> bool {
         at_ms > now_ms - WINDOW_MS
     }
 
+    /// How many of the (time-ordered) entries no longer count at `now_ms`.
+    fn expired(&self, now_ms: i64) -> usize {
+        self.entries.partition_point(|e| !Self::counts(e.at_ms, now_ms))
+    }
+
     /// The notional accepted in the minute before `now`.
     pub fn used(&self, now: Timestamp) -> Decimal {
-        let now_ms = now.unix_millis();
-        self.entries
-            .iter()
-            .filter(|e| Self::counts(e.at_ms, now_ms))
-            .map(|e| e.notional)
-            .sum()
+        let gone = self.expired(now.unix_millis());
+        self.total - self.entries[..gone].iter().map(|e| e.notional).sum::<Decimal>()
     }
 
     /// The window with `notional` accepted at `now` (entries that no longer count are
@@ -51,29 +66,32 @@ impl NotionalWindow {
     /// that version.
     pub fn admit(&self, now: Timestamp, notional: Decimal, limit: Decimal) -> Result<NotionalWindow, OrderError> {
         let now_ms = now.unix_millis();
-        let mut live: Vec<NotionalEntry> = self
-            .entries
-            .iter()
-            .filter(|e| Self::counts(e.at_ms, now_ms))
-            .cloned()
-            .collect();
-        live.sort_by_key(|e| e.at_ms);
-        let used: Decimal = live.iter().map(|e| e.notional).sum();
+        let gone = self.expired(now_ms);
+        let live = &self.entries[gone..];
+        let used = self.total - self.entries[..gone].iter().map(|e| e.notional).sum::<Decimal>();
         if used + notional > limit {
             return Err(OrderError::NotionalPerMinute {
                 notional,
                 used,
                 limit,
-                retry_after_secs: Self::room_after(&live, used, notional, limit, now_ms),
+                retry_after_secs: Self::room_after(live, used, notional, limit, now_ms),
             });
         }
-        live.push(NotionalEntry {
-            at_ms: now_ms,
-            notional,
-        });
+        let mut entries = Vec::with_capacity(live.len() + 1);
+        entries.extend_from_slice(live);
+        // In time order even if this clock is behind the one that wrote the last entry.
+        let at = entries.partition_point(|e| e.at_ms <= now_ms);
+        entries.insert(
+            at,
+            NotionalEntry {
+                at_ms: now_ms,
+                notional,
+            },
+        );
         Ok(NotionalWindow {
-            entries: live,
+            entries,
             version: self.version,
+            total: used + notional,
         })
     }
 
@@ -112,16 +130,16 @@ mod tests {
     }
 
     fn window(entries: &[(i64, &str)]) -> NotionalWindow {
-        NotionalWindow {
-            entries: entries
+        NotionalWindow::new(
+            entries
                 .iter()
                 .map(|(ms, n)| NotionalEntry {
                     at_ms: at(*ms).unix_millis(),
                     notional: dec(n),
                 })
                 .collect(),
-            version: 4,
-        }
+            4,
+        )
     }
 
     #[test]
@@ -149,6 +167,19 @@ mod tests {
             "the expired entry is dropped from the stored window"
         );
         assert_eq!(admitted.used(at(60_000)), dec("200"));
+    }
+
+    #[test]
+    fn entries_stay_in_time_order_and_the_total_is_their_sum() {
+        // Read back out of order (another instance's clock was ahead).
+        let w = window(&[(5_000, "200"), (0, "100")]);
+        assert_eq!(w.entries[0].at_ms, at(0).unix_millis());
+        let admitted = w.admit(at(3_000), dec("50"), dec("1000")).unwrap();
+        let times: Vec<i64> = admitted.entries.iter().map(|e| e.at_ms - at(0).unix_millis()).collect();
+        assert_eq!(times, [0, 3_000, 5_000]);
+        assert_eq!(admitted, NotionalWindow::new(admitted.entries.clone(), 4));
+        assert_eq!(admitted.used(at(3_000)), dec("350"));
+        assert_eq!(admitted.used(at(60_000)), dec("250"));
     }
 
     #[test]

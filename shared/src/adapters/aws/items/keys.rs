@@ -107,10 +107,7 @@ pub fn notional_from_item(item: &Item) -> Result<NotionalWindow, StoreError> {
             })
             .collect::<Result<_, StoreError>>()?,
     };
-    Ok(NotionalWindow {
-        entries,
-        version: r.u64("ver")?,
-    })
+    Ok(NotionalWindow::new(entries, r.u64("ver")?))
 }
 pub fn rate_sk(window_start: i64) -> String {
     format!("RATE#{window_start}")

@@ -87,8 +87,8 @@ fn a_stored_restricted_symbol_that_is_not_a_symbol_is_corrupt_not_ignored() {
 fn the_notional_window_round_trips_and_a_malformed_entry_is_corrupt() {
     use crate::domain::{NotionalEntry, NotionalWindow};
     let trader = TraderId::parse("bob").unwrap();
-    let w = NotionalWindow {
-        entries: vec![
+    let w = NotionalWindow::new(
+        vec![
             NotionalEntry {
                 at_ms: 1_800_000_000_000,
                 notional: Decimal::from_str("1502.50").unwrap(),
@@ -98,17 +98,11 @@ fn the_notional_window_round_trips_and_a_malformed_entry_is_corrupt() {
                 notional: Decimal::from_str("0.0001").unwrap(),
             },
         ],
-        version: 6,
-    };
+        6,
+    );
     let item = notional_to_item(&trader, &w);
     // Written as the next version.
-    assert_eq!(
-        notional_from_item(&item),
-        Ok(NotionalWindow {
-            version: 7,
-            ..w.clone()
-        })
-    );
+    assert_eq!(notional_from_item(&item), Ok(NotionalWindow::new(w.entries.clone(), 7)));
     let empty = notional_to_item(&trader, &NotionalWindow::default());
     assert_eq!(notional_from_item(&empty).map(|w| w.entries.len()), Ok(0));
     for bad in ["1800000000000", "x:1", "1800000000000:abc", "1800000000000:1,"] {
