@@ -52,24 +52,39 @@ pub(super) struct Filled {
     pub(super) original: Vec<AuditRecord>,
 }
 
+///
+/// The scenarios tamper with a chain of exactly SUBMIT, CLAIM, FILL. When the venue's
+/// rate budget is busy with the scenarios running beside this one, a placement can be
+/// refused and retried, which adds a PLACEMENT_RETRY record: a correct chain, but not
+/// the one the scenario forges. Then a fresh trader places a fresh pair (at most three
+/// times); every attempt's orders must still fill.
 pub(super) async fn two_filled(s: &Stack, symbol: &str, cash: &str, row: &mut Row) -> Filled {
-    let trader = s.trader(cash, None).await.unwrap();
-    let tap = EventTap::new(s, &trader).await.unwrap();
-    fresh_market(s, &[symbol]).await;
-    let bodies: Vec<Value> = (0..2).map(|_| limit(symbol, "1", "1000", "day")).collect();
-    let (statuses, ids) = submit_all(s, &trader, &bodies).await;
-    assert_eq!(ids.len(), 2, "{statuses:?}");
-    row.lost_orders += wait_all(s, &trader, &ids, &["FILLED"]).await;
-    let id = OrderId::parse(&ids[0]).unwrap();
-    let original = s.store.records(&id).await.unwrap();
-    assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
-    Filled {
-        trader,
-        tap,
-        statuses,
-        ids,
-        id,
-        original,
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let trader = s.trader(cash, None).await.unwrap();
+        let tap = EventTap::new(s, &trader).await.unwrap();
+        fresh_market(s, &[symbol]).await;
+        let bodies: Vec<Value> = (0..2).map(|_| limit(symbol, "1", "1000", "day")).collect();
+        let (statuses, ids) = submit_all(s, &trader, &bodies).await;
+        assert_eq!(ids.len(), 2, "{statuses:?}");
+        row.lost_orders += wait_all(s, &trader, &ids, &["FILLED"]).await;
+        let id = OrderId::parse(&ids[0]).unwrap();
+        let original = s.store.records(&id).await.unwrap();
+        let actions: Vec<&str> = original.iter().map(|r| r.action.as_str()).collect();
+        if attempt < 3 && actions.contains(&"PLACEMENT_RETRY") {
+            eprintln!("two_filled: the target's placement was retried ({actions:?}); placing a fresh pair");
+            continue;
+        }
+        assert_eq!(original.len(), 3, "SUBMIT, CLAIM, FILL: {original:?}");
+        return Filled {
+            trader,
+            tap,
+            statuses,
+            ids,
+            id,
+            original,
+        };
     }
 }
 
