@@ -22,7 +22,8 @@ use shared::domain::status::next;
 use shared::domain::{Account, EventKind, OrderEvent, OrderStatus, validate_order};
 use shared::ports::StatusEvent;
 use world::{
-    INVALID, LIMIT_BUY, MARKET_SELL, SUBMIT_EVENT, SUBMIT_EVENT_CLIENT_ORDER_ID, World, chunked, now, pending_order,
+    INVALID, LIMIT_BUY, MARKET_SELL, SUBMIT_EVENT, SUBMIT_EVENT_CLIENT_ORDER_ID, World, chunked, distinct_buys, now,
+    pending_order,
 };
 
 fn validation(c: &mut Criterion) {
@@ -92,18 +93,6 @@ fn json(c: &mut Criterion) {
 fn keys(prefix: &str, n: u64) -> Vec<String> {
     let run = ulid::Ulid::new();
     (0..n).map(|i| format!("{prefix}-{run}-{i}")).collect()
-}
-
-/// `n` limit buys that differ in quantity (so none is a duplicate of another).
-fn distinct_buys(n: u64) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "{}", "limit_price": "150.25", "time_in_force": "day"}}"#,
-                i + 1
-            )
-        })
-        .collect()
 }
 
 fn submit_handler(c: &mut Criterion) {

@@ -12,9 +12,14 @@ use shared::app::{SubmitDeps, SubmitRequest};
 use shared::http::lambda::{body, reply_response, request_id, trader};
 use shared::http::submit::submit;
 
-use crate::world::{LIMIT_BUY, SUBMIT_EVENT, SUBMIT_EVENT_CLIENT_ORDER_ID, World};
+use crate::world::{LIMIT_BUY, SUBMIT_EVENT, SUBMIT_EVENT_CLIENT_ORDER_ID, World, distinct_buys};
 
-pub const PATHS: [&str; 2] = ["accept_201", "lambda_event_201"];
+pub const PATHS: [&str; 4] = [
+    "accept_201",
+    "lambda_event_201",
+    "accept_201_unkeyed",
+    "accept_201_unkeyed_all_checks",
+];
 
 /// Parses `<path>:<n>`, runs it, and prints how many calls answered 201.
 pub fn run(spec: &str) -> Result<(), String> {
@@ -27,23 +32,30 @@ pub fn run(spec: &str) -> Result<(), String> {
     if !PATHS.contains(&path) {
         return Err(format!("HOT_PATH_CALLGRIND path {path:?} is not one of {PATHS:?}"));
     }
-    let world = World::new();
+    let world = World::with_checks(path == "accept_201_unkeyed_all_checks");
     let first = world
         .submit(LIMIT_BUY, Some("profile-check"))
         .map_err(|e| e.to_string())?;
     crate::world::check_accepted(&first.body);
     let run = ulid::Ulid::new();
-    let inputs: Vec<String> = (0..n)
-        .map(|i| {
-            let key = format!("profile-{run}-{i}");
-            match path {
-                "accept_201" => key,
-                _ => SUBMIT_EVENT
-                    .replace("demo-order-1", &key)
-                    .replace(SUBMIT_EVENT_CLIENT_ORDER_ID, ""),
-            }
-        })
-        .collect();
+    let unkeyed = path.starts_with("accept_201_unkeyed");
+    // Unkeyed: distinct bodies placed 600 ms apart, as the criterion benchmarks do.
+    let inputs: Vec<String> = if unkeyed { distinct_buys(n as u64) } else { Vec::new() };
+    let inputs: Vec<String> = if unkeyed {
+        inputs
+    } else {
+        (0..n)
+            .map(|i| {
+                let key = format!("profile-{run}-{i}");
+                match path {
+                    "accept_201" => key,
+                    _ => SUBMIT_EVENT
+                        .replace("demo-order-1", &key)
+                        .replace(SUBMIT_EVENT_CLIENT_ORDER_ID, ""),
+                }
+            })
+            .collect()
+    };
     let accepted = profiled_calls(&world, path, &inputs);
     println!("{path}: {accepted} of {n} calls answered 201");
     if accepted == n {
@@ -60,6 +72,8 @@ fn profiled_calls(world: &World, path: &str, inputs: &[String]) -> usize {
     for input in inputs {
         let status = if path == "accept_201" {
             world.submit(LIMIT_BUY, Some(input)).map(|r| r.status)
+        } else if path.starts_with("accept_201_unkeyed") {
+            world.submit_unkeyed(input, 600).map(|r| r.status)
         } else {
             lambda_event(world, input)
         };

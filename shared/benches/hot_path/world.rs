@@ -168,3 +168,15 @@ pub fn chunked<S>(iters: u64, mut setup: impl FnMut(u64) -> S, mut run: impl FnM
     }
     total
 }
+
+/// `n` distinct limit buys (quantities 1..=n), none a duplicate of another.
+pub fn distinct_buys(n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "{}", "limit_price": "150.25", "time_in_force": "day"}}"#,
+                i + 1
+            )
+        })
+        .collect()
+}

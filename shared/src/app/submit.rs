@@ -95,7 +95,7 @@ pub(super) async fn submit_keyed_by(
     // key outcome): each such request costs this one read, however often it comes.
     // The refusal is an `Err`, so a retry with the same key is answered afresh (and
     // succeeds once an operator opens the account).
-    let Some(account) = deps.store.get_account(&req.trader).await? else {
+    let Some((account, window)) = deps.store.account_with_window(&req.trader).await? else {
         tracing::warn!(trader_id = %req.trader, "submit refused: no account");
         return Err(AppError::Order(OrderError::NoAccount));
     };
@@ -162,7 +162,7 @@ pub(super) async fn submit_keyed_by(
         confirmed,
     });
 
-    let committed = match commit_admitting(deps, &mut new, account.limits.max_notional_per_minute, now).await {
+    let committed = match commit_admitting(deps, &mut new, window, account.limits.max_notional_per_minute, now).await {
         Admission::Decided(c) => c,
         Admission::OverNotional(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };

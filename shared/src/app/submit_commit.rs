@@ -7,7 +7,7 @@
 use rust_decimal::Decimal;
 
 use super::submit::SubmitDeps;
-use crate::domain::{OrderError, Timestamp};
+use crate::domain::{NotionalWindow, OrderError, Timestamp};
 use crate::ports::{NewOrder, StoreError};
 
 /// What became of an order the store was asked to commit.
@@ -19,10 +19,12 @@ pub(super) enum Admission {
 }
 
 /// Commits `new`, first counting it into the trader's rolling-minute notional when
-/// the account has that limit (`limit` above zero).
+/// the account has that limit (`limit` above zero). `read` is the window as read with
+/// the account; it is read again only after another submit moved it.
 pub(super) async fn commit_admitting(
     deps: &SubmitDeps<'_>,
     new: &mut NewOrder,
+    mut read: Option<NotionalWindow>,
     limit: Decimal,
     now: Timestamp,
 ) -> Admission {
@@ -30,9 +32,12 @@ pub(super) async fn commit_admitting(
     let mut committed = Err(StoreError::NotionalWindowMoved);
     for _ in 0..COMMIT_ATTEMPTS {
         if limit > Decimal::ZERO {
-            let window = match deps.store.notional_window(&trader).await {
-                Ok(w) => w,
-                Err(e) => return Admission::Decided(Err(e)),
+            let window = match read.take() {
+                Some(w) => w,
+                None => match deps.store.notional_window(&trader).await {
+                    Ok(w) => w,
+                    Err(e) => return Admission::Decided(Err(e)),
+                },
             };
             match window.admit(now, new.notional, limit) {
                 Ok(w) => new.notional_window = Some(w),

@@ -6,6 +6,8 @@
 //! store keeps the entries and writes the window back conditional on the version it
 //! was read at, so two submits of one trader can never both pass on the same room.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 
 use super::error::OrderError;
@@ -15,7 +17,7 @@ use super::time::Timestamp;
 pub const WINDOW_MS: i64 = 60_000;
 
 /// One accepted order's share of the window.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotionalEntry {
     pub at_ms: i64,
     pub notional: Decimal,
@@ -24,9 +26,11 @@ pub struct NotionalEntry {
 /// A trader's accepted notional over the last minute, as stored at `version` (0: no
 /// order counted yet). Entries are kept in time order with their running total, so
 /// admitting an order costs the entries that left the window, not the whole window.
+/// The entries are shared (`Arc`): a read, a retry's copy of the order to commit and
+/// the store's copy are one allocation, made once, when an order is admitted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NotionalWindow {
-    pub entries: Vec<NotionalEntry>,
+    entries: Arc<[NotionalEntry]>,
     pub version: u64,
     /// The sum of `entries`.
     total: Decimal,
@@ -38,10 +42,15 @@ impl NotionalWindow {
         entries.sort_by_key(|e| e.at_ms);
         let total = entries.iter().map(|e| e.notional).sum();
         Self {
-            entries,
+            entries: entries.into(),
             version,
             total,
         }
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> &[NotionalEntry] {
+        &self.entries
     }
 
     /// Whether an entry accepted at `at_ms` still counts at `now_ms`.
@@ -77,17 +86,19 @@ impl NotionalWindow {
                 retry_after_secs: Self::room_after(live, used, notional, limit, now_ms),
             });
         }
-        let mut entries = Vec::with_capacity(live.len() + 1);
-        entries.extend_from_slice(live);
         // In time order even if this clock is behind the one that wrote the last entry.
-        let at = entries.partition_point(|e| e.at_ms <= now_ms);
-        entries.insert(
-            at,
-            NotionalEntry {
-                at_ms: now_ms,
-                notional,
-            },
-        );
+        let at = live.partition_point(|e| e.at_ms <= now_ms);
+        let entry = NotionalEntry {
+            at_ms: now_ms,
+            notional,
+        };
+        // One allocation of the exact size (the iterator's length is known).
+        let entries: Arc<[NotionalEntry]> = live[..at]
+            .iter()
+            .copied()
+            .chain(std::iter::once(entry))
+            .chain(live[at..].iter().copied())
+            .collect();
         Ok(NotionalWindow {
             entries,
             version: self.version,
@@ -162,7 +173,7 @@ mod tests {
         assert!(w.admit(at(59_999), dec("200"), dec("1000")).is_err());
         let admitted = w.admit(at(60_000), dec("200"), dec("1000")).unwrap();
         assert_eq!(
-            admitted.entries.len(),
+            admitted.entries().len(),
             1,
             "the expired entry is dropped from the stored window"
         );
@@ -173,11 +184,15 @@ mod tests {
     fn entries_stay_in_time_order_and_the_total_is_their_sum() {
         // Read back out of order (another instance's clock was ahead).
         let w = window(&[(5_000, "200"), (0, "100")]);
-        assert_eq!(w.entries[0].at_ms, at(0).unix_millis());
+        assert_eq!(w.entries()[0].at_ms, at(0).unix_millis());
         let admitted = w.admit(at(3_000), dec("50"), dec("1000")).unwrap();
-        let times: Vec<i64> = admitted.entries.iter().map(|e| e.at_ms - at(0).unix_millis()).collect();
+        let times: Vec<i64> = admitted
+            .entries()
+            .iter()
+            .map(|e| e.at_ms - at(0).unix_millis())
+            .collect();
         assert_eq!(times, [0, 3_000, 5_000]);
-        assert_eq!(admitted, NotionalWindow::new(admitted.entries.clone(), 4));
+        assert_eq!(admitted, NotionalWindow::new(admitted.entries().to_vec(), 4));
         assert_eq!(admitted.used(at(3_000)), dec("350"));
         assert_eq!(admitted.used(at(60_000)), dec("250"));
     }

@@ -259,6 +259,25 @@ pub trait OrderStore: Send + Sync {
     /// consistently: submit admits an order against it and commits it back with the
     /// order (`NewOrder::notional_window`).
     async fn notional_window(&self, trader: &TraderId) -> Result<NotionalWindow, StoreError>;
+
+    /// The account as `get_account` reads it, with its rolling-minute notional window
+    /// when the account has that limit (`None` otherwise). A store that keeps both in
+    /// one partition reads them in one request (DynamoDB: the account's `Query`), so the
+    /// limit costs submit no round trip of its own.
+    async fn account_with_window(
+        &self,
+        trader: &TraderId,
+    ) -> Result<Option<(Account, Option<NotionalWindow>)>, StoreError> {
+        let Some(account) = self.get_account(trader).await? else {
+            return Ok(None);
+        };
+        let window = if account.limits.max_notional_per_minute > Decimal::ZERO {
+            Some(self.notional_window(trader).await?)
+        } else {
+            None
+        };
+        Ok(Some((account, window)))
+    }
 }
 
 /// The start (unix seconds) of the one-minute rate window `now` falls in, and the

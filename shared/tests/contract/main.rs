@@ -75,6 +75,7 @@ contract!(
     an_accounts_duplicate_window_and_restricted_symbols_read_back,
     the_notional_window_is_written_with_the_order_over_the_version_read,
     of_submits_racing_from_one_window_read_exactly_one_commits,
+    the_window_reads_with_the_account_when_the_account_has_the_limit,
     an_operators_record_commits_with_its_transition_or_not_at_all,
     a_mismatch_is_recorded_once_a_day,
     dead_letters_are_counted_and_moved_back_to_the_work_queue,

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use shared::app::{AuditContext, plan_submit};
-use shared::domain::{Account, NotionalWindow, OrderId, Pricing, Timestamp, validate_order};
+use shared::domain::{Account, NotionalWindow, OrderId, Pricing, RiskLimits, Timestamp, validate_order};
 use shared::ports::{NewOrder, StoreError};
 
 use crate::fixture::{Fixture, unique_trader};
@@ -100,4 +100,45 @@ pub async fn of_submits_racing_from_one_window_read_exactly_one_commits(f: Fixtu
     let stored = f.store.notional_window(&trader).await.unwrap();
     assert_eq!((stored.version, stored.used(t0)), (1, Decimal::from(100)));
     assert_eq!(f.store.get_account(&trader).await.unwrap().unwrap().open_orders, 1);
+}
+
+pub async fn the_window_reads_with_the_account_when_the_account_has_the_limit(f: Fixture) {
+    let trader = unique_trader();
+    assert_eq!(f.store.account_with_window(&trader).await, Ok(None));
+    let account = f
+        .store
+        .fund_account(&trader, Decimal::from(100_000), None)
+        .await
+        .unwrap();
+    let t0 = Timestamp::now();
+    let new = order_in(&account, &NotionalWindow::default(), "6", t0);
+    f.store.create_order(new).await.unwrap();
+    // The limit off: the account alone, as `get_account` reads it.
+    let (read, window) = f.store.account_with_window(&trader).await.unwrap().unwrap();
+    assert_eq!((read.open_orders, window), (1, None));
+    assert_eq!(Some(read), f.store.get_account(&trader).await.unwrap());
+
+    let limits = RiskLimits {
+        max_notional_per_minute: Decimal::from(10_000),
+        ..RiskLimits::default()
+    };
+    f.store
+        .fund_account(&trader, Decimal::ZERO, Some(limits.clone()))
+        .await
+        .unwrap();
+    let (read, window) = f.store.account_with_window(&trader).await.unwrap().unwrap();
+    assert_eq!(read.limits, limits);
+    assert_eq!(Some(&read), f.store.get_account(&trader).await.unwrap().as_ref());
+    // The window as `notional_window` reads it, stored version and entries included.
+    let stored = f.store.notional_window(&trader).await.unwrap();
+    assert_eq!((stored.version, stored.used(t0)), (1, Decimal::from(600)));
+    assert_eq!(window, Some(stored));
+    // A trader with the limit and no order yet: an empty window at version 0.
+    let fresh = unique_trader();
+    f.store
+        .fund_account(&fresh, Decimal::from(10), Some(limits))
+        .await
+        .unwrap();
+    let (_, window) = f.store.account_with_window(&fresh).await.unwrap().unwrap();
+    assert_eq!(window, Some(NotionalWindow::default()));
 }

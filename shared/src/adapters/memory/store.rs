@@ -29,8 +29,8 @@ pub(super) struct State {
     audit: BTreeMap<(OrderId, u64), AuditRecord>,
     idempotency: BTreeMap<(TraderId, IdempotencyKey), IdempotencyRecord>,
     rate: BTreeMap<(TraderId, i64), u32>,
-    /// Duplicate detection: (trader, fingerprint) -> the latest order with it, when, until.
-    duplicates: BTreeMap<(TraderId, String), (OrderId, Timestamp, Timestamp)>,
+    /// Duplicate detection: trader -> fingerprint -> the latest order with it, when, until.
+    duplicates: BTreeMap<TraderId, BTreeMap<String, (OrderId, Timestamp, Timestamp)>>,
     /// The rolling-minute notional per trader (its version counts the writes).
     notional: BTreeMap<TraderId, NotionalWindow>,
     /// Operator chains of accounts, and the anchor each account keeps.
@@ -220,7 +220,8 @@ impl OrderStore for MemoryStore {
         if let Some(d) = new.duplicate.as_ref().filter(|d| !d.confirmed) {
             let earlier = state
                 .duplicates
-                .get(&(new.order.trader_id.clone(), d.fingerprint.clone()));
+                .get(&new.order.trader_id)
+                .and_then(|of_trader| of_trader.get(&d.fingerprint));
             if let Some((order_id, at, _)) = earlier.filter(|(_, _, until)| *until > placed_at) {
                 return Err(StoreError::DuplicateOrder {
                     order_id: *order_id,
@@ -264,10 +265,13 @@ impl OrderStore for MemoryStore {
         }
         if let Some(d) = new.duplicate {
             let until = placed_at.plus_seconds(i64::from(d.window_secs));
-            state.duplicates.insert(
-                (new.order.trader_id.clone(), d.fingerprint),
-                (new.order.order_id, placed_at, until),
-            );
+            let of_trader = state.duplicates.entry(new.order.trader_id.clone()).or_default();
+            // Expired fingerprints go, as DynamoDB's TTL removes their items (swept at
+            // each power of two from 64, so the sweep costs O(1) per order amortized).
+            if of_trader.len() >= 64 && of_trader.len().is_power_of_two() {
+                of_trader.retain(|_, (_, _, until)| *until > placed_at);
+            }
+            of_trader.insert(d.fingerprint, (new.order.order_id, placed_at, until));
         }
         if let Some(mut w) = new.notional_window {
             w.version += 1;

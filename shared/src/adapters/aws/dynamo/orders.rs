@@ -2,6 +2,7 @@
 //! the rate live in their own files), order reads and lists.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use rust_decimal::Decimal;
 
 use super::DynamoStore;
@@ -184,6 +185,27 @@ impl OrderStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         out.item().map_or(Ok(NotionalWindow::default()), notional_from_item)
+    }
+
+    async fn account_with_window(
+        &self,
+        trader: &TraderId,
+    ) -> Result<Option<(Account, Option<NotionalWindow>)>, StoreError> {
+        let items = self
+            .query_prefix(&self.orders_table, trader_pk(trader), ACCOUNT_SK)
+            .await?;
+        let Some(account) = account_from_items(&items)? else {
+            return Ok(None);
+        };
+        let window = if account.limits.max_notional_per_minute > Decimal::ZERO {
+            let stored = items
+                .iter()
+                .find(|i| matches!(i.get(SK), Some(AttributeValue::S(sk)) if sk == NOTIONAL_SK));
+            Some(stored.map_or(Ok(NotionalWindow::default()), notional_from_item)?)
+        } else {
+            None
+        };
+        Ok(Some((account, window)))
     }
 
     async fn order_by_client_order_id(

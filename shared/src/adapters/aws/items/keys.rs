@@ -75,19 +75,20 @@ pub fn duplicate_from_item(item: &Item) -> Result<(OrderId, Timestamp), StoreErr
 }
 /// The trader's rolling-minute notional (`NotionalWindow`): one item, its entries as
 /// `<unix ms>:<notional>` joined by `,`, and `ver`, the count of writes, which the
-/// submit that writes it next conditions on.
-pub const NOTIONAL_SK: &str = "NOTIONAL";
+/// submit that writes it next conditions on. Its sort key starts with the account's,
+/// so the `Query` that reads the account reads it too.
+pub const NOTIONAL_SK: &str = "ACCOUNT#NOTIONAL";
 pub fn notional_to_item(trader: &TraderId, w: &NotionalWindow) -> Item {
     let mut item = key(trader_pk(trader), NOTIONAL_SK.into());
     let entries: Vec<String> = w
-        .entries
+        .entries()
         .iter()
         .map(|e| format!("{}:{}", e.at_ms, e.notional))
         .collect();
     item.insert("entries".into(), s(entries.join(",")));
     item.insert("ver".into(), n(w.version + 1));
     // Nothing in it counts a minute after its newest entry; TTL removes it a day later.
-    let newest = w.entries.iter().map(|e| e.at_ms).max().unwrap_or_default();
+    let newest = w.entries().iter().map(|e| e.at_ms).max().unwrap_or_default();
     item.insert(EXPIRES_AT.into(), n(newest / 1000 + 86_400));
     item
 }

@@ -3,6 +3,7 @@
 //! Orders table (single table), keys:
 //! - account     `TRADER#<t>` / `ACCOUNT`
 //! - position    `TRADER#<t>` / `ACCOUNT#POS#<symbol>` (one query reads the account and all its positions)
+//! - notional    `TRADER#<t>` / `ACCOUNT#NOTIONAL`: the rolling-minute notional window (read with the account)
 //! - order       `TRADER#<t>` / `ORDER#<id>`, `GSI1PK = TRADER#<t>#<STATUS>`, `GSI1SK = ORDER#<id>`
 //! - fill        `TRADER#<t>` / `FILL#<order id>#<execution id>`
 //! - client id   `TRADER#<t>` / `CLIENT#<client order id>`: `order_id` of the trader's latest order with it

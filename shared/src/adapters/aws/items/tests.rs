@@ -102,9 +102,12 @@ fn the_notional_window_round_trips_and_a_malformed_entry_is_corrupt() {
     );
     let item = notional_to_item(&trader, &w);
     // Written as the next version.
-    assert_eq!(notional_from_item(&item), Ok(NotionalWindow::new(w.entries.clone(), 7)));
+    assert_eq!(
+        notional_from_item(&item),
+        Ok(NotionalWindow::new(w.entries().to_vec(), 7))
+    );
     let empty = notional_to_item(&trader, &NotionalWindow::default());
-    assert_eq!(notional_from_item(&empty).map(|w| w.entries.len()), Ok(0));
+    assert_eq!(notional_from_item(&empty).map(|w| w.entries().len()), Ok(0));
     for bad in ["1800000000000", "x:1", "1800000000000:abc", "1800000000000:1,"] {
         let mut item = item.clone();
         item.insert("entries".into(), s(bad));
