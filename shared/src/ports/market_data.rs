@@ -18,6 +18,10 @@ pub enum MarketDataError {
     /// The source refused the request (e.g. an unknown symbol, a bad key).
     #[error("market data refused the request: {0}")]
     Refused(String),
+    /// The source's rate limit (429): no request before `retry_after_secs` have passed
+    /// (Alpaca's Market Data API: 200 requests a minute per account on its Basic plan).
+    #[error("market data rate limit reached; asked again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
 }
 
 /// The latest price of a symbol.

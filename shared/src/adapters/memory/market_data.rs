@@ -17,6 +17,7 @@ pub struct MemoryMarketData {
 struct Inner {
     prices: HashMap<Symbol, Price>,
     failing: bool,
+    rate_limited: Option<u64>,
     calls: usize,
 }
 
@@ -39,6 +40,11 @@ impl MemoryMarketData {
         self.lock().failing = failing;
     }
 
+    /// While `Some(secs)`, every call answers as a 429 with that `Retry-After`.
+    pub fn set_rate_limited(&self, retry_after_secs: Option<u64>) {
+        self.lock().rate_limited = retry_after_secs;
+    }
+
     /// How many times the source was asked.
     pub fn calls(&self) -> usize {
         self.lock().calls
@@ -50,6 +56,9 @@ impl MarketData for MemoryMarketData {
     async fn latest_price(&self, symbol: &Symbol) -> Result<Option<Price>, MarketDataError> {
         let mut inner = self.lock();
         inner.calls += 1;
+        if let Some(retry_after_secs) = inner.rate_limited {
+            return Err(MarketDataError::RateLimited { retry_after_secs });
+        }
         if inner.failing {
             return Err(MarketDataError::Unavailable("the market data double is down".into()));
         }

@@ -46,6 +46,11 @@ impl FixedClock {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *t = t.plus_seconds(s);
     }
+
+    pub fn advance_millis(&self, ms: i64) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t = Timestamp::from_unix_millis(t.unix_millis() + ms).unwrap_or(*t);
+    }
 }
 
 impl Clock for FixedClock {

@@ -7,6 +7,10 @@
 //!
 //! `CachedMarketData` keeps each symbol's answer for a short time (`MARKET_DATA_CACHE_MS`,
 //! default 1000 ms) per warm instance, so a burst of orders in one symbol asks once.
+//! After a failure it holds off for a while (a 429: until the source's `Retry-After` /
+//! `X-RateLimit-Reset`; anything else: `FAILURE_HOLD_OFF_MS`), so a source that is down
+//! or out of requests costs submits the static fallback, not a timeout each, and is
+//! not asked faster than it allows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,11 @@ pub const DEFAULT_MARKET_DATA_TIMEOUT_MS: u64 = 1000;
 /// Default time a latest price is kept: a second. The collar (5 % by default) covers
 /// what a price moves in that time, and a burst of orders in one symbol asks once.
 pub const DEFAULT_MARKET_DATA_CACHE_MS: u64 = 1000;
+
+/// How long `CachedMarketData` asks nothing after a failure other than a 429.
+pub const FAILURE_HOLD_OFF_MS: i64 = 2000;
+/// The longest hold-off a 429's headers can ask for (Alpaca's window is a minute).
+const MAX_RATE_HOLD_OFF_SECS: u64 = 60;
 
 /// Where market data is and how long its answers are kept.
 #[derive(Clone, Debug)]
@@ -174,6 +183,13 @@ impl MarketData for AlpacaMarketData {
             .await
             .map_err(|e| MarketDataError::Unavailable(format!("market data call failed: {e}")))?;
         let status = response.status().as_u16();
+        if status == 429 {
+            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+            let now_secs = time::OffsetDateTime::now_utc().unix_timestamp();
+            return Err(MarketDataError::RateLimited {
+                retry_after_secs: rate_hold_off_secs(header("retry-after"), header("x-ratelimit-reset"), now_secs),
+            });
+        }
         let body = response
             .bytes()
             .await
@@ -182,13 +198,28 @@ impl MarketData for AlpacaMarketData {
     }
 }
 
-/// `MarketData` with each symbol's answer (a price, or "no trade") kept for `ttl`;
-/// failures are not kept, so the next request asks again.
+/// How long a 429 asks us to wait: `Retry-After` (seconds) if given, else until
+/// `X-RateLimit-Reset` (unix seconds), at least 1 s and at most a minute; 1 s when
+/// neither header reads.
+pub fn rate_hold_off_secs(retry_after: Option<&str>, reset: Option<&str>, now_secs: i64) -> u64 {
+    let after = retry_after.and_then(|v| v.trim().parse::<u64>().ok());
+    let until_reset = || {
+        let reset = reset?.trim().parse::<i64>().ok()?;
+        u64::try_from(reset.saturating_sub(now_secs)).ok()
+    };
+    after.or_else(until_reset).unwrap_or(1).clamp(1, MAX_RATE_HOLD_OFF_SECS)
+}
+
+/// `MarketData` with each symbol's answer (a price, or "no trade") kept for `ttl`.
+/// A failure holds every symbol off (the source's limit and health are per account,
+/// not per symbol): until then the failure is answered without asking.
 pub struct CachedMarketData {
     inner: Arc<dyn MarketData>,
     clock: Arc<dyn Clock>,
     ttl_ms: i64,
     kept: Mutex<HashMap<Symbol, (i64, Option<Price>)>>,
+    /// Until when (unix ms) nothing is asked, and the failure that said so.
+    held_off: Mutex<Option<(i64, MarketDataError)>>,
 }
 
 impl CachedMarketData {
@@ -198,6 +229,7 @@ impl CachedMarketData {
             clock,
             ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             kept: Mutex::new(HashMap::new()),
+            held_off: Mutex::new(None),
         }
     }
 }
@@ -214,7 +246,28 @@ impl MarketData for CachedMarketData {
                 return Ok(*price);
             }
         }
-        let price = self.inner.latest_price(symbol).await?;
+        {
+            let held = self.held_off.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((until, e)) = held.as_ref().filter(|(until, _)| now < *until) {
+                tracing::debug!(symbol = %symbol, held_for_ms = until - now, "market data held off");
+                return Err(e.clone());
+            }
+        }
+        let price = match self.inner.latest_price(symbol).await {
+            Ok(p) => p,
+            Err(e) => {
+                let hold_ms = match &e {
+                    MarketDataError::RateLimited { retry_after_secs } => {
+                        i64::try_from(retry_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+                    }
+                    _ => FAILURE_HOLD_OFF_MS,
+                };
+                tracing::warn!(error = %e, hold_off_ms = hold_ms, "market data failed; held off");
+                *self.held_off.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((now.saturating_add(hold_ms), e.clone()));
+                return Err(e);
+            }
+        };
         if self.ttl_ms > 0 {
             let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
             kept.insert(symbol.clone(), (now, price));
@@ -299,12 +352,56 @@ mod tests {
         clock.advance_seconds(1);
         assert_eq!(cached.latest_price(&aapl).await, Ok(Some(price("250"))));
         assert_eq!(source.calls(), 2);
-        // A failure is not kept: the next request asks again.
-        clock.advance_seconds(1);
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_the_cache_holds_off_and_after_a_429_until_the_source_allows() {
+        let source = Arc::new(MemoryMarketData::new());
+        let clock = Arc::new(FixedClock::new(Timestamp::now()));
+        let (aapl, msft) = (Symbol::parse("AAPL").unwrap(), Symbol::parse("MSFT").unwrap());
+        source.set_price(&aapl, price("190"));
+        source.set_price(&msft, price("400"));
+        let cached = CachedMarketData::new(source.clone(), clock.clone(), Duration::from_millis(1000));
+        // Down: one request asks; for FAILURE_HOLD_OFF_MS none does, whatever the symbol.
         source.set_failing(true);
-        assert!(cached.latest_price(&aapl).await.is_err());
+        assert!(matches!(
+            cached.latest_price(&aapl).await,
+            Err(MarketDataError::Unavailable(_))
+        ));
         source.set_failing(false);
-        assert_eq!(cached.latest_price(&aapl).await, Ok(Some(price("250"))));
+        clock.advance_millis(FAILURE_HOLD_OFF_MS - 1);
+        assert!(matches!(
+            cached.latest_price(&msft).await,
+            Err(MarketDataError::Unavailable(_))
+        ));
+        assert_eq!(source.calls(), 1);
+        clock.advance_millis(1);
+        assert_eq!(cached.latest_price(&msft).await, Ok(Some(price("400"))));
+        assert_eq!(source.calls(), 2);
+        // A 429 asking for 7 s: nothing is asked for 7 s, then the source is asked again.
+        clock.advance_seconds(5);
+        source.set_rate_limited(Some(7));
+        let limited = Err(MarketDataError::RateLimited { retry_after_secs: 7 });
+        assert_eq!(cached.latest_price(&aapl).await, limited);
+        source.set_rate_limited(None);
+        clock.advance_seconds(6);
+        assert_eq!(cached.latest_price(&aapl).await, limited);
+        assert_eq!(source.calls(), 3);
+        clock.advance_seconds(1);
+        assert_eq!(cached.latest_price(&aapl).await, Ok(Some(price("190"))));
         assert_eq!(source.calls(), 4);
+    }
+
+    #[test]
+    fn a_429_is_waited_out_as_its_headers_say() {
+        let now = 1_800_000_000;
+        assert_eq!(rate_hold_off_secs(Some("12"), Some("1800000030"), now), 12);
+        assert_eq!(rate_hold_off_secs(None, Some("1800000030"), now), 30);
+        // A reset already past, unreadable headers, none: a second.
+        assert_eq!(rate_hold_off_secs(None, Some("1799999990"), now), 1);
+        assert_eq!(rate_hold_off_secs(Some("soon"), Some("x"), now), 1);
+        assert_eq!(rate_hold_off_secs(None, None, now), 1);
+        // Never more than the source's minute.
+        assert_eq!(rate_hold_off_secs(Some("3600"), None, now), 60);
     }
 }
