@@ -285,7 +285,9 @@ write_functions_env() {
 # Every /v2 exchange is recorded as JSON lines to $SIM_RECORDING (default
 # $LOG_DIR/venue-exchanges.jsonl), which tools/check_alpaca.py checks against Alpaca's
 # document. Its per-key rate limit is venue_rate_limit's, the one the functions'
-# venue budget paces to.
+# venue budget paces to; its market data's own limit is MARKET_DATA_RATE_LIMIT_PER_MIN
+# (default 6000 here: the suites price many market orders a minute; Alpaca's Basic
+# plan allows 200, and submit holds off after a 429, on the static prices meanwhile).
 start_simulator() {
     local port="$1" target
     shift
@@ -294,7 +296,8 @@ start_simulator() {
     target="$(cargo_target_dir)"
     export SIM_RECORDING="${SIM_RECORDING:-$LOG_DIR/venue-exchanges.jsonl}"
     start_bg simulator "$target/debug/venue-simulator" --listen "127.0.0.1:$port" \
-        --rate-limit-per-min "$(venue_rate_limit)" "$@"
+        --rate-limit-per-min "$(venue_rate_limit)" \
+        --market-data-rate-limit-per-min "${MARKET_DATA_RATE_LIMIT_PER_MIN:-6000}" "$@"
     export SIMULATOR_URL="http://127.0.0.1:$port"
     export VENUE_BASE_URL="$SIMULATOR_URL"
     wait_for_http "$SIMULATOR_URL/_sim/health" simulator 30

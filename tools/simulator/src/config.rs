@@ -25,6 +25,8 @@ pub const USAGE: &str = "venue-simulator: a local Alpaca-Trading-API-v2-like exc
   --pending-new-ms N          then `pending_new` this long before it works (`new`) (default 10)
   --cancel-ms N               a cancel shows `pending_cancel` this long before `canceled` (default 50)
   --rate-limit-per-min N      requests a minute per APCA-API-KEY-ID, then 429 (default 200; 0 = off)
+  --market-data-rate-limit-per-min N
+                              the same for the Market Data API, counted apart (default 200; 0 = off)
   --stream-delay-ms N         delay of each trade_updates message on /stream (default 0)
   --place-delay-ms N          act on an order placement only N ms after receiving it, even if the
                               client gave up meanwhile; a lookup before then finds nothing (default 0)";
@@ -50,6 +52,9 @@ pub struct Knobs {
     pub market_open: bool,
     /// Requests a minute per `APCA-API-KEY-ID` before 429 (Alpaca: 200); 0 = no limit.
     pub rate_limit_per_min: u32,
+    /// The same for the Market Data API, counted apart from the trading API's (Alpaca's
+    /// Basic plan: 200 a minute); 0 = no limit.
+    pub market_data_rate_limit_per_min: u32,
     /// Buys whose cost (qty x limit, or x the last price) exceeds what is left of this
     /// after open buys are refused with 403 `40310000`; `None` = unlimited.
     #[serde(with = "rust_decimal::serde::str_option")]
@@ -74,6 +79,7 @@ impl Default for Knobs {
             cancel_ms: 50,
             market_open: true,
             rate_limit_per_min: 200,
+            market_data_rate_limit_per_min: 200,
             buying_power: None,
             stream_delay_ms: 0,
             place_delay_ms: 0,
@@ -96,6 +102,7 @@ pub struct KnobsPatch {
     pub cancel_ms: Option<u64>,
     pub market_open: Option<bool>,
     pub rate_limit_per_min: Option<u32>,
+    pub market_data_rate_limit_per_min: Option<u32>,
     /// Absent: unchanged; `null`: unlimited; a decimal (string or number): the limit.
     #[serde(default, deserialize_with = "decimal_or_null")]
     pub buying_power: Option<Option<Decimal>>,
@@ -169,6 +176,9 @@ impl Knobs {
             cancel_ms: patch.cancel_ms.unwrap_or(self.cancel_ms),
             market_open: patch.market_open.unwrap_or(self.market_open),
             rate_limit_per_min: patch.rate_limit_per_min.unwrap_or(self.rate_limit_per_min),
+            market_data_rate_limit_per_min: patch
+                .market_data_rate_limit_per_min
+                .unwrap_or(self.market_data_rate_limit_per_min),
             buying_power: patch.buying_power.unwrap_or(self.buying_power),
             stream_delay_ms: patch.stream_delay_ms.unwrap_or(self.stream_delay_ms),
             place_delay_ms: at_most(
@@ -265,6 +275,9 @@ impl SimConfig {
                 "--pending-new-ms" => patch.pending_new_ms = Some(number(&flag, &value)?),
                 "--cancel-ms" => patch.cancel_ms = Some(number(&flag, &value)?),
                 "--rate-limit-per-min" => patch.rate_limit_per_min = Some(number(&flag, &value)?),
+                "--market-data-rate-limit-per-min" => {
+                    patch.market_data_rate_limit_per_min = Some(number(&flag, &value)?)
+                }
                 "--stream-delay-ms" => patch.stream_delay_ms = Some(number(&flag, &value)?),
                 "--place-delay-ms" => patch.place_delay_ms = Some(number(&flag, &value)?),
                 other => return Err(format!("unknown flag {other}\n\n{USAGE}")),

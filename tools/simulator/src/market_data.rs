@@ -2,8 +2,10 @@
 //! kept in `spec/market-data-api.json`): `GET /v2/stocks/{symbol}/trades/latest`
 //! (`StockLatestTradeSingle`), answered from the price path, so the latest trade moves
 //! with ticks and `/_sim/prices`. Its own per-key limit at Alpaca is not the trading
-//! API's: these calls do not count against `rate_limit_per_min` and meet no fault
-//! knob. Errors are the Market Data API's `{"message"}` (its document gives the
+//! API's: these calls count against `market_data_rate_limit_per_min` (Alpaca's Basic
+//! plan: 200 a minute), apart from `rate_limit_per_min`, and answer 429 once it is
+//! spent, with the document's `X-RateLimit-*` headers on every answer; they meet no
+//! fault knob. Errors are the Market Data API's `{"message"}` (its document gives the
 //! error statuses without a body schema): 401 without the auth headers, 400 for a
 //! symbol that is not a valid ticker, or for a `feed` the document does not name.
 
@@ -16,24 +18,31 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::AppState;
+use crate::state::Rate;
 
 /// The feeds the document names (`stock_latest_feed`).
 const FEEDS: [&str; 6] = ["sip", "iex", "delayed_sip", "boats", "overnight", "otc"];
 
-/// Alpaca's `X-RateLimit-*` headers, which the document gives on the 200 and the 400:
-/// the simulator does not limit market data, so the quota (Alpaca's basic 200 a
-/// minute) is never spent; it resets at the next minute.
-fn rate_headers() -> [(&'static str, String); 3] {
+/// Alpaca's `X-RateLimit-*` headers, which the document gives on the 200, 400 and
+/// 429: the key's quota as counted (with no limit set, a full quota of 200 that resets
+/// at the next minute).
+fn rate_headers(rate: Option<Rate>) -> [(&'static str, String); 3] {
     let now = OffsetDateTime::now_utc().unix_timestamp();
+    let rate = rate.unwrap_or(Rate {
+        limit: 200,
+        remaining: 200,
+        reset: now - now.rem_euclid(60) + 60,
+        allowed: true,
+    });
     [
-        ("x-ratelimit-limit", "200".to_owned()),
-        ("x-ratelimit-remaining", "200".to_owned()),
-        ("x-ratelimit-reset", (now - now.rem_euclid(60) + 60).to_string()),
+        ("x-ratelimit-limit", rate.limit.to_string()),
+        ("x-ratelimit-remaining", rate.remaining.to_string()),
+        ("x-ratelimit-reset", rate.reset.to_string()),
     ]
 }
 
-fn error(status: StatusCode, message: String) -> Response {
-    (status, rate_headers(), axum::Json(json!({ "message": message }))).into_response()
+fn error(status: StatusCode, rate: Option<Rate>, message: String) -> Response {
+    (status, rate_headers(rate), axum::Json(json!({ "message": message }))).into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -50,17 +59,26 @@ pub async fn latest_trade(
     Path(symbol): Path<String>,
     Query(query): Query<LatestQuery>,
 ) -> Response {
-    if !(headers.contains_key("apca-api-key-id") && headers.contains_key("apca-api-secret-key")) {
-        return error(StatusCode::UNAUTHORIZED, "request is not authorized".into());
+    let key = headers
+        .get("apca-api-key-id")
+        .filter(|_| headers.contains_key("apca-api-secret-key"));
+    let Some(key) = key else {
+        return error(StatusCode::UNAUTHORIZED, None, "request is not authorized".into());
+    };
+    let rate = app
+        .lock()
+        .market_data_rate(&String::from_utf8_lossy(key.as_bytes()), crate::state::now_ms());
+    if rate.is_some_and(|r| !r.allowed) {
+        return error(StatusCode::TOO_MANY_REQUESTS, rate, "too many requests".into());
     }
     if Symbol::parse(&symbol).is_err() {
-        return error(StatusCode::BAD_REQUEST, format!("invalid symbol: {symbol}"));
+        return error(StatusCode::BAD_REQUEST, rate, format!("invalid symbol: {symbol}"));
     }
     if let Some(feed) = query.feed.as_deref().filter(|f| !FEEDS.contains(f)) {
-        return error(StatusCode::BAD_REQUEST, format!("invalid feed: {feed}"));
+        return error(StatusCode::BAD_REQUEST, rate, format!("invalid feed: {feed}"));
     }
     if let Some(currency) = query.currency.as_deref().filter(|c| *c != "USD") {
-        return error(StatusCode::BAD_REQUEST, format!("invalid currency: {currency}"));
+        return error(StatusCode::BAD_REQUEST, rate, format!("invalid currency: {currency}"));
     }
     let (price, ticks) = app.lock().last_trade(&symbol);
     let at = OffsetDateTime::now_utc()
@@ -73,5 +91,5 @@ pub async fn latest_trade(
         price.normalize(),
         ticks + 1
     );
-    (rate_headers(), [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    (rate_headers(rate), [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -255,12 +255,22 @@ impl Sim {
     /// `None` with no limit.
     pub fn rate(&mut self, key: &str, now_ms: i64) -> Option<Rate> {
         let limit = self.knobs.rate_limit_per_min;
+        self.count(key.to_owned(), limit, now_ms)
+    }
+
+    /// As `rate`, for the Market Data API: its own limit, its own windows.
+    pub fn market_data_rate(&mut self, key: &str, now_ms: i64) -> Option<Rate> {
+        let limit = self.knobs.market_data_rate_limit_per_min;
+        self.count(format!("market-data\u{0}{key}"), limit, now_ms)
+    }
+
+    fn count(&mut self, key: String, limit: u32, now_ms: i64) -> Option<Rate> {
         if limit == 0 {
             return None;
         }
         let minute = now_ms.div_euclid(60_000);
         let reset = (minute + 1) * 60;
-        let window = self.windows.entry(key.to_owned()).or_insert((minute, 0));
+        let window = self.windows.entry(key).or_insert((minute, 0));
         if window.0 != minute {
             *window = (minute, 0);
         }

@@ -132,3 +132,63 @@ async fn the_simulator_answers_alpacas_latest_trade_shape_and_errors() {
         dec(prices["MSFT"].as_str().unwrap())
     );
 }
+
+#[tokio::test]
+async fn market_data_has_its_own_per_key_limit_and_the_adapter_reads_its_wait() {
+    let m = over_http().await;
+    let s = &m.sim;
+    s.post(
+        "/_sim/config",
+        json!({"market_data_rate_limit_per_min": 2, "rate_limit_per_min": 1}),
+    )
+    .await;
+    let aapl = Symbol::parse("AAPL").unwrap();
+    let started = time::OffsetDateTime::now_utc().unix_timestamp();
+    for _ in 0..2 {
+        assert!(matches!(m.adapter.latest_price(&aapl).await, Ok(Some(_))));
+    }
+    let signed = |key: &'static str| {
+        s.http
+            .get(s.url("/v2/stocks/AAPL/trades/latest"))
+            .header("APCA-API-KEY-ID", key)
+            .header("APCA-API-SECRET-KEY", "s")
+    };
+    // The adapter's key spent its two: a 429 with the document's headers.
+    let limited = signed("test-key").send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let header = |name: &str| {
+        limited
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    assert_eq!(
+        (header("x-ratelimit-limit"), header("x-ratelimit-remaining")),
+        (Some(2), Some(0))
+    );
+    let reset = header("x-ratelimit-reset").expect("reset");
+    assert!(reset > started && reset <= started + 61, "reset {reset}, now {started}");
+    // The adapter waits until the reset.
+    match m.adapter.latest_price(&aapl).await {
+        Err(shared::ports::MarketDataError::RateLimited { retry_after_secs }) => {
+            assert!((1..=61).contains(&retry_after_secs), "{retry_after_secs}")
+        }
+        other => panic!("expected the rate limit, got {other:?}"),
+    }
+    // Another key has its own quota; the trading API's limit is apart from this one.
+    assert_eq!(signed("another-key").send().await.unwrap().status(), 200);
+    let trading = s
+        .http
+        .get(s.url("/v2/orders"))
+        .header("APCA-API-KEY-ID", "test-key")
+        .header("APCA-API-SECRET-KEY", "s")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        trading.status(),
+        200,
+        "market data calls do not spend the trading quota"
+    );
+}
