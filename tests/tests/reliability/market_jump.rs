@@ -127,3 +127,73 @@ async fn a_market_buy_whose_price_jumps_past_the_collar_never_takes_cash_below_z
     assert!(cash >= Decimal::ZERO, "cash never below zero: {cash}");
     assert!(d(&account.body["reserved"]).is_zero());
 }
+
+/// The stop buy's twin: it goes to the venue as a `stop_limit` whose limit is its
+/// reservation price (stop × (1 + collar)), so a market that jumps through the stop and
+/// past the collar triggers it without filling it above what was reserved.
+#[tokio::test]
+#[ignore = "needs the local stack with mappings (API_URL): make test starts it"]
+async fn a_stop_buy_whose_price_jumps_past_the_collar_never_takes_cash_below_zero() {
+    let _knobs = KNOBS.read().await;
+    let s = stack().await;
+    let trader = s.trader("12000", None).await.unwrap();
+    let token = s.token(&trader);
+    fresh_market(&s, &["JUMPS"]).await;
+    let submitted = s
+        .submit(
+            &token,
+            None,
+            &json!({"symbol": "JUMPS", "side": "buy", "type": "stop", "quantity": "100",
+                "stop_price": "110", "time_in_force": "gtc"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, 201, "{:?}", submitted.body);
+    let id = submitted.body["order_id"].as_str().unwrap().to_owned();
+    // Reserved at the stop price and the collar: 100 × 110 × 1.05.
+    assert_eq!(d(&submitted.body["reserved_amount"]), Decimal::from(11550));
+
+    // At the venue: a stop_limit, its limit at the reservation price.
+    let at_venue = s.wait_at_venue(&id, WAIT).await.unwrap();
+    assert_eq!(at_venue[0]["type"], "stop_limit", "{:?}", at_venue[0]);
+    assert_eq!(
+        (d(&at_venue[0]["stop_price"]), d(&at_venue[0]["limit_price"])),
+        (Decimal::from(110), Decimal::new(1155, 1))
+    );
+
+    // Through the stop and past the collar: a plain stop would fill near 130, 13,000
+    // for the 12,000 the trader has. The stop_limit is triggered and rests.
+    s.sim_prices(json!({"JUMPS": "130"})).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resting = s.get(&format!("/orders/{id}"), &token).await.unwrap();
+    assert_eq!(resting.body["status"], "SUBMITTED", "it rests at its limit");
+    assert_eq!(d(&resting.body["filled_quantity"]), Decimal::ZERO);
+    let at_venue = s.sim_orders(&id).await.unwrap();
+    assert!(
+        at_venue[0]["fills"].as_array().is_none_or(|f| f.is_empty()),
+        "{at_venue:?}"
+    );
+
+    // Back under the limit: it fills there, never above it, and cash stays whole.
+    s.sim_prices(json!({"JUMPS": "112"})).await.unwrap();
+    let filled = s.wait_for_status(&trader, &id, &["FILLED"], WAIT).await.unwrap();
+    assert!(d(&filled["average_fill_price"]) <= Decimal::new(1155, 1), "{filled:?}");
+    let at_venue = s.sim_orders(&id).await.unwrap();
+    let spent: Decimal = at_venue[0]["fills"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|f| d(&f["qty"]) * d(&f["price"]))
+        .sum();
+    assert!(spent > Decimal::ZERO, "{at_venue:?}");
+    let account = s.get("/account", &token).await.unwrap();
+    let cash = d(&account.body["cash"]);
+    assert_eq!(
+        cash,
+        Decimal::from(12000) - spent,
+        "cash moved by the venue's fills to the cent"
+    );
+    assert!(cash >= Decimal::ZERO, "cash never below zero: {cash}");
+    assert!(d(&account.body["reserved"]).is_zero());
+}
