@@ -14,6 +14,19 @@ fn d(v: &Value) -> Decimal {
         .unwrap_or_else(|| panic!("a decimal string, got {v}"))
 }
 
+/// After 3 s of a market past its limit: still working, nothing filled here or at the venue.
+async fn rests_unfilled(s: &Stack, token: &str, id: &str) {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resting = s.get(&format!("/orders/{id}"), token).await.unwrap();
+    assert_eq!(resting.body["status"], "SUBMITTED", "it rests at its limit");
+    assert_eq!(d(&resting.body["filled_quantity"]), Decimal::ZERO);
+    let at_venue = s.sim_orders(id).await.unwrap();
+    assert!(
+        at_venue[0]["fills"].as_array().is_none_or(|f| f.is_empty()),
+        "{at_venue:?}"
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack with mappings (API_URL): make test starts it"]
 async fn a_market_buy_whose_price_jumps_past_the_collar_never_takes_cash_below_zero() {
@@ -53,20 +66,12 @@ async fn a_market_buy_whose_price_jumps_past_the_collar_never_takes_cash_below_z
     let limit = (reserved / Decimal::from(150)).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero);
     assert_eq!(at_venue[0]["type"], "limit", "{:?}", at_venue[0]);
     assert_eq!(d(&at_venue[0]["limit_price"]), limit);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let resting = s.get(&format!("/orders/{id}"), &token).await.unwrap();
-    assert_eq!(resting.body["status"], "SUBMITTED", "it rests at its limit");
-    assert_eq!(d(&resting.body["filled_quantity"]), Decimal::ZERO);
+    rests_unfilled(&s, &token, &id).await;
     let account = s.get("/account", &token).await.unwrap();
     assert_eq!(
         (d(&account.body["cash"]), d(&account.body["reserved"])),
         (Decimal::from(20000), reserved),
         "nothing filled, the reservation still held"
-    );
-    let at_venue = s.sim_orders(&id).await.unwrap();
-    assert!(
-        at_venue[0]["fills"].as_array().is_none_or(|f| f.is_empty()),
-        "{at_venue:?}"
     );
 
     // The market comes back under the limit: it fills there, never above it.
@@ -164,15 +169,7 @@ async fn a_stop_buy_whose_price_jumps_past_the_collar_never_takes_cash_below_zer
     // Through the stop and past the collar: a plain stop would fill near 130, 13,000
     // for the 12,000 the trader has. The stop_limit is triggered and rests.
     s.sim_prices(json!({"JUMPS": "130"})).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let resting = s.get(&format!("/orders/{id}"), &token).await.unwrap();
-    assert_eq!(resting.body["status"], "SUBMITTED", "it rests at its limit");
-    assert_eq!(d(&resting.body["filled_quantity"]), Decimal::ZERO);
-    let at_venue = s.sim_orders(&id).await.unwrap();
-    assert!(
-        at_venue[0]["fills"].as_array().is_none_or(|f| f.is_empty()),
-        "{at_venue:?}"
-    );
+    rests_unfilled(&s, &token, &id).await;
 
     // Back under the limit: it fills there, never above it, and cash stays whole.
     s.sim_prices(json!({"JUMPS": "112"})).await.unwrap();
