@@ -1,3 +1,4 @@
+// Long because: one world for the market-price scenarios, from submit through the venue to the books.
 //! Issue 14, item 7: market and stop orders priced from market data at submit (with
 //! the static reference prices as the fallback), and a market buy protected at the
 //! venue so that a price jumping past the collar can never take cash below zero.
@@ -12,7 +13,7 @@ use shared::app::{CancelDeps, ExecuteDeps, IntakeDeps, SubmitDeps, SubmitRequest
 use shared::domain::{Order, OrderChecks, OrderId, OrderStatus, Price, Pricing, Symbol, Timestamp, TraderId};
 use shared::http::ApiError;
 use shared::http::submit::{Reply, submit};
-use shared::ports::{OrderStore, WorkMessage};
+use shared::ports::{Clock, OrderStore, WorkMessage};
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -350,4 +351,57 @@ async fn a_replace_checks_its_price_band_against_the_latest_trade() {
     let refusal = format!("{refused:?}");
     assert!(refused.is_err() && refusal.contains("250"), "{refusal}");
     assert!(replace_to("245").await.is_ok());
+}
+
+/// Market data that takes `millis` of the clock to answer.
+struct SlowMarket {
+    inner: Arc<MemoryMarketData>,
+    clock: Arc<FixedClock>,
+    millis: i64,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::MarketData for SlowMarket {
+    async fn latest_price(&self, symbol: &Symbol) -> Result<Option<Price>, shared::ports::MarketDataError> {
+        self.clock.advance_millis(self.millis);
+        self.inner.latest_price(symbol).await
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_created_when_its_transaction_is_built_not_when_its_request_began() {
+    let w = world("190").await;
+    let began = w.clock.now();
+    let slow = SlowMarket {
+        inner: w.market.clone(),
+        clock: w.clock.clone(),
+        millis: 800,
+    };
+    let deps = SubmitDeps {
+        store: w.store.as_ref(),
+        clock: w.clock.as_ref(),
+        pricing: &w.pricing,
+        market_data: Some(&slow),
+        queue: None,
+    };
+    let body = json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1"}).to_string();
+    let req = SubmitRequest {
+        trader: w.trader.clone(),
+        body: body.as_bytes(),
+        idempotency_key: None,
+        request_id: None,
+        confirm_duplicate: None,
+    };
+    let reply = submit(&deps, req).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id: OrderId = serde_json::from_str::<Value>(&reply.body).unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let order = w.store.get_order(&w.trader, &id).await.unwrap().unwrap();
+    // After the market-data call, not at the request's start.
+    let created = order.created_at.unix_millis();
+    assert_eq!(created, began.unix_millis() + 800);
+    assert_eq!(order.updated_at, order.created_at);
 }

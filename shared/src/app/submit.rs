@@ -150,7 +150,12 @@ pub(super) async fn submit_keyed_by(
     let window_secs = account.limits.duplicate_window_secs;
     let fingerprint = (key.is_none() && window_secs > 0).then(|| draft.duplicate_fingerprint());
     let pricing = super::reference_price::priced_for(deps.market_data, deps.pricing, &draft).await;
-    let mut new = match plan_submit(order_id, draft, &account, &pricing, &ctx, now) {
+    // The order is created now, as its transaction is built (after the reads and any
+    // market-data call above): its `created_at`, its first version's time and its
+    // place in the rolling-minute notional are those of its commit, give or take the
+    // transaction itself (what the commit → claim measure of issue 17 starts from).
+    let created_at = deps.clock.now();
+    let mut new = match plan_submit(order_id, draft, &account, &pricing, &ctx, created_at) {
         Ok(n) => n,
         Err(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };
@@ -162,7 +167,15 @@ pub(super) async fn submit_keyed_by(
         confirmed,
     });
 
-    let committed = match commit_admitting(deps, &mut new, window, account.limits.max_notional_per_minute, now).await {
+    let committed = match commit_admitting(
+        deps,
+        &mut new,
+        window,
+        account.limits.max_notional_per_minute,
+        created_at,
+    )
+    .await
+    {
         Admission::Decided(c) => c,
         Admission::OverNotional(e) => return reject(deps, replies, &req.trader, &body, e, &ctx, &outcome).await,
     };

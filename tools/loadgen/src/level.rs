@@ -31,7 +31,10 @@ pub struct Level {
     pub fill_event: Samples,
     pub cancel_event: Samples,
     pub event_lag: Samples,
-    /// Stages of a filled order, from the events' change times: its commit (v1) →
+    /// Stages of a filled order, from the events' change times: its commit (v1: the
+    /// order's creation time, which submit takes as it builds the order's transaction,
+    /// after its reads and any market-data call, so the stage includes the
+    /// transaction itself) →
     /// the claim (v2: submit's fast path → SQS → execute), the claim → the fill's
     /// commit (venue call and fill write), the fill's commit → its event received.
     pub to_claim: Samples,
