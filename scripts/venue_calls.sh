@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Venue calls a minute, from the exchange simulator's recording of every /v2 exchange
 # (SIM_RECORDING, JSON lines; the local stacks write $LOG_DIR/venue-exchanges.jsonl):
-#   bash scripts/venue_calls.sh [RECORDING] [--since-line N]
+#   bash scripts/venue_calls.sh [RECORDING] [--since-line N [--until-line M]]
 # Prints, per minute of the simulator's rate window (the X-RateLimit-Reset each answer
 # carries, so the simulator's rate limit must be on: VENUE_RATE_LIMIT_PER_MIN), the
 # calls by route and the 429s; then the busiest minute. The issue 14 must-show: flat
@@ -10,16 +10,20 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 recording="${1:-${SIM_RECORDING:-$ROOT/.local/logs/venue-exchanges.jsonl}}"
 since=0
+until=0
 [[ "${2:-}" == --since-line ]] && since="${3:?--since-line N}"
+[[ "${4:-}" == --until-line ]] && until="${5:?--until-line M}"
 [[ -f "$recording" ]] || { echo "venue_calls: no recording at $recording (set SIM_RECORDING)" >&2; exit 2; }
-python3 - "$recording" "$since" <<'PY'
+python3 - "$recording" "$since" "$until" <<'PY'
 import collections, json, sys, time
 
-path, since = sys.argv[1], int(sys.argv[2])
+path, since, until = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 minutes = collections.OrderedDict()
 unwindowed = 0
 with open(path, encoding="utf-8") as f:
     for n, line in enumerate(f, 1):
+        if until and n > until:
+            break
         if n <= since or not line.strip():
             continue
         x = json.loads(line)

@@ -332,6 +332,33 @@ async fn a_resting_order_costs_no_venue_call_of_its_own_and_fills_through_the_in
     w.assert_fills_are_the_venues(&order).await;
 }
 
+/// Alpaca's FILL activity names only the venue order. Execute records which of our
+/// orders it is when it places it, so the intake books the first execution of each
+/// order without asking the venue: its venue calls do not grow with the orders that
+/// trade (issue 14: a resting session where prices move and some fill).
+#[tokio::test]
+async fn the_first_fill_of_each_placed_order_is_booked_without_looking_the_venue_order_up() {
+    let w = world().await;
+    w.venue.set_activities_only(true);
+    let orders = [
+        w.placed(limit_buy("5", "95")).await,
+        w.placed(limit_buy("3", "96")).await,
+    ];
+    w.intake().await;
+    let lookups = w.venue.venue_order_calls();
+    w.venue.set_price("AAPL", d("94"));
+    let report = w.intake().await;
+    for order in &orders {
+        assert_eq!(w.order(order).await.status, OrderStatus::Filled, "{report:?}");
+        w.assert_fills_are_the_venues(order).await;
+    }
+    assert_eq!(
+        w.venue.venue_order_calls(),
+        lookups,
+        "no venue order looked up to find ours: {report:?}"
+    );
+}
+
 #[tokio::test]
 async fn partial_fills_accumulate_to_the_venues_average() {
     let w = world().await;

@@ -365,6 +365,7 @@ async fn place(deps: &ExecuteDeps<'_>, ctx: &AuditContext, run: &mut Run, order:
     match deps.venue.place(order).await {
         Ok(v) => {
             info!(order_id = %order.order_id, venue_order_id = %v.venue_order_id, status = %v.status, "placed at the venue");
+            remember_venue_order(deps, order, &v.venue_order_id).await;
             run.seen = Some(v);
             run.placed = true;
             // Read the order again: a cancel may have committed while we placed.
@@ -373,6 +374,7 @@ async fn place(deps: &ExecuteDeps<'_>, ctx: &AuditContext, run: &mut Run, order:
         Err(VenueError::Rejected(reason)) => match deps.venue.find(&order.order_id).await? {
             // Refused as a duplicate client order id: it is there after all.
             Some(v) => {
+                remember_venue_order(deps, order, &v.venue_order_id).await;
                 run.seen = Some(v);
                 Ok(Step::Reread)
             }
@@ -396,6 +398,18 @@ async fn place(deps: &ExecuteDeps<'_>, ctx: &AuditContext, run: &mut Run, order:
         // Transient: the order may or may not be at the venue; the next delivery
         // looks it up before anything else.
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Records which of our orders venue order `venue_order_id` works for (the intake's
+/// alias), so the intake books its first execution without asking the venue:
+/// Alpaca's FILL activity names only the venue order. One put per placement instead
+/// of a venue call per order that trades. Best effort: without the alias the intake
+/// looks the venue order up once.
+async fn remember_venue_order(deps: &ExecuteDeps<'_>, order: &Order, venue_order_id: &str) {
+    if let Err(e) = deps.intake.put_venue_alias(venue_order_id, &order.order_id).await {
+        warn!(order_id = %order.order_id, %venue_order_id, error = %e,
+            "venue order alias not recorded: the intake looks the venue order up at its first execution");
     }
 }
 

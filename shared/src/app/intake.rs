@@ -19,14 +19,17 @@
 //! order items are keyed by trader: the locator item (`put_order_ref`, written by
 //! the executor before the venue hears of an order: one put per order that reaches
 //! the venue) gives the trader. Alpaca's FILL activity names only the venue order:
-//! the first execution of a venue order costs one venue call (`venue_order`) and
-//! records an alias (one put per venue order that executes), which later passes read
-//! instead. A replacement the venue made carries a client order id of its own; it is
-//! followed through `replaces` to the order it replaced, so its fills are booked to
-//! our order.
+//! the executor records an alias (venue order id -> our order) when the venue takes
+//! the order, which the intake reads. Only a venue order without one (a placement
+//! whose answer was lost, a replacement the venue made) costs one venue call
+//! (`venue_order`) at its first execution, which records the alias. A replacement
+//! the venue made carries a client order id of its own; it is followed through
+//! `replaces` to the order it replaced, so its fills are booked to our order.
 //!
-//! **The reconciliation sweep** (`sweep`, after the executions, on every pass the
-//! caller asks for it). Our working index (`IntakeStore::put_working`: every order
+//! **The reconciliation sweep** (`sweep`, on every pass the caller asks for it: its
+//! listing before the executions are read, its comparison after them, so an order
+//! that ended in between is ended by its booked executions, not looked up). Our
+//! working index (`IntakeStore::put_working`: every order
 //! of ours that reached the venue and has not ended) is compared with the venue's
 //! open orders (`VenueFeed::open_orders`, 500 a call: ceil(open / 500) calls, none
 //! when nothing of ours works). An order of ours that is working but no longer open
@@ -145,6 +148,14 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
         None => (FeedPosition::Since { at: deps.start }, 0),
     };
     let mut report = PassReport::default();
+    // The sweep's look at the venue's open orders comes before the executions are
+    // read: an order of ours missing from it ended before it, so its executions are
+    // among those read next, and it ends on our side without a look of its own
+    // (listed after them, an order that filled in between would cost one lookup).
+    let survey = match deps.statuses {
+        true => Some(survey(deps, &mut report).await?),
+        false => None,
+    };
     let mut located: HashMap<String, (OrderId, TraderId)> = HashMap::new();
     while report.pages < deps.max_pages.max(1) {
         let page = deps.feed.executions(&position, deps.page_size).await?;
@@ -178,8 +189,8 @@ pub async fn intake_pass(deps: &IntakeDeps<'_>) -> Result<PassReport, IntakeErro
             break;
         }
     }
-    if deps.statuses {
-        sweep(deps, &mut report).await?;
+    if let Some(survey) = survey {
+        reconcile_working(deps, survey, &mut report).await?;
     }
     if report.booked > 0 || report.refused > 0 || report.ended > 0 || report.replaced > 0 {
         info!(
@@ -224,9 +235,27 @@ pub fn keeps_working(status: &VenueStatus) -> bool {
 /// The reconciliation sweep (module docs): the venue's open orders against our
 /// working index.
 pub async fn sweep(deps: &IntakeDeps<'_>, report: &mut PassReport) -> Result<(), IntakeError> {
+    let survey = survey(deps, report).await?;
+    reconcile_working(deps, survey, report).await
+}
+
+/// Our working index and the venue's open orders, read in that order (an order that
+/// joins the index after it was read is not looked up).
+struct Survey {
+    working: Vec<WorkingOrder>,
+    by_client: HashMap<String, VenueOrderRef>,
+    by_venue: HashMap<String, VenueOrderRef>,
+}
+
+async fn survey(deps: &IntakeDeps<'_>, report: &mut PassReport) -> Result<Survey, IntakeError> {
     let working = deps.intake.working_orders().await?;
     if working.is_empty() {
-        return Ok(());
+        // Nothing of ours works: no listing.
+        return Ok(Survey {
+            working,
+            by_client: HashMap::new(),
+            by_venue: HashMap::new(),
+        });
     }
     let mut by_client: HashMap<String, VenueOrderRef> = HashMap::new();
     let mut by_venue: HashMap<String, VenueOrderRef> = HashMap::new();
@@ -253,6 +282,20 @@ pub async fn sweep(deps: &IntakeDeps<'_>, report: &mut PassReport) -> Result<(),
             "more open venue orders than one sweep lists: the rest are looked up one by one"
         );
     }
+    Ok(Survey {
+        working,
+        by_client,
+        by_venue,
+    })
+}
+
+/// Each order of the survey's working index against the venue's open orders.
+async fn reconcile_working(deps: &IntakeDeps<'_>, survey: Survey, report: &mut PassReport) -> Result<(), IntakeError> {
+    let Survey {
+        working,
+        by_client,
+        by_venue,
+    } = survey;
     for w in &working {
         let open = match &w.venue_order_id {
             Some(venue) => by_venue.get(venue),

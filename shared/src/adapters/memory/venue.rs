@@ -13,10 +13,12 @@
 //! nothing, as with a slow venue behind a client that gave up; `rate_limit_next`:
 //! the venue's 429, nothing done).
 //!
-//! As a `VenueFeed` it reports every fill of the book as one execution, with an id
-//! given when the fill happened (`<17-digit sequence>::mem-exec-<n>`, so ids sort as
-//! they happened) and the time `epoch` + the venue's clock (`set_epoch`), and lists
-//! its open orders by placement time.
+//! As a `VenueFeed` it reports every fill of the book as one execution (naming the
+//! client order id too, as Alpaca's stream does, or only the venue order, as its FILL
+//! activity does: `set_activities_only`), with an id given when the fill happened
+//! (`<17-digit sequence>::mem-exec-<n>`, so ids sort as they happened) and the time
+//! `epoch` + the venue's clock (`set_epoch`), and lists its open orders by placement
+//! time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -56,6 +58,10 @@ struct Inner {
     /// Calls made: `find` by client order id, and the open-order listing.
     find_calls: usize,
     list_calls: usize,
+    /// `venue_order` calls (one venue order by the venue's id).
+    venue_order_calls: usize,
+    /// Executions name only the venue order (`set_activities_only`).
+    activities_only: bool,
 }
 
 impl Inner {
@@ -82,7 +88,13 @@ impl Inner {
             let execution = VenueExecution {
                 execution_id: format!("{seq:017}::mem-exec-{seq}"),
                 venue_order_id: o.id.clone(),
-                client_order_id: OrderId::parse(&o.client_order_id).ok(),
+                // Alpaca's FILL activity names only the venue order; its stream's
+                // update names the client order id too.
+                client_order_id: if self.activities_only {
+                    None
+                } else {
+                    OrderId::parse(&o.client_order_id).ok()
+                },
                 symbol: o.symbol.clone(),
                 side: o.side,
                 price: f.price,
@@ -179,6 +191,8 @@ impl MemoryVenue {
                 rate_limited: 0,
                 find_calls: 0,
                 list_calls: 0,
+                venue_order_calls: 0,
+                activities_only: false,
             }),
         }
     }
@@ -315,6 +329,17 @@ impl MemoryVenue {
     pub fn calls(&self) -> (usize, usize) {
         let inner = self.lock();
         (inner.find_calls, inner.list_calls)
+    }
+
+    /// Executions as Alpaca's FILL activities report them: naming only the venue
+    /// order, no client order id (off: as its `trade_updates` stream does).
+    pub fn set_activities_only(&self, on: bool) {
+        self.lock().activities_only = on;
+    }
+
+    /// How many venue orders were looked up by the venue's id (`VenueFeed::venue_order`).
+    pub fn venue_order_calls(&self) -> usize {
+        self.lock().venue_order_calls
     }
 
     /// The venue ends working order `client_order_id` on its own: `canceled` (e.g. a
@@ -530,6 +555,7 @@ impl VenueFeed for MemoryVenue {
     async fn venue_order(&self, venue_order_id: &str) -> Result<Option<VenueOrderRef>, VenueError> {
         let mut inner = self.lock();
         let drop = Self::fault(&mut inner)?;
+        inner.venue_order_calls += 1;
         let found = inner.book.get(venue_order_id).map(|o| reference(&inner, o));
         dropped(drop, Ok(found))
     }
