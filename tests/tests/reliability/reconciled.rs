@@ -1,11 +1,15 @@
 //! Issue 14, item 2: each correction the reconciliation sweep makes is published as
-//! its own `Order Reconciled` event, beside the order's `Order Status Changed`. Two
-//! orders end at the venue: one the trader cancels (the venue's `pending_cancel`, then
-//! `canceled`), one the venue expires on its own at the end of its day. The sweep ends
-//! both through the normal transitions; a tap on the bus (a queue and a rule for the
-//! trader's `orders` events) must receive, per order, exactly one reconciliation (one
-//! `reconciliation_id`, every copy identical) with the venue's ids and statuses, the
-//! correction's statuses and time, and the operator record it stands for. Every
+//! its own `Order Reconciled` event, beside the order's `Order Status Changed`. Two day
+//! orders rest until the venue expires them on its own at the end of its day: only
+//! the sweep can find that, and it ends both through the normal transitions. A third
+//! order the trader cancels ends either by execute (its cancel message found the
+//! venue order already `canceled`: no finding, no event) or by the sweep (after
+//! `pending_cancel`: a correction), whichever came first; the audit trail's actor
+//! says which. A tap on the bus (a queue and a rule for the trader's `orders` events)
+//! must receive, per correction, exactly one reconciliation (one `reconciliation_id`,
+//! every copy identical) with the venue's ids and statuses, the correction's statuses
+//! and time, and the operator record it stands for, and none for an end that was no
+//! correction. Every
 //! envelope received is appended to `$STACK_LOG_DIR/bus-events.jsonl`, which
 //! `tools/check_asyncapi.py` checks against infra/asyncapi.yaml (channel `bus`).
 
@@ -126,10 +130,14 @@ async fn each_sweep_correction_is_published_once_as_its_own_event() {
     let tap = BusTap::new(&s, &trader, &["Order Reconciled", "Order Status Changed"]).await;
     fresh_market(&s, &["RECN"]).await;
     // Far below the market: both rest until they end.
-    let bodies = [limit("RECN", "3", "50", "gtc"), limit("RECN", "2", "51", "day")];
+    let bodies = [
+        limit("RECN", "3", "50", "gtc"),
+        limit("RECN", "2", "51", "day"),
+        limit("RECN", "1", "52", "day"),
+    ];
     let (answers, ids) = submit_all(&s, &trader, &bodies).await;
-    assert_eq!(ids.len(), 2, "{answers:?}");
-    let (cancelled, expired) = (ids[0].clone(), ids[1].clone());
+    assert_eq!(ids.len(), 3, "{answers:?}");
+    let cancelled = ids[0].clone();
     assert_eq!(wait_all(&s, &trader, &ids, &["SUBMITTED"]).await, 0);
     let mut venue_ids = Vec::new();
     for id in &ids {
@@ -144,22 +152,36 @@ async fn each_sweep_correction_is_published_once_as_its_own_event() {
         r.body
     );
     // The venue's day is a minute locally (`day_ms`): the day order expires within it.
-    let ended = [
+    let mut ended = vec![
         s.wait_for_status(&trader, &cancelled, &["CANCELLED"], WAIT)
             .await
             .unwrap(),
-        s.wait_for_status(&trader, &expired, &["EXPIRED"], Duration::from_secs(120))
-            .await
-            .unwrap(),
     ];
+    for id in &ids[1..] {
+        let o = s
+            .wait_for_status(&trader, id, &["EXPIRED"], Duration::from_secs(120))
+            .await;
+        ended.push(o.unwrap());
+    }
+    // Who ended each order: the sweep (`intake`) or execute.
+    let mut by_sweep = Vec::new();
+    for id in &ids {
+        let audit = s.get(&format!("/orders/{id}/audit"), &token).await.unwrap();
+        let last = audit.body["records"].as_array().and_then(|r| r.last()).cloned();
+        by_sweep.push(last.is_some_and(|r| r["actor"] == "intake"));
+    }
+    assert!(
+        by_sweep[1] && by_sweep[2],
+        "only the sweep ends an order the venue expired: {by_sweep:?}"
+    );
 
-    // Until both reconciliations and both final status events arrived, then 5 s more
-    // for any repeat.
+    // Until every correction's reconciliation and every final status event arrived,
+    // then 5 s more for any repeat.
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     let arrived = |events: &[Value]| {
-        ids.iter().zip(&ended).all(|(id, o)| {
-            !of_type(events, "Order Reconciled", id).is_empty()
+        ids.iter().zip(&ended).zip(&by_sweep).all(|((id, o), swept)| {
+            (!swept || !of_type(events, "Order Reconciled", id).is_empty())
                 && of_type(events, "Order Status Changed", id)
                     .iter()
                     .any(|d| d["version"] == o["version"])
@@ -175,17 +197,28 @@ async fn each_sweep_correction_is_published_once_as_its_own_event() {
 
     let expected = [
         (
-            &cancelled,
+            &ids[0],
             &venue_ids[0],
             "canceled",
             "CANCEL_REQUESTED",
             "CANCELLED",
             &ended[0],
         ),
-        (&expired, &venue_ids[1], "expired", "SUBMITTED", "EXPIRED", &ended[1]),
+        (&ids[1], &venue_ids[1], "expired", "SUBMITTED", "EXPIRED", &ended[1]),
+        (&ids[2], &venue_ids[2], "expired", "SUBMITTED", "EXPIRED", &ended[2]),
     ];
-    for (id, venue_id, venue_status, from, to, order) in expected {
+    let mut corrections = Vec::new();
+    for ((id, venue_id, venue_status, from, to, order), swept) in expected.into_iter().zip(&by_sweep) {
         let found = of_type(&events, "Order Reconciled", id);
+        if !swept {
+            assert!(
+                found.is_empty(),
+                "execute's own end of {id} is no correction: {found:?}"
+            );
+            eprintln!("order {id}: ended by execute, no Order Reconciled event");
+            continue;
+        }
+        corrections.push((id, order));
         let keys: std::collections::BTreeSet<&str> =
             found.iter().filter_map(|d| d["reconciliation_id"].as_str()).collect();
         assert_eq!(keys.len(), 1, "one correction, one dedupe key: {found:?}");
@@ -222,7 +255,7 @@ async fn each_sweep_correction_is_published_once_as_its_own_event() {
 
     // The operator record each event stands for.
     let ops = s.token_with(json!({"sub": "jane", "scope": "orders/operate"}), 600);
-    for (id, order) in [(&cancelled, &ended[0]), (&expired, &ended[1])] {
+    for (id, order) in corrections {
         let at = order["updated_at"].as_str().unwrap();
         let mut records = Vec::new();
         let mut cursor = String::new();
