@@ -91,10 +91,12 @@ log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
 "$VENV_PY" tools/test_bench_charts.py || die "the benchmark charts' self-test failed"
 "$VENV_PY" tools/check_openapi.py --spec infra/openapi.yaml --recording "$LOG_DIR/exchanges.jsonl" ||
     die "infra/openapi.yaml does not match the responses of the test run"
-log "the live stream's messages of this run against infra/asyncapi.yaml (tools/check_asyncapi.py)"
+log "the live stream's messages and the bus events of this run against infra/asyncapi.yaml (tools/check_asyncapi.py)"
 "$VENV_PY" tools/test_check_asyncapi.py || die "the AsyncAPI checker's self-test failed"
 "$VENV_PY" tools/check_asyncapi.py --spec infra/asyncapi.yaml --recording "$LOG_DIR/live-messages.jsonl" --require-all ||
     die "infra/asyncapi.yaml does not match the live messages of the test run"
+"$VENV_PY" tools/check_asyncapi.py --spec infra/asyncapi.yaml --recording "$LOG_DIR/bus-events.jsonl" ||
+    die "infra/asyncapi.yaml does not match the bus events of the test run (tests/tests/reliability/reconciled.rs)"
 log "the exchange simulator's answers against Alpaca's Trading and Market Data API documents (tools/check_alpaca.py)"
 "$VENV_PY" tools/test_check_alpaca.py || die "the Alpaca checker's self-test failed"
 "$VENV_PY" tools/check_alpaca.py --spec tools/simulator/spec/trading-api.json \

@@ -27,12 +27,31 @@ UPDATE = {"type": "order_update", "replay": False, "cursor": "2026-11-27T10:00:0
 SUBSCRIBED = {"type": "subscribed", "cursor": None, "replayed": 0, "complete": True}
 ERROR = {"type": "error", "detail": "cursor `x` is not one this stream sent"}
 SUBSCRIBE = {"action": "subscribe", "cursor": "2026-11-27T10:00:00Z"}
+# Bus events as a rule's SQS target receives them (EventBridge's envelope).
+ENVELOPE = {"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "source": "orders",
+            "account": "123456789012", "time": "2026-11-27T10:00:01Z", "region": "us-east-1"}
+RECONCILED = dict(ENVELOPE, **{"detail-type": "Order Reconciled",
+                               "resources": ["order/01M89CR8R9WRJ3P3W4H1SDS5EG"], "detail": {
+                                   "reconciliation_id": "1795838706789#01M89CR8R9WRJ3P3W4H1SDS5EG",
+                                   "order_id": "01M89CR8R9WRJ3P3W4H1SDS5EG", "trader_id": "alice",
+                                   "venue_order_id": "61e69015-8549-4bfd-b9c3-01e75cb53b5b",
+                                   "venue_status": "expired", "from_status": "SUBMITTED", "to_status": "EXPIRED",
+                                   "corrected": True, "reason": "The venue reports the order expired: corrected",
+                                   "at": "2026-11-27T10:00:00.5Z"}})
+STATUS = dict(ENVELOPE, **{"detail-type": "Order Status Changed", "resources": ["order/01M89CR8R9WRJ3P3W4H1SDS5EG"],
+                           "detail": {k: v for k, v in UPDATE.items() if k not in ("type", "replay", "cursor")}})
+TRADING = dict(ENVELOPE, **{"detail-type": "Trading State Changed", "resources": ["deployment"], "detail": {
+    "scope": "deployment", "trader_id": None, "previous_state": "active", "state": "halted", "audit_sequence": 2}})
 
 
-def run(entries: list[tuple[str, dict]], *flags: str) -> tuple[int, str]:
+def run(entries: list[tuple], *flags: str) -> tuple[int, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-        for direction, message in entries:
-            f.write(json.dumps({"direction": direction, "message": message}) + "\n")
+        for entry in entries:
+            direction, message = entry[-2], entry[-1]
+            line = {"direction": direction, "message": message}
+            if len(entry) == 3:
+                line["channel"] = entry[0]
+            f.write(json.dumps(line) + "\n")
     import contextlib
     import io
 
@@ -56,6 +75,15 @@ def mutated(key: str, value: object) -> list[tuple[str, dict]]:
     return [("receive", m)]
 
 
+def bus(detail_change: dict | None = None, drop: str | None = None, **envelope: object) -> list[tuple]:
+    m = copy.deepcopy(RECONCILED)
+    m.update(envelope)
+    m["detail"].update(detail_change or {})
+    if drop:
+        del m["detail"][drop]
+    return [("bus", "receive", m)]
+
+
 CASES = [
     ("a complete, correct recording passes", good(), ("--require-all",), 0, None),
     ("an undocumented field fails", mutated("extra", 1), (), 1, "Additional properties"),
@@ -64,6 +92,18 @@ CASES = [
     ("an unknown status fails", mutated("new_status", "DONE"), (), 1, "new_status"),
     ("an unknown message type fails", [("receive", {"type": "hello"})], (), 1, "'hello' is not in the document"),
     ("a message never received fails --require-all", [("receive", UPDATE)], ("--require-all",), 1, "never received"),
+    ("every bus event passes, beside the live messages", good() + [("bus", "receive", e) for e in (STATUS, TRADING)] +
+     bus() + bus({"corrected": False, "to_status": "SUBMITTED"}), ("--require-all",), 0, None),
+    ("a bus event never received fails --require-all once the bus is recorded", bus(), ("--require-all",), 1,
+     "orderStatusChanged (Order Status Changed) was never received"),
+    ("an undocumented detail field fails", bus({"extra": 1}), (), 1, "Additional properties"),
+    ("a reconciliation without its dedupe key fails", bus(drop="reconciliation_id"), (), 1,
+     "'reconciliation_id' is a required property"),
+    ("a dedupe key of another shape fails", bus({"reconciliation_id": "42"}), (), 1, "reconciliation_id"),
+    ("a string for corrected fails", bus({"corrected": "yes"}), (), 1, "corrected"),
+    ("another source fails", bus(source="payments"), (), 1, "source"),
+    ("an unknown detail-type fails", bus(**{"detail-type": "Order Moved"}), (), 1,
+     "'Order Moved' is not in the document"),
 ]
 
 

@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use shared::adapters::aws::EventBridgePublisher;
-use shared::domain::{Order, OrderId, Timestamp, TraderId, validate_order};
-use shared::ports::{PublishError, StatusEvent, StatusEvents};
+use shared::domain::{Order, OrderId, OrderStatus, Timestamp, TraderId, validate_order};
+use shared::ports::{PublishError, ReconciliationEvent, StatusEvent, StatusEvents};
 
 /// Serves PutEvents answers from `script` (one per request; the last repeats) and
 /// records the request bodies.
@@ -157,4 +157,53 @@ async fn more_than_ten_events_go_in_batches_of_ten() {
         .map(|r| r["Entries"].as_array().unwrap().len())
         .collect();
     assert_eq!(sizes, [10, 3]);
+}
+
+fn reconciled(n: usize) -> Vec<ReconciliationEvent> {
+    (0..n)
+        .map(|i| {
+            let order_id = OrderId::new();
+            ReconciliationEvent {
+                reconciliation_id: format!("{:013}#{order_id}", 1_795_838_706_789u64 + i as u64),
+                order_id,
+                trader_id: TraderId::parse("t").unwrap(),
+                venue_order_id: format!("v-{i}"),
+                venue_status: "expired".into(),
+                from_status: OrderStatus::Submitted,
+                to_status: OrderStatus::Expired,
+                corrected: true,
+                reason: "The venue reports the order expired".into(),
+                at: Timestamp::now(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reconciliations_go_out_as_order_reconciled_and_a_refused_one_is_reported_by_index() {
+    let (url, seen) = stub(vec![
+        json!({"FailedEntryCount": 1, "Entries": [
+            {"EventId": "e0"},
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]}),
+        json!({"FailedEntryCount": 1, "Entries": [
+            {"ErrorCode": "MalformedDetail", "ErrorMessage": "bad detail"}]}),
+    ])
+    .await;
+    let evs = reconciled(2);
+    let result = publisher(&url, 4).publish_reconciliations(&evs).await;
+    assert!(
+        matches!(&result, Err(PublishError::Failed { failed, total: 2, detail }) if failed == &vec![1] && detail.contains("MalformedDetail")),
+        "{result:?}"
+    );
+    let requests = seen.lock().unwrap().clone();
+    let first = &requests[0]["Entries"][0];
+    assert_eq!(
+        (&first["Source"], &first["DetailType"], &first["EventBusName"]),
+        (&json!("orders"), &json!("Order Reconciled"), &json!("bus"))
+    );
+    assert_eq!(first["Resources"], json!([format!("order/{}", evs[0].order_id)]));
+    let detail: Value = serde_json::from_str(first["Detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail, serde_json::to_value(&evs[0]).unwrap());
+    // Only the retryable entry was sent again.
+    assert_eq!(order_ids(&requests[1]), vec![format!("\"{}\"", evs[1].order_id)]);
 }

@@ -6,6 +6,7 @@
 //! Every test makes its own traders (`e2e-<ulid>`), so tests run in parallel and
 //! against a stack that already holds other data.
 
+pub mod bus;
 pub mod crash;
 pub mod execution;
 pub mod hostile;

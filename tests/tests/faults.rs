@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use e2e::Stack;
+use e2e::bus::BusTap;
 use serde_json::{Value, json};
 use shared::domain::{OrderId, TraderId};
 use shared::ports::WorkMessage;
@@ -176,5 +177,66 @@ mod faults {
             versions.dedup();
             assert_eq!(versions, vec![1, 2, 3], "every transition of {id} announced");
         }
+    }
+
+    /// Issue 14: a correction the reconciliation sweep makes while the bus refuses every
+    /// PutEvents is announced once the bus is back (its stream record is retried), as one
+    /// `Order Reconciled` (one `reconciliation_id`).
+    #[tokio::test]
+    #[ignore = "needs the local stack (API_URL): make test starts it"]
+    async fn a_reconciliation_made_while_the_bus_is_down_arrives_once_afterwards() {
+        let _knobs = KNOBS.lock().await;
+        let _restore = Restore;
+        let s = stack().await;
+        let t = s.trader("100000", None).await.unwrap();
+        let tap = BusTap::new(&s, &t, &["Order Reconciled"]).await;
+        // A day order far below the market (100 for a new symbol): it rests until the
+        // venue's day (a minute locally) ends and the venue expires it.
+        let body = json!({"symbol": "RCNX", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "5",
+            "time_in_force": "day"});
+        let r = s.submit(&s.token(&t), None, &body).await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["order_id"].as_str().unwrap().to_owned();
+        s.wait_for_status(&t, &id, &["SUBMITTED"], WAIT).await.unwrap();
+        s.wait_at_venue(&id, WAIT).await.unwrap();
+        s.emulator_faults(json!({"put_events": "error"})).await.unwrap();
+        s.wait_for_status(&t, &id, &["EXPIRED"], Duration::from_secs(120))
+            .await
+            .unwrap();
+        let mut events = Vec::new();
+        let down = tokio::time::Instant::now() + Duration::from_secs(3);
+        while tokio::time::Instant::now() < down {
+            tap.receive(&mut events).await;
+        }
+        assert!(events.is_empty(), "published while the bus was down: {events:?}");
+        s.emulator_faults(json!({"put_events": "ok"})).await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while events.is_empty() && tokio::time::Instant::now() < deadline {
+            tap.receive(&mut events).await;
+        }
+        let settle = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < settle {
+            tap.receive(&mut events).await;
+        }
+        let keys: std::collections::BTreeSet<&str> = events
+            .iter()
+            .filter_map(|e| e["detail"]["reconciliation_id"].as_str())
+            .collect();
+        assert_eq!(keys.len(), 1, "{events:?}");
+        let d = &events[0]["detail"];
+        assert_eq!(
+            (
+                d["order_id"].as_str(),
+                d["to_status"].as_str(),
+                d["corrected"].as_bool()
+            ),
+            (Some(id.as_str()), Some("EXPIRED"), Some(true)),
+            "{d}"
+        );
+        eprintln!(
+            "after the outage: {} Order Reconciled event(s), key {:?}",
+            events.len(),
+            keys
+        );
     }
 }

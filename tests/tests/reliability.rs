@@ -41,6 +41,8 @@ mod reliability {
     // Issue 14's must-show rows: the intake stopped and restarted, a replaced order, the
     // venue's rate limit.
     mod intake;
+    // Issue 14: each correction of the reconciliation sweep is its own event on the bus.
+    mod reconciled;
     // Issue 14: a market buy whose price jumps past the collar.
     mod market_jump;
     // Issue 20: a replace racing fills at the venue.

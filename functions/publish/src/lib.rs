@@ -1,7 +1,8 @@
 //! The publish Lambda: consumes the orders table's DynamoDB stream (the outbox) and,
 //! for every committed order change, publishes its status event and queues its
 //! work (`shared::app::publish`); for every committed trading state change of an
-//! account item (issue 19), its `Trading State Changed` event. Partial batch failures name the first record not
+//! account item (issue 19), its `Trading State Changed` event; for every operator
+//! record of the reconciliation sweep (issue 14), its `Order Reconciled` event. Partial batch failures name the first record not
 //! fully handled; Lambda retries the shard from there, so no record is skipped. The
 //! handler stops before the invocation's deadline (`Context::deadline`), reporting the
 //! first record it did not finish: a timeout would fail the whole batch.
@@ -10,11 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::adapters::aws::stream::{order_change, sequence_number, trading_state_change};
-use shared::app::publish::{Failure, publish_before};
-use shared::ports::{OrderStore, PublishError, StatusEvents, WorkQueue};
+use shared::adapters::aws::stream::{
+    UnreadableRecord, order_change, reconciliation, sequence_number, trading_state_change,
+};
+use shared::app::publish::{Failure, OperatorEvent, OperatorRecord, publish_before, publish_operator_events};
+use shared::ports::{OrderStore, StatusEvents, WorkQueue};
 
 /// Time a round of publishing needs in the worst case (one SDK operation timeout, 5 s,
 /// retries included, plus a margin): no round starts with less than this left.
@@ -32,6 +36,15 @@ pub fn deadline_of(context: &lambda_runtime::Context) -> Option<tokio::time::Ins
     Some(tokio::time::Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now_ms)))
 }
 
+/// The event of its own a record carries, if any: an account item's trading state
+/// change, or an inserted reconciliation record.
+fn operator_event(record: &EventRecord) -> Result<Option<OperatorEvent>, UnreadableRecord> {
+    if let Some(e) = trading_state_change(record)? {
+        return Ok(Some(OperatorEvent::TradingState(e)));
+    }
+    Ok(reconciliation(record)?.map(OperatorEvent::Reconciled))
+}
+
 /// The handler with the ports it uses.
 pub struct Publish {
     pub events: Arc<dyn StatusEvents>,
@@ -47,13 +60,17 @@ impl Publish {
         // it is reported failed (and logged), the ones after wait for the retry.
         let mut changes = Vec::new();
         let mut unreadable = None;
-        // Trading state changes (issue 19), with their record's sequence number and
-        // how many order changes came before them.
-        let mut controls = Vec::new();
+        // Records that carry an event of their own (a trading state change, issue 19;
+        // a reconciliation finding, issue 14), with how many order changes came first.
+        let mut operator = Vec::new();
         for record in &event.payload.records {
-            let decoded = trading_state_change(record).and_then(|control| match control {
-                Some(c) => {
-                    controls.push((sequence_number(record).to_owned(), changes.len(), c));
+            let decoded = operator_event(record).and_then(|found| match found {
+                Some(e) => {
+                    operator.push(OperatorRecord {
+                        sequence_number: sequence_number(record).to_owned(),
+                        changes_before: changes.len(),
+                        event: e,
+                    });
                     Ok(None)
                 }
                 None => order_change(record),
@@ -63,7 +80,7 @@ impl Publish {
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(sequence_number = %e.sequence_number, detail = %e.detail,
-                        "unreadable order record: the shard waits on it until it is fixed");
+                        "unreadable record: the shard waits on it until it is fixed");
                     unreadable = Some(Failure {
                         sequence_number: e.sequence_number,
                         reason: e.detail,
@@ -72,27 +89,22 @@ impl Publish {
                 }
             }
         }
-        // The batch's trading state changes first (a handful at most): if they cannot
-        // go out, the first of them is the record the shard retries from, and only
-        // the order changes before it are handled now.
-        let mut control_failure = None;
-        if !controls.is_empty() {
-            let events: Vec<_> = controls.iter().map(|(_, _, c)| c.clone()).collect();
-            match self.events.publish_trading_states(&events).await {
-                Ok(()) => tracing::warn!(changes = events.len(), "trading state changes published"),
-                Err(e) => {
-                    let first = match &e {
-                        PublishError::Failed { failed, .. } => failed.iter().min().copied().unwrap_or(0),
-                        PublishError::Unavailable(_) => 0,
-                    };
-                    if let Some((sequence_number, before, _)) = controls.get(first) {
-                        changes.truncate(*before);
-                        control_failure = Some(Failure {
-                            sequence_number: sequence_number.clone(),
-                            reason: format!("trading state event not published: {e}"),
-                        });
-                        unreadable = None;
+        // The batch's operator events first (a handful at most): if one cannot go
+        // out, its record is the one the shard retries from, and only the order
+        // changes before it are handled now.
+        let mut operator_failure = None;
+        if !operator.is_empty() {
+            match publish_operator_events(self.events.as_ref(), &operator).await {
+                Ok(n) => tracing::warn!(
+                    events = n,
+                    "trading state changes and reconciliation findings published"
+                ),
+                Err((i, failure)) => {
+                    if let Some(r) = operator.get(i) {
+                        changes.truncate(r.changes_before);
                     }
+                    operator_failure = Some(failure);
+                    unreadable = None;
                 }
             }
         }
@@ -105,7 +117,7 @@ impl Publish {
             ROUND_RESERVE,
         )
         .await;
-        let failed = outcome.failed.or(control_failure).or(unreadable);
+        let failed = outcome.failed.or(operator_failure).or(unreadable);
         let mut response = DynamoDbEventResponse::default();
         match failed {
             Some(f) => {

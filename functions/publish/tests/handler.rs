@@ -194,3 +194,93 @@ async fn an_unpublished_trading_state_change_is_the_record_retried_from() {
     assert!(events.published().is_empty());
     assert!(queue.receive(10, 0).await.unwrap().is_empty());
 }
+
+/// A sweep's correction (the order's move to CANCELLED and its operator record, one
+/// transaction), a once-a-day marker (skipped) and a mismatch left for an operator.
+const RECONCILIATION_EVENT: &str = include_str!("../../../events/publish-reconciliation.json");
+
+fn reconciliation_sample() -> Value {
+    serde_json::from_str(RECONCILIATION_EVENT).unwrap()
+}
+
+#[tokio::test]
+async fn each_reconciliation_record_is_published_as_its_own_event_beside_the_status_event() {
+    let (events, _queue, h) = setup();
+    let out = h.handle(lambda_event(reconciliation_sample())).await.unwrap();
+    assert_eq!(serde_json::to_value(&out).unwrap(), json!({"batchItemFailures": []}));
+    let moves: Vec<_> = events
+        .published()
+        .iter()
+        .map(|e| (e.previous_status, e.new_status, e.version))
+        .collect();
+    assert_eq!(moves, [(Some(OrderStatus::CancelRequested), OrderStatus::Cancelled, 4)]);
+    let found: Vec<Value> = events
+        .published_reconciliations()
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            json!({"reconciliation_id": "1795185007250#01JDZ8Q4Y6P7X2M3N4B5C6D7E8",
+                "order_id": "01JDZ8Q4Y6P7X2M3N4B5C6D7E8", "trader_id": "demo",
+                "venue_order_id": "61e69015-8549-4bfd-b9c3-01e75cb53b5b", "venue_status": "canceled",
+                "from_status": "CANCEL_REQUESTED", "to_status": "CANCELLED", "corrected": true,
+                "reason": "The venue reports the order canceled: corrected from CANCEL_REQUESTED to CANCELLED",
+                "at": "2026-11-20T14:30:07.25Z"}),
+            json!({"reconciliation_id": "1795185008500#01JDZ8Q4Y6P7X2M3N4B5C6D7E9",
+                "order_id": "01JDZ8Q4Y6P7X2M3N4B5C6D7E9", "trader_id": "demo",
+                "venue_order_id": "7a3c2d1e-0b4f-4e5a-9c8d-2f1e0a9b8c7d", "venue_status": "filled",
+                "from_status": "SUBMITTED", "to_status": "SUBMITTED", "corrected": false,
+                "reason": "Our books of the order do not match the venue's: the venue filled 10, we booked 4",
+                "at": "2026-11-20T14:30:08.5Z"}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_reconciliation_entry_is_the_record_retried_from() {
+    let (events, _queue, h) = setup();
+    // The batch's reconciliation events go out first, in one call: its entry 1 is record 3's.
+    events.refuse_next(&[1]);
+    let v = reconciliation_sample();
+    let out = h.handle(lambda_event(v.clone())).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": seq(&v, 3)}]})
+    );
+    assert_eq!(events.published_reconciliations().len(), 1);
+    assert_eq!(events.published().len(), 1, "the order change before it is handled");
+}
+
+#[tokio::test]
+async fn with_the_bus_down_the_first_reconciliation_record_is_retried_from() {
+    let (events, queue, h) = setup();
+    events.fail_next(1);
+    let v = reconciliation_sample();
+    let out = h.handle(lambda_event(v.clone())).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": seq(&v, 1)}]})
+    );
+    assert!(events.published_reconciliations().is_empty());
+    assert_eq!(events.published().len(), 1, "the order change before it is handled");
+    assert!(queue.receive(10, 0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreadable_reconciliation_record_is_reported_not_skipped() {
+    let (events, _queue, h) = setup();
+    let mut v = reconciliation_sample();
+    v["Records"][3]["dynamodb"]["NewImage"]
+        .as_object_mut()
+        .unwrap()
+        .remove("reason");
+    let out = h.handle(lambda_event(v.clone())).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": seq(&v, 3)}]})
+    );
+    assert_eq!(events.published_reconciliations().len(), 1, "the record before it");
+    assert_eq!(events.published().len(), 1);
+}

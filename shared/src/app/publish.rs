@@ -11,6 +11,13 @@
 //! costs one read instead of an execute invocation; when it failed (the send failed,
 //! the function died after its commit), the copy does the work a few seconds late.
 //!
+//! Two other kinds of record carry an event of their own, published by
+//! [`publish_operator_events`]: an operator's trading state change (`Trading State
+//! Changed`) and a finding of the reconciliation sweep (`Order Reconciled`, issue 14:
+//! its operator record is inserted in the same transaction as the correction, so
+//! the insert is the durable trigger: one event per correction, at least once on the
+//! bus, deduped by its `reconciliation_id`).
+//!
 //! Changes are handled in stream order. The result names the first change that
 //! was not fully handled: everything before it is done, and the caller (Lambda's
 //! stream event source) retries from it, so nothing is skipped. Changes after it
@@ -21,7 +28,8 @@
 use crate::domain::OrderStatus;
 pub use crate::domain::change::{ChangeKind, OrderChange};
 use crate::ports::{
-    BACKSTOP_DELAY_SECS, Backstopped, OrderStore, PublishError, StatusEvent, StatusEvents, WorkMessage, WorkQueue,
+    BACKSTOP_DELAY_SECS, Backstopped, OrderStore, PublishError, ReconciliationEvent, StatusEvent, StatusEvents,
+    TradingStateEvent, WorkMessage, WorkQueue,
 };
 
 /// What one change calls for.
@@ -253,6 +261,86 @@ pub async fn publish_before(
         }
     }
     total
+}
+
+/// An event a record of an item other than an order carries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OperatorEvent {
+    TradingState(TradingStateEvent),
+    Reconciled(ReconciliationEvent),
+}
+
+/// A record of the batch that carries an [`OperatorEvent`], and how many order changes
+/// of the batch come before it (stream order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperatorRecord {
+    pub sequence_number: String,
+    pub changes_before: usize,
+    pub event: OperatorEvent,
+}
+
+/// Publishes the events of `records` (the trading states in one call, the
+/// reconciliations in another, at the same time; each call batches PutEvents by 10
+/// and says which entries failed). `Err`: the first record, in stream order, whose
+/// event was not published (its index in `records`) and why: the caller handles only
+/// the order changes before it and reports it failed, so the shard is retried from it.
+/// Records after it whose events went out go out again on the retry (at least once).
+pub async fn publish_operator_events(
+    events: &dyn StatusEvents,
+    records: &[OperatorRecord],
+) -> Result<usize, (usize, Failure)> {
+    let (mut trading, mut reconciled) = (Vec::new(), Vec::new());
+    for (i, r) in records.iter().enumerate() {
+        match &r.event {
+            OperatorEvent::TradingState(e) => trading.push((i, e.clone())),
+            OperatorEvent::Reconciled(e) => reconciled.push((i, e.clone())),
+        }
+    }
+    /// The index in `records` of the first entry of `sent` not published, and why.
+    fn first_failed<T>(sent: &[(usize, T)], result: Result<(), PublishError>, what: &str) -> Option<(usize, String)> {
+        let e = result.err()?;
+        let first = match &e {
+            PublishError::Failed { failed, .. } => failed.iter().filter_map(|&k| sent.get(k)).map(|(i, _)| *i).min(),
+            PublishError::Unavailable(_) => sent.first().map(|(i, _)| *i),
+        }?;
+        Some((first, format!("{what} not published: {e}")))
+    }
+    let publish_trading = async {
+        if trading.is_empty() {
+            return None;
+        }
+        let batch: Vec<TradingStateEvent> = trading.iter().map(|(_, e)| e.clone()).collect();
+        first_failed(
+            &trading,
+            events.publish_trading_states(&batch).await,
+            "trading state event",
+        )
+    };
+    let publish_reconciled = async {
+        if reconciled.is_empty() {
+            return None;
+        }
+        let batch: Vec<ReconciliationEvent> = reconciled.iter().map(|(_, e)| e.clone()).collect();
+        first_failed(
+            &reconciled,
+            events.publish_reconciliations(&batch).await,
+            "reconciliation event",
+        )
+    };
+    let (a, b) = tokio::join!(publish_trading, publish_reconciled);
+    match [a, b].into_iter().flatten().min_by_key(|(i, _)| *i) {
+        None => Ok(records.len()),
+        Some((i, reason)) => {
+            let sequence_number = records.get(i).map(|r| r.sequence_number.clone()).unwrap_or_default();
+            Err((
+                i,
+                Failure {
+                    sequence_number,
+                    reason,
+                },
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

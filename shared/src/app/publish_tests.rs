@@ -1,3 +1,4 @@
+// Long because: the outbox pass and the operator events share their fakes (slow, flaky, refusing buses) and fixtures.
 //! The publish use case's tests: the effects of each change and the outbox pass over
 //! failing events and queues.
 
@@ -8,6 +9,7 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore};
+use crate::domain::TradingState;
 use crate::domain::{Order, OrderId, Timestamp, TraderId, validate_order};
 use crate::ports::{QueueError, ReceivedMessage, TradingStateEvent};
 
@@ -248,6 +250,10 @@ impl StatusEvents for SlowEvents {
     async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError> {
         self.inner.publish_trading_states(events).await
     }
+
+    async fn publish_reconciliations(&self, events: &[ReconciliationEvent]) -> Result<(), PublishError> {
+        self.inner.publish_reconciliations(events).await
+    }
 }
 
 /// `n` orders created, one change each.
@@ -349,6 +355,10 @@ impl StatusEvents for SecondCallRefuses {
     async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError> {
         self.inner.publish_trading_states(events).await
     }
+
+    async fn publish_reconciliations(&self, events: &[ReconciliationEvent]) -> Result<(), PublishError> {
+        self.inner.publish_reconciliations(events).await
+    }
 }
 
 #[tokio::test]
@@ -372,4 +382,95 @@ async fn a_failure_in_a_later_round_names_its_own_change() {
     .await;
     assert_eq!(out.failed.map(|f| f.sequence_number), Some("012".to_owned()));
     assert_eq!(out.events, 14, "round 1 and round 2 but its refused entry");
+}
+
+fn reconciled(n: u64) -> ReconciliationEvent {
+    let o = order();
+    ReconciliationEvent {
+        reconciliation_id: format!("{:013}#{}", 1_795_838_706_000 + n, o.order_id),
+        order_id: o.order_id,
+        trader_id: o.trader_id,
+        venue_order_id: format!("v-{n}"),
+        venue_status: "canceled".into(),
+        from_status: OrderStatus::CancelRequested,
+        to_status: OrderStatus::Cancelled,
+        corrected: true,
+        reason: "The venue reports the order canceled".into(),
+        at: Timestamp::now(),
+    }
+}
+
+fn operator_records() -> Vec<OperatorRecord> {
+    let halt = TradingStateEvent {
+        scope: "deployment".into(),
+        trader_id: None,
+        previous_state: TradingState::Active,
+        state: TradingState::Halted,
+        audit_sequence: 2,
+    };
+    vec![
+        OperatorRecord {
+            sequence_number: "10".into(),
+            changes_before: 0,
+            event: OperatorEvent::Reconciled(reconciled(1)),
+        },
+        OperatorRecord {
+            sequence_number: "20".into(),
+            changes_before: 1,
+            event: OperatorEvent::TradingState(halt),
+        },
+        OperatorRecord {
+            sequence_number: "30".into(),
+            changes_before: 3,
+            event: OperatorEvent::Reconciled(reconciled(2)),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn reconciliation_findings_and_trading_states_are_each_published_as_their_own_events() {
+    let events = MemoryEvents::new();
+    let records = operator_records();
+    assert_eq!(publish_operator_events(&events, &records).await, Ok(3));
+    let published = events.published_reconciliations();
+    assert_eq!(published, [reconciled_of(&records[0]), reconciled_of(&records[2])]);
+    assert_eq!(events.published_trading_states().len(), 1);
+    assert!(events.published().is_empty(), "no status event stands in for them");
+}
+
+fn reconciled_of(r: &OperatorRecord) -> ReconciliationEvent {
+    match &r.event {
+        OperatorEvent::Reconciled(e) => e.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_refused_reconciliation_entry_names_its_own_record_and_the_bus_down_the_first() {
+    let records = operator_records();
+    // The second reconciliation entry (record "30") refused: PutEvents' FailedEntryCount.
+    let events = MemoryEvents::new();
+    events.refuse_next(&[1]);
+    let (i, failure) = publish_operator_events(&events, &records).await.unwrap_err();
+    assert_eq!((i, failure.sequence_number.as_str()), (2, "30"));
+    assert!(
+        failure.reason.starts_with("reconciliation event not published") && failure.reason.contains("InternalFailure"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(events.published_reconciliations(), [reconciled_of(&records[0])]);
+
+    // The bus down for every call: the first record of the batch, whichever kind it is.
+    let events = MemoryEvents::new();
+    events.fail_next(2);
+    let (i, failure) = publish_operator_events(&events, &records).await.unwrap_err();
+    assert_eq!((i, failure.sequence_number.as_str()), (0, "10"));
+
+    // Only the reconciliations' call fails: its first record, not the trading state's.
+    let only_second = vec![records[1].clone(), records[2].clone()];
+    let events = MemoryEvents::new();
+    events.refuse_next(&[0]);
+    let (i, failure) = publish_operator_events(&events, &only_second).await.unwrap_err();
+    assert_eq!((i, failure.sequence_number.as_str()), (1, "30"));
+    assert_eq!(events.published_trading_states().len(), 1);
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::{Attention, AttentionKind};
 use crate::domain::{Order, OrderId, OrderStatus, Side, Symbol, Timestamp, TraderId, TradingState};
 
 /// EventBridge `source` and `detail-type` of status events (SPEC §7).
@@ -65,6 +66,54 @@ pub struct TradingStateEvent {
     pub audit_sequence: u64,
 }
 
+/// EventBridge `detail-type` of a reconciliation finding (issue 14).
+pub const RECONCILIATION_DETAIL_TYPE: &str = "Order Reconciled";
+
+/// The detail of an `Order Reconciled` event: the reconciliation sweep corrected an
+/// order to what the venue says (`corrected`: the correction's own `Order Status
+/// Changed` event goes out too), or found a mismatch it could not correct and left
+/// it for an operator (`corrected` false, `from_status` = `to_status`; recorded once
+/// a UTC day per order and kind of mismatch). One event per operator record
+/// (`GET /api/v1/operator/attention?kind=reconciliation`), which is written in the
+/// same transaction as the correction. Consumers dedupe by `reconciliation_id`: the
+/// record's place in its day's list, `<unix milliseconds, 13 digits>#<order id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationEvent {
+    pub reconciliation_id: String,
+    pub order_id: OrderId,
+    pub trader_id: TraderId,
+    pub venue_order_id: String,
+    /// The venue's status of the order, as the venue spells it (`canceled`, ...).
+    pub venue_status: String,
+    pub from_status: OrderStatus,
+    pub to_status: OrderStatus,
+    pub corrected: bool,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+impl ReconciliationEvent {
+    /// The event of an operator record; `Ok(None)` for a record of another kind (a
+    /// stall), `Err` naming the field a reconciliation record lacks.
+    pub fn of(record: &Attention) -> Result<Option<Self>, &'static str> {
+        if record.kind != AttentionKind::Reconciliation {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            reconciliation_id: record.position(),
+            order_id: record.order_id,
+            trader_id: record.trader_id.clone(),
+            venue_order_id: record.venue_order_id.clone().ok_or("venue_order_id")?,
+            venue_status: record.venue_status.clone().ok_or("venue_status")?,
+            from_status: record.from_status,
+            to_status: record.to_status,
+            corrected: record.corrected,
+            reason: record.reason.clone(),
+            at: record.at,
+        }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
     /// Some entries were refused for good (e.g. validation), or stayed refused after
@@ -87,4 +136,6 @@ pub trait StatusEvents: Send + Sync {
     /// Publishes trading state changes (`Trading State Changed`), with the same
     /// guarantee.
     async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError>;
+    /// Publishes reconciliation findings (`Order Reconciled`), with the same guarantee.
+    async fn publish_reconciliations(&self, events: &[ReconciliationEvent]) -> Result<(), PublishError>;
 }

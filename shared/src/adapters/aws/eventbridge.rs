@@ -11,8 +11,8 @@ use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use crate::ports::{
-    EVENT_DETAIL_TYPE, EVENT_SOURCE, PublishError, StatusEvent, StatusEvents, TRADING_STATE_DETAIL_TYPE,
-    TradingStateEvent,
+    EVENT_DETAIL_TYPE, EVENT_SOURCE, PublishError, RECONCILIATION_DETAIL_TYPE, ReconciliationEvent, StatusEvent,
+    StatusEvents, TRADING_STATE_DETAIL_TYPE, TradingStateEvent,
 };
 
 /// PutEvents takes at most 10 entries per call.
@@ -158,6 +158,18 @@ impl StatusEvents for EventBridgePublisher {
                     .trader_id
                     .as_ref()
                     .map_or_else(|| "deployment".to_owned(), |t| format!("trader/{t}")),
+                detail: encoded(e),
+            })
+            .collect();
+        self.publish_all(&entries).await
+    }
+
+    async fn publish_reconciliations(&self, events: &[ReconciliationEvent]) -> Result<(), PublishError> {
+        let entries: Vec<BusEntry> = events
+            .iter()
+            .map(|e| BusEntry {
+                detail_type: RECONCILIATION_DETAIL_TYPE,
+                resource: format!("order/{}", e.order_id),
                 detail: encoded(e),
             })
             .collect();

@@ -1,9 +1,13 @@
+// Long because: one decoder per item kind the orders and audit streams carry, sharing the image conversion, with their tests.
 //! Records of the orders table's DynamoDB stream (as Lambda delivers them) decoded
 //! into the publish use case's input. Only order items (`SK` = `ORDER#<id>`) are
 //! changes to publish; every other item kind is skipped here. Images are turned
 //! into the SDK's attribute maps and read by `items::order_from_item`, the one
-//! order decoder. Records of the audit table's stream are decoded by `audit_change`
-//! for the archive function (the write-once copy).
+//! order decoder. Two other item kinds become events of their own: an account item
+//! whose trading state changed (`trading_state_change`) and an operator record of the
+//! reconciliation sweep when it is written (`reconciliation`). Records of the audit
+//! table's stream are decoded by `audit_change` for the archive function (the
+//! write-once copy).
 
 use std::collections::HashMap;
 
@@ -12,10 +16,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::items::{ACCOUNT_SK, AUDIT_SEQ, Item, PK, SK, archive_entry, order_from_item, trading_state_from_item};
+use super::items::{
+    ACCOUNT_SK, AUDIT_SEQ, Item, PK, SK, archive_entry, attention_from_item, order_from_item, trading_state_from_item,
+};
 use crate::domain::Order;
 use crate::domain::{ChangeKind, OrderChange, TraderId};
-use crate::ports::{ArchiveEntry, TradingStateEvent};
+use crate::ports::{ArchiveEntry, AttentionKind, ReconciliationEvent, TradingStateEvent};
 
 /// Order items' sort key prefix.
 const ORDER_PREFIX: &str = "ORDER#";
@@ -166,6 +172,43 @@ pub fn trading_state_change(record: &EventRecord) -> Result<Option<TradingStateE
     }))
 }
 
+/// The `Order Reconciled` event of a record that inserts an operator record of the
+/// reconciliation sweep (`OPS#reconciliation#<day>`, written in the same transaction
+/// as the correction it describes, or on its own for a mismatch left for an
+/// operator): so each record is published once it is committed, and only then.
+/// `None` for any other record, including the record's later removal by TTL. A
+/// record that cannot be read is reported, as an unreadable order is.
+pub fn reconciliation(record: &EventRecord) -> Result<Option<ReconciliationEvent>, UnreadableRecord> {
+    let bad = |detail: String| UnreadableRecord {
+        sequence_number: sequence_number(record).to_owned(),
+        detail,
+    };
+    if record.event_name != "INSERT" {
+        return Ok(None);
+    }
+    // The keys first (two attributes): most records are orders' and stop here.
+    let keys = image(&record.change.keys).map_err(&bad)?;
+    let prefix = format!("OPS#{}#", AttentionKind::Reconciliation.as_str());
+    if !matches!(keys.get(PK), Some(AttributeValue::S(pk)) if pk.starts_with(&prefix)) {
+        return Ok(None);
+    }
+    let new = image(&record.change.new_image).map_err(&bad)?;
+    if new.is_empty() {
+        return Err(bad(
+            "an INSERT of a reconciliation record without NewImage: the stream must carry NEW_AND_OLD_IMAGES".into(),
+        ));
+    }
+    let found = attention_from_item(&new).map_err(|e| bad(format!("NewImage: {e}")))?;
+    match ReconciliationEvent::of(&found) {
+        Ok(Some(event)) => Ok(Some(event)),
+        Ok(None) => Err(bad(format!(
+            "a record of kind `{}` under a reconciliation key",
+            found.kind.as_str()
+        ))),
+        Err(field) => Err(bad(format!("NewImage: a reconciliation record without `{field}`"))),
+    }
+}
+
 /// A stream image (DynamoDB JSON, `{"S": "..."}` per attribute) as an SDK item.
 fn image(image: &impl Serialize) -> Result<Item, String> {
     match serde_json::to_value(image).map_err(|e| e.to_string())? {
@@ -238,6 +281,7 @@ mod tests {
         let attr = |a: &AttributeValue| match a {
             AttributeValue::S(s) => serde_json::json!({ "S": s }),
             AttributeValue::N(n) => serde_json::json!({ "N": n }),
+            AttributeValue::Bool(b) => serde_json::json!({ "BOOL": b }),
             other => panic!("unexpected {other:?}"),
         };
         Value::Object(item.iter().map(|(k, v)| (k.clone(), attr(v))).collect())
@@ -317,5 +361,101 @@ mod tests {
             ])
         );
         assert!(attribute(&serde_json::json!({"B": "AA=="})).is_err());
+    }
+
+    fn finding(kind: AttentionKind, corrected: bool) -> crate::ports::Attention {
+        let at = Timestamp::parse("2026-11-28T04:05:06.789Z").unwrap();
+        crate::ports::Attention {
+            kind,
+            trader_id: TraderId::parse("bob").unwrap(),
+            order_id: OrderId::new(),
+            at,
+            from_status: OrderStatus::CancelRequested,
+            to_status: if corrected {
+                OrderStatus::Cancelled
+            } else {
+                OrderStatus::CancelRequested
+            },
+            venue_status: Some("canceled".into()),
+            venue_order_id: Some("v-1".into()),
+            reason: "The venue reports the order canceled".into(),
+            corrected,
+        }
+    }
+
+    fn inserted(item: &Item) -> EventRecord {
+        let keys = serde_json::json!({"PK": json_of(item)["PK"], "SK": json_of(item)["SK"]});
+        record("INSERT", keys, None, Some(json_of(item)))
+    }
+
+    #[test]
+    fn an_inserted_reconciliation_record_is_its_event_with_the_records_position_as_dedupe_key() {
+        use crate::adapters::aws::items::attention_to_item;
+        for corrected in [true, false] {
+            let a = finding(AttentionKind::Reconciliation, corrected);
+            let event = reconciliation(&inserted(&attention_to_item(&a))).unwrap().unwrap();
+            assert_eq!(
+                event,
+                ReconciliationEvent {
+                    reconciliation_id: format!("1795838706789#{}", a.order_id),
+                    order_id: a.order_id,
+                    trader_id: a.trader_id.clone(),
+                    venue_order_id: "v-1".into(),
+                    venue_status: "canceled".into(),
+                    from_status: a.from_status,
+                    to_status: a.to_status,
+                    corrected,
+                    reason: a.reason.clone(),
+                    at: a.at,
+                }
+            );
+            // Not an order change: the order's own item carries its status event.
+            assert_eq!(order_change(&inserted(&attention_to_item(&a))), Ok(None));
+        }
+    }
+
+    #[test]
+    fn stalls_markers_removals_and_orders_are_not_reconciliations() {
+        use crate::adapters::aws::items::{attention_once_item, attention_to_item};
+        let a = finding(AttentionKind::Reconciliation, true);
+        let stalled = finding(AttentionKind::Stalled, false);
+        assert_eq!(reconciliation(&inserted(&attention_to_item(&stalled))), Ok(None));
+        assert_eq!(reconciliation(&inserted(&attention_once_item(&a, "x#books"))), Ok(None));
+        let item = attention_to_item(&a);
+        let keys = serde_json::json!({"PK": json_of(&item)["PK"], "SK": json_of(&item)["SK"]});
+        // Removed by TTL 30 days later: nothing to announce.
+        assert_eq!(
+            reconciliation(&record("REMOVE", keys, Some(json_of(&item)), None)),
+            Ok(None)
+        );
+        let o = order();
+        let keys = serde_json::json!({"PK": {"S": "TRADER#bob"}, "SK": {"S": format!("ORDER#{}", o.order_id)}});
+        let r = record("INSERT", keys, None, Some(json_of(&order_to_item(&o))));
+        assert_eq!(reconciliation(&r), Ok(None));
+    }
+
+    #[test]
+    fn a_broken_reconciliation_record_is_reported_with_what_it_lacks() {
+        use crate::adapters::aws::items::attention_to_item;
+        let a = finding(AttentionKind::Reconciliation, true);
+        for (field, needle) in [
+            ("reason", "`reason`"),
+            ("venue_order_id", "`venue_order_id`"),
+            ("corrected", "corrected"),
+        ] {
+            let mut item = attention_to_item(&a);
+            item.remove(field);
+            let err = reconciliation(&inserted(&item)).unwrap_err();
+            assert_eq!(err.sequence_number, "42");
+            assert!(err.detail.contains(needle), "{field}: {}", err.detail);
+        }
+        let mut item = attention_to_item(&a);
+        item.insert("kind".into(), AttributeValue::S("stalled".into()));
+        let err = reconciliation(&inserted(&item)).unwrap_err();
+        assert!(
+            err.detail.contains("`stalled` under a reconciliation key"),
+            "{}",
+            err.detail
+        );
     }
 }

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 
-use crate::ports::{PublishError, StatusEvent, StatusEvents, TradingStateEvent};
+use crate::ports::{PublishError, ReconciliationEvent, StatusEvent, StatusEvents, TradingStateEvent};
 
 #[derive(Default)]
 pub struct MemoryEvents {
     published: Mutex<Vec<StatusEvent>>,
     trading: Mutex<Vec<TradingStateEvent>>,
+    reconciled: Mutex<Vec<ReconciliationEvent>>,
     failures_left: AtomicU32,
     refused_next: Mutex<Vec<usize>>,
 }
@@ -36,14 +37,18 @@ impl MemoryEvents {
         self.trading.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    pub fn published_reconciliations(&self) -> Vec<ReconciliationEvent> {
+        self.reconciled.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn published(&self) -> Vec<StatusEvent> {
         self.published.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
-#[async_trait]
-impl StatusEvents for MemoryEvents {
-    async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError> {
+impl MemoryEvents {
+    /// Publishes `events` into `into`, failing as told (`fail_next`, `refuse_next`).
+    fn put<T: Clone>(&self, into: &Mutex<Vec<T>>, events: &[T]) -> Result<(), PublishError> {
         let failing = self
             .failures_left
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -55,7 +60,7 @@ impl StatusEvents for MemoryEvents {
             .into_iter()
             .filter(|&i| i < events.len())
             .collect();
-        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        let mut published = into.lock().unwrap_or_else(|e| e.into_inner());
         published.extend(
             events
                 .iter()
@@ -72,6 +77,17 @@ impl StatusEvents for MemoryEvents {
                 detail: "InternalFailure: injected entry failure".into(),
             })
         }
+    }
+}
+
+#[async_trait]
+impl StatusEvents for MemoryEvents {
+    async fn publish(&self, events: &[StatusEvent]) -> Result<(), PublishError> {
+        self.put(&self.published, events)
+    }
+
+    async fn publish_reconciliations(&self, events: &[ReconciliationEvent]) -> Result<(), PublishError> {
+        self.put(&self.reconciled, events)
     }
 
     async fn publish_trading_states(&self, events: &[TradingStateEvent]) -> Result<(), PublishError> {
