@@ -65,11 +65,16 @@ async fn world(market: &str) -> World {
 
 impl World {
     async fn submit(&self, body: Value) -> Result<Reply, ApiError> {
+        self.submit_via(self.market.as_ref(), body).await
+    }
+
+    /// As `submit`, with prices from `market`.
+    async fn submit_via(&self, market: &dyn shared::ports::MarketData, body: Value) -> Result<Reply, ApiError> {
         let deps = SubmitDeps {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             pricing: &self.pricing,
-            market_data: Some(self.market.as_ref()),
+            market_data: Some(market),
             queue: None,
         };
         let body = body.to_string();
@@ -84,7 +89,11 @@ impl World {
     }
 
     async fn accepted(&self, body: Value) -> Order {
-        let reply = self.submit(body).await.unwrap_or_else(|e| panic!("{e:?}"));
+        self.accepted_via(self.market.as_ref(), body).await
+    }
+
+    async fn accepted_via(&self, market: &dyn shared::ports::MarketData, body: Value) -> Order {
+        let reply = self.submit_via(market, body).await.unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(reply.status, 201, "{}", reply.body);
         let id: OrderId = serde_json::from_str::<Value>(&reply.body).unwrap()["order_id"]
             .as_str()
@@ -377,29 +386,12 @@ async fn an_order_is_created_when_its_transaction_is_built_not_when_its_request_
         clock: w.clock.clone(),
         millis: 800,
     };
-    let deps = SubmitDeps {
-        store: w.store.as_ref(),
-        clock: w.clock.as_ref(),
-        pricing: &w.pricing,
-        market_data: Some(&slow),
-        queue: None,
-    };
-    let body = json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1"}).to_string();
-    let req = SubmitRequest {
-        trader: w.trader.clone(),
-        body: body.as_bytes(),
-        idempotency_key: None,
-        request_id: None,
-        confirm_duplicate: None,
-    };
-    let reply = submit(&deps, req).await.unwrap();
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let id: OrderId = serde_json::from_str::<Value>(&reply.body).unwrap()["order_id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let order = w.store.get_order(&w.trader, &id).await.unwrap().unwrap();
+    let order = w
+        .accepted_via(
+            &slow,
+            json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1"}),
+        )
+        .await;
     // After the market-data call, not at the request's start.
     let created = order.created_at.unix_millis();
     assert_eq!(created, began.unix_millis() + 800);
