@@ -76,7 +76,15 @@ struct Bench {
     simulator: String,
     phases: Vec<Phase>,
     idle_receives: u64,
+    /// The orders table's indexes (and its key attributes): what the writes the
+    /// stream shows cost them is billed to [`INDEX_WRITES`].
+    indexes: Vec<crate::units::Index>,
+    table_keys: Vec<String>,
 }
+
+/// The phase of the orders table's index writes: every write of the phases before it
+/// that put, changed or removed an item of an index, as the stream's images show it.
+pub const INDEX_WRITES: &str = "the orders table's index writes (for the writes above)";
 
 impl Bench {
     fn phase(&mut self, scenario: &'static str, name: &'static str) -> &mut Phase {
@@ -174,6 +182,13 @@ impl Bench {
             return Ok(0);
         }
         let n = records.len();
+        let index = crate::units::index_units(&self.indexes, &self.table_keys, &records);
+        let p = self.phase(sc, INDEX_WRITES);
+        for (name, (wru, writes)) in index {
+            let e = p.index.entry(name).or_default();
+            e.0 += wru;
+            e.1 += writes;
+        }
         let sample = records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n");
         let event = LambdaEvent::new(
             serde_json::from_value(json!({ "Records": records }))?,
@@ -251,7 +266,7 @@ impl Bench {
         loop {
             self.intake_pass(sc, phase, true).await?;
             passes += 1;
-            self.publish(sc, "publish later versions").await?;
+            self.publish(sc, scenarios::PUBLISH).await?;
             let mut done = self.working.working_orders().await?.is_empty();
             for (trader, id) in orders {
                 if !done {
@@ -434,6 +449,8 @@ async fn run_on(
         simulator: simulator.clone(),
         phases: Vec::new(),
         idle_receives: 0,
+        indexes: private.indexes.clone(),
+        table_keys: private.table_keys.clone(),
     };
     // Funding accounts writes to the stream too: those records are not an order's.
     marketable(&mut b, orders).await?;

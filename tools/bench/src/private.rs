@@ -23,6 +23,31 @@ pub struct Private {
     pub stream_arn: String,
     /// Status events go here: billed the same, delivered nowhere.
     pub event_bus: String,
+    /// The orders table's indexes and key attributes: the writes its stream records
+    /// show are billed by the indexes too.
+    pub indexes: Vec<crate::units::Index>,
+    pub table_keys: Vec<String>,
+}
+
+/// A table's global secondary indexes, as the bench bills them.
+fn indexes_of(d: &TableDescription) -> Vec<crate::units::Index> {
+    use aws_sdk_dynamodb::types::ProjectionType;
+    d.global_secondary_indexes()
+        .iter()
+        .map(|g| crate::units::Index {
+            name: g.index_name().unwrap_or_default().to_owned(),
+            keys: g.key_schema().iter().map(|k| k.attribute_name().to_owned()).collect(),
+            projects: match g.projection().and_then(|p| p.projection_type()) {
+                Some(ProjectionType::KeysOnly) => Some(Vec::new()),
+                Some(ProjectionType::Include) => Some(
+                    g.projection()
+                        .map(|p| p.non_key_attributes().to_vec())
+                        .unwrap_or_default(),
+                ),
+                _ => None,
+            },
+        })
+        .collect()
 }
 
 async fn describe(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<TableDescription> {
@@ -105,6 +130,12 @@ impl Private {
             .context("CreateEventBus")?;
         Ok(Self {
             event_bus,
+            indexes: indexes_of(&orders),
+            table_keys: orders
+                .key_schema()
+                .iter()
+                .map(|k| k.attribute_name().to_owned())
+                .collect(),
             orders_table: orders.table_name.unwrap_or_default(),
             audit_table: audit.table_name.unwrap_or_default(),
             queue_url,

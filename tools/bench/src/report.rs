@@ -23,6 +23,9 @@ pub struct Phase {
     pub idle_receives: u64,
     pub invocations: BTreeMap<&'static str, u64>,
     pub millis: BTreeMap<&'static str, f64>,
+    /// What the orders table's indexes billed for this phase's writes, by index:
+    /// (WRU, index writes), from the stream's old and new images.
+    pub index: BTreeMap<String, (f64, f64)>,
 }
 
 impl Phase {
@@ -35,6 +38,7 @@ impl Phase {
             idle_receives: 0,
             invocations: BTreeMap::new(),
             millis: BTreeMap::new(),
+            index: BTreeMap::new(),
         }
     }
 }
@@ -71,7 +75,9 @@ fn scenarios(run: &Run) -> Vec<&'static str> {
 
 fn calls_table(out: &mut String, run: &Run, scenario: &str) {
     let orders = run.orders as f64;
-    let phases: Vec<&Phase> = run.phases.iter().filter(|p| p.scenario == scenario).collect();
+    let mut phases: Vec<&Phase> = run.phases.iter().filter(|p| p.scenario == scenario).collect();
+    // The index writes follow from every other phase's writes: last.
+    phases.sort_by_key(|p| p.name == crate::calls::INDEX_WRITES);
     let mut ops: BTreeSet<Op> = BTreeSet::new();
     let mut poller_ops: BTreeSet<Op> = BTreeSet::new();
     for p in &phases {
@@ -128,6 +134,71 @@ fn calls_table(out: &mut String, run: &Run, scenario: &str) {
     out.push('\n');
 }
 
+/// Where a scenario's write units go: per order, by item kind, inside transactions
+/// (every item billed twice) and alone.
+fn write_units_table(out: &mut String, run: &Run, scenario: &str) {
+    let orders = run.orders as f64;
+    let mut by: BTreeMap<String, [f64; 4]> = BTreeMap::new();
+    for p in run.phases.iter().filter(|p| p.scenario == scenario) {
+        // Shared like the phase's other figures (`Sum::of`): a sweep while orders rest
+        // per resting order and sweep; everything else per order.
+        let per = if p.name == crate::calls::STILL_RESTING {
+            orders * p.invocations.get("intake").copied().unwrap_or(1).max(1) as f64
+        } else {
+            orders
+        };
+        for ((kind, txn), (wru, items)) in crate::units::write_units_by_item(&p.calls.captured, &run.sizes) {
+            let row = by.entry(kind).or_default();
+            let at = if txn { 0 } else { 2 };
+            row[at] += items / per;
+            row[at + 1] += wru / per;
+        }
+        for (index, (wru, writes)) in &p.index {
+            let row = by.entry(format!("index {index} (of the orders table)")).or_default();
+            row[2] += writes / per;
+            row[3] += wru / per;
+        }
+    }
+    if by.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Where its write units go (per order, by item; a transaction bills 2 WRU per KB of every item in it; an index \
+         bills 1 WRU per KB of each entry it writes, two writes when an item's index key changes):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| item | items in transactions | their WRU | items written alone | their WRU | WRU |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let mut total = [0.0; 4];
+    let mut rows: Vec<(String, [f64; 4])> = by.into_iter().collect();
+    rows.sort_by(|a, b| (b.1[1] + b.1[3]).total_cmp(&(a.1[1] + a.1[3])));
+    for (kind, r) in &rows {
+        for i in 0..4 {
+            total[i] += r[i];
+        }
+        let _ = writeln!(
+            out,
+            "| {kind} | {} | {} | {} | {} | {} |",
+            fmt(r[0]),
+            fmt(r[1]),
+            fmt(r[2]),
+            fmt(r[3]),
+            fmt(r[1] + r[3])
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **all** | {} | {} | {} | {} | **{}** |\n",
+        fmt(total[0]),
+        fmt(total[1]),
+        fmt(total[2]),
+        fmt(total[3]),
+        fmt(total[1] + total[3])
+    );
+}
+
 pub fn markdown(run: &Run) -> String {
     let mut out = String::new();
     let n = run.orders;
@@ -145,11 +216,16 @@ pub fn markdown(run: &Run) -> String {
          polls are left out of the per-order figures (they are a fixed cost: Lambda keeps 5 pollers long-polling 20 s \
          each, about 0.65 M receives a month, $0.26, with no traffic). A different number of attempts than calls \
          would show as \"n (m attempts)\". Units: WRU/RRU computed from the item sizes the requests and responses \
-         carry (updated items sized after the run, an upper bound); events = EventBridge entries.\n"
+         carry (updated items sized after the run, an upper bound), plus what the orders table's global secondary \
+         indexes bill for the same writes (worked out from the stream's old and new images of every write: an entry \
+         put or removed is one index write, a changed index key two; the row \"the orders table's index writes\"); \
+         events = EventBridge entries. The publish phase runs after the fast path's message was taken, as it does \
+         deployed (SQS hands a message over in milliseconds; Lambda polls the stream about four times a second).\n"
     );
     for sc in scenarios(run) {
         let _ = writeln!(out, "### {sc}\n");
         calls_table(&mut out, run, sc);
+        write_units_table(&mut out, run, sc);
     }
     let _ = writeln!(out, "### Prices\n\n{PRICE_TABLE}");
     cost_table(&mut out, run);

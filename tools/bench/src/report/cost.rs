@@ -72,6 +72,7 @@ impl Sum {
                 *s.poller.entry(op.clone()).or_default() += *n as f64 / orders;
             }
             let mut u = units(&p.calls.captured, sizes);
+            u.wru += p.index.values().map(|(wru, _)| wru).sum::<f64>();
             u.wru /= orders;
             u.rru /= orders;
             u.events /= orders;
