@@ -65,6 +65,12 @@ pub struct AuditRecord {
     pub idempotency_key: Option<IdempotencyKey>,
     pub prev_hash: String,
     pub hash: String,
+    /// What a status change changed ([`Changes`]): on such a record this is what is
+    /// stored and hashed, and `before` and `after` are rebuilt from the chain when it
+    /// is read ([`expand_chain`]). Absent on a submit's record (its `after` is the
+    /// whole order) and on records written before issue 17 (both snapshots stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Value>,
 }
 
 /// The fields a record is hashed over, in a fixed order. `serde_json` writes object
@@ -83,6 +89,10 @@ struct Hashed<'a> {
     request_id: &'a Option<String>,
     idempotency_key: &'a Option<IdempotencyKey>,
     prev_hash: &'a str,
+    /// Hashed in place of `before` and `after` (both then `null`) when present; absent,
+    /// a record hashes as records did before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<&'a Value>,
 }
 
 /// Everything about a record but its place in the chain.
@@ -98,6 +108,9 @@ pub struct AuditEntry {
     pub reason: Option<String>,
     pub request_id: Option<String>,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// `Some` for a status change: the record is stored and hashed as its
+    /// [`Changes`], `before` and `after` kept only in memory.
+    pub changes: Option<Value>,
 }
 
 impl AuditEntry {
@@ -117,6 +130,7 @@ impl AuditEntry {
             idempotency_key: self.idempotency_key,
             prev_hash: prev_hash.to_owned(),
             hash: String::new(),
+            changes: self.changes,
         };
         record.hash = record.compute_hash();
         record
@@ -125,6 +139,12 @@ impl AuditEntry {
 
 impl AuditRecord {
     pub fn compute_hash(&self) -> String {
+        // A record of changes is hashed over them: its snapshots are rebuilt, not kept.
+        let none = None;
+        let (before, after) = match self.changes {
+            Some(_) => (&none, &none),
+            None => (&self.before, &self.after),
+        };
         let hashed = Hashed {
             order_id: &self.order_id,
             sequence: self.sequence,
@@ -132,12 +152,13 @@ impl AuditRecord {
             actor: &self.actor,
             action: &self.action,
             at: &self.at,
-            before: &self.before,
-            after: &self.after,
+            before,
+            after,
             reason: &self.reason,
             request_id: &self.request_id,
             idempotency_key: &self.idempotency_key,
             prev_hash: &self.prev_hash,
+            changes: self.changes.as_ref(),
         };
         // One buffer sized for a submit's record: `to_vec` started at 128 bytes and
         // grew three or four times per record (issue 7 profile).
@@ -166,6 +187,78 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
+}
+
+/// What a status change did to the order's snapshot, as its record stores it (issue
+/// 17: the change, not the order twice): `{"set": {field: new value, ...}, "unset":
+/// [field, ...]}`, top-level fields only, `unset` left out when empty. Applied to the
+/// record before's `after`, it gives this record's `after` exactly ([`Changes::apply`]);
+/// a field set to `null` stays, unlike in a JSON merge patch.
+pub struct Changes;
+
+impl Changes {
+    /// The changes from `before` to `after`; `None` unless both are objects.
+    pub fn between(before: &Value, after: &Value) -> Option<Value> {
+        let (b, a) = (before.as_object()?, after.as_object()?);
+        let set: serde_json::Map<String, Value> = a
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let unset: Vec<Value> = b
+            .keys()
+            .filter(|k| !a.contains_key(*k))
+            .map(|k| Value::String(k.clone()))
+            .collect();
+        let mut out = serde_json::Map::new();
+        out.insert("set".into(), Value::Object(set));
+        if !unset.is_empty() {
+            out.insert("unset".into(), Value::Array(unset));
+        }
+        Some(Value::Object(out))
+    }
+
+    /// `before` with `changes` applied; `None` when either is not what [`between`]
+    /// makes.
+    ///
+    /// [`between`]: Changes::between
+    pub fn apply(before: &Value, changes: &Value) -> Option<Value> {
+        let mut out = before.as_object()?.clone();
+        let c = changes.as_object()?;
+        for (k, v) in c.get("set")?.as_object()? {
+            out.insert(k.clone(), v.clone());
+        }
+        if let Some(unset) = c.get("unset") {
+            for k in unset.as_array()? {
+                out.remove(k.as_str()?);
+            }
+        }
+        Some(Value::Object(out))
+    }
+}
+
+/// Rebuilds `before` and `after` of every record of changes in one order's chain (in
+/// sequence order), each from the record before it: what a reader of the chain shows
+/// and what [`verify_anchored`] compares with the order. A record that does not follow
+/// the one before it (a gap), or follows one whose `after` is unknown, is left as it
+/// is; the verifier names the gap.
+pub fn expand_chain(records: &mut [AuditRecord]) {
+    let mut prev: Option<(u64, Value)> = None;
+    for r in records.iter_mut() {
+        if let Some(changes) = &r.changes {
+            let rebuilt = match prev.take() {
+                Some((seq, before)) if seq + 1 == r.sequence => {
+                    Changes::apply(&before, changes).map(|after| (before, after))
+                }
+                _ => None,
+            };
+            if let Some((before, after)) = rebuilt {
+                r.before = Some(before);
+                r.after = Some(after);
+            }
+        }
+        prev = r.after.clone().map(|after| (r.sequence, after));
+    }
 }
 
 /// The first broken link found in a chain, or what is wrong with its anchor.
@@ -604,12 +697,105 @@ mod tests {
                     reason: None,
                     request_id: Some("req-1".into()),
                     idempotency_key: None,
+                    changes: None,
                 }
                 .seal(seq, &prev);
                 prev = r.hash.clone();
                 r
             })
             .collect()
+    }
+
+    #[test]
+    fn changes_rebuild_the_snapshot_exactly_nulls_and_removed_fields_included() {
+        let before =
+            serde_json::json!({"status": "PENDING", "version": 1, "reason": "stalled", "gone": 1, "same": "x"});
+        let after = serde_json::json!({"status": "SUBMITTED", "version": 2, "reason": null, "same": "x", "new": [1]});
+        let c = Changes::between(&before, &after).unwrap();
+        assert_eq!(
+            c,
+            serde_json::json!({"set": {"status": "SUBMITTED", "version": 2, "reason": null, "new": [1]}, "unset": ["gone"]})
+        );
+        assert_eq!(Changes::apply(&before, &c), Some(after.clone()));
+        // Nothing changed: an empty set, no unset.
+        let none = Changes::between(&after, &after).unwrap();
+        assert_eq!(none, serde_json::json!({"set": {}}));
+        assert_eq!(Changes::apply(&after, &none), Some(after));
+        assert_eq!(Changes::between(&Value::Null, &before), None);
+        assert_eq!(Changes::apply(&before, &serde_json::json!({"unset": ["x"]})), None);
+    }
+
+    /// A record of changes, sealed after `prev`, with both snapshots in memory.
+    fn change_record(prev: &AuditRecord, after: Value) -> AuditRecord {
+        let before = prev.after.clone().unwrap();
+        AuditEntry {
+            order_id: prev.order_id,
+            trader_id: prev.trader_id.clone(),
+            actor: "execute".into(),
+            action: "CLAIM".into(),
+            at: Timestamp::now(),
+            changes: Changes::between(&before, &after),
+            before: Some(before),
+            after: Some(after),
+            reason: None,
+            request_id: None,
+            idempotency_key: None,
+        }
+        .seal(prev.sequence + 1, &prev.hash)
+    }
+
+    #[test]
+    fn a_record_of_changes_is_hashed_over_its_changes_and_read_back_whole() {
+        let mut c = chain(1);
+        let v2 = change_record(&c[0], serde_json::json!({"status": "SUBMITTED", "version": 2}));
+        let v3 = change_record(
+            &v2,
+            serde_json::json!({"status": "FILLED", "version": 3, "filled": "1"}),
+        );
+        let whole = vec![c[0].clone(), v2, v3];
+        c = whole.clone();
+        // As stored: the changes only.
+        for r in &mut c[1..] {
+            (r.before, r.after) = (None, None);
+        }
+        assert_eq!(verify_chain(&c), Ok(()), "hashed over what is stored");
+        expand_chain(&mut c);
+        assert_eq!(c, whole, "both snapshots rebuilt from the chain");
+        // The changes are what is hashed: edited, the record is found altered.
+        let mut edited = c.clone();
+        edited[2].changes = Some(serde_json::json!({"set": {"status": "CANCELLED", "version": 3}}));
+        assert_eq!(verify_chain(&edited), Err(ChainBreak::Altered { sequence: 3 }));
+        // A gap leaves the records after it as stored.
+        let mut gap = vec![c[0].clone(), c[2].clone()];
+        (gap[1].before, gap[1].after) = (None, None);
+        expand_chain(&mut gap);
+        assert_eq!((gap[1].before.as_ref(), gap[1].after.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn a_record_without_changes_hashes_as_records_did_before_they_existed() {
+        let r = &chain(1)[0];
+        // The hashed text of a record before issue 17, field by field.
+        let j = |v: &dyn erased::Ser| v.json();
+        let text = format!(
+            r#"{{"order_id":{},"sequence":1,"trader_id":{},"actor":"alice","action":"STEP1","at":{},"before":null,"after":{},"reason":null,"request_id":"req-1","idempotency_key":null,"prev_hash":"{GENESIS_HASH}"}}"#,
+            j(&r.order_id),
+            j(&r.trader_id),
+            j(&r.at),
+            j(r.after.as_ref().unwrap()),
+        );
+        assert_eq!(r.hash, sha256_hex(text.as_bytes()));
+    }
+
+    mod erased {
+        pub trait Ser {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
+        }
     }
 
     #[test]
@@ -674,6 +860,7 @@ mod tests {
                 reason: None,
                 request_id: None,
                 idempotency_key: None,
+                changes: None,
             }
             .seal(
                 order.version,
@@ -809,6 +996,7 @@ mod tests {
             reason: Some("Insufficient funds".into()),
             request_id: None,
             idempotency_key: None,
+            changes: None,
         }
         .seal(1, GENESIS_HASH);
         assert_eq!(verify_orphan(std::slice::from_ref(&refused)), Ok(()));
@@ -903,6 +1091,7 @@ mod tests {
                 request_id: &r.request_id,
                 idempotency_key: &r.idempotency_key,
                 prev_hash: &r.prev_hash,
+                changes: None,
             };
             let reference = hex::encode(Sha256::digest(serde_json::to_vec(&hashed).unwrap()));
             assert_eq!(r.hash, reference);

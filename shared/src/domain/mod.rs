@@ -32,9 +32,9 @@ pub mod validation;
 
 pub use account::{Account, PnlUpdate, Position, RiskLimits};
 pub use audit::{
-    AccountAnchor, AccountAuditRecord, AuditEntry, AuditRecord, ChainBreak, DEPOSIT_POSITION, FUND, GENESIS_HASH,
-    SUBMIT_REJECTED, deposit_snapshots, deposited, fund_snapshots, sha256_hex, verify_account_chain, verify_anchored,
-    verify_chain, verify_orphan,
+    AccountAnchor, AccountAuditRecord, AuditEntry, AuditRecord, ChainBreak, Changes, DEPOSIT_POSITION, FUND,
+    GENESIS_HASH, SUBMIT_REJECTED, deposit_snapshots, deposited, expand_chain, fund_snapshots, sha256_hex,
+    verify_account_chain, verify_anchored, verify_chain, verify_orphan,
 };
 pub use change::{ChangeKind, OrderChange};
 pub use checks::OrderChecks;

@@ -10,6 +10,7 @@ use crate::domain::{AuditRecord, OrderId};
 pub trait AuditLog: Send + Sync {
     /// Appends a record; `AlreadyExists` if its (order, sequence) is taken.
     async fn append(&self, record: &AuditRecord) -> Result<(), StoreError>;
-    /// An order's records in sequence order.
+    /// An order's records in sequence order, each record of changes with its
+    /// `before` and `after` rebuilt from the chain (`domain::expand_chain`).
     async fn records(&self, order: &OrderId) -> Result<Vec<AuditRecord>, StoreError>;
 }

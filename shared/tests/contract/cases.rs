@@ -1068,6 +1068,15 @@ pub async fn a_stored_order_and_its_chain_are_anchored(f: Fixture) {
         .expect("stored");
     let records = f.audit.records(&order.order_id).await.unwrap();
     assert_eq!(verify_anchored(&stored, &records), Ok(()));
+    // The status changes' records keep what changed (issue 17) and read back with both
+    // snapshots, each `before` the `after` of the record before it.
+    assert_eq!(records[0].changes, None, "a submit's record keeps the whole order");
+    for pair in records.windows(2) {
+        let changes = pair[1].changes.as_ref().expect("a status change keeps its changes");
+        assert!(changes["set"].get("status").is_some(), "{changes}");
+        assert_eq!(pair[1].before, pair[0].after);
+        assert!(pair[1].after.is_some());
+    }
     // The order as read back at an earlier version is not its chain's anchor.
     let mut older = stored.clone();
     older.version += 1;

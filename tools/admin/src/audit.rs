@@ -219,6 +219,9 @@ async fn scan_audit(client: &Client, table: &str, summary: &mut Summary) -> anyh
     }
     for records in scan.orders.values_mut() {
         records.sort_by_key(|r| r.sequence);
+        // Records of changes: their snapshots are rebuilt from the chain, as the
+        // store's reader does.
+        shared::domain::expand_chain(records);
     }
     for records in scan.accounts.values_mut() {
         records.sort_by_key(|r| r.sequence);
@@ -362,6 +365,7 @@ mod tests {
                     reason: None,
                     request_id: None,
                     idempotency_key: None,
+                    changes: None,
                 }
                 .seal(seq, &prev);
                 prev = r.hash.clone();

@@ -12,8 +12,8 @@ use rust_decimal::Decimal;
 use crate::domain::{
     Account, AccountAnchor, AccountAuditRecord, AuditRecord, ClientOrderId, DEPOSIT_POSITION, FUND, Fill,
     IdempotencyKey, NotionalWindow, Order, OrderId, OrderStatus, Position, Reservation, RiskLimits, SET_TRADING_STATE,
-    Symbol, Timestamp, TraderId, TradingScope, TradingState, deposit_snapshots, deposited, fund_snapshots,
-    trading_state_snapshots,
+    Symbol, Timestamp, TraderId, TradingScope, TradingState, deposit_snapshots, deposited, expand_chain,
+    fund_snapshots, trading_state_snapshots,
 };
 use crate::ports::{
     AccountAdmin, Attention, AttentionKind, AuditLog, IdempotencyRecord, MAX_ORDERS_EXAMINED, NewOrder, OperatorAction,
@@ -678,10 +678,20 @@ impl AuditLog for MemoryStore {
 
     async fn records(&self, order: &OrderId) -> Result<Vec<AuditRecord>, StoreError> {
         let state = self.lock();
-        Ok(state
+        // As a table keeps them: a record of changes without its snapshots, which the
+        // reader rebuilds from the chain.
+        let mut records: Vec<AuditRecord> = state
             .audit
             .range((*order, 0)..=(*order, u64::MAX))
-            .map(|(_, r)| r.clone())
-            .collect())
+            .map(|(_, r)| {
+                let mut r = r.clone();
+                if r.changes.is_some() {
+                    (r.before, r.after) = (None, None);
+                }
+                r
+            })
+            .collect();
+        expand_chain(&mut records);
+        Ok(records)
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::DynamoStore;
 use crate::adapters::aws::items::*;
-use crate::domain::{AuditRecord, OrderId};
+use crate::domain::{AuditRecord, OrderId, expand_chain};
 use crate::ports::{AuditLog, StoreError};
 
 #[async_trait]
@@ -32,10 +32,13 @@ impl AuditLog for DynamoStore {
     }
 
     async fn records(&self, order: &OrderId) -> Result<Vec<AuditRecord>, StoreError> {
-        self.query_prefix(&self.audit_table, audit_pk(order), "")
+        let mut records = self
+            .query_prefix(&self.audit_table, audit_pk(order), "")
             .await?
             .iter()
             .map(audit_from_item)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        expand_chain(&mut records);
+        Ok(records)
     }
 }

@@ -17,9 +17,17 @@ pub fn audit_to_item(a: &AuditRecord) -> Item {
     item.insert("actor".into(), s(a.actor.clone()));
     item.insert("action".into(), s(a.action.clone()));
     item.insert("at".into(), s(a.at.to_string()));
-    // Snapshots are stored as JSON text so they read back byte for byte.
-    put_opt(&mut item, "before", a.before.as_ref().map(|v| s(v.to_string())));
-    put_opt(&mut item, "after", a.after.as_ref().map(|v| s(v.to_string())));
+    // Snapshots are stored as JSON text so they read back byte for byte; a record of
+    // changes stores them instead (its snapshots are rebuilt from the chain).
+    match &a.changes {
+        Some(c) => {
+            item.insert("changes".into(), s(c.to_string()));
+        }
+        None => {
+            put_opt(&mut item, "before", a.before.as_ref().map(|v| s(v.to_string())));
+            put_opt(&mut item, "after", a.after.as_ref().map(|v| s(v.to_string())));
+        }
+    }
     put_opt(&mut item, "reason", a.reason.clone().map(s));
     put_opt(&mut item, "request_id", a.request_id.clone().map(s));
     put_opt(
@@ -48,6 +56,7 @@ pub fn audit_from_item(item: &Item) -> Result<AuditRecord, StoreError> {
         idempotency_key: r.opt_parse::<IdempotencyKey>("idempotency_key")?,
         prev_hash: r.str("prev_hash")?.to_owned(),
         hash: r.str("hash")?.to_owned(),
+        changes: r.json("changes")?,
     })
 }
 
