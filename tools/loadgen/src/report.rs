@@ -191,26 +191,35 @@ fn level(out: &mut String, l: &Level) {
 /// The level's first table, equal setups on both sides, and what bounds each figure.
 fn like_for_like(out: &mut String, l: &Level) {
     let (h, like) = (&l.http, l.like_floor());
+    let limited = l.floor_limited.is_some();
     out.push_str(&format!(
-        "**Like for like** ({} at once on both sides; floor over HTTP figures: {}):\n\n",
+        "**Like for like** ({} trader{} and as many floor workers at once; next to the HTTP figures {}):\n\n",
         l.traders,
-        if l.floor_limited.is_some() {
+        plural(l.traders),
+        if limited {
             format!(
-                "limited to our {} instances per function, a worker's wait for one counted",
+                "the floor limited to our {} instances per function, a worker's wait for a free one counted",
                 l.instances
             )
         } else {
-            "the floor itself, no trader ever waiting for an instance".to_owned()
+            format!(
+                "the floor itself: with no more traders than our {} instances nobody waits for one",
+                l.instances
+            )
         },
     ));
     out.push_str(TABLE_HEAD);
     part(
         out,
-        &format!(
-            "our whole pipeline over HTTP / the floor's whole lives, {} instance{} per function",
-            l.instances,
-            plural(l.instances)
-        ),
+        &if limited {
+            format!(
+                "our whole pipeline over HTTP / the floor's whole lives, both {} instance{} per function",
+                l.instances,
+                plural(l.instances)
+            )
+        } else {
+            "our whole pipeline over HTTP / the floor's whole lives, no instance limit reached".to_owned()
+        },
     );
     row(out, "submit over HTTP", &h.log.submit, &like.submit);
     row(out, "cancel over HTTP", &h.log.cancel, &like.cancel);
@@ -243,7 +252,7 @@ fn like_for_like(out: &mut String, l: &Level) {
         "\nWhat bounds each figure: ours over HTTP, {}; the floor limited to ours, {}; the floor at full \
          concurrency, {}; ours in process, {}; the floor's submit and cancel calls alone, {}.\n\n",
         bound(c.http, l.traders, Some(l.instances)),
-        if l.floor_limited.is_some() {
+        if limited {
             bound(c.floor_limited, l.traders, Some(l.instances))
         } else {
             "the floor itself (below)".to_owned()
@@ -277,10 +286,15 @@ fn verdict(l: &Level) -> String {
     ));
     if !like.is_some_and(|r| r < 1.2) {
         notes.push(format!(
-            "What holds the HTTP figure back is not our handler code (in process / floor above) but the local \
+            "What holds the HTTP figure back is {} the local \
              hops: submit over HTTP minus in process = {} ms at p50 (client → local gateway: JWT, API Gateway v2 \
              event → cargo lambda watch's invoke API → the function's runtime-API poll, and the gateway's queue in \
              front of {} instances per function).",
+            if handler.is_some_and(|r| r < 1.2) {
+                "not our handler code (in process / floor above) but"
+            } else {
+                "our handler code (in process / floor above, not met either) and"
+            },
             ms(hops),
             l.instances,
         ));
