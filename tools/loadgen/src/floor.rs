@@ -25,7 +25,6 @@
 //!   the intake's sweep: GetItem (order), UpdateItem (budget: look), TransactWriteItems
 //!   (order, audit, account), DeleteItem (working entry); PutEvents v4.
 //!
-//!
 //! Limited to ours (`run`'s `instances`), each function's group of calls above runs
 //! in one of that function's `instances` (`gate.rs`): submit, publish (PutEvents and
 //! the work message), execute (the poller's receive and delete, claim, placement,
