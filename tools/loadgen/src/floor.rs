@@ -25,6 +25,12 @@
 //!   the intake's sweep: GetItem (order), UpdateItem (budget: look), TransactWriteItems
 //!   (order, audit, account), DeleteItem (working entry); PutEvents v4.
 //!
+//! Limited to ours (`run`'s `instances`), each function's group of calls above runs
+//! in one of that function's `instances` (`gate.rs`): submit, publish (PutEvents and
+//! the work message), execute (the poller's receive and delete, claim, placement,
+//! the venue cancel's calls), the intake (the fill's booking, its sweep, the cancel's
+//! confirmation) and cancel; the tap's reads are the benchmark's, not a function's.
+//!
 //! Not in the floor (not AWS calls, or not per order): the HTTP hops (client →
 //! gateway → cargo lambda watch → function), the venue's HTTP calls, the stream
 //! polling of the event-source mappings (GetRecords/GetShardIterator), the intake's
@@ -43,11 +49,13 @@ use aws_sdk_dynamodb::types::{AttributeValue as Av, BillingMode, GlobalSecondary
 use aws_sdk_eventbridge::types::Target;
 use serde_json::json;
 
+pub mod gate;
 mod ops;
 
 use crate::mix::{Kind, Mix, Rng};
 use crate::stats::Samples;
 use crate::tap::{Events, Tap};
+use gate::Gates;
 use ops::Ops;
 
 type Item = HashMap<String, Av>;
@@ -203,24 +211,35 @@ struct Started {
 
 /// `lifecycles` orders over `workers` concurrent workers, in the mix `mix`: whole
 /// lives when `lifecycle`, else only the submit and cancel calls (what the submit
-/// and cancel functions make, as the in-process run does).
+/// and cancel functions make, as the in-process run does). With `instances`, the
+/// floor limited to ours: each function's calls in one of that many instances, a
+/// worker's wait for a free one in its latencies.
 pub async fn run(
     floor: &Arc<Floor>,
     workers: usize,
     lifecycles: usize,
     lifecycle: bool,
+    instances: Option<usize>,
     mix: Mix,
     seed: u64,
 ) -> anyhow::Result<FloorResult> {
+    let gates = instances.map(|n| Arc::new(Gates::new(n)));
     let tap = Tap::start(crate::tap::client().await, floor.tap_url.clone(), 4);
     let counter = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..workers.max(1) {
-        let (floor, counter) = (floor.clone(), counter.clone());
+        let (floor, counter, gates) = (floor.clone(), counter.clone(), gates.clone());
         let queue = floor.work_queue(w).await?;
         tasks.push(tokio::spawn(async move {
-            worker(&floor, &queue, w, lifecycles, lifecycle, &counter, mix, seed).await
+            let run = WorkerRun {
+                lifecycles,
+                lifecycle,
+                gates: gates.as_deref(),
+                mix,
+                seed,
+            };
+            worker(&floor, &queue, w, &counter, &run).await
         }));
     }
     let mut out = FloorResult::default();
@@ -271,17 +290,24 @@ fn terminal_at(seen: &HashMap<String, Vec<crate::tap::Received>>, id: &str) -> O
 
 type WorkerOut = (Samples, Samples, Vec<Started>, usize, usize);
 
-#[allow(clippy::too_many_arguments)]
-async fn worker(
-    floor: &Floor,
-    queue: &str,
-    w: usize,
+/// What every worker of one run shares.
+#[derive(Clone, Copy)]
+struct WorkerRun<'a> {
     lifecycles: usize,
     lifecycle: bool,
-    counter: &AtomicUsize,
+    gates: Option<&'a Gates>,
     mix: Mix,
     seed: u64,
-) -> WorkerOut {
+}
+
+async fn worker(floor: &Floor, queue: &str, w: usize, counter: &AtomicUsize, run: &WorkerRun<'_>) -> WorkerOut {
+    let WorkerRun {
+        lifecycles,
+        lifecycle,
+        gates,
+        mix,
+        seed,
+    } = *run;
     let mut rng = Rng::new(seed ^ 0xF1002 ^ (w as u64).wrapping_mul(0x9E37_79B9));
     let trader = format!("floor-{w}-{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut o = Ops {
@@ -290,6 +316,7 @@ async fn worker(
         trader: &trader,
         calls: 0,
         errors: 0,
+        gates,
     };
     let (mut submit, mut cancel, mut started) = (Samples::default(), Samples::default(), Vec::new());
     o.seed_account().await;
@@ -298,6 +325,7 @@ async fn worker(
         let more = counter.fetch_add(1, Ordering::Relaxed) < lifecycles;
         if let Some(i) = resting.take() {
             let st: &mut Started = &mut started[i];
+            // Timed from before cancel's gate: the wait for a free instance counts.
             let t0 = Instant::now();
             st.cancel_at = Some(t0);
             // Claimed (version 2) in a whole life; still PENDING (1) otherwise.
@@ -312,6 +340,7 @@ async fn worker(
         }
         let kind = mix.draw(&mut rng);
         let id = ulid::Ulid::new().to_string();
+        // Timed from before submit's gate: the wait for a free instance counts.
         let t0 = Instant::now();
         o.submit(&id).await;
         submit.push(t0.elapsed());

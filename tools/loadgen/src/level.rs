@@ -1,8 +1,7 @@
-// Long because: one load level: its three runs (HTTP, in process, floor) and their report (figures, Markdown, JSON)
-// read together.
 //! One load level of `orders-load run`: the HTTP run, our handlers in process and
-//! the floor, at the same concurrency against the same emulator, one after another;
-//! and what they measured, as figures, Markdown and JSON.
+//! the floor (at full concurrency, and limited to our instances per function), at
+//! the same number of traders against the same emulator, one after another; and
+//! what they measured, as figures and JSON (`report.rs` writes the Markdown).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use crate::floor::{Floor, FloorResult};
 use crate::inproc::InProcResult;
 use crate::mix::{Kind, Mix};
 use crate::run::{Limit, RunConfig, RunResult};
-use crate::stats::{Samples, ms, ratio, times};
+use crate::stats::Samples;
 
 pub struct LevelPlan {
     pub traders: usize,
@@ -46,13 +45,26 @@ pub struct Level {
     /// whole lives (next to the HTTP run).
     pub floor_handlers: FloorResult,
     pub floor: FloorResult,
+    /// The floor's whole lives limited to ours: each function's calls in one of
+    /// `instances` (the like-for-like figures). None when there are no more traders
+    /// than instances: nothing would wait, so it is `floor` itself.
+    pub floor_limited: Option<FloorResult>,
     pub took: Duration,
-    /// The emulator's CPU use (cores: CPU seconds per second) during our HTTP run and
-    /// during the floor's whole lives, from `/proc/$EMULATOR_PID/stat`; its Python
-    /// interpreter runs one thread at a time, so near 1 it is the bound.
-    pub emulator_cores: (Option<f64>, Option<f64>),
+    pub emulator_cores: Cores,
     /// Instances per function under cargo lambda watch (`FUNCTION_CONCURRENCY`).
     pub instances: usize,
+}
+
+/// The emulator's CPU use (cores: CPU seconds per second) during each run, from
+/// `/proc/$EMULATOR_PID/stat`; its Python interpreter runs one thread at a time, so
+/// near 1 it is the bound.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cores {
+    pub http: Option<f64>,
+    pub in_process: Option<f64>,
+    pub floor_handlers: Option<f64>,
+    pub floor: Option<f64>,
+    pub floor_limited: Option<f64>,
 }
 
 /// CPU seconds used so far by process `pid` (user + system), if it can be read.
@@ -95,6 +107,10 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
         plan.traders, plan.orders
     );
     let emulator = std::env::var("EMULATOR_PID").ok().and_then(|p| p.parse::<u32>().ok());
+    let instances = std::env::var("FUNCTION_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let (http, http_cores) = cores_during(emulator, crate::run::run(stack.clone(), &cfg)).await;
     let http = http?;
     eprintln!(
@@ -103,18 +119,35 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
         t0.elapsed().as_secs_f64(),
         plan.floor_orders
     );
-    let inproc = crate::inproc::run(floor, plan.traders, plan.floor_orders, mix, plan.seed).await?;
+    let (inproc, inproc_cores) = cores_during(
+        emulator,
+        crate::inproc::run(floor, plan.traders, plan.floor_orders, mix, plan.seed),
+    )
+    .await;
+    let inproc = inproc?;
     eprintln!(
         "orders-load: {} traders: the floor, {} orders",
         plan.traders, plan.floor_orders
     );
-    let floor_handlers = crate::floor::run(floor, plan.traders, plan.floor_orders, false, mix, plan.seed).await?;
-    let (floor_result, floor_cores) = cores_during(
-        emulator,
-        crate::floor::run(floor, plan.traders, plan.floor_orders, true, mix, plan.seed),
-    )
-    .await;
+    let floor_run = |lifecycle: bool, limit: Option<usize>| {
+        crate::floor::run(floor, plan.traders, plan.floor_orders, lifecycle, limit, mix, plan.seed)
+    };
+    let (floor_handlers, handlers_cores) = cores_during(emulator, floor_run(false, None)).await;
+    let floor_handlers = floor_handlers?;
+    let (floor_result, floor_cores) = cores_during(emulator, floor_run(true, None)).await;
     let floor_result = floor_result?;
+    // At no more traders than instances no worker would ever wait for one: the
+    // limited floor is the floor itself, not run twice.
+    let (floor_limited, limited_cores) = if plan.traders > instances {
+        eprintln!(
+            "orders-load: {} traders: the floor limited to {instances} instances per function, {} orders",
+            plan.traders, plan.floor_orders
+        );
+        let (r, cores) = cores_during(emulator, floor_run(true, Some(instances))).await;
+        (Some(r?), cores)
+    } else {
+        (None, floor_cores)
+    };
 
     let (mut fill_event, mut cancel_event, mut event_lag, mut terminal) =
         (Samples::default(), Samples::default(), Samples::default(), 0);
@@ -168,12 +201,16 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
         inproc,
         floor_handlers,
         floor: floor_result,
+        floor_limited,
         took: t0.elapsed(),
-        emulator_cores: (http_cores, floor_cores),
-        instances: std::env::var("FUNCTION_CONCURRENCY")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2),
+        emulator_cores: Cores {
+            http: http_cores,
+            in_process: inproc_cores,
+            floor_handlers: handlers_cores,
+            floor: floor_cores,
+            floor_limited: limited_cores,
+        },
+        instances,
     })
 }
 
@@ -198,6 +235,17 @@ impl Level {
         per_sec(self.floor.lifecycles, self.floor.elapsed)
     }
 
+    /// The floor of the like-for-like figures: limited to our instances, or the floor
+    /// itself when no trader would wait for one.
+    pub fn like_floor(&self) -> &FloorResult {
+        self.floor_limited.as_ref().unwrap_or(&self.floor)
+    }
+
+    pub fn like_floor_per_sec(&self) -> f64 {
+        let f = self.like_floor();
+        per_sec(f.lifecycles, f.elapsed)
+    }
+
     pub fn to_json(&self) -> Value {
         let l = &self.http.log;
         json!({
@@ -219,220 +267,27 @@ impl Level {
                 "cancel": self.floor_handlers.cancel.to_json(), "errors": self.floor_handlers.errors},
             "in_process": {"submit": self.inproc.submit.to_json(), "cancel": self.inproc.cancel.to_json(),
                 "accepted": self.inproc.accepted, "refused": self.inproc.refused},
-            "floor": {"submit": self.floor.submit.to_json(), "cancel": self.floor.cancel.to_json(),
-                "submit_to_filled_event": self.floor.fill_event.to_json(),
-                "cancel_to_cancelled_event": self.floor.cancel_event.to_json(),
-                "lifecycles": self.floor.lifecycles, "calls": self.floor.calls, "errors": self.floor.errors,
-                "lifecycles_per_sec": self.floor_per_sec()},
+            "floor": floor_json(&self.floor),
+            // Like for like: the floor's whole lives with each function's calls in one of
+            // `instances`; at no more traders than instances the floor itself
+            // (`separate_run` false).
+            "floor_limited_to_our_instances": {
+                "separate_run": self.floor_limited.is_some(), "instances": self.instances,
+                "figures": floor_json(self.like_floor()),
+            },
             "took_secs": self.took.as_secs_f64(),
-            "emulator_cores": { "ours": self.emulator_cores.0, "floor": self.emulator_cores.1 },
+            "emulator_cores": { "ours": self.emulator_cores.http, "floor": self.emulator_cores.floor,
+                "floor_limited": self.emulator_cores.floor_limited, "in_process": self.emulator_cores.in_process,
+                "floor_submit_and_cancel_only": self.emulator_cores.floor_handlers },
             "instances": self.instances,
         })
     }
 }
 
-/// One row: what, ours p50/p99, floor p50/p99, ratios.
-fn row(out: &mut String, what: &str, ours: &Samples, floor: &Samples) {
-    out.push_str(&format!(
-        "| {what} | {} | {} | {} | {} | {} | {} |\n",
-        ms(ours.p50()),
-        ms(ours.p99()),
-        ms(floor.p50()),
-        ms(floor.p99()),
-        times(ratio(ours.p50(), floor.p50())),
-        times(ratio(ours.p99(), floor.p99())),
-    ));
-}
-
-pub fn markdown(levels: &[Level], command: &str) -> String {
-    let mut out = String::new();
-    out.push_str("## End to end under load (issue 7 part 2)\n\n");
-    out.push_str(&format!(
-        "Command: `{command}` (in `make bench`, against its stack).\n\n"
-    ));
-    out.push_str(&format!(
-        "`orders-load run`: N traders over HTTP through the local gateway (JWT checked), each with its own \
-         account, drawing 60% market buys, 25% marketable limit buys and 15% resting limit buys, in closed loop \
-         on each order's life: a filled order is followed to its FILLED event before the next, a resting one \
-         until it rests, then cancelled on the trader's next turn and followed to CANCELLED (events read off \
-         the stack's tap queue). **Floor**: the same AWS calls issued back to back by a bare SDK client (no \
-         code of ours), same concurrency, same emulator, right after: whole lives (next to the HTTP figures) \
-         and the submit/cancel calls alone (next to the in-process figures); `tools/loadgen/src/floor.rs` lists \
-         the calls. It leaves out what is not an AWS call: the HTTP hops (client → gateway → cargo lambda watch \
-         → function), the venue's HTTP calls, the event-source mappings' polling (stream GetRecords; the \
-         ReceiveMessage/DeleteMessage per message are in). **In process**: our submit/cancel use cases over the \
-         DynamoDB adapter, called directly at the same concurrency: in process / floor is what our handler code \
-         adds to its AWS calls; HTTP / in process is what the local hops and their queues add. Latencies in ms; \
-         the functions run as debug builds under cargo lambda watch, FUNCTION_CONCURRENCY={n} instances each, so \
-         more than {n} traders queue at the gateway; the work queue has {n} pollers, each invoking execute with \
-         its own batch. Absolute times are the emulator's (moto in Python, DynamoDB serialized) on a shared \
-         machine: reported, not targeted.\n\n",
-        n = levels.first().map_or(2, |l| l.instances),
-    ));
-    for l in levels {
-        let h = &l.http;
-        out.push_str(&format!(
-            "### {} concurrent trader{}\n\n{} orders accepted over HTTP ({} cancels) in {:.1} s: **{:.1} submits/s**, \
-             **{:.1} terminal orders/s** (all terminal: {}; events awaited over a minute: {}); floor: {} whole \
-             lives, **{:.1}/s** (throughput ours / floor {}); 5xx answers (each retried) {:?}; level took {:.0} s.\n\n",
-            l.traders,
-            if l.traders == 1 { "" } else { "s" },
-            l.accepted(),
-            h.log.cancel.len(),
-            h.submit_phase.as_secs_f64(),
-            l.submits_per_sec(),
-            l.terminal_per_sec(),
-            if h.not_terminal.is_empty() {
-                "yes".to_owned()
-            } else {
-                format!("no, {} not", h.not_terminal.len())
-            },
-            h.log.unfinished,
-            l.floor.lifecycles,
-            l.floor_per_sec(),
-            times(ratio(Some(l.terminal_per_sec()), Some(l.floor_per_sec()))),
-            h.log.server_error_statuses,
-            l.took.as_secs_f64(),
-        ));
-        out.push_str("| figure | ours p50 | ours p99 | floor p50 | floor p99 | ratio p50 | ratio p99 |\n");
-        out.push_str("|---|---|---|---|---|---|---|\n");
-        row(&mut out, "submit over HTTP", &h.log.submit, &l.floor.submit);
-        row(
-            &mut out,
-            "submit in process (floor: submit calls alone)",
-            &l.inproc.submit,
-            &l.floor_handlers.submit,
-        );
-        row(&mut out, "cancel over HTTP", &h.log.cancel, &l.floor.cancel);
-        row(
-            &mut out,
-            "cancel in process, PENDING (floor: cancel calls alone)",
-            &l.inproc.cancel,
-            &l.floor_handlers.cancel,
-        );
-        row(&mut out, "submit → FILLED event", &l.fill_event, &l.floor.fill_event);
-        row(
-            &mut out,
-            "cancel → CANCELLED event",
-            &l.cancel_event,
-            &l.floor.cancel_event,
-        );
-        out.push_str(&format!(
-            "| status change → event received (SPEC: p99 < 500) | {} | {} | | | | |\n\n",
-            ms(l.event_lag.p50()),
-            ms(l.event_lag.p99())
-        ));
-        out.push_str(&format!(
-            "Stages of a filled order (from the events' change times), p50 / p99 ms: submit commit → claim \
-             (fast path: SQS → execute) {} / {}; claim → fill commit (venue call, fill write) {} / {}; \
-             fill commit → FILLED event received (stream → publish → PutEvents → tap) {} / {}.\n\n",
-            ms(l.to_claim.p50()),
-            ms(l.to_claim.p99()),
-            ms(l.to_fill.p50()),
-            ms(l.to_fill.p99()),
-            ms(l.fill_to_event.p50()),
-            ms(l.fill_to_event.p99()),
-        ));
-        out.push_str(&verdict(l));
-    }
-    out
-}
-
-/// Whether the targets hold, and if not what the figures say holds them back.
-fn verdict(l: &Level) -> String {
-    let mut notes = Vec::new();
-    let h = &l.http;
-    let handler = ratio(l.inproc.submit.p99(), l.floor_handlers.submit.p99());
-    let e2e = ratio(h.log.submit.p99(), l.floor.submit.p99());
-    let hops = match (h.log.submit.p50(), l.inproc.submit.p50()) {
-        (Some(a), Some(b)) => Some(a - b),
-        _ => None,
-    };
-    notes.push(format!(
-        "Ratio to the floor, submit p99: in process {} (target < 1.2: {}), over HTTP {} (target: {}).",
-        times(handler),
-        if handler.is_some_and(|r| r < 1.2) {
-            "met"
-        } else {
-            "not met"
-        },
-        times(e2e),
-        if e2e.is_some_and(|r| r < 1.2) { "met" } else { "not met" },
-    ));
-    if !e2e.is_some_and(|r| r < 1.2) {
-        notes.push(format!(
-            "What holds the HTTP figure back is not our handler code (in process / floor above) but the local \
-             hops: submit over HTTP minus in process = {} ms at p50 (client → local gateway: JWT, API Gateway v2 \
-             event → cargo lambda watch's invoke API → the function's runtime-API poll, and the gateway's queue in \
-             front of {} instances per function).",
-            ms(hops),
-            l.instances,
-        ));
-    }
-    if l.traders > l.instances {
-        notes.push(format!(
-            "With {} traders the queues sit in different places: ours at the gateway (at most {} submits in \
-             flight), the floor's {} workers at the emulator, which serializes DynamoDB; latency ratios then compare \
-             queues, and the fair figure is throughput: ours / floor {} (whole lives per second).",
-            l.traders,
-            l.instances,
-            l.traders,
-            times(ratio(Some(l.terminal_per_sec()), Some(l.floor_per_sec()))),
-        ));
-        let stages = [
-            (
-                "the submit over HTTP (the gateway's queue, then the submit calls on a busy emulator)",
-                h.log.submit.p50(),
-            ),
-            (
-                "submit commit → claim (fast path: work queue → execute)",
-                l.to_claim.p50(),
-            ),
-            ("claim → fill commit (venue call, fill write)", l.to_fill.p50()),
-            (
-                "fill commit → FILLED event (stream → publish → PutEvents → tap)",
-                l.fill_to_event.p50(),
-            ),
-        ];
-        if let Some((name, Some(longest))) = stages
-            .iter()
-            .filter(|(_, v)| v.is_some())
-            .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
-        {
-            notes.push(format!(
-                "The longest stage of a filled order's life at p50 is {name}: {} ms.",
-                ms(Some(*longest))
-            ));
-        }
-    }
-    if let (Some(ours), Some(floor)) = l.emulator_cores {
-        notes.push(format!(
-            "The emulator's CPU: {ours:.2} cores during our run, {floor:.2} during the floor's (one Python process, \
-             one thread at a time: near 1.0 it is what bounds both)."
-        ));
-    }
-    let p99 = h.log.submit.p99();
-    notes.push(format!(
-        "SPEC §9 submit p99 < 50 ms over HTTP: {} ({} ms); in process: {} ms.",
-        if p99.is_some_and(|v| v < 50.0) {
-            "met"
-        } else {
-            "not met"
-        },
-        ms(p99),
-        ms(l.inproc.submit.p99()),
-    ));
-    let lag = l.event_lag.p99();
-    notes.push(format!(
-        "SPEC §7/§9 status event p99 < 500 ms after its state change: {} ({} ms).",
-        if lag.is_some_and(|v| v < 500.0) {
-            "met"
-        } else {
-            "not met"
-        },
-        ms(lag)
-    ));
-    let mut s = notes.join(" ");
-    s.push_str("\n\n");
-    s
+fn floor_json(f: &FloorResult) -> Value {
+    json!({"submit": f.submit.to_json(), "cancel": f.cancel.to_json(),
+        "submit_to_filled_event": f.fill_event.to_json(),
+        "cancel_to_cancelled_event": f.cancel_event.to_json(),
+        "lifecycles": f.lifecycles, "calls": f.calls, "errors": f.errors,
+        "lifecycles_per_sec": per_sec(f.lifecycles, f.elapsed)})
 }

@@ -16,6 +16,7 @@ mod inproc;
 mod level;
 mod live;
 mod mix;
+mod report;
 mod rss;
 mod run;
 mod soak;
@@ -140,7 +141,7 @@ async fn run_levels(flags: &HashMap<String, String>) -> anyhow::Result<()> {
         join(&orders),
         join(&floor_orders)
     );
-    let md = level::markdown(&levels, &command);
+    let md = report::markdown(&levels, &command);
     match flags.get("out") {
         Some(path) => std::fs::write(path, &md).with_context(|| format!("writing {path}"))?,
         None => print!("{md}"),

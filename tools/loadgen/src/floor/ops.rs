@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue as Av, Put, TransactWriteItem, Upda
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::json;
 
+use super::gate::{Function, Gates, gated};
 use super::{Floor, Item, n, names_in, s};
 use crate::mix::Kind;
 
@@ -17,6 +18,9 @@ pub(super) struct Ops<'a> {
     pub(super) trader: &'a str,
     pub(super) calls: usize,
     pub(super) errors: usize,
+    /// The floor limited to ours: each function's group of calls runs in one of its
+    /// instances (`gate.rs`); `None`, every worker's calls at once.
+    pub(super) gates: Option<&'a Gates>,
 }
 
 const SNAPSHOT: &str = r#"{"order_id":"01M89CR8R9WRJ3P3W4H1SDS5EG","client_order_id":null,"trader_id":"e2e-01m89cr8r9wrj3p3w4h1sds5eg","symbol":"AAPL","side":"buy","type":"limit","quantity":"10","limit_price":"150.25","stop_price":null,"time_in_force":"day","status":"PENDING","filled_quantity":"0","average_fill_price":null,"reserved_amount":"1502.50","version":1,"created_at":"2026-11-25T13:01:37.907Z","updated_at":"2026-11-25T13:01:37.907Z","reason":null}"#;
@@ -196,7 +200,13 @@ impl Ops<'_> {
         self.check("Query account", r);
     }
 
+    /// Submit's calls, in one of submit's instances when gated.
     pub(super) async fn submit(&mut self, id: &str) {
+        let gates = self.gates;
+        gated(gates, Function::Submit, self.submit_calls(id)).await;
+    }
+
+    async fn submit_calls(&mut self, id: &str) {
         let key = ulid::Ulid::new().to_string();
         let r = self
             .f
@@ -383,9 +393,45 @@ impl Ops<'_> {
         self.check("UpdateItem venue budget", r);
     }
 
+    /// The rest of an order's life after its submit, each function's group of calls
+    /// in one of that function's instances when gated: publish of v1 and the execute
+    /// message, execute's claim and placement, publish of v2; for a marketable order
+    /// the intake's booking of the fill, publish of v3 and the intake's sweep.
     pub(super) async fn execute(&mut self, id: &str, kind: Kind) {
-        self.put_event(id, None, "PENDING", 1).await;
+        let gates = self.gates;
+        gated(gates, Function::Publish, self.publish_and_queue(id, None, "PENDING", 1)).await;
+        gated(gates, Function::Execute, self.claim_and_place(id)).await;
+        gated(
+            gates,
+            Function::Publish,
+            self.put_event(id, Some("PENDING"), "SUBMITTED", 2),
+        )
+        .await;
+        if kind == Kind::RestingLimit {
+            // Resting: nothing of its own until it ends (the intake's passes are not
+            // per order).
+            return;
+        }
+        gated(gates, Function::Intake, self.book_fill(id)).await;
+        gated(
+            gates,
+            Function::Publish,
+            self.put_event(id, Some("SUBMITTED"), "FILLED", 3),
+        )
+        .await;
+        gated(gates, Function::Intake, self.sweep_filled(id)).await;
+    }
+
+    /// A status change's event, then the work message (execute or cancel).
+    async fn publish_and_queue(&mut self, id: &str, previous: Option<&str>, status: &str, version: u64) {
+        self.put_event(id, previous, status, version).await;
         self.send(id).await;
+    }
+
+    /// Execute: the message received, the claim, the locator and the working index
+    /// entry before the venue hears of it, the placement's budget request, the
+    /// re-read after the venue; the message deleted.
+    async fn claim_and_place(&mut self, id: &str) {
         self.receive_and_delete().await;
         self.get_order(id).await;
         let claim = vec![
@@ -393,8 +439,6 @@ impl Ops<'_> {
             Self::put(&self.f.audit, self.audit_item(id, 2)),
         ];
         self.transact(claim).await;
-        // The locator and the working index entry before the venue hears of it, then
-        // the placement's budget request.
         let locator: Item = [
             ("PK", s(format!("ORDERREF#{id}"))),
             ("SK", s("REF")),
@@ -412,16 +456,12 @@ impl Ops<'_> {
         self.put_working(id).await;
         self.venue_budget().await;
         self.get_order(id).await;
-        self.put_event(id, Some("PENDING"), "SUBMITTED", 2).await;
-        if kind == Kind::RestingLimit {
-            // Resting: nothing of its own until it ends (the intake's passes are not
-            // per order).
-            return;
-        }
-        // The intake books the venue's execution: the venue order is new to it (no
-        // alias yet: one venue lookup, then the locator and the alias), then the
-        // order, the account and the fill; its sweep takes the filled order out of
-        // the working index.
+    }
+
+    /// The intake books the venue's execution: the venue order is new to it (no
+    /// alias yet: one venue lookup, then the locator and the alias), then the order,
+    /// the account and the fill.
+    async fn book_fill(&mut self, id: &str) {
         self.get_plain("GetItem venue alias", format!("VENUEALIAS#venue-{id}"), "ALIAS")
             .await;
         self.venue_budget().await;
@@ -457,12 +497,21 @@ impl Ops<'_> {
             ),
         ];
         self.transact(items).await;
-        self.put_event(id, Some("SUBMITTED"), "FILLED", 3).await;
+    }
+
+    /// The intake's sweep takes the filled order out of the working index.
+    async fn sweep_filled(&mut self, id: &str) {
         self.get_order(id).await;
         self.remove_working(id).await;
     }
 
+    /// Cancel's calls, in one of cancel's instances when gated.
     pub(super) async fn cancel(&mut self, id: &str, version: u64) {
+        let gates = self.gates;
+        gated(gates, Function::Cancel, self.cancel_calls(id, version)).await;
+    }
+
+    async fn cancel_calls(&mut self, id: &str, version: u64) {
         self.get_order(id).await;
         self.query_account().await;
         let items = vec![
@@ -477,16 +526,27 @@ impl Ops<'_> {
     /// cancel's execute (look, cancel, look again: the venue shows `pending_cancel`;
     /// the working entry put again), and the intake's sweep that finds it gone from
     /// the venue's open orders, looks it up and confirms the cancel; the publish of
-    /// CANCELLED.
+    /// CANCELLED. Each function's group in one of its instances when gated.
     pub(super) async fn cancel_rest(&mut self, id: &str) {
-        self.put_event(id, Some("SUBMITTED"), "CANCEL_REQUESTED", 3).await;
-        self.send(id).await;
+        let gates = self.gates;
+        let requested = self.publish_and_queue(id, Some("SUBMITTED"), "CANCEL_REQUESTED", 3);
+        gated(gates, Function::Publish, requested).await;
+        gated(gates, Function::Execute, self.cancel_at_venue(id)).await;
+        gated(gates, Function::Intake, self.confirm_cancel(id)).await;
+        let cancelled = self.put_event(id, Some("CANCEL_REQUESTED"), "CANCELLED", 4);
+        gated(gates, Function::Publish, cancelled).await;
+    }
+
+    async fn cancel_at_venue(&mut self, id: &str) {
         self.receive_and_delete().await;
         self.get_order(id).await;
         for _ in 0..3 {
             self.venue_budget().await;
         }
         self.put_working(id).await;
+    }
+
+    async fn confirm_cancel(&mut self, id: &str) {
         self.get_order(id).await;
         self.venue_budget().await;
         let items = vec![
@@ -496,6 +556,5 @@ impl Ops<'_> {
         ];
         self.transact(items).await;
         self.remove_working(id).await;
-        self.put_event(id, Some("CANCEL_REQUESTED"), "CANCELLED", 4).await;
     }
 }
