@@ -82,14 +82,17 @@ pub async fn gated<T>(gates: Option<&Gates>, f: Function, calls: impl Future<Out
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    use tokio::time::Instant;
 
     use super::*;
 
     const WORK: Duration = Duration::from_millis(100);
 
     /// Two workers at once, each timing its call from before the gate as the floor's
-    /// workers do; the latencies, slowest last.
+    /// workers do; the latencies, slowest last. On tokio's paused clock (the tests
+    /// start paused), so a busy machine cannot stretch them.
     async fn two_workers(gates: Option<Arc<Gates>>, first: Function, second: Function) -> Vec<Duration> {
         let tasks: Vec<_> = [first, second]
             .into_iter()
@@ -112,7 +115,7 @@ mod tests {
         out
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_worker_waiting_for_the_one_instance_counts_its_wait() {
         let took = two_workers(Some(Arc::new(Gates::new(1))), Function::Submit, Function::Submit).await;
         assert!(took[0] >= WORK, "{took:?}");
@@ -120,19 +123,19 @@ mod tests {
         assert!(took[1] >= 2 * WORK, "{took:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn as_many_workers_as_instances_do_not_wait() {
         let took = two_workers(Some(Arc::new(Gates::new(2))), Function::Submit, Function::Submit).await;
         assert!(took[1] < 2 * WORK, "{took:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn each_function_has_its_own_instances() {
         let took = two_workers(Some(Arc::new(Gates::new(1))), Function::Submit, Function::Execute).await;
         assert!(took[1] < 2 * WORK, "{took:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn without_gates_nothing_waits() {
         let took = two_workers(None, Function::Cancel, Function::Cancel).await;
         assert!(took[1] < 2 * WORK, "{took:?}");

@@ -25,6 +25,9 @@ pub(super) struct Ops<'a> {
 
 const SNAPSHOT: &str = r#"{"order_id":"01M89CR8R9WRJ3P3W4H1SDS5EG","client_order_id":null,"trader_id":"e2e-01m89cr8r9wrj3p3w4h1sds5eg","symbol":"AAPL","side":"buy","type":"limit","quantity":"10","limit_price":"150.25","stop_price":null,"time_in_force":"day","status":"PENDING","filled_quantity":"0","average_fill_price":null,"reserved_amount":"1502.50","version":1,"created_at":"2026-11-25T13:01:37.907Z","updated_at":"2026-11-25T13:01:37.907Z","reason":null}"#;
 
+/// A fill's changes, as its record stores them.
+const CHANGES: &str = r#"{"set":{"average_fill_price":"190.06","filled_quantity":"3","reserved_amount":"0","status":"FILLED","updated_at":"2026-11-25T13:01:38.112Z","version":3}}"#;
+
 impl Ops<'_> {
     fn pk(&self) -> String {
         format!("TRADER#{}", self.trader)
@@ -67,7 +70,14 @@ impl Ops<'_> {
         i
     }
 
+    /// An audit record as ours are stored: a submit's with the order after it, a status
+    /// change's with what it changed (issue 17).
     fn audit_item(&self, id: &str, seq: u64) -> Item {
+        let snapshot = if seq == 1 {
+            ("after", s(SNAPSHOT))
+        } else {
+            ("changes", s(CHANGES))
+        };
         [
             ("PK", s(format!("AUDIT#{id}"))),
             ("SK", s(format!("{seq:08}"))),
@@ -77,8 +87,7 @@ impl Ops<'_> {
             ("actor", s(self.trader)),
             ("action", s("SUBMIT")),
             ("at", s("2026-11-25T13:01:37.907Z")),
-            ("before", s(SNAPSHOT)),
-            ("after", s(SNAPSHOT)),
+            snapshot,
             ("request_id", s("4b4e2a3c-1c1f-4b8e-9f1a-0d3c2b1a0f9e")),
             ("prev_hash", s("0".repeat(64))),
             ("hash", s("f".repeat(64))),
