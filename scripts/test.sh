@@ -89,6 +89,7 @@ log "phase 3: the web console in a browser (tools/console_test.py; screenshots i
 log "OpenAPI document against the recorded exchanges (tools/check_openapi.py)"
 "$VENV_PY" tools/test_check_openapi.py || die "the OpenAPI checker's self-test failed"
 "$VENV_PY" tools/test_bench_charts.py || die "the benchmark charts' self-test failed"
+"$VENV_PY" tools/test_reliability_report.py || die "the reliability report's self-test failed"
 "$VENV_PY" tools/check_openapi.py --spec infra/openapi.yaml --recording "$LOG_DIR/exchanges.jsonl" ||
     die "infra/openapi.yaml does not match the responses of the test run"
 log "the live stream's messages and the bus events of this run against infra/asyncapi.yaml (tools/check_asyncapi.py)"

@@ -7,9 +7,11 @@ Reads the figures from BENCHMARKS.md's own tables and sentences (the one record 
 run), so the charts always show what the file says:
 
   latency.svg     submit over HTTP, submit in process and submit -> FILLED, p50 and
-                  p99 per load level, ours against the bare-SDK floor (log scale);
+                  p99 per load level, ours against the bare-SDK floor like for like
+                  (each level's first table: the floor limited to our instances per
+                  function, in process against its calls alone; log scale);
   throughput.svg  whole order lives per second against concurrent traders, ours and
-                  the floor's;
+                  the floor's limited to our instances;
   cost.svg        dollars per million orders of each kind, by AWS service (batch 1);
   venue_calls.svg venue calls per minute against resting orders, when BENCHMARKS.md
                   has that table ("resting orders | venue calls per minute").
@@ -163,7 +165,7 @@ def latency_chart(levels: list[Level]) -> str:
     figures = [f for f in ("submit over HTTP", "submit in process (floor: submit calls alone)", "submit → FILLED event")
                if all(f in lv.latency for lv in levels)]
     panel_w, top, bottom = 300, 60, 330
-    svg = Svg(60 + panel_w * len(figures) + 150, 390, "Latency per load level, ours against the bare-SDK floor (ms, log scale)")
+    svg = Svg(60 + panel_w * len(figures) + 150, 390, "Latency per load level, ours against the bare-SDK floor like for like (ms, log scale)")
     values = [v for lv in levels for f in figures for v in lv.latency[f] if v]
     lo = 10 ** math.floor(math.log10(min(values)))
     hi = 10 ** math.ceil(math.log10(max(values)))
@@ -194,7 +196,7 @@ def latency_chart(levels: list[Level]) -> str:
     svg.legend(60 + panel_w * len(figures) - 10, top + 10,
                [("ours p50", OURS), ("floor p50", FLOOR)])
     svg.text(60 + panel_w * len(figures) - 10, top + 50, "pale: p99", anchor="start")
-    svg.text(svg.width / 2, 370, "The floor issues the same AWS calls from a bare SDK client: the gap is our code and the local hops.", size=11)
+    svg.text(svg.width / 2, 370, "The floor issues the same AWS calls from a bare SDK client, through as many instances per function as ours.", size=11)
     return svg.render()
 
 

@@ -97,6 +97,23 @@ def render(rows, command):
     return "\n".join(out)
 
 
+# A section of the report that is kept as it is when the file is rewritten: figures of
+# runs longer than `make reliability` makes (one per heading starting with this).
+KEPT = "## Written by hand"
+
+
+def kept_sections(previous):
+    """The hand-written sections of the file as it was, from the first such heading on."""
+    at = previous.find("\n" + KEPT)
+    return previous[at + 1 :] if at >= 0 else ""
+
+
+def with_kept(text, previous):
+    """The rendered report followed by `previous`'s hand-written sections."""
+    kept = kept_sections(previous)
+    return text if not kept else text.rstrip("\n") + "\n\n" + kept
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", required=True)
@@ -108,6 +125,9 @@ def main():
     rows = load(args.rows) if os.path.exists(args.rows) else []
     text = render(rows, args.command)
     if args.out:
+        if os.path.exists(args.out):
+            with open(args.out, encoding="utf-8") as f:
+                text = with_kept(text, f.read())
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text)
         print(f"reliability: {len(rows)} scenarios written to {args.out}")
