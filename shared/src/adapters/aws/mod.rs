@@ -22,7 +22,7 @@ pub use dead_letters::SqsDeadLetters;
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
 pub use intake_store::DynamoIntakeStore;
-pub use order_changes::{DynamoOrderChanges, second_prefix};
+pub use order_changes::DynamoOrderChanges;
 pub use pusher::ManagementPusher;
 pub use secrets::{SecretsManagerKeys, parse_keys};
 pub use sqs::SqsQueue;

@@ -61,6 +61,7 @@ impl Ops<'_> {
             ("reserved_amount", n("627.39")),
             ("version", n(version)),
             ("updated_at", s("2026-11-25T13:01:37.907Z")),
+            ("changed_minute", s("2026-11-25T13:01")),
             ("created_at", s("2026-11-25T13:01:37.907Z")),
         ]
         .into_iter()
@@ -133,7 +134,7 @@ impl Ops<'_> {
     fn order_update(&self, id: &str, status: &str, from: u64) -> TransactWriteItem {
         self.update(
             format!("ORDER#{id}"),
-            "SET #status = :st, #version = :to, #filled_quantity = :fq, #updated_at = :at, #GSI1PK = :g",
+            "SET #status = :st, #version = :to, #filled_quantity = :fq, #updated_at = :at, #changed_minute = :m, #GSI1PK = :g",
             "#status <> :never AND #version = :from",
             &[
                 (":st", s(status)),
@@ -141,6 +142,7 @@ impl Ops<'_> {
                 (":from", n(from)),
                 (":fq", n(3)),
                 (":at", s("2026-11-25T13:01:38.101Z")),
+                (":m", s("2026-11-25T13:01")),
                 (":g", s(format!("{}#{status}", self.pk()))),
                 (":never", s("NONE")),
             ],

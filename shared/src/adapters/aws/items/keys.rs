@@ -115,6 +115,14 @@ pub fn rate_sk(window_start: i64) -> String {
 }
 /// The TTL attribute of the orders table (idempotency records, rate counters).
 pub const EXPIRES_AT: &str = "expires_at";
+/// The minute of an order's last change, the `TraderChanges` index's range key.
+pub const CHANGED_MINUTE: &str = "changed_minute";
+/// `t` cut to its minute, as `changed_minute` holds it: `2026-11-27T10:00` (RFC 3339's
+/// first 16 characters, so text order is time order).
+pub fn changed_minute(t: Timestamp) -> String {
+    let text = t.to_string();
+    text.get(..16).unwrap_or(&text).to_owned()
+}
 pub fn audit_pk(order: &OrderId) -> String {
     format!("ORDER#{order}")
 }

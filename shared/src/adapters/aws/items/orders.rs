@@ -41,6 +41,9 @@ pub fn order_mutable_attrs(o: &Order) -> Vec<(String, AttributeValue)> {
         ("reserved_amount".to_owned(), n(o.reserved_amount)),
         ("version".to_owned(), n(o.version)),
         ("updated_at".to_owned(), s(o.updated_at.to_string())),
+        // The `TraderChanges` index's key: it moves only when a change falls in a new
+        // minute, so most changes write that index not at all (issue 17).
+        (CHANGED_MINUTE.to_owned(), s(changed_minute(o.updated_at))),
         ("audit_head".to_owned(), s(o.audit_head.clone())),
     ];
     if let Some(p) = o.average_fill_price {
