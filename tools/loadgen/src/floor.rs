@@ -7,7 +7,9 @@
 //! Per order, as `shared` issues them (shared/src/app/*.rs, adapters/aws/*.rs):
 //! - submit: GetItem (idempotency key), Query (account), UpdateItem (rate counter),
 //!   TransactWriteItems (order, audit, idempotency record, account);
-//! - publish of v1: PutEvents + SendMessage (work); execute: ReceiveMessage,
+//! - submit's fast path: SendMessage (work) right after its transaction (whole lives
+//!   only: our handlers in process run without it);
+//! - publish of v1: PutEvents (the order is claimed by then: no backstop); execute: ReceiveMessage,
 //!   GetItem, TransactWriteItems (claim: order, audit), PutItem (order locator),
 //!   PutItem (working index entry), UpdateItem (the venue budget's request for the
 //!   placement), GetItem (re-read after the venue), DeleteMessage; PutEvents v2;
@@ -19,8 +21,8 @@
 //!   the consumer's ReceiveMessage and DeleteMessageBatch on a tap queue (shared
 //!   with every worker, as ours).
 //! - a resting order instead rests with no call of its own; on the worker's next
-//!   turn the cancel: GetItem, Query, TransactWriteItems (order, audit, account);
-//!   PutEvents + SendMessage (cancel); execute: ReceiveMessage, GetItem, three
+//!   turn the cancel: GetItem, Query, TransactWriteItems (order, audit, account),
+//!   SendMessage (cancel, the fast path); PutEvents; execute: ReceiveMessage, GetItem, three
 //!   UpdateItem (budget: look, cancel, look), PutItem (working entry), DeleteMessage;
 //!   the intake's sweep: GetItem (order), UpdateItem (budget: look), TransactWriteItems
 //!   (order, audit, account), DeleteItem (working entry); PutEvents v4.
@@ -329,7 +331,7 @@ async fn worker(floor: &Floor, queue: &str, w: usize, counter: &AtomicUsize, run
             let t0 = Instant::now();
             st.cancel_at = Some(t0);
             // Claimed (version 2) in a whole life; still PENDING (1) otherwise.
-            o.cancel(&st.id, if lifecycle { 2 } else { 1 }).await;
+            o.cancel(&st.id, if lifecycle { 2 } else { 1 }, lifecycle).await;
             cancel.push(t0.elapsed());
             if lifecycle {
                 o.cancel_rest(&st.id).await;
@@ -342,7 +344,7 @@ async fn worker(floor: &Floor, queue: &str, w: usize, counter: &AtomicUsize, run
         let id = ulid::Ulid::new().to_string();
         // Timed from before submit's gate: the wait for a free instance counts.
         let t0 = Instant::now();
-        o.submit(&id).await;
+        o.submit(&id, lifecycle).await;
         submit.push(t0.elapsed());
         if lifecycle {
             o.execute(&id, kind).await;

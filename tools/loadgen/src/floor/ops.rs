@@ -211,10 +211,18 @@ impl Ops<'_> {
         self.check("Query account", r);
     }
 
-    /// Submit's calls, in one of submit's instances when gated.
-    pub(super) async fn submit(&mut self, id: &str) {
+    /// Submit's calls, in one of submit's instances when gated; with `fast_path`, the
+    /// execute message sent right after the commit, as our submit sends it (issue 17;
+    /// our handlers in process run without it, and so does the floor next to them).
+    pub(super) async fn submit(&mut self, id: &str, fast_path: bool) {
         let gates = self.gates;
-        gated(gates, Function::Submit, self.submit_calls(id)).await;
+        let calls = async {
+            self.submit_calls(id).await;
+            if fast_path {
+                self.send(id, "execute").await;
+            }
+        };
+        gated(gates, Function::Submit, calls).await;
     }
 
     async fn submit_calls(&mut self, id: &str) {
@@ -275,8 +283,8 @@ impl Ops<'_> {
         self.check("PutEvents", r);
     }
 
-    async fn send(&mut self, id: &str) {
-        let body = json!({"type": "execute", "trader_id": self.trader, "order_id": id}).to_string();
+    async fn send(&mut self, id: &str, kind: &str) {
+        let body = json!({"type": kind, "trader_id": self.trader, "order_id": id}).to_string();
         let r = self
             .f
             .sqs
@@ -405,12 +413,14 @@ impl Ops<'_> {
     }
 
     /// The rest of an order's life after its submit, each function's group of calls
-    /// in one of that function's instances when gated: publish of v1 and the execute
-    /// message, execute's claim and placement, publish of v2; for a marketable order
+    /// in one of that function's instances when gated: publish of v1, execute's claim
+    /// and placement, publish of v2; for a marketable order
     /// the intake's booking of the fill, publish of v3 and the intake's sweep.
     pub(super) async fn execute(&mut self, id: &str, kind: Kind) {
         let gates = self.gates;
-        gated(gates, Function::Publish, self.publish_and_queue(id, None, "PENDING", 1)).await;
+        // The work message went out with submit (the fast path): publish finds the order
+        // claimed by then and sends no backstop, only the event.
+        gated(gates, Function::Publish, self.put_event(id, None, "PENDING", 1)).await;
         gated(gates, Function::Execute, self.claim_and_place(id)).await;
         gated(
             gates,
@@ -431,12 +441,6 @@ impl Ops<'_> {
         )
         .await;
         gated(gates, Function::Intake, self.sweep_filled(id)).await;
-    }
-
-    /// A status change's event, then the work message (execute or cancel).
-    async fn publish_and_queue(&mut self, id: &str, previous: Option<&str>, status: &str, version: u64) {
-        self.put_event(id, previous, status, version).await;
-        self.send(id).await;
     }
 
     /// Execute: the message received, the claim, the locator and the working index
@@ -516,10 +520,17 @@ impl Ops<'_> {
         self.remove_working(id).await;
     }
 
-    /// Cancel's calls, in one of cancel's instances when gated.
-    pub(super) async fn cancel(&mut self, id: &str, version: u64) {
+    /// Cancel's calls, in one of cancel's instances when gated; with `fast_path`, the
+    /// cancel message sent right after the commit, as our cancel sends it.
+    pub(super) async fn cancel(&mut self, id: &str, version: u64, fast_path: bool) {
         let gates = self.gates;
-        gated(gates, Function::Cancel, self.cancel_calls(id, version)).await;
+        let calls = async {
+            self.cancel_calls(id, version).await;
+            if fast_path {
+                self.send(id, "cancel").await;
+            }
+        };
+        gated(gates, Function::Cancel, calls).await;
     }
 
     async fn cancel_calls(&mut self, id: &str, version: u64) {
@@ -540,7 +551,7 @@ impl Ops<'_> {
     /// CANCELLED. Each function's group in one of its instances when gated.
     pub(super) async fn cancel_rest(&mut self, id: &str) {
         let gates = self.gates;
-        let requested = self.publish_and_queue(id, Some("SUBMITTED"), "CANCEL_REQUESTED", 3);
+        let requested = self.put_event(id, Some("SUBMITTED"), "CANCEL_REQUESTED", 3);
         gated(gates, Function::Publish, requested).await;
         gated(gates, Function::Execute, self.cancel_at_venue(id)).await;
         gated(gates, Function::Intake, self.confirm_cancel(id)).await;
