@@ -125,6 +125,16 @@ impl<'a> Fields<'a> {
         self.errors.push(FieldError::new(field, message));
     }
 
+    /// A field the body may not carry, named by its key; a key that is empty names
+    /// nothing a client can find, so the body is named and the message says why.
+    fn unknown(&mut self, key: &str, allowed: &str) {
+        if key.is_empty() {
+            self.fail("body", format!("A field has an empty name; {allowed}"));
+        } else {
+            self.fail(key, format!("Unknown field; {allowed}"));
+        }
+    }
+
     /// The field's value, treating JSON `null` as absent.
     fn get(&self, field: &str) -> Option<&'a Value> {
         self.body.get(field).filter(|v| !v.is_null())
@@ -233,10 +243,7 @@ pub fn validate_order(body: &Value) -> Result<OrderDraft, OrderError> {
     for key in map.keys() {
         if !FIELDS.iter().any(|(name, _)| name == key) {
             let allowed: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-            f.fail(
-                key,
-                format!("Unknown field; allowed fields are: {}", allowed.join(", ")),
-            );
+            f.unknown(key, &format!("allowed fields are: {}", allowed.join(", ")));
         }
     }
 
@@ -561,6 +568,31 @@ mod tests {
         let errs = errors(json!({}));
         assert_eq!(errs.len(), 4, "{errs:?}");
     }
+
+    #[test]
+    fn an_unknown_field_is_named_and_one_with_an_empty_name_names_the_body() {
+        let body = |extra: &str| {
+            let mut b = json!({"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1"});
+            b[extra] = json!(1);
+            b
+        };
+        let errs = errors(body("colour"));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].0, "colour");
+        assert!(
+            errs[0].1.starts_with("Unknown field; allowed fields are: symbol"),
+            "{errs:?}"
+        );
+        let errs = errors(body(""));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].0, "body");
+        assert!(
+            errs[0]
+                .1
+                .starts_with("A field has an empty name; allowed fields are: symbol"),
+            "{errs:?}"
+        );
+    }
 }
 
 /// The fields a replace (`PATCH /orders/{id}`) may change; each given one overrides
@@ -595,10 +627,7 @@ pub fn validate_replace(
     };
     for key in map.keys() {
         if !REPLACE_FIELDS.contains(&key.as_str()) {
-            f.fail(
-                key,
-                format!("Unknown field; a replace changes only: {}", REPLACE_FIELDS.join(", ")),
-            );
+            f.unknown(key, &format!("a replace changes only: {}", REPLACE_FIELDS.join(", ")));
         }
     }
     if REPLACE_FIELDS.iter().all(|name| f.get(name).is_none()) && f.errors.is_empty() {
@@ -684,6 +713,8 @@ mod replace_tests {
             vec!["limit_price"]
         );
         assert_eq!(fields(json!({"quantity": "1.5"}), OrderType::Limit), vec!["quantity"]);
+        // A key with no name: the body is named (a field error names something).
+        assert_eq!(fields(json!({"": null}), OrderType::Limit), vec!["body"]);
     }
 
     #[test]
