@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use e2e::Stack;
 use serde_json::{Value, json};
 
@@ -39,6 +40,9 @@ pub struct Level {
     pub to_claim: Samples,
     pub to_fill: Samples,
     pub fill_to_event: Samples,
+    /// Submit sent → the venue's order created (its `created_at` at the simulator),
+    /// for every order the venue holds: the time to venue as a trader sees it.
+    pub to_venue: Samples,
     pub terminal: usize,
     pub inproc: InProcResult,
     /// The floor of the submit and cancel calls alone (next to `inproc`), and of
@@ -65,6 +69,36 @@ pub struct Cores {
     pub floor_handlers: Option<f64>,
     pub floor: Option<f64>,
     pub floor_limited: Option<f64>,
+}
+
+/// Submit sent → the venue order's `created_at`, for each of `placed` the venue holds
+/// (the simulator's `GET /_sim/orders`, keyed by client order id: our order id).
+async fn to_venue(stack: &Stack, placed: &[crate::run::Placed]) -> anyhow::Result<Samples> {
+    let sim = std::env::var("SIMULATOR_URL").context("SIMULATOR_URL is not set")?;
+    let venue: Value = stack
+        .http
+        .get(format!("{}/_sim/orders", sim.trim_end_matches('/')))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let created: std::collections::HashMap<&str, i64> = venue["orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let at = shared::domain::Timestamp::parse(o["created_at"].as_str()?).ok()?;
+            Some((o["client_order_id"].as_str()?, at.unix_millis()))
+        })
+        .collect();
+    let mut out = Samples::default();
+    for p in placed {
+        if let Some(at) = created.get(p.id.as_str()) {
+            out.push_ms(at - p.submitted_ms);
+        }
+    }
+    Ok(out)
 }
 
 /// CPU seconds used so far by process `pid` (user + system), if it can be read.
@@ -188,6 +222,7 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
             }
         }
     }
+    let to_venue = to_venue(&stack, &http.log.placed).await?;
     Ok(Level {
         traders: plan.traders,
         http,
@@ -197,6 +232,7 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
         to_claim,
         to_fill,
         fill_to_event,
+        to_venue,
         terminal,
         inproc,
         floor_handlers,
@@ -257,6 +293,7 @@ impl Level {
                 "submit_to_filled_event": self.fill_event.to_json(),
                 "cancel_to_cancelled_event": self.cancel_event.to_json(),
                 "status_change_to_event": self.event_lag.to_json(),
+                "submit_to_venue_accept": self.to_venue.to_json(),
                 "stages_of_a_fill": {"commit_to_claim": self.to_claim.to_json(),
                     "claim_to_fill_commit": self.to_fill.to_json(), "fill_commit_to_event": self.fill_to_event.to_json()},
                 "terminal": self.terminal, "not_terminal": self.http.not_terminal.len(),

@@ -175,6 +175,13 @@ fn level(out: &mut String, l: &Level) {
         ms(l.event_lag.p99())
     ));
     out.push_str(&format!(
+        "Submit → venue accept (the request sent → the venue's order created, its `created_at` at the \
+         simulator; {} orders), p50 / p99 ms: {} / {}.\n\n",
+        l.to_venue.len(),
+        ms(l.to_venue.p50()),
+        ms(l.to_venue.p99()),
+    ));
+    out.push_str(&format!(
         "Stages of a filled order (from the events' change times), p50 / p99 ms: submit commit → claim \
          (fast path: SQS → execute) {} / {}; claim → fill commit (venue call, fill write) {} / {}; \
          fill commit → FILLED event received (stream → publish → PutEvents → tap) {} / {}.\n\n",

@@ -52,6 +52,8 @@ pub struct Placed {
     pub trader: usize,
     pub kind: Kind,
     pub submitted_at: Instant,
+    /// The same moment on the wall clock (Unix ms), to set against the venue's times.
+    pub submitted_ms: i64,
     pub cancelled_at: Option<Instant>,
 }
 
@@ -311,7 +313,7 @@ async fn trader_loop(
         let kind = cfg.mix.draw(&mut rng);
         let order = body(kind, &mut rng, market);
         let key = ulid::Ulid::new().to_string();
-        let submitted_at = Instant::now();
+        let (submitted_at, submitted_ms) = (Instant::now(), crate::tap::unix_ms_now());
         let token = stack.token(trader);
         let samples = std::mem::take(&mut log.submit);
         let (samples, answer) =
@@ -332,6 +334,7 @@ async fn trader_loop(
             trader: index,
             kind,
             submitted_at,
+            submitted_ms,
             cancelled_at: None,
         });
         // Closed loop on the order's life, as a trader watching its fills: the next
