@@ -222,7 +222,7 @@ pub async fn measure(stack: &Arc<Stack>, floor: &Arc<Floor>, plan: &LevelPlan) -
             }
         }
     }
-    let to_venue = to_venue(&stack, &http.log.placed).await?;
+    let to_venue = to_venue(stack, &http.log.placed).await?;
     Ok(Level {
         traders: plan.traders,
         http,

@@ -53,6 +53,7 @@ fn level(traders: usize) -> Level {
         to_claim: samples(&[350]),
         to_fill: samples(&[120]),
         fill_to_event: samples(&[150]),
+        to_venue: samples(&[40, 60]),
         terminal: 120,
         inproc: InProcResult {
             submit: samples(&[120]),
@@ -196,4 +197,13 @@ fn bounds_by_concurrency_and_the_emulators_core() {
     assert!(bound(Some(0.3), 3, Some(2)).starts_with("the queue of 3 callers for 2 instances"));
     assert!(bound(Some(0.3), 3, None).starts_with("the round trips of 3 callers"));
     assert!(bound(None, 100, Some(1)).starts_with("the queue of 100 callers for 1 instance per"));
+}
+
+#[test]
+fn each_level_times_submit_to_venue_accept() {
+    let md = markdown(&[level(10)], "orders-load run");
+    assert!(
+        md.contains("Submit → venue accept (the request sent → the venue's order created, its `created_at` at the simulator; 2 orders), p50 / p99 ms: 40.0 / 60.0."),
+        "{md}"
+    );
 }
