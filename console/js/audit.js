@@ -1,7 +1,9 @@
 // Verifies an order's audit chain in the browser, as orders-admin verify-audit does for one
 // chain's links: sequences 1..n, each prev_hash the previous hash (64 zeros first), and each
 // hash the SHA-256 of the record's canonical JSON (shared/src/domain/audit.rs: the fields in
-// a fixed order, nested objects with sorted keys, no spaces).
+// a fixed order, nested objects with sorted keys, no spaces). A status change's record keeps
+// what it changed (`changes`): it is hashed over that, with `before` and `after` as null
+// (the API rebuilds both from the chain); a record without `changes` is hashed as written.
 const ZERO = "0".repeat(64);
 const FIELDS = ["order_id", "sequence", "trader_id", "actor", "action", "at", "before", "after", "reason",
   "request_id", "idempotency_key", "prev_hash"];
@@ -26,7 +28,10 @@ export async function verifyChain(records) {
   for (const [i, r] of records.entries()) {
     if (r.sequence !== i + 1) findings.push(`record ${i + 1} has sequence ${r.sequence}`);
     if (r.prev_hash !== prev) findings.push(`record ${r.sequence} does not link to the one before it`);
-    const body = `{${FIELDS.map((f) => `${JSON.stringify(f)}:${canonical(r[f])}`).join(",")}}`;
+    const changed = r.changes !== undefined && r.changes !== null;
+    const hashed = FIELDS.map((f) => [f, changed && (f === "before" || f === "after") ? null : r[f]]);
+    if (changed) hashed.push(["changes", r.changes]);
+    const body = `{${hashed.map(([f, v]) => `${JSON.stringify(f)}:${canonical(v)}`).join(",")}}`;
     const hash = await sha256Hex(body);
     if (hash !== r.hash) findings.push(`record ${r.sequence}'s hash is not the hash of its content`);
     prev = r.hash;
