@@ -902,3 +902,87 @@ async fn cancelling_a_pending_order_sends_nothing() {
     assert_eq!(done.status, OrderStatus::Cancelled);
     assert!(queue.is_empty(), "cancelled here: no venue work");
 }
+
+#[tokio::test]
+async fn a_cancel_the_venue_takes_later_is_marked_so_the_outbox_sends_no_backstop() {
+    use shared::adapters::memory::MemoryEvents;
+    use shared::app::publish::{ChangeKind, OrderChange, Waits, publish_changes};
+    let w = world().await;
+    w.venue.set_async_cancels(true);
+    let order = w.placed(limit_buy("2", "90")).await;
+    let submitted = w.order(&order).await;
+    let requested = w.request_cancel(&order).await;
+    assert_eq!(requested.status, OrderStatus::CancelRequested);
+    // The stream's record of the cancel request, as publish gets it.
+    let asked = [OrderChange {
+        sequence_number: "1".into(),
+        kind: ChangeKind::Modify,
+        old: Some(submitted),
+        new: Some(requested.clone()),
+    }];
+    let backstops = || async {
+        let queue = MemoryQueue::new();
+        let waits = Waits {
+            orders: w.store.as_ref(),
+            intake: w.intake.as_ref(),
+        };
+        publish_changes(&MemoryEvents::new(), &queue, waits, &asked)
+            .await
+            .messages
+    };
+    assert_eq!(
+        backstops().await,
+        1,
+        "before the cancel message was acted on: backed up"
+    );
+
+    w.run(&w.cancel_message(&order)).await.unwrap();
+    assert_eq!(
+        w.order(&order).await.status,
+        OrderStatus::CancelRequested,
+        "the venue has not carried the cancel out yet"
+    );
+    assert!(w.venue.orders()[0].status.is_open(), "still open at the venue");
+    assert!(w.intake.cancel_done(&order.order_id).await.unwrap());
+    assert_eq!(backstops().await, 0, "the cancel message was acted on: no backstop");
+
+    // The venue carries it out; the sweep ends ours and releases the funds.
+    assert_eq!(w.venue.finish_cancels(), 1);
+    w.intake().await;
+    assert_eq!(w.order(&order).await.status, OrderStatus::Cancelled);
+    assert_eq!(w.reserved().await, Decimal::ZERO);
+    assert!(!w.intake.is_working(&order.order_id).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_cancel_that_finds_the_order_filled_at_the_venue_is_marked_done_and_the_fill_booked() {
+    use shared::adapters::memory::MemoryEvents;
+    use shared::app::publish::{ChangeKind, OrderChange, Waits, publish_changes};
+    let w = world().await;
+    let order = w.placed(limit_buy("2", "90")).await;
+    let submitted = w.order(&order).await;
+    // The venue fills it before the cancel gets there; the intake has not booked it.
+    w.venue.fill(&order.order_id, d("2"), d("89.50")).unwrap();
+    let requested = w.request_cancel(&order).await;
+    w.run(&w.cancel_message(&order)).await.unwrap();
+    assert_eq!(w.order(&order).await.status, OrderStatus::CancelRequested);
+    assert!(
+        w.intake.cancel_done(&order.order_id).await.unwrap(),
+        "nothing left to cancel"
+    );
+    let asked = [OrderChange {
+        sequence_number: "1".into(),
+        kind: ChangeKind::Modify,
+        old: Some(submitted),
+        new: Some(requested),
+    }];
+    let waits = Waits {
+        orders: w.store.as_ref(),
+        intake: w.intake.as_ref(),
+    };
+    let out = publish_changes(&MemoryEvents::new(), &MemoryQueue::new(), waits, &asked).await;
+    assert_eq!(out.messages, 0, "no backstop of a cancel with nothing left to do");
+    w.intake().await;
+    let done = w.order(&order).await;
+    assert_eq!((done.status, done.filled_quantity), (OrderStatus::Filled, d("2")));
+}

@@ -80,6 +80,7 @@ impl World {
                 order_id: order.order_id,
                 trader_id: self.trader.clone(),
                 venue_order_id: None,
+                cancel_done: false,
             })
             .await
             .unwrap();

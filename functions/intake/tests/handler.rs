@@ -69,6 +69,7 @@ async fn run_with_resting(resting: usize, status_every: u32) -> (usize, u32, Dec
                 order_id: order.order_id,
                 trader_id: trader.clone(),
                 venue_order_id: None,
+                cancel_done: false,
             })
             .await
             .unwrap();

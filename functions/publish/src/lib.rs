@@ -17,8 +17,8 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::aws::stream::{
     UnreadableRecord, order_change, reconciliation, sequence_number, trading_state_change,
 };
-use shared::app::publish::{Failure, OperatorEvent, OperatorRecord, publish_before, publish_operator_events};
-use shared::ports::{OrderStore, StatusEvents, WorkQueue};
+use shared::app::publish::{Failure, OperatorEvent, OperatorRecord, Waits, publish_before, publish_operator_events};
+use shared::ports::{IntakeStore, OrderStore, StatusEvents, WorkQueue};
 
 /// Time a round of publishing needs in the worst case (one SDK operation timeout, 5 s,
 /// retries included, plus a margin): no round starts with less than this left.
@@ -51,6 +51,8 @@ pub struct Publish {
     pub queue: Arc<dyn WorkQueue>,
     /// Read to tell whether an order still waits for its backstop.
     pub orders: Arc<dyn OrderStore>,
+    /// The working index, read to tell whether a cancel's message was acted on.
+    pub intake: Arc<dyn IntakeStore>,
 }
 
 impl Publish {
@@ -111,7 +113,10 @@ impl Publish {
         let outcome = publish_before(
             self.events.as_ref(),
             self.queue.as_ref(),
-            self.orders.as_ref(),
+            Waits {
+                orders: self.orders.as_ref(),
+                intake: self.intake.as_ref(),
+            },
             &changes,
             deadline_of(&event.context),
             ROUND_RESERVE,

@@ -35,6 +35,7 @@ fn setup() -> (Arc<MemoryEvents>, Arc<MemoryQueue>, Publish) {
         events: events.clone(),
         queue: queue.clone(),
         orders: Arc::new(shared::adapters::memory::MemoryStore::new()),
+        intake: Arc::new(shared::adapters::memory::MemoryIntakeStore::new()),
     };
     (events, queue, handler)
 }

@@ -349,6 +349,7 @@ async fn send(
                     order_id: order.order_id,
                     trader_id: order.trader_id.clone(),
                     venue_order_id: None,
+                    cancel_done: false,
                 })
                 .await?;
             place(deps, ctx, run, order).await
@@ -413,6 +414,18 @@ async fn remember_venue_order(deps: &ExecuteDeps<'_>, order: &Order, venue_order
     }
 }
 
+/// `order`'s working index entry as execute writes it after a look at `venue`: a
+/// replacement of ours works under its own venue order id; `cancel_done` when the
+/// executor's part of a cancel is over (`WorkingOrder::cancel_done`).
+fn working_entry(order: &Order, venue: &VenueOrder, cancel_done: bool) -> WorkingOrder {
+    WorkingOrder {
+        order_id: order.order_id,
+        trader_id: order.trader_id.clone(),
+        venue_order_id: order.venue_client_id.is_some().then(|| venue.venue_order_id.clone()),
+        cancel_done,
+    }
+}
+
 async fn reconcile(
     deps: &ExecuteDeps<'_>,
     message: &WorkMessage,
@@ -421,8 +434,8 @@ async fn reconcile(
     order: &Order,
     venue: VenueOrder,
 ) -> Result<Step, ExecuteError> {
+    let cancelling = order.status == OrderStatus::CancelRequested || matches!(message, WorkMessage::Cancel { .. });
     if venue.status.is_open() {
-        let cancelling = order.status == OrderStatus::CancelRequested || matches!(message, WorkMessage::Cancel { .. });
         if cancelling && !run.cancel_sent && venue.status != VenueStatus::PendingCancel {
             cancel_at_venue(deps, &venue).await?;
             run.cancel_sent = true;
@@ -432,14 +445,15 @@ async fn reconcile(
         // Working (or its cancel under way): the intake books its executions and the
         // sweep ends it when the venue does. An order placed before the working index
         // existed (its last re-check still queued) joins it here; for any other the
-        // put rewrites the same item (none after this run's own placement: it put it).
-        if !run.placed {
+        // put rewrites the same item (none after this run's own placement: it put it),
+        // marking a cancel the venue shows under way, so the outbox sends no backstop
+        // of the cancel message acted on (`app::publish`). Only the venue's own
+        // `pending_cancel` counts: a cancel request answered but not shown yet is
+        // left to the backstop, which sends it again if the order is still open.
+        let cancel_done = cancelling && venue.status == VenueStatus::PendingCancel;
+        if !run.placed || cancel_done {
             deps.intake
-                .put_working(&WorkingOrder {
-                    order_id: order.order_id,
-                    trader_id: order.trader_id.clone(),
-                    venue_order_id: None,
-                })
+                .put_working(&working_entry(order, &venue, cancel_done))
                 .await?;
         }
         return Ok(Step::Done);
@@ -449,6 +463,14 @@ async fn reconcile(
         // then the sweep ends the order (never with fewer fills than the venue's).
         info!(order_id = %order.order_id, venue_status = %venue.status, venue_filled = %venue.filled_quantity,
             booked = %order.filled_quantity, "ended at the venue; its executions are booked by the intake");
+        if cancelling && venue.status != VenueStatus::Replaced {
+            // Nothing is left to cancel: the cancel's part is done, and the outbox
+            // sends no backstop of its message. Best effort: without the mark, the
+            // backstop finds the same a few seconds later.
+            if let Err(e) = deps.intake.put_working(&working_entry(order, &venue, true)).await {
+                warn!(order_id = %order.order_id, error = %e, "cancel not marked done in the working index: its backstop goes out");
+            }
+        }
         return Ok(Step::Done);
     }
     let reason = |default: &str| Some(venue.reason.clone().unwrap_or_else(|| default.to_owned()));

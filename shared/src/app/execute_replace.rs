@@ -157,6 +157,7 @@ async fn confirm(
             order_id: order.order_id,
             trader_id: order.trader_id.clone(),
             venue_order_id: Some(new.venue_order_id.clone()),
+            cancel_done: false,
         })
         .await?;
     let Some(old) = deps.venue.find(&venue_key(order)).await? else {

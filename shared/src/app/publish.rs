@@ -10,6 +10,11 @@
 //! has usually moved on by the time the stream brings its change here, and the copy
 //! costs one read instead of an execute invocation; when it failed (the send failed,
 //! the function died after its commit), the copy does the work a few seconds late.
+//! A cancel waits for the venue's end of the order (the intake and its sweep book
+//! it), long after its message was acted on: the working index's mark of the
+//! executor's part done (`IntakeStore::cancel_done`: the venue showed the cancel
+//! under way, or the order ended there) tells the two apart, so a delivered cancel
+//! message costs a read here, not a second execute invocation five seconds later.
 //!
 //! Two other kinds of record carry an event of their own, published by
 //! [`publish_operator_events`]: an operator's trading state change (`Trading State
@@ -28,8 +33,8 @@
 use crate::domain::OrderStatus;
 pub use crate::domain::change::{ChangeKind, OrderChange};
 use crate::ports::{
-    BACKSTOP_DELAY_SECS, Backstopped, OrderStore, PublishError, ReconciliationEvent, StatusEvent, StatusEvents,
-    TradingStateEvent, WorkMessage, WorkQueue,
+    BACKSTOP_DELAY_SECS, Backstopped, IntakeStore, OrderStore, PublishError, ReconciliationEvent, StatusEvent,
+    StatusEvents, TradingStateEvent, WorkMessage, WorkQueue,
 };
 
 /// What one change calls for.
@@ -85,11 +90,20 @@ pub fn effects(change: &OrderChange) -> Effects {
     }
 }
 
+/// Where [`publish_changes`] reads whether an order still waits for its backstop.
+#[derive(Clone, Copy)]
+pub struct Waits<'a> {
+    /// The order, read now.
+    pub orders: &'a dyn OrderStore,
+    /// The working index's mark of a cancel whose executor's part is over.
+    pub intake: &'a dyn IntakeStore,
+}
+
 /// Whether the backstop `work` of change `at` is still needed: no later change of the
-/// batch shows its order past the wait, and the order read now still waits (a read
-/// that fails, or finds nothing, keeps it: a needless copy costs an invocation, a
-/// missing one an order).
-async fn still_needed(orders: &dyn OrderStore, changes: &[OrderChange], at: usize, work: &WorkMessage) -> bool {
+/// batch shows its order past the wait, no executor marked its part of the cancel
+/// done, and the order read now still waits (a read that fails, or finds nothing,
+/// keeps it: a needless copy costs an invocation, a missing one an order).
+async fn still_needed(waits: Waits<'_>, changes: &[OrderChange], at: usize, work: &WorkMessage) -> bool {
     let WorkMessage::Backstop {
         trader_id,
         order_id,
@@ -106,7 +120,14 @@ async fn still_needed(orders: &dyn OrderStore, changes: &[OrderChange], at: usiz
     if moved_on {
         return false;
     }
-    match orders.get_order(trader_id, order_id).await {
+    if *of == Backstopped::Cancel {
+        match waits.intake.cancel_done(order_id).await {
+            Ok(true) => return false,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(order_id = %order_id, error = %e, "working index not read: the order decides"),
+        }
+    }
+    match waits.orders.get_order(trader_id, order_id).await {
         Ok(Some(order)) => of.waits(order.status),
         Ok(None) => true,
         Err(e) => {
@@ -140,7 +161,7 @@ pub struct Outcome {
 pub async fn publish_changes(
     events: &dyn StatusEvents,
     queue: &dyn WorkQueue,
-    orders: &dyn OrderStore,
+    waits: Waits<'_>,
     changes: &[OrderChange],
 ) -> Outcome {
     let planned: Vec<Effects> = changes.iter().map(effects).collect();
@@ -173,7 +194,7 @@ pub async fn publish_changes(
         // the events go out.
         let needed = futures::future::join_all(planned.iter().enumerate().map(|(i, e)| async move {
             match &e.work {
-                Some(w) => still_needed(orders, changes, i, w).await,
+                Some(w) => still_needed(waits, changes, i, w).await,
                 None => false,
             }
         }))
@@ -226,7 +247,7 @@ pub const ROUND: usize = 10;
 pub async fn publish_before(
     events: &dyn StatusEvents,
     queue: &dyn WorkQueue,
-    orders: &dyn OrderStore,
+    waits: Waits<'_>,
     changes: &[OrderChange],
     deadline: Option<tokio::time::Instant>,
     reserve: std::time::Duration,
@@ -243,7 +264,7 @@ pub async fn publish_before(
                 total.failed = Some(stop("stopped before the function's deadline; the rest is retried"));
                 break;
             }
-            Some(d) if n > 0 => match tokio::time::timeout_at(d, publish_changes(events, queue, orders, round)).await {
+            Some(d) if n > 0 => match tokio::time::timeout_at(d, publish_changes(events, queue, waits, round)).await {
                 Ok(out) => out,
                 Err(_) => {
                     total.failed = Some(stop("cut off at the function's deadline; the rest is retried"));
@@ -251,7 +272,7 @@ pub async fn publish_before(
                 }
             },
             // The first round, or no deadline: it runs to its end (its SDK calls are bounded).
-            _ => publish_changes(events, queue, orders, round).await,
+            _ => publish_changes(events, queue, waits, round).await,
         };
         total.events += out.events;
         total.messages += out.messages;

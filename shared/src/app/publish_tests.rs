@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::adapters::memory::{MemoryEvents, MemoryQueue, MemoryStore};
+use crate::adapters::memory::{MemoryEvents, MemoryIntakeStore, MemoryQueue, MemoryStore};
 use crate::domain::TradingState;
 use crate::domain::{Order, OrderId, Timestamp, TraderId, validate_order};
-use crate::ports::{QueueError, ReceivedMessage, TradingStateEvent};
+use crate::ports::{IntakeStore, QueueError, ReceivedMessage, TradingStateEvent, WorkingOrder};
 
 fn order() -> Order {
     let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "10",
@@ -19,6 +19,10 @@ fn order() -> Order {
     let draft = validate_order(&body).unwrap();
     let trader = TraderId::parse("alice").unwrap();
     Order::pending(OrderId::new(), trader, draft, Decimal::from(1503), Timestamp::now())
+}
+
+fn w<'a>(orders: &'a MemoryStore, intake: &'a MemoryIntakeStore) -> Waits<'a> {
+    Waits { orders, intake }
 }
 
 fn moved(o: &Order, status: OrderStatus) -> Order {
@@ -56,7 +60,13 @@ fn lifecycle() -> Vec<OrderChange> {
 async fn every_versioned_change_is_announced_and_work_the_batch_shows_done_is_not_backed_up() {
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
     let changes = lifecycle();
-    let out = publish_changes(&events, &queue, &MemoryStore::new(), &changes).await;
+    let out = publish_changes(
+        &events,
+        &queue,
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
+        &changes,
+    )
+    .await;
     // The claim (record 2) and the cancel's confirmation (record 5) are in the batch:
     // the fast path's messages got there, so neither backstop goes out.
     assert_eq!(
@@ -120,30 +130,69 @@ async fn an_order_that_still_waits_when_read_gets_its_backstop_late_and_one_that
     // Still PENDING when read (the fast path's send failed): the backstop, 5 s late.
     let (events, queue, orders) = (MemoryEvents::new(), MemoryQueue::new(), MemoryStore::new());
     orders.overwrite_order(pending.clone());
-    let out = publish_changes(&events, &queue, &orders, &inserted).await;
+    let out = publish_changes(&events, &queue, w(&orders, &MemoryIntakeStore::new()), &inserted).await;
     assert_eq!((out.events, out.messages, out.failed), (1, 1, None));
     assert_eq!(sent(&queue).await, (vec![expect("execute")], vec![BACKSTOP_DELAY_SECS]));
 
     // Claimed by the time it is read: nothing.
     let queue = MemoryQueue::new();
     orders.overwrite_order(moved(&pending, OrderStatus::Submitted));
-    let out = publish_changes(&events, &queue, &orders, &inserted).await;
+    let out = publish_changes(&events, &queue, w(&orders, &MemoryIntakeStore::new()), &inserted).await;
     assert_eq!((out.messages, out.failed), (0, None));
     assert!(queue.is_empty());
 
     // A cancel the venue has not confirmed yet: backed up.
     let queue = MemoryQueue::new();
     orders.overwrite_order(requested.clone());
-    let out = publish_changes(&events, &queue, &orders, &asked).await;
+    let out = publish_changes(&events, &queue, w(&orders, &MemoryIntakeStore::new()), &asked).await;
     assert_eq!(out.messages, 1);
     assert_eq!(sent(&queue).await, (vec![expect("cancel")], vec![BACKSTOP_DELAY_SECS]));
 
     // Confirmed: nothing.
     let queue = MemoryQueue::new();
     orders.overwrite_order(moved(&requested, OrderStatus::Cancelled));
-    let out = publish_changes(&events, &queue, &orders, &asked).await;
+    let out = publish_changes(&events, &queue, w(&orders, &MemoryIntakeStore::new()), &asked).await;
     assert_eq!(out.messages, 0);
     assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn a_cancel_whose_executor_part_is_done_gets_no_backstop_and_one_not_marked_does() {
+    let submitted = moved(&order(), OrderStatus::Submitted);
+    let requested = moved(&submitted, OrderStatus::CancelRequested);
+    let asked = [change("7", ChangeKind::Modify, Some(&submitted), Some(&requested))];
+    let (events, orders, intake) = (MemoryEvents::new(), MemoryStore::new(), MemoryIntakeStore::new());
+    // The venue has not ended the order yet: it still waits, as read.
+    orders.overwrite_order(requested.clone());
+    let working = |cancel_done| WorkingOrder {
+        order_id: requested.order_id,
+        trader_id: requested.trader_id.clone(),
+        venue_order_id: None,
+        cancel_done,
+    };
+
+    // In the working index, its cancel not sent (the fast path's message is lost):
+    // backed up.
+    intake.put_working(&working(false)).await.unwrap();
+    let queue = MemoryQueue::new();
+    let out = publish_changes(&events, &queue, w(&orders, &intake), &asked).await;
+    assert_eq!((out.messages, out.failed), (1, None));
+
+    // The executor sent the cancel and the venue shows it under way: the sweep ends the order,
+    // nothing for a backstop to do.
+    intake.put_working(&working(true)).await.unwrap();
+    let queue = MemoryQueue::new();
+    let out = publish_changes(&events, &queue, w(&orders, &intake), &asked).await;
+    assert_eq!((out.events, out.messages, out.failed), (1, 0, None));
+    assert!(queue.is_empty());
+
+    // The mark speaks for cancels only: a replace waiting on the same order is backed up.
+    let replacing = moved(&submitted, OrderStatus::ReplaceRequested);
+    let replace = [change("8", ChangeKind::Modify, Some(&submitted), Some(&replacing))];
+    orders.overwrite_order(replacing.clone());
+    let queue = MemoryQueue::new();
+    let out = publish_changes(&events, &queue, w(&orders, &intake), &replace).await;
+    assert_eq!(out.messages, 1);
 }
 
 #[tokio::test]
@@ -153,7 +202,7 @@ async fn an_order_that_cannot_be_read_gets_its_backstop() {
     orders.overwrite_order(moved(&pending, OrderStatus::Submitted));
     orders.fail_order_reads(true);
     let inserted = [change("1", ChangeKind::Insert, None, Some(&pending))];
-    let out = publish_changes(&events, &queue, &orders, &inserted).await;
+    let out = publish_changes(&events, &queue, w(&orders, &MemoryIntakeStore::new()), &inserted).await;
     assert_eq!(out.messages, 1, "a read that fails keeps the backstop");
 }
 
@@ -165,7 +214,13 @@ async fn removals_and_inserts_of_non_pending_orders_queue_nothing() {
         change("2", ChangeKind::Remove, Some(&o), None),
     ];
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
-    let out = publish_changes(&events, &queue, &MemoryStore::new(), &changes).await;
+    let out = publish_changes(
+        &events,
+        &queue,
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
+        &changes,
+    )
+    .await;
     assert_eq!(
         out,
         Outcome {
@@ -182,14 +237,26 @@ async fn a_refused_entry_fails_its_own_record_and_the_bus_down_fails_the_first()
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
     // Events of records 1, 2, 3, 5: entry 2 is record "3"'s, entry 3 record "5"'s.
     events.refuse_next(&[3, 2]);
-    let out = publish_changes(&events, &queue, &MemoryStore::new(), &lifecycle()).await;
+    let out = publish_changes(
+        &events,
+        &queue,
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
+        &lifecycle(),
+    )
+    .await;
     let failed = out.failed.unwrap();
     assert_eq!(failed.sequence_number, "3");
     assert!(failed.reason.contains("InternalFailure"), "{}", failed.reason);
     assert_eq!(out.events, 2);
 
     events.fail_next(1);
-    let out = publish_changes(&events, &queue, &MemoryStore::new(), &lifecycle()).await;
+    let out = publish_changes(
+        &events,
+        &queue,
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
+        &lifecycle(),
+    )
+    .await;
     assert_eq!(out.failed.map(|f| f.sequence_number).as_deref(), Some("1"));
     assert_eq!(out.events, 0);
 }
@@ -223,7 +290,13 @@ async fn an_unqueued_message_fails_its_record_even_when_its_event_went_out() {
     let events = MemoryEvents::new();
     let queue = FlakyQueue { ok: AtomicU32::new(1) };
     // Three orders created; none in the store (a read that finds nothing keeps the backstop).
-    let out = publish_changes(&events, &queue, &MemoryStore::new(), &inserts(3)).await;
+    let out = publish_changes(
+        &events,
+        &queue,
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
+        &inserts(3),
+    )
+    .await;
     let failed = out.failed.unwrap();
     assert_eq!(failed.sequence_number, "001", "the backstop of record 001 was refused");
     assert!(
@@ -278,7 +351,7 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
-        &MemoryStore::new(),
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
         &changes,
         Some(now() + Duration::from_millis(600)),
         Duration::from_millis(400),
@@ -298,7 +371,7 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
-        &MemoryStore::new(),
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
         &changes,
         Some(now() + Duration::from_millis(450)),
         Duration::from_millis(100),
@@ -312,7 +385,7 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
-        &MemoryStore::new(),
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
         &changes,
         Some(now() + Duration::from_millis(350)),
         Duration::from_secs(6),
@@ -326,14 +399,22 @@ async fn a_batch_stops_before_the_deadline_and_names_the_first_change_not_done()
     let out = publish_before(
         &events,
         &queue,
-        &MemoryStore::new(),
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
         &changes,
         Some(now() + Duration::from_secs(5)),
         Duration::from_millis(400),
     )
     .await;
     assert_eq!((out.events, out.messages, out.failed), (25, 25, None));
-    let out = publish_before(&events, &queue, &MemoryStore::new(), &changes, None, Duration::ZERO).await;
+    let out = publish_before(
+        &events,
+        &queue,
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
+        &changes,
+        None,
+        Duration::ZERO,
+    )
+    .await;
     assert_eq!((out.events, out.failed), (25, None));
 }
 
@@ -374,7 +455,7 @@ async fn a_failure_in_a_later_round_names_its_own_change() {
     let out = publish_before(
         &events,
         &queue,
-        &MemoryStore::new(),
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
         &changes,
         None,
         std::time::Duration::ZERO,

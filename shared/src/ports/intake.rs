@@ -53,6 +53,11 @@ pub trait IntakeStore: Send + Sync {
     /// sent: it is placed again without a lookup, and the sweep does not look for it.
     async fn is_working(&self, order: &OrderId) -> Result<bool, StoreError>;
 
+    /// Whether `order` is in the working index with its executor's part of a cancel
+    /// over (`WorkingOrder::cancel_done`): its cancel message was delivered and acted
+    /// on, so the outbox's backstop of that message has nothing left to do.
+    async fn cancel_done(&self, order: &OrderId) -> Result<bool, StoreError>;
+
     /// Takes `order` out of the working index (it ended); removing one that is not
     /// there is not an error.
     async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError>;
@@ -66,4 +71,11 @@ pub struct WorkingOrder {
     /// The venue order that works for ours when the venue replaced it (`replaced_by`,
     /// followed by the sweep); `None` while our order id is its client order id.
     pub venue_order_id: Option<String>,
+    /// The executor's part of a cancel of it is over: after acting on the cancel
+    /// message it found the venue showing the cancel under way (`pending_cancel`),
+    /// or the venue order ended with executions the intake has still to book. What
+    /// is left is the venue's end of the order, which the intake and its sweep
+    /// book. Set by the executor's put, which rewrites the entry; any other put
+    /// clears it, which only lets a backstop go out.
+    pub cancel_done: bool,
 }

@@ -663,6 +663,7 @@ pub async fn the_working_index_keeps_orders_until_removed(f: Fixture) {
         order_id: *id,
         trader_id: trader.clone(),
         venue_order_id: venue.map(str::to_owned),
+        cancel_done: false,
     };
     for id in &ours {
         f.intake.put_working(&entry(id, None)).await.unwrap();
@@ -686,6 +687,23 @@ pub async fn the_working_index_keeps_orders_until_removed(f: Fixture) {
     assert!(f.intake.is_working(&ours[0]).await.unwrap());
     assert!(!f.intake.is_working(&ours[1]).await.unwrap(), "removed");
     assert!(!f.intake.is_working(&OrderId::new()).await.unwrap(), "never put");
+    // The mark of a cancel whose executor part is done: read back with the entry, cleared by a
+    // put without it, absent with the entry.
+    assert!(!f.intake.cancel_done(&ours[2]).await.unwrap(), "put without the mark");
+    let cancelling = WorkingOrder {
+        cancel_done: true,
+        ..entry(&ours[2], Some("venue-3"))
+    };
+    f.intake.put_working(&cancelling).await.unwrap();
+    assert!(f.intake.cancel_done(&ours[2]).await.unwrap());
+    let listed = mine(f.intake.working_orders().await.unwrap());
+    assert_eq!(listed.iter().find(|w| w.order_id == ours[2]), Some(&cancelling));
+    assert!(!f.intake.cancel_done(&ours[0]).await.unwrap(), "another entry");
+    f.intake.put_working(&entry(&ours[2], None)).await.unwrap();
+    assert!(!f.intake.cancel_done(&ours[2]).await.unwrap(), "rewritten without it");
+    f.intake.remove_working(&ours[3]).await.unwrap();
+    assert!(!f.intake.cancel_done(&ours[3]).await.unwrap(), "removed");
+    assert!(!f.intake.cancel_done(&OrderId::new()).await.unwrap(), "never put");
 }
 
 pub async fn status_events_are_published_beyond_one_put_events_batch(f: Fixture) {

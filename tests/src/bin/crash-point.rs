@@ -287,6 +287,10 @@ async fn publish() -> anyhow::Result<()> {
             resources.event_bus_name,
         )),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.work_queue_url)),
+        intake: Arc::new(shared::adapters::aws::DynamoIntakeStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            resources.orders_table.clone(),
+        )),
         orders: Arc::new(shared::adapters::aws::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             resources.orders_table,

@@ -403,6 +403,7 @@ async fn run_on(
             events: Arc::new(EventBridgePublisher::new(events, private.event_bus.clone())),
             queue: queue.clone(),
             orders: store.clone(),
+            intake: intake.clone(),
         },
         execute: execute::Execute {
             intake: intake.clone(),

@@ -270,6 +270,15 @@ fn like_for_like(out: &mut String, l: &Level) {
     ));
 }
 
+/// "met" when a figure was measured and is under `target`, "not met" otherwise.
+fn met_under(figure: Option<f64>, target: f64) -> &'static str {
+    if figure.is_some_and(|v| v < target) {
+        "met"
+    } else {
+        "not met"
+    }
+}
+
 /// Whether the targets hold, and if not what the figures say holds them back.
 fn verdict(l: &Level) -> String {
     let mut notes = Vec::new();
@@ -281,7 +290,7 @@ fn verdict(l: &Level) -> String {
         (Some(a), Some(b)) => Some(a - b),
         _ => None,
     };
-    let met = |r: Option<f64>| if r.is_some_and(|r| r < 1.2) { "met" } else { "not met" };
+    let met = |r: Option<f64>| met_under(r, 1.2);
     notes.push(format!(
         "Ratio to the floor, submit p99: in process {} (target < 1.2: {}), over HTTP like for like {} (target: {}); \
          against the floor at full concurrency {}.",
@@ -345,22 +354,14 @@ fn verdict(l: &Level) -> String {
     let p99 = h.log.submit.p99();
     notes.push(format!(
         "SPEC §9 submit p99 < 50 ms over HTTP: {} ({} ms); in process: {} ms.",
-        if p99.is_some_and(|v| v < 50.0) {
-            "met"
-        } else {
-            "not met"
-        },
+        met_under(p99, 50.0),
         ms(p99),
         ms(l.inproc.submit.p99()),
     ));
     let lag = l.event_lag.p99();
     notes.push(format!(
         "SPEC §7/§9 status event p99 < 500 ms after its state change: {} ({} ms).",
-        if lag.is_some_and(|v| v < 500.0) {
-            "met"
-        } else {
-            "not met"
-        },
+        met_under(lag, 500.0),
         ms(lag)
     ));
     let mut s = notes.join(" ");

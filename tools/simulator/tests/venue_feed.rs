@@ -176,6 +176,7 @@ async fn the_intake_books_the_simulators_executions_and_a_replacements_to_our_or
             order_id: ours.order_id,
             trader_id: trader.clone(),
             venue_order_id: None,
+            cancel_done: false,
         })
         .await
         .expect("working");

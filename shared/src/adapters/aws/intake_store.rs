@@ -11,7 +11,8 @@
 //!   write per venue order that executes (or is a replacement).
 //!
 //! - the working index: `WORKING#<shard>` / `<order id>` with the trader (and the
-//!   replacement's venue order id once the venue replaced ours): one put per
+//!   replacement's venue order id once the venue replaced ours; `cancel_done` once
+//!   the executor's part of a cancel of it is over, which the outbox reads): one put per
 //!   placement attempt, one delete when the sweep finds it ended or when the venue's
 //!   rate limit refused the placement (nothing sent); execute reads it (`GetItem`)
 //!   before it looks a SUBMITTED order up at the venue. Spread over
@@ -81,6 +82,13 @@ pub fn working_pk(order: &OrderId) -> String {
 fn conditional_failed<R>(e: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>) -> bool {
     e.as_service_error()
         .is_some_and(|s| s.is_conditional_check_failed_exception())
+}
+
+/// The working index entry's mark of a cancel the venue accepted.
+const CANCEL_DONE: &str = "cancel_done";
+
+fn marked_cancel_done(item: &Item) -> bool {
+    matches!(item.get(CANCEL_DONE), Some(AttributeValue::Bool(true)))
 }
 
 fn string(item: &Item, name: &str) -> Result<String, StoreError> {
@@ -194,6 +202,9 @@ impl IntakeStore for DynamoIntakeStore {
         if let Some(venue) = &order.venue_order_id {
             item.insert("venue_order_id".into(), s(venue.clone()));
         }
+        if order.cancel_done {
+            item.insert(CANCEL_DONE.into(), AttributeValue::Bool(true));
+        }
         self.client
             .put_item()
             .table_name(&self.orders_table)
@@ -236,6 +247,7 @@ impl IntakeStore for DynamoIntakeStore {
                         order_id,
                         trader_id,
                         venue_order_id,
+                        cancel_done: marked_cancel_done(item),
                     });
                 }
                 match out.last_evaluated_key() {
@@ -249,6 +261,13 @@ impl IntakeStore for DynamoIntakeStore {
 
     async fn is_working(&self, order: &OrderId) -> Result<bool, StoreError> {
         Ok(self.get(working_pk(order), &order.to_string()).await?.is_some())
+    }
+
+    async fn cancel_done(&self, order: &OrderId) -> Result<bool, StoreError> {
+        Ok(self
+            .get(working_pk(order), &order.to_string())
+            .await?
+            .is_some_and(|item| marked_cancel_done(&item)))
     }
 
     async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError> {

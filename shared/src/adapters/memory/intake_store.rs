@@ -117,6 +117,10 @@ impl IntakeStore for MemoryIntakeStore {
         Ok(self.lock()?.working.contains_key(order))
     }
 
+    async fn cancel_done(&self, order: &OrderId) -> Result<bool, StoreError> {
+        Ok(self.lock()?.working.get(order).is_some_and(|w| w.cancel_done))
+    }
+
     async fn remove_working(&self, order: &OrderId) -> Result<(), StoreError> {
         self.lock()?.working.remove(order);
         Ok(())

@@ -11,7 +11,9 @@
 //! `delay_next_placement`: the caller gets `Transient` at once and the venue acts on
 //! the placement only at `land_delayed_placements`, so lookups in between find
 //! nothing, as with a slow venue behind a client that gave up; `rate_limit_next`:
-//! the venue's 429, nothing done).
+//! the venue's 429, nothing done); cancels that take effect later, as Alpaca's do
+//! (`set_async_cancels`: a cancel request shows the order `pending_cancel` until
+//! `finish_cancels`).
 //!
 //! As a `VenueFeed` it reports every fill of the book as one execution (naming the
 //! client order id too, as Alpaca's stream does, or only the venue order, as its FILL
@@ -55,6 +57,10 @@ struct Inner {
     epoch_ms: i64,
     /// Venue order id → the venue order that replaced it.
     replaced_by: HashMap<String, String>,
+    /// Cancels are taken, then carried out at `finish_cancels`.
+    async_cancels: bool,
+    /// Venue orders whose cancel was taken and not carried out yet.
+    cancelling: Vec<String>,
     /// Calls made: `find` by client order id, and the open-order listing.
     find_calls: usize,
     list_calls: usize,
@@ -161,6 +167,8 @@ fn view_in(inner: &Inner, order: &BookOrder) -> Result<VenueOrder, VenueError> {
     if let Some(new) = inner.replaced_by.get(&order.id) {
         v.status = crate::ports::VenueStatus::Replaced;
         v.replaced_by = Some(new.clone());
+    } else if v.status.is_open() && inner.cancelling.contains(&order.id) {
+        v.status = crate::ports::VenueStatus::PendingCancel;
     }
     Ok(v)
 }
@@ -188,6 +196,8 @@ impl MemoryVenue {
                 recorded: HashMap::new(),
                 epoch_ms: 0,
                 replaced_by: HashMap::new(),
+                async_cancels: false,
+                cancelling: Vec::new(),
                 rate_limited: 0,
                 find_calls: 0,
                 list_calls: 0,
@@ -272,6 +282,21 @@ impl MemoryVenue {
     }
 
     /// When on, every fill (at placement or on a price move) takes half the remainder.
+    /// Cancels take effect later, as Alpaca's do: a cancel request is answered at
+    /// once and the order shows `pending_cancel` until [`Self::finish_cancels`].
+    pub fn set_async_cancels(&self, on: bool) {
+        self.lock().async_cancels = on;
+    }
+
+    /// Carries out the cancels taken so far (an order filled meanwhile stays filled).
+    /// Returns how many orders it cancelled.
+    pub fn finish_cancels(&self) -> usize {
+        let mut inner = self.lock();
+        let now = inner.now_ms;
+        let ids = std::mem::take(&mut inner.cancelling);
+        ids.iter().filter(|id| inner.book.cancel(id, now).is_ok()).count()
+    }
+
     pub fn set_partial_fills(&self, on: bool) {
         self.lock().partial_fills = on;
     }
@@ -487,6 +512,18 @@ impl Venue for MemoryVenue {
         let mut inner = self.lock();
         let drop = Self::fault(&mut inner)?;
         let now = inner.now_ms;
+        if inner.async_cancels {
+            // Taken, not carried out: refused as the book would refuse it now.
+            let open = match inner.book.orders().iter().find(|o| o.id == venue_order_id) {
+                None => Err(to_venue_error(BookError::NotFound)),
+                Some(o) if !o.status.is_open() => Err(to_venue_error(BookError::NotCancelable(o.status.clone()))),
+                Some(_) => Ok(()),
+            };
+            if open.is_ok() && !inner.cancelling.iter().any(|id| id == venue_order_id) {
+                inner.cancelling.push(venue_order_id.to_owned());
+            }
+            return dropped(drop, open);
+        }
         let cancelled = inner
             .book
             .cancel(venue_order_id, now)
