@@ -50,7 +50,12 @@ impl World {
     /// A GTC limit buy submitted, claimed with its locator, and placed at the venue,
     /// as the executor does.
     async fn working_buy(&self, qty: &str, limit: &str) -> Order {
-        let account = self.store.get_account(&self.trader).await.unwrap().unwrap();
+        self.working_buy_of(&self.trader, qty, limit).await
+    }
+
+    /// `working_buy` for `trader`'s account.
+    async fn working_buy_of(&self, trader: &TraderId, qty: &str, limit: &str) -> Order {
+        let account = self.store.get_account(trader).await.unwrap().unwrap();
         let body = serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": qty,
             "limit_price": limit, "time_in_force": "gtc"});
         let new = plan_submit(
@@ -74,11 +79,11 @@ impl World {
         .unwrap();
         let claimed = claim.after.clone();
         self.store.transition(claim).await.unwrap();
-        self.intake.put_order_ref(&order.order_id, &self.trader).await.unwrap();
+        self.intake.put_order_ref(&order.order_id, trader).await.unwrap();
         self.intake
             .put_working(&WorkingOrder {
                 order_id: order.order_id,
-                trader_id: self.trader.clone(),
+                trader_id: trader.clone(),
                 venue_order_id: None,
                 cancel_done: false,
             })
@@ -613,4 +618,34 @@ async fn an_order_that_fills_during_a_pass_is_ended_without_a_lookup() {
     );
     let venue_id = w.venue.find(&order.order_id).await.unwrap().unwrap().venue_order_id;
     w.assert_books_match_venue(&order, &[venue_id]).await;
+}
+
+#[tokio::test]
+async fn a_page_books_different_traders_executions_at_once_and_one_traders_one_after_another() {
+    let w = world().await;
+    let mut orders = Vec::new();
+    for i in 0..4 {
+        let trader = TraderId::parse(&format!("intake-t{i}")).unwrap();
+        w.store.fund_account(&trader, d("100000"), None).await.unwrap();
+        for _ in 0..2 {
+            orders.push((trader.clone(), w.working_buy_of(&trader, "3", "200").await));
+        }
+    }
+    // Marketable: the venue filled all eight; one page brings their executions.
+    assert_eq!(w.venue.all_executions().len(), 8);
+    w.store.slow_transitions(20);
+    let report = w.pass(100).await.unwrap();
+    assert_eq!((report.pages, report.booked, report.refused), (1, 8, 0));
+    assert_eq!(
+        w.store.most_transitions_at_once(),
+        4,
+        "the four traders' bookings at once, each trader's two one after the other"
+    );
+    for (trader, order) in &orders {
+        let booked = w.store.get_order(trader, &order.order_id).await.unwrap().unwrap();
+        assert_eq!((booked.status, booked.filled_quantity), (OrderStatus::Filled, d("3")));
+    }
+    // A replay of the page books nothing twice.
+    let again = w.pass(100).await.unwrap();
+    assert_eq!(again.booked, 0);
 }

@@ -40,6 +40,11 @@ pub(super) struct State {
     fill_reads: usize,
     /// `get_order` answers Unavailable (a test hook).
     order_reads_fail: bool,
+    /// Test knob: every transition waits this long first (a table's round trip), and
+    /// how many wait at once, at most.
+    transition_delay_ms: u64,
+    transitions_waiting: usize,
+    most_transitions_waiting: usize,
     /// Operators' records by (kind, UTC day, position), and the `once` keys recorded.
     pub(super) attention: BTreeMap<(AttentionKind, time::Date, String), Attention>,
     pub(super) attention_once: std::collections::BTreeSet<(time::Date, String)>,
@@ -120,6 +125,17 @@ impl MemoryStore {
     /// Test hook: every `get_order` fails as an unreachable table would.
     pub fn fail_order_reads(&self, on: bool) {
         self.lock().order_reads_fail = on;
+    }
+
+    /// Test hook: every transition waits `ms` before it is applied, as a table's
+    /// round trip would, so callers that write at once are seen to.
+    pub fn slow_transitions(&self, ms: u64) {
+        self.lock().transition_delay_ms = ms;
+    }
+
+    /// Test hook: the most transitions that waited at once (see `slow_transitions`).
+    pub fn most_transitions_at_once(&self) -> usize {
+        self.lock().most_transitions_waiting
     }
 
     /// Test hook: replace a stored order as it stands, e.g. to stand for an item an
@@ -308,6 +324,18 @@ impl OrderStore for MemoryStore {
     }
 
     async fn transition(&self, w: TransitionWrite) -> Result<(), StoreError> {
+        let delay = {
+            let mut state = self.lock();
+            if state.transition_delay_ms > 0 {
+                state.transitions_waiting += 1;
+                state.most_transitions_waiting = state.most_transitions_waiting.max(state.transitions_waiting);
+            }
+            state.transition_delay_ms
+        };
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            self.lock().transitions_waiting -= 1;
+        }
         let mut state = self.lock();
         let trader = w.before.trader_id.clone();
         let key = (trader.clone(), w.before.order_id);
