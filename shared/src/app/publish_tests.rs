@@ -25,6 +25,17 @@ fn w<'a>(orders: &'a MemoryStore, intake: &'a MemoryIntakeStore) -> Waits<'a> {
     Waits { orders, intake }
 }
 
+/// `publish_changes` with orders and a working index that hold nothing.
+async fn publish_fresh(events: &MemoryEvents, queue: &dyn WorkQueue, changes: &[OrderChange]) -> Outcome {
+    publish_changes(
+        events,
+        queue,
+        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
+        changes,
+    )
+    .await
+}
+
 fn moved(o: &Order, status: OrderStatus) -> Order {
     let mut next = o.clone();
     next.status = status;
@@ -60,13 +71,7 @@ fn lifecycle() -> Vec<OrderChange> {
 async fn every_versioned_change_is_announced_and_work_the_batch_shows_done_is_not_backed_up() {
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
     let changes = lifecycle();
-    let out = publish_changes(
-        &events,
-        &queue,
-        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
-        &changes,
-    )
-    .await;
+    let out = publish_fresh(&events, &queue, &changes).await;
     // The claim (record 2) and the cancel's confirmation (record 5) are in the batch:
     // the fast path's messages got there, so neither backstop goes out.
     assert_eq!(
@@ -214,13 +219,7 @@ async fn removals_and_inserts_of_non_pending_orders_queue_nothing() {
         change("2", ChangeKind::Remove, Some(&o), None),
     ];
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
-    let out = publish_changes(
-        &events,
-        &queue,
-        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
-        &changes,
-    )
-    .await;
+    let out = publish_fresh(&events, &queue, &changes).await;
     assert_eq!(
         out,
         Outcome {
@@ -237,26 +236,14 @@ async fn a_refused_entry_fails_its_own_record_and_the_bus_down_fails_the_first()
     let (events, queue) = (MemoryEvents::new(), MemoryQueue::new());
     // Events of records 1, 2, 3, 5: entry 2 is record "3"'s, entry 3 record "5"'s.
     events.refuse_next(&[3, 2]);
-    let out = publish_changes(
-        &events,
-        &queue,
-        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
-        &lifecycle(),
-    )
-    .await;
+    let out = publish_fresh(&events, &queue, &lifecycle()).await;
     let failed = out.failed.unwrap();
     assert_eq!(failed.sequence_number, "3");
     assert!(failed.reason.contains("InternalFailure"), "{}", failed.reason);
     assert_eq!(out.events, 2);
 
     events.fail_next(1);
-    let out = publish_changes(
-        &events,
-        &queue,
-        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
-        &lifecycle(),
-    )
-    .await;
+    let out = publish_fresh(&events, &queue, &lifecycle()).await;
     assert_eq!(out.failed.map(|f| f.sequence_number).as_deref(), Some("1"));
     assert_eq!(out.events, 0);
 }
@@ -290,13 +277,7 @@ async fn an_unqueued_message_fails_its_record_even_when_its_event_went_out() {
     let events = MemoryEvents::new();
     let queue = FlakyQueue { ok: AtomicU32::new(1) };
     // Three orders created; none in the store (a read that finds nothing keeps the backstop).
-    let out = publish_changes(
-        &events,
-        &queue,
-        w(&MemoryStore::new(), &MemoryIntakeStore::new()),
-        &inserts(3),
-    )
-    .await;
+    let out = publish_fresh(&events, &queue, &inserts(3)).await;
     let failed = out.failed.unwrap();
     assert_eq!(failed.sequence_number, "001", "the backstop of record 001 was refused");
     assert!(
